@@ -1,0 +1,32 @@
+# Two entry points for people (see README): `make demo` and `make test`.
+# Both create or refresh .venv from pyproject.toml before running.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+
+.PHONY: venv demo test extension bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) tools/demo.py --out demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider
+
+extension: $(STAMP)
+	$(PY) tools/build_extension.py --out dist
+
+bench: $(STAMP)
+	$(PY) bench/render_pose.py
+
+clean:
+	rm -rf build dist demo .pytest_cache

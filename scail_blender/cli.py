@@ -1,0 +1,45 @@
+"""The ``scail`` command line.
+
+Each sub-command lives in its own module under ``scail_blender.commands`` and exposes
+``register(subparsers)``; this file only assembles them, so heavy imports (bpy, torch) happen
+inside the command that needs them and ``scail --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .errors import ScailError
+
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="scail",
+        description="SCAIL pose videos from rigs and motion, and SCAIL character animation.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(f".commands.{name}", __package__).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except ScailError as exc:
+        print(f"scail: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("scail: cancelled", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

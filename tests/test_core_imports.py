@@ -1,0 +1,50 @@
+"""The bpy-free core and the server import with bpy and torch unavailable (design rule)."""
+
+from __future__ import annotations
+
+import pkgutil
+
+import scail_blender
+
+from .conftest import run_python
+
+# The Blender skin: the only modules allowed to import bpy.
+SKIN = ("scail_blender.addon", "scail_blender.operators", "scail_blender.ui", "scail_blender.props",
+        "scail_blender.prefs", "scail_blender.rig.armature", "scail_blender.rig.blender_camera",
+        "scail_blender.draw")
+# Modules that compute tensors and may import torch at the top.
+TORCH = ("scail_blender.backend.models", "scail_blender.pose.render_torch")
+
+
+def core_modules() -> list[str]:
+    names = ["scail_blender"]
+    for info in pkgutil.walk_packages(scail_blender.__path__, prefix="scail_blender."):
+        if not info.name.startswith(SKIN + TORCH):
+            names.append(info.name)
+    return names
+
+
+BLOCKER = """
+import importlib.abc, sys
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in BLOCKED:
+            raise ImportError(f'{name} is blocked in this test')
+        return None
+sys.meta_path.insert(0, Block())
+"""
+
+
+def test_core_and_server_import_without_bpy_and_torch() -> None:
+    modules = core_modules() + ["server"]
+    code = f"BLOCKED = {{'bpy', 'torch', 'mathutils', 'gpu'}}\n{BLOCKER}\n" + "\n".join(
+        f"import {name}" for name in modules
+    ) + "\nprint('imported', len(sys.modules))\n"
+    proc = run_python(code)
+    assert "imported" in proc.stdout
+
+
+def test_blocker_really_blocks() -> None:
+    """Guard the guard: the same blocker makes importing bpy fail."""
+    code = f"BLOCKED = {{'bpy'}}\n{BLOCKER}\ntry:\n    import bpy\nexcept ImportError:\n    print('blocked')\n"
+    assert "blocked" in run_python(code).stdout

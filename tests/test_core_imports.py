@@ -12,14 +12,16 @@ from .conftest import run_python
 SKIN = ("scail_blender.addon", "scail_blender.operators", "scail_blender.ui", "scail_blender.props",
         "scail_blender.prefs", "scail_blender.rig.armature", "scail_blender.rig.blender_camera",
         "scail_blender.draw")
-# Modules that compute tensors and may import torch at the top.
-TORCH = ("scail_blender.backend.models", "scail_blender.pose.render_torch")
+# Modules that compute tensors and may import torch at the top. The job contract is the
+# exception inside the backend: clients and the server read it without torch.
+TORCH = ("scail_blender.backend.", "scail_blender.pose.render_torch")
+TORCH_FREE = ("scail_blender.backend.jobs",)
 
 
 def core_modules() -> list[str]:
     names = ["scail_blender"]
     for info in pkgutil.walk_packages(scail_blender.__path__, prefix="scail_blender."):
-        if not info.name.startswith(SKIN + TORCH):
+        if info.name in TORCH_FREE or not info.name.startswith(SKIN + TORCH):
             names.append(info.name)
     return names
 

@@ -43,13 +43,17 @@ def _scene(p: np.ndarray, a: np.ndarray, b: np.ndarray, radius: F) -> tuple[np.n
 
 
 def march(starts: np.ndarray, ends: np.ndarray, colors: np.ndarray, height: int, width: int,
-          intrinsics: Intrinsics, depth: DepthRange, radius: float = 21.5) -> np.ndarray:
-    """Render capsules (float32 [C, 3] ends, [C, 3] colours in 0..1) like the official tracer."""
+          intrinsics: Intrinsics, depth: DepthRange, radius: float = 21.5) -> tuple[np.ndarray, np.ndarray]:
+    """Render capsules (float32 [C, 3] ends, [C, 3] colours in 0..1) like the official tracer.
+
+    Returns the image [H, W, 3] uint8 and which capsule each pixel shows ([H, W], -1 = none).
+    """
     a, b, colors = starts.astype(F), ends.astype(F), colors.astype(F)
     r = F(radius)
     out = np.zeros((height * width, 3), np.uint8)
+    owner = np.full(height * width, -1)
     if len(a) == 0:
-        return out.reshape(height, width, 3)
+        return out.reshape(height, width, 3), owner.reshape(height, width)
     ys, xs = np.divmod(np.arange(height * width), width)
     u = (xs.astype(F) - F(intrinsics.cx)) / F(intrinsics.fx)
     v = (ys.astype(F) - F(intrinsics.cy)) / F(intrinsics.fy)
@@ -92,10 +96,12 @@ def march(starts: np.ndarray, ends: np.ndarray, colors: np.ndarray, height: int,
     fade = np.clip(F(1) - (p[:, 2] - near) / (far - F(0.1)), F(0), F(1))
     rgb = colors[index] * ((F(0.3) + F(0.7) * diff) * fade)[:, None] + (F(0.5) * spec * fade)[:, None]
     out[rays] = (np.clip(rgb, 0, 1) * F(255)).astype(np.uint8)
-    return out.reshape(height, width, 3)
+    owner[rays] = index
+    return out.reshape(height, width, 3), owner.reshape(height, width)
 
 
-def march_scene(scene: Scene, height: int, width: int, intrinsics: Intrinsics, depth: DepthRange) -> np.ndarray:
+def march_scene(scene: Scene, height: int, width: int, intrinsics: Intrinsics, depth: DepthRange
+                ) -> tuple[np.ndarray, np.ndarray]:
     """The official picture of a built Scene (same capsules, colours and order)."""
     ends = scene.cap_a + scene.cap_u * scene.cap_len[:, None]
     return march(scene.cap_a, ends, scene.cap_color, height, width, intrinsics, depth)

@@ -20,6 +20,7 @@ from mathutils import Vector  # noqa: E402
 from scail_blender.errors import CameraError, RigMappingError  # noqa: E402
 from scail_blender.rig.armature import bone_infos, map_armature, sample_pose  # noqa: E402
 from scail_blender.rig.blender_camera import camera_params  # noqa: E402
+from scail_blender.rig.bonemap import rest_points  # noqa: E402
 from scail_blender.rig.camera import intrinsics_from_camera, world_to_opencv  # noqa: E402
 from scail_blender.rig.extract import Character, ClipExtractor  # noqa: E402
 
@@ -130,6 +131,12 @@ def test_generated_rigify_rig_maps_fully_with_hands_and_face_bones(rigify_file: 
     assert report.face_from_rule == []
     assert [m.bone for m in bonemap.head_marks] == ["DEF-nose.002", "ORG-eye.R", "ORG-eye.L", "DEF-ear.R",
                                                    "DEF-ear.L"]
+    # The metarig it was generated from maps the same way, to the same rest positions.
+    meta_map, meta_report = map_armature(bpy.data.objects["metarig"])
+    assert meta_report.ok and meta_report.preset == "Rigify" and meta_report.hands == report.hands
+    assert meta_map.body[I["left_shoulder"]].bone == "upper_arm.L" and meta_map.head_marks[2].bone == "eye.L"
+    np.testing.assert_allclose(rest_points(bone_infos(bpy.data.objects["metarig"]), meta_map),
+                               rest_points(bone_infos(bpy.data.objects["rig"]), bonemap), atol=1e-5)
 
 
 def test_rigify_extraction_follows_the_pose_and_the_camera(rigify_file: Path) -> None:

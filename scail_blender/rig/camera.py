@@ -74,7 +74,11 @@ def _fit(params: CameraParams) -> tuple[float, float, float]:
 
 
 def intrinsics_from_camera(params: CameraParams, size: tuple[int, int] | None = None) -> Intrinsics:
-    """Pinhole intrinsics of the render; ``size`` (H, W) rescales them to a resized output image."""
+    """Pinhole intrinsics of the render; ``size`` (H, W) gives the same view frame at another size.
+
+    The frame's edges stay on the image edges (Blender's view frame), hence the half-pixel terms
+    that Intrinsics.scaled, which keeps pixel centres proportional, does not have.
+    """
     params.check()
     sensor, viewfac, ycor = _fit(params)
     fx = params.lens * viewfac / sensor

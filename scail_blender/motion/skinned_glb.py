@@ -114,8 +114,8 @@ def motion_glb_bytes(motion: Motion, body: BodyModel | None = None) -> bytes:
         mesh_node = len(nodes)
         nodes.append({"name": f"{names[person]}_body", "mesh": len(doc["meshes"]) - 1, "skin": len(doc["skins"]) - 1})
         root = len(nodes)
-        nodes.append({"name": names[person], "children": [base, mesh_node]})
-        scene_nodes.append(root)
+        nodes.append({"name": names[person], "children": [base]})
+        scene_nodes += [root, mesh_node]
         people_extras.append({"id": names[person], "node": root, "joints": joint_nodes})
 
     if not people_extras:

@@ -97,7 +97,10 @@ def _video_size(meta: dict[str, Any]) -> tuple[int, int] | None:
 
 
 def _unwrap(value: Any) -> Any:
-    """ComfyUI wraps every per-frame list in a one-element list."""
+    """Per-frame lists as lists: npz object arrays become lists, and ComfyUI's one-element
+    wrapper list is removed."""
+    if isinstance(value, np.ndarray) and value.dtype == object:
+        value = list(value)
     if isinstance(value, (list, tuple)) and len(value) == 1 and isinstance(value[0], (list, tuple)):
         return value[0]
     return value

@@ -31,6 +31,7 @@ _NUMPY_GLOBALS = {
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
     ("collections", "OrderedDict"),
+    ("_codecs", "encode"),  # how protocol-2 pickles store raw bytes
 }
 
 
@@ -45,7 +46,8 @@ class AllowlistUnpickler(pickle.Unpickler):
     """Unpickler that resolves only numpy/torch data globals plus the given stand-ins."""
 
     def __init__(self, file: Any, name: str, extra: dict[tuple[str, str], Any] | None = None) -> None:
-        super().__init__(file)
+        # latin1 reads Python 2 pickles (the official SMPL files) and changes nothing for Python 3 ones.
+        super().__init__(file, encoding="latin1")
         self.name = name
         self.extra = extra or {}
 

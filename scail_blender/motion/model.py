@@ -111,9 +111,9 @@ class Motion:
         return self.intrinsics if self.intrinsics is not None else Intrinsics.default(*size)
 
 
-def _float_array(value: object, key: str, shape: tuple[int | None, ...]) -> np.ndarray:
+def _float_array(value: object, key: str, shape: tuple[int | None, ...], dtype: type = np.float32) -> np.ndarray:
     try:
-        array = np.asarray(value, dtype=np.float32)
+        array = np.asarray(value, dtype=dtype)
     except (TypeError, ValueError) as exc:
         raise InputError(f"'{key}' must be a numeric array of shape {_shape_text(shape)}") from exc
     if array.ndim != len(shape) or any(want is not None and got != want for got, want in zip(array.shape, shape)):
@@ -164,6 +164,8 @@ def load_motion_npz(path: str | os.PathLike) -> Motion:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"Motion file {path} does not exist")
+    if not zipfile.is_zipfile(path):
+        raise InputError(f"{path} is not a readable npz file (not a zip archive); save it with numpy.savez")
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
@@ -183,7 +185,7 @@ def motion_from_arrays(arrays: dict[str, np.ndarray], source_default: str = "") 
     """Build a Motion from npz-style arrays (shared by the npz reader and format converters)."""
     intrinsics = None
     if "intrinsics" in arrays:
-        intrinsics = Intrinsics.from_matrix(_float_array(arrays["intrinsics"], "intrinsics", (3, 3)))
+        intrinsics = Intrinsics.from_matrix(_float_array(arrays["intrinsics"], "intrinsics", (3, 3), np.float64))
     image_size = None
     if "image_size" in arrays:
         size = np.asarray(arrays["image_size"]).reshape(-1)

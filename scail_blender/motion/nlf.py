@@ -147,7 +147,7 @@ def _frames(value: Any, what: str) -> list[np.ndarray]:
             raise InputError(f"{what}, frame {t}: shape {list(array.shape)}, expected [people, 24, 3] SMPL joints.")
         if not np.all(np.isfinite(array)):
             raise InputError(f"{what}, frame {t}: joints contain NaN or infinite values; the estimate is unusable.")
-        checked.append(array)
+        checked.append(array[np.any(array != 0, axis=(1, 2))])  # all-zero rows are padding, not people
     return checked
 
 

@@ -85,7 +85,7 @@ def motion_glb_bytes(motion: Motion, body: BodyModel | None = None) -> bytes:
     for person in range(motion.people):
         if not present[:, person].any():
             continue
-        world = _held(motion.joints[:, person].astype(np.float64) * FLIP / 1000.0, present[:, person])
+        world = held_pose(motion.joints[:, person].astype(np.float64) * FLIP / 1000.0, present[:, person])
         betas = None
         if body is not None and motion.smpl is not None:
             betas = motion.smpl.betas[present[:, person], person].mean(axis=0)
@@ -141,7 +141,7 @@ def _camera(motion: Motion) -> dict[str, Any] | None:
         "yfov": 2 * math.atan(height / (2 * intr.fy)), "aspectRatio": width / height, "znear": 0.01, "zfar": 1000.0}}
 
 
-def _held(world: np.ndarray, present: np.ndarray) -> np.ndarray:
+def held_pose(world: np.ndarray, present: np.ndarray) -> np.ndarray:
     """Absent frames take the nearest present frame's pose, so nothing flies to the origin."""
     index = np.flatnonzero(present)
     nearest = index[np.abs(np.arange(len(present))[:, None] - index[None]).argmin(axis=1)]
@@ -155,29 +155,41 @@ def _rest_and_mesh(world: np.ndarray, body: BodyModel | None, betas: np.ndarray 
         weights = np.take_along_axis(body.weights, top, axis=1)
         weights /= weights.sum(axis=1, keepdims=True).clip(1e-12)
         return rest - rest[0], (verts - rest[0], _normals(verts, body.faces), top, weights, body.faces)
-    lengths = [np.median(np.linalg.norm(world[:, j] - world[:, p], axis=-1)) if p >= 0 else 0.0
-               for j, p in enumerate(SMPL_PARENTS)]
+    rest = rest_from_motion(world)
+    return rest, _capsules(rest)
+
+
+def rest_from_motion(world: np.ndarray) -> np.ndarray:
+    """SMPL's rest pose with this person's median bone lengths, pelvis at the origin."""
     rest = np.zeros((JOINT_COUNT, 3))
     for j, p in enumerate(SMPL_PARENTS):
         if p >= 0:
             template = REST_JOINTS[j] - REST_JOINTS[p]
-            rest[j] = rest[p] + template / np.linalg.norm(template) * lengths[j]
-    return rest, _capsules(rest)
+            length = np.median(np.linalg.norm(world[:, j] - world[:, p], axis=-1))
+            rest[j] = rest[p] + template / np.linalg.norm(template) * max(float(length), 1e-3)
+    return rest
 
 
-def _local_animation(world: np.ndarray, rest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Local translations [T, 24, 3] and rotations [T, 24, 4] that put every joint at ``world``."""
+def global_rotations(world: np.ndarray, rest: np.ndarray) -> np.ndarray:
+    """Per frame, each joint's rotation [T, 24, 3, 3] from its rest pose: bones aim at their
+    children (several children also fix the twist); end joints follow their parent."""
     frames = world.shape[0]
-    global_r = np.zeros((frames, JOINT_COUNT, 3, 3))
+    rotations = np.zeros((frames, JOINT_COUNT, 3, 3))
     for j in range(JOINT_COUNT):
         kids = CHILDREN[j]
         if kids:
             rest_vecs = np.stack([rest[c] - rest[j] for c in kids])
             cur_vecs = np.stack([world[:, c] - world[:, j] for c in kids], 1)
-            global_r[:, j] = align(rest_vecs, cur_vecs)
+            rotations[:, j] = align(rest_vecs, cur_vecs)
         else:
-            global_r[:, j] = global_r[:, SMPL_PARENTS[j]]
-    local_t = np.zeros((frames, JOINT_COUNT, 3))
+            rotations[:, j] = rotations[:, SMPL_PARENTS[j]]
+    return rotations
+
+
+def _local_animation(world: np.ndarray, rest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Local translations [T, 24, 3] and rotations [T, 24, 4] that put every joint at ``world``."""
+    global_r = global_rotations(world, rest)
+    local_t = np.zeros(world.shape)
     local_r = np.zeros_like(global_r)
     for j, p in enumerate(SMPL_PARENTS):
         if p < 0:

@@ -13,8 +13,6 @@ from bpy_extras.io_utils import ExportHelper, ImportHelper
 from ..errors import ScailError
 from ..motion import read_motion, save_motion
 from ..motion.smpl import load_body_model
-from ..rig.build import build_import, prepare_import
-from ..rig.extract import ClipExtractor
 
 
 class SCAIL_OT_import_motion(bpy.types.Operator, ImportHelper):
@@ -40,6 +38,8 @@ class SCAIL_OT_import_motion(bpy.types.Operator, ImportHelper):
     )
 
     def execute(self, context: bpy.types.Context) -> set[str]:
+        from ..rig.build import build_import, prepare_import
+
         try:
             loaded = read_motion(self.filepath)
             prepared = prepare_import(loaded.motion, context.scene, self.timing == "SCENE")
@@ -82,6 +82,8 @@ class SCAIL_OT_export_motion(bpy.types.Operator, ExportHelper):
         return any(obj.type == "ARMATURE" for obj in context.selected_objects)
 
     def execute(self, context: bpy.types.Context) -> set[str]:
+        from ..rig.extract import ClipExtractor
+
         armatures = [obj for obj in context.selected_objects if obj.type == "ARMATURE"]
         try:
             body = load_body_model(bpy.path.abspath(self.smpl_model)) if self.smpl_model else None

@@ -5,7 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from .conftest import run_python
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.skipif(not (ROOT / "scail_blender" / "rig" / "extract.py").exists(),
+                                reason="needs the rig helper's camera conversion and ClipExtractor (branch rig)")
 
 SETUP = """
 import json, sys

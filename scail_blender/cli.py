@@ -13,7 +13,7 @@ import sys
 
 from .errors import ScailError
 
-COMMAND_MODULES: tuple[str, ...] = ("render_pose",)
+COMMAND_MODULES: tuple[str, ...] = ("render_pose", "motion")
 
 
 def build_parser() -> argparse.ArgumentParser:

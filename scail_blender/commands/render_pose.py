@@ -14,7 +14,8 @@ DESCRIPTION = """\
 Render the SCAIL pose video (coloured 3D capsules plus 2D face and hand marks, as the official
 SCAIL-Pose renders it) from a motion file.
 
---motion takes an NLF-style .npz:
+--motion takes any motion file `scail motion info` reads: NLF results (.npz, .pt, .pkl as NLF,
+ComfyUI and SCAIL-Pose save them), a GLB (scail-blender's or ComfyUI-SCAIL-Pose's), or this .npz:
   joints3d_nonparam  float [T, P, 24, 3]  SMPL joint order, millimetres, OpenCV camera space
                                           (x right, y down, z forward); an all-zero person is
                                           missing in that frame; NaN/inf joints count as missing
@@ -46,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "render-pose", help="render a SCAIL pose video from a motion file",
         description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--motion", metavar="FILE", required=True, help="motion file (.npz as described above)")
+    parser.add_argument("--motion", metavar="FILE", required=True, help="motion file (.npz, .pt, .pkl or .glb, see above)")
     parser.add_argument("--out", metavar="POSE.mp4", required=True, help="H.264 mp4 to write")
     parser.add_argument("--frames-dir", metavar="DIR", help="also write the encoded frames as DIR/00000.png, 00001.png, ...")
     parser.add_argument("--joints-out", metavar="FILE.npz",
@@ -83,11 +84,9 @@ def parse_intrinsics(text: str) -> Intrinsics:
 
 def load_motion_file(path: str):
     """The motion readers, imported here so ``scail --help`` stays instant."""
-    from ..motion.model import load_motion_npz
+    from ..motion import load_motion
 
-    if not path.lower().endswith(".npz"):
-        raise InputError(f"{path}: --motion reads .npz files (NLF-style, see --help)")
-    return load_motion_npz(path)
+    return load_motion(path)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -166,8 +166,16 @@ def _torch_load(file: Path) -> object:
         stand_ins = [(type(f"StandIn[{name}]", (_StandIn,), {}), name) for name in names]
         with torch.serialization.safe_globals(stand_ins):
             return torch.load(file, map_location="cpu", mmap=True, weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, OSError, zipfile.BadZipFile,
-            AttributeError, TypeError) as exc:
+    except pickle.UnpicklingError as exc:
+        refused = [line.strip() for line in str(exc).splitlines() if "GLOBAL" in line]
+        if refused:
+            raise CheckpointError(f"{file} is not a plain checkpoint: loading it would run code "
+                                  f"({refused[0]}), which this loader refuses; use the official "
+                                  "download") from exc
+        raise CheckpointError(f"{file} could not be read ({exc}); the download is probably "
+                              "damaged: download it again") from exc
+    except (RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile, AttributeError,
+            TypeError) as exc:
         raise CheckpointError(f"{file} could not be read as a PyTorch checkpoint ({exc}); the "
                               "download is probably damaged: download it again") from exc
 

@@ -13,7 +13,7 @@ import sys
 
 from .errors import ScailError
 
-COMMAND_MODULES: tuple[str, ...] = ("convert", "parity")
+COMMAND_MODULES: tuple[str, ...] = ("render_pose", "convert", "parity")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,7 +13,7 @@ import sys
 
 from .errors import ScailError
 
-COMMAND_MODULES: tuple[str, ...] = ("render_pose",)
+COMMAND_MODULES: tuple[str, ...] = ("render_pose", "generate", "make_test_checkpoint")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,10 +13,12 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
 from ..errors import InputError
+from ..progress import Progress
 
 SAMPLERS = ("unipc", "euler")
 VARIANTS = ("scail", "scail2")
 MODES = ("animation", "replacement")
+# Phases of a generation, in order; progress events of a job carry one of them.
 PHASES = ("load", "encode", "denoise", "decode", "write", "done")
 # One window of the model: 81 frames (21 latent frames), as both releases were trained.
 WINDOW_FRAMES = 81
@@ -119,24 +121,12 @@ class Job:
             raise InputError("settings.mode: replacement needs a SCAIL-2 checkpoint; use mode 'animation'")
 
 
-@dataclass(frozen=True)
-class ProgressEvent:
-    """One progress report; ``step``/``total`` count within the phase."""
-
-    phase: str
-    step: int
-    total: int
-    message: str = ""
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str) -> "ProgressEvent":
-        event = _build(cls, json.loads(text), "progress")
-        if event.phase not in PHASES:
-            raise InputError(f"progress.phase: {event.phase!r} is unknown; expected one of {', '.join(PHASES)}")
-        return event
+def progress_from_json(text: str) -> Progress:
+    """A generation progress event sent as JSON (``json.dumps(progress.to_dict())``)."""
+    event = _build(Progress, json.loads(text), "progress")
+    if event.phase not in PHASES:
+        raise InputError(f"progress.phase: {event.phase!r} is unknown; expected one of {', '.join(PHASES)}")
+    return event
 
 
 @dataclass(frozen=True)

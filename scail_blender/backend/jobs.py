@@ -109,8 +109,8 @@ class Job:
             raise InputError(f"settings.max_frames: {s.max_frames} must be at least 1 (or null for all)")
         for name in ("width", "height"):
             value = getattr(s, name)
-            if value is not None and (value < 16 or value % 16):
-                raise InputError(f"settings.{name}: {value} must be a multiple of 16 (the model's 16-pixel patches)")
+            if value is not None and (value < 32 or value % 32):
+                raise InputError(f"settings.{name}: {value} must be a multiple of 32 (8x VAE, 2x2 patches, half-size pose)")
         if (s.width is None) != (s.height is None):
             raise InputError("settings.width/height: give both or neither")
         if s.variant is not None and s.variant not in VARIANTS:

@@ -34,7 +34,7 @@ def load_image(path: str | Path) -> np.ndarray:
     """RGB uint8 [H, W, 3]; alpha and palette images are converted."""
     try:
         with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
+            return np.array(image.convert("RGB"))
     except FileNotFoundError:
         raise InputError(f"reference image {path} does not exist; give the path of a PNG or JPEG") from None
     except (UnidentifiedImageError, OSError) as exc:

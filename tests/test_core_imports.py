@@ -11,6 +11,7 @@ from .conftest import run_python
 # The Blender skin: the only modules allowed to import bpy.
 SKIN = ("scail_blender.addon", "scail_blender.operators", "scail_blender.ui", "scail_blender.props",
         "scail_blender.prefs", "scail_blender.rig.armature", "scail_blender.rig.blender_camera",
+        "scail_blender.rig.extract", "scail_blender.rig.build",
         "scail_blender.draw")
 # Modules that compute tensors and may import torch at the top. The job contract is the
 # exception inside the backend: clients and the server read it without torch.

@@ -100,7 +100,6 @@ class Checkpoint:
     """An opened checkpoint in wan-branch names: shapes known, tensors read on demand."""
 
     path: Path
-    format: str  # "sat", "fsdp" or "safetensors"
     shapes: dict[str, tuple[int, ...]]
     read: Callable[[str], torch.Tensor]
     unknown: list[str]  # SAT names no rule maps
@@ -143,7 +142,7 @@ def _open_safetensors(file: Path) -> Checkpoint:
     num_heads = None
     if CONFIG_METADATA in metadata:
         num_heads = json.loads(metadata[CONFIG_METADATA]).get("num_heads")
-    return Checkpoint(file, "safetensors", shapes, handle.get_tensor, [], num_heads)
+    return Checkpoint(file, shapes, handle.get_tensor, [], num_heads)
 
 
 class _StandIn:
@@ -191,37 +190,38 @@ def _open_torch(file: Path) -> Checkpoint:
         raise CheckpointError(f"{file} has no model state dict (no 'module' entry; found {keys}); "
                               "it is not a SCAIL DiT checkpoint")
     tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
-    kind = "fsdp" if file.name.startswith("fsdp") else "sat"
     unknown: list[str] = []
     if any(name.startswith(SAT_PREFIX) for name in tensors):
         tensors, unknown = sat_to_wan(tensors)
-    return Checkpoint(file, kind, {k: tuple(v.shape) for k, v in tensors.items()},
+    return Checkpoint(file, {k: tuple(v.shape) for k, v in tensors.items()},
                       tensors.__getitem__, unknown)
+
+
+def _sat_rule(name: str) -> tuple[dict[str, str], tuple[str, ...]] | None:
+    """The fields ({i}, {j}, {p}) and wan-branch targets of a SAT name, or None if no rule knows it."""
+    if name.startswith(SAT_PREFIX):
+        for regex, wan in _SAT_TO_WAN:
+            match = regex.match(name[len(SAT_PREFIX):])
+            if match:
+                return match.groupdict(), wan
+    return None
 
 
 def sat_to_wan(sat: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
     """Rename SAT tensors to wan-branch names, splitting fused projections (views, no copies).
 
-    Returns the renamed tensors and the SAT names no rule knows.
+    Returns the renamed tensors and the SAT names that map to nothing.
     """
     out: dict[str, torch.Tensor] = {}
     unknown = []
     for name, tensor in sat.items():
-        rest = name[len(SAT_PREFIX):] if name.startswith(SAT_PREFIX) else None
-        match = targets = None
-        for regex, wan in _SAT_TO_WAN:
-            match = rest is not None and regex.match(rest)
-            if match:
-                targets = wan
-                break
-        if not match:
+        rule = _sat_rule(name)
+        if rule is None or tensor.shape[0] % len(rule[1]):
             unknown.append(name)
             continue
-        if tensor.shape[0] % len(targets):
-            unknown.append(name)
-            continue
+        fields, targets = rule
         for target, part in zip(targets, tensor.chunk(len(targets), dim=0)):
-            out[target.format(**match.groupdict())] = part
+            out[target.format(**fields)] = part
     return out, unknown
 
 
@@ -290,6 +290,7 @@ def infer_config(shapes: dict[str, tuple[int, ...]], variant: str,
 
 
 def expected_shapes(config: DitConfig) -> dict[str, tuple[int, ...]]:
+    """Tensor names and shapes of a config's model (built on the meta device: no memory)."""
     with torch.device("meta"):
         model = ScailDiT(config)
     return {name: tuple(t.shape) for name, t in model.state_dict().items()}

@@ -19,8 +19,9 @@ Parameter names are those of the official wan-branch model, so its safetensors l
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -68,7 +69,7 @@ class DitConfig:
             sizes = PRESETS[name]
         except KeyError:
             raise ValueError(f"unknown DiT preset {name!r}; choose one of {sorted(PRESETS)}") from None
-        return replace(cls(variant=variant), **sizes)
+        return dataclasses.replace(cls(variant=variant), **sizes)
 
 
 PRESETS: dict[str, dict] = {
@@ -158,6 +159,8 @@ class ClipProjection(nn.Module):
 
 
 class ScailDiT(nn.Module):
+    """The network; build it on the meta device and load weights with checkpoints.load_dit."""
+
     def __init__(self, config: DitConfig) -> None:
         super().__init__()
         c = self.config = config

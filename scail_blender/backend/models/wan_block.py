@@ -83,6 +83,7 @@ class SelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, rope: torch.Tensor) -> torch.Tensor:
         shape = (*x.shape[:2], self.num_heads, -1)
+        x = x.to(self.q.weight.dtype)  # the float32 modulated input, cast once for q, k and v
         q = apply_rope(self.norm_q(self.q(x)).view(shape), rope)
         k = apply_rope(self.norm_k(self.k(x)).view(shape), rope)
         v = self.v(x).view(shape)

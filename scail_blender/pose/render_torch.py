@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .camera import Intrinsics
-from .marks import Marks2D, draw_marks
+from .marks import Marks2D, draw_marks_batch
 from .render import RADIUS_MM, DepthRange, Scene, build_scene, pixel_rays, scene_boxes, shade_hits, side_hit, sphere_hit
 
 
@@ -64,10 +64,9 @@ class TorchPoseRenderer:
             stop = min(start + self.batch, joints.shape[0])
             scenes = [build_scene(joints[t], valid[t], self.palettes, self.radius) for t in range(start, stop)]
             frames = self.render_scenes(scenes)
-            for t, frame in zip(range(start, stop), frames):
-                if marks is not None and marks[t] is not None:
-                    draw_marks(frame, marks[t])
-                yield frame
+            if marks is not None:
+                draw_marks_batch(frames, marks[start:stop])
+            yield from frames
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(array)).to(self.device)

@@ -17,13 +17,11 @@ import numpy as np
 
 from ..errors import InputError
 from .camera import Intrinsics
-from .marks import Marks2D, draw_marks, draw_marks_batch
+from .marks import Marks2D, draw_marks
 from .skeleton import DRAW_ORDER, LIMBS, N_LIMBS, N_SLOTS, palettes_for
 
 RADIUS_MM = 21.5
 BACKENDS = ("auto", "numpy", "torch")
-# Frames whose 2D marks are painted in one call: per call overhead is most of their cost.
-MARKS_BATCH = 8
 
 
 @dataclass(frozen=True)
@@ -409,13 +407,11 @@ def render_clip(joints: np.ndarray, intrinsics: Intrinsics, size: tuple[int, int
         yield from renderer.render_clip(arr, valid, marks)
         return
     renderer = PoseRenderer(height, width, intrinsics, depth, palettes)
-    step = MARKS_BATCH if marks is not None else 1
-    for start in range(0, arr.shape[0], step):
-        frames = [renderer.render_scene(build_scene(arr[t], valid[t], palettes))
-                  for t in range(start, min(start + step, arr.shape[0]))]
-        if marks is not None:
-            draw_marks_batch(frames, marks[start:start + step])
-        yield from frames
+    for t in range(arr.shape[0]):
+        frame = renderer.render_scene(build_scene(arr[t], valid[t], palettes))
+        if marks is not None and marks[t] is not None:
+            draw_marks(frame, marks[t])
+        yield frame
 
 
 def _cuda_available() -> bool:

@@ -197,23 +197,26 @@ def _strokes(people: list[Marks2D], height: int, width: int) -> tuple[np.ndarray
     return tuple(np.concatenate([p[n] for p in parts]) for n in range(4))
 
 
-def draw_marks_batch(frames: Sequence[np.ndarray], people: Sequence[Sequence[Marks2D | None] | None]) -> None:
-    """Paint the marks of ``people[b]`` over ``frames[b]`` (uint8 [H, W, 3], one size; in place).
+def mark_pixels(people: Sequence[Sequence[Marks2D | None] | None], height: int, width: int
+                ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """What the marks of ``people[b]`` write into frame b: flat channel indices and uint8 values.
 
     The official code gives each person a fresh canvas (cheek ellipses, dimmed to 60 %, then
     head dots, hands and face dots), adds the canvases as uint8 (wrapping) and lets every
     non-zero channel replace the frame's. Here only painted pixels exist: sorting them by
     (pixel, person, rank) puts each person's last stroke at the end of its run, and the runs of
-    one pixel add up to the summed canvases. A batch of frames costs about as many numpy
-    calls as a single frame, which is most of the cost at one or two people.
+    one pixel add up to the summed canvases. Many frames cost about as many numpy calls as one,
+    which is most of the cost at one or two people; the result is small, so it can be computed
+    ahead of the frames it goes on (``frame.put(*pixels)`` paints it).
     """
+    size = height * width * 3
+    empty = [(np.zeros(0, np.int64), np.zeros(0, np.uint8)) for _ in people]
     found = [(b, p, m) for b, frame_people in enumerate(people) for p, m in enumerate(frame_people or ()) if m is not None]
     if not found:
-        return
-    height, width = frames[0].shape[:2]
+        return empty
     rows, cols, who, rank = _strokes([m for _, _, m in found], height, width)
     if not len(rows):
-        return
+        return empty
     frame_of = np.array([b for b, _, _ in found])[who]
     person_of = np.array([p for _, p, _ in found])[who]
     slots, ranks = int(person_of.max()) + 1, len(STROKE_COLORS)
@@ -228,11 +231,17 @@ def draw_marks_batch(frames: Sequence[np.ndarray], people: Sequence[Sequence[Mar
     channel = (pixel[:, None] * 3 + np.arange(3)).ravel()
     color = color.ravel()
     channel, color = channel[color != 0], color[color != 0]
-    size = height * width * 3
-    cuts = np.searchsorted(channel, np.arange(1, len(frames)) * size)
-    for b, (part, value) in enumerate(zip(np.split(channel, cuts), np.split(color, cuts))):
-        if len(part):
-            frames[b].put(part - b * size, value)
+    cuts = np.searchsorted(channel, np.arange(1, len(people)) * size)
+    return [(part - b * size, value)
+            for b, (part, value) in enumerate(zip(np.split(channel, cuts), np.split(color, cuts)))]
+
+
+def draw_marks_batch(frames: Sequence[np.ndarray], people: Sequence[Sequence[Marks2D | None] | None]) -> None:
+    """Paint the marks of ``people[b]`` over ``frames[b]`` (uint8 [H, W, 3], one size; in place)."""
+    if not len(frames):
+        return
+    for frame, pixels in zip(frames, mark_pixels(people, *frames[0].shape[:2])):
+        frame.put(*pixels)
 
 
 def draw_marks(frame: np.ndarray, people: Sequence[Marks2D | None]) -> None:

@@ -17,11 +17,13 @@ import numpy as np
 
 from ..errors import InputError
 from .camera import Intrinsics
-from .marks import Marks2D, draw_marks
+from .marks import Marks2D, draw_marks, mark_pixels
 from .skeleton import DRAW_ORDER, LIMBS, N_LIMBS, N_SLOTS, palettes_for
 
 RADIUS_MM = 21.5
 BACKENDS = ("auto", "numpy", "torch")
+# Frames whose 2D marks are computed in one go (per-call overhead is most of their cost).
+MARKS_BATCH = 16
 
 
 @dataclass(frozen=True)
@@ -407,11 +409,14 @@ def render_clip(joints: np.ndarray, intrinsics: Intrinsics, size: tuple[int, int
         yield from renderer.render_clip(arr, valid, marks)
         return
     renderer = PoseRenderer(height, width, intrinsics, depth, palettes)
-    for t in range(arr.shape[0]):
-        frame = renderer.render_scene(build_scene(arr[t], valid[t], palettes))
-        if marks is not None and marks[t] is not None:
-            draw_marks(frame, marks[t])
-        yield frame
+    for start in range(0, arr.shape[0], MARKS_BATCH):
+        stop = min(start + MARKS_BATCH, arr.shape[0])
+        painted = mark_pixels(marks[start:stop], height, width) if marks is not None else None
+        for t in range(start, stop):
+            frame = renderer.render_scene(build_scene(arr[t], valid[t], palettes))
+            if painted is not None:
+                frame.put(*painted[t - start])
+            yield frame
 
 
 def _cuda_available() -> bool:

@@ -16,6 +16,7 @@ from scail_blender.pose.marks import (
     draw_marks,
     ellipse_polygon,
     fill_convex,
+    mark_pixels,
     project_marks,
     thick_line,
     thin_line,
@@ -133,3 +134,27 @@ def test_project_marks_drops_missing_and_behind() -> None:
         project_marks(None, np.zeros((21, 3)), camera)
     with pytest.raises(InputError, match=r"\[5, 2\]"):
         Marks2D(head=np.zeros((4, 2)))
+
+
+def test_marks_of_a_batch_of_frames_match_the_official_drawing() -> None:
+    """Frames with several, one, no people or None; a point too far away counts as missing."""
+    height, width = 80, 112
+    rng = np.random.default_rng(11)
+    batch = [[random_person(rng, height, width) for _ in range(n)] for n in (2, 0, 1, 3)] + [None]
+    far = batch[2][0]
+    official_people = [Marks2D(head=far.head, hands=far.hands.copy(), face=far.face)]
+    official_people[0].hands[1, 5] = np.nan
+    far.hands[1, 5] = (1e12, 40.0)
+    frames = rng.integers(0, 256, (len(batch), height, width, 3), dtype=np.uint8)
+    expected = frames.copy()
+    for frame, people in zip(expected, batch[:2] + [official_people] + batch[3:]):
+        if people:
+            canvas = official_canvas(people, height, width)
+            frame[canvas != 0] = canvas[canvas != 0]
+    assert (expected != frames).any(axis=(1, 2, 3)).tolist() == [True, False, True, True, False]
+    for frame, pixels in zip(frames, mark_pixels(batch, height, width)):
+        frame.put(*pixels)
+    np.testing.assert_array_equal(frames, expected)
+    strided = np.zeros((height, 2 * width, 3), np.uint8)[:, ::2]  # not contiguous
+    draw_marks(strided, batch[3])
+    np.testing.assert_array_equal(strided, official_canvas(batch[3], height, width))

@@ -7,6 +7,7 @@ import pytest
 
 from scail_blender.pose import synthetic
 from scail_blender.pose.camera import Intrinsics
+from scail_blender.pose.marks import draw_marks, project_marks
 from scail_blender.pose.render import render_clip
 from scail_blender.pose.skeleton import smpl_to_scail
 
@@ -27,3 +28,23 @@ def test_torch_frames_equal_numpy_frames() -> None:
     for a, b in zip(ours, theirs):
         assert a.any()
         np.testing.assert_array_equal(a, b)
+
+
+def test_both_backends_paint_the_marks_of_every_frame_over_its_render() -> None:
+    """Marks are computed per batch (16 frames on numpy, 4 on CPU torch) and land on their frame."""
+    clip = synthetic.crossing(frames=41)
+    joints = smpl_to_scail(clip.joints)[::2].copy()
+    marks = [[project_marks(clip.head3d[t, p], clip.hands3d[t, p], CAMERA) for p in range(2)] for t in range(0, 41, 2)]
+    marks[3] = None
+    marks[17][0] = None
+    bare = list(render_clip(joints, CAMERA, (H, W), backend="numpy"))
+    expected = [frame.copy() for frame in bare]
+    for frame, people in zip(expected, marks):
+        if people is not None:
+            draw_marks(frame, people)
+    assert sum((a != b).any() for a, b in zip(expected, bare)) == len(marks) - 1
+    for backend in ("numpy", "torch"):
+        frames = list(render_clip(joints, CAMERA, (H, W), marks=marks, backend=backend))
+        assert len(frames) == len(expected)
+        for a, b in zip(frames, expected):
+            np.testing.assert_array_equal(a, b)

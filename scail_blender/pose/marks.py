@@ -120,7 +120,11 @@ FACE_INDEX = np.array(FACE_POINTS)
 
 
 def _present(points: np.ndarray) -> np.ndarray:
-    """Drawable points: finite and within MAX_COORD pixels (OpenCV cannot take farther ones)."""
+    """Drawable points: finite and within MAX_COORD pixels of the image origin.
+
+    Farther points are dropped: OpenCV's fixed-point line code overflows on them (and the
+    official drawing cannot even pass them to OpenCV as int32).
+    """
     return (np.abs(points) < MAX_COORD).all(axis=-1)
 
 
@@ -169,9 +173,8 @@ def _strokes(people: list[Marks2D], height: int, width: int) -> tuple[np.ndarray
     """Every painted pixel of Q people: (rows, cols, person, rank), unordered and repeating."""
     thin = thin_thickness(height, width)
     head, hands, face = _stack(people)
-    parts = [_cheeks(head, _present(head), height, width)]
-
     ok = _present(head)
+    parts = [_cheeks(head, ok, height, width)]
     pix = _truncated(head, ok)
     q, i = np.nonzero(ok)
     rows, cols, which = disks(pix[q, i, 0], pix[q, i, 1], HEAD_DOT_RADIUS, height, width)
@@ -236,14 +239,6 @@ def mark_pixels(people: Sequence[Sequence[Marks2D | None] | None], height: int, 
             for b, (part, value) in enumerate(zip(np.split(channel, cuts), np.split(color, cuts)))]
 
 
-def draw_marks_batch(frames: Sequence[np.ndarray], people: Sequence[Sequence[Marks2D | None] | None]) -> None:
-    """Paint the marks of ``people[b]`` over ``frames[b]`` (uint8 [H, W, 3], one size; in place)."""
-    if not len(frames):
-        return
-    for frame, pixels in zip(frames, mark_pixels(people, *frames[0].shape[:2])):
-        frame.put(*pixels)
-
-
 def draw_marks(frame: np.ndarray, people: Sequence[Marks2D | None]) -> None:
     """Paint the marks of all ``people`` over ``frame`` (uint8 [H, W, 3], modified in place)."""
-    draw_marks_batch([frame], [people])
+    frame.put(*mark_pixels([people], *frame.shape[:2])[0])

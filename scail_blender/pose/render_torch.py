@@ -3,19 +3,21 @@
 Same algorithm and the very same float32 kernels as ``render`` (shared, operators only), so the
 frames equal the numpy ones; only the loop structure differs: every primitive slot is traced for
 a whole batch of frames at once, inside the union of that slot's boxes over the batch (motion
-between neighbouring frames is small, so the union stays tight). Scenes, boxes and 2D marks
-are prepared on the CPU, which keeps the GPU free of synchronisation.
+between neighbouring frames is small, so the union stays tight). Scenes and boxes are prepared
+on the CPU, which keeps the GPU free of synchronisation, and a batch's 2D marks are drawn on the
+CPU while the GPU traces that batch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from .camera import Intrinsics
-from .marks import Marks2D, draw_marks_batch
+from .marks import Marks2D, mark_pixels
 from .render import RADIUS_MM, DepthRange, Scene, build_scene, pixel_rays, scene_boxes, shade_hits, side_hit, sphere_hit
 
 
@@ -37,6 +39,16 @@ def _pad(arrays: list[np.ndarray], count: int, tail: tuple[int, ...], dtype) -> 
     for i, arr in enumerate(arrays):
         out[i, : len(arr)] = arr
     return out
+
+
+@dataclass
+class Traced:
+    """A batch whose first hits are queued on the device: ray length and capsule per pixel."""
+
+    count: int
+    depth: torch.Tensor | None
+    owner: torch.Tensor | None
+    params: dict[str, torch.Tensor]
 
 
 class TorchPoseRenderer:
@@ -63,22 +75,28 @@ class TorchPoseRenderer:
         for start in range(0, joints.shape[0], self.batch):
             stop = min(start + self.batch, joints.shape[0])
             scenes = [build_scene(joints[t], valid[t], self.palettes, self.radius) for t in range(start, stop)]
-            frames = self.render_scenes(scenes)
-            if marks is not None:
-                draw_marks_batch(frames, marks[start:stop])
+            traced = self.trace(scenes)
+            painted = mark_pixels(marks[start:stop], self.height, self.width) if marks is not None else None
+            frames = self.shade(traced)
+            for frame, pixels in zip(frames, painted or ()):
+                frame.put(*pixels)
             yield from frames
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
 
-    def render_scenes(self, scenes: list[Scene]) -> np.ndarray:
-        """Frames ``[B, H, W, 3]`` uint8 of prepared scenes (one per frame)."""
+    def trace(self, scenes: list[Scene]) -> Traced:
+        """Queue the search for every pixel's first hit of a batch of scenes (one per frame).
+
+        It returns once the work is queued: CUDA runs the queue while Python goes on, so
+        ``render_clip`` computes the batch's 2D marks between ``trace`` and ``shade``, which is
+        the first call that waits for the device.
+        """
         b, h, w = len(scenes), self.height, self.width
         n_sph = max(len(s.sph_center) for s in scenes)
         n_cap = max(s.n_capsules for s in scenes)
-        frames = torch.zeros((b, h, w, 3), dtype=torch.uint8, device=self.device)
         if n_cap == 0:
-            return frames.cpu().numpy()
+            return Traced(b, None, None, {})
         f32 = np.float32
         pad = {
             "sph_center": _pad([s.sph_center for s in scenes], n_sph, (3,), f32),
@@ -134,7 +152,14 @@ class TorchPoseRenderer:
             hit = hit & on[kind][:, k, None, None] & (t > 0) & (t <= limit) & (t < near)
             depth[:, y0:y1, x0:x1] = torch.where(hit, t, near)
             owner[:, y0:y1, x0:x1] = torch.where(hit, who, owner[:, y0:y1, x0:x1])
+        return Traced(b, depth, owner, g)
 
+    def shade(self, traced: Traced) -> np.ndarray:
+        """Frames ``[B, H, W, 3]`` uint8: the lit colour of each pixel's first hit."""
+        frames = torch.zeros((traced.count, self.height, self.width, 3), dtype=torch.uint8, device=self.device)
+        if traced.owner is None:
+            return frames.cpu().numpy()
+        depth, owner, g, f32 = traced.depth, traced.owner, traced.params, np.float32
         fb, fy, fx = torch.nonzero(owner >= 0, as_tuple=True)
         k = owner[fb, fy, fx]
         channels = shade_hits(

@@ -190,19 +190,19 @@ def thick_lines(x1: np.ndarray, y1: np.ndarray, x2: np.ndarray, y2: np.ndarray, 
     dx = ((x1 - x2) << XY_SHIFT) / XY_ONE
     dy = ((y2 - y1) << XY_SHIFT) / XY_ONE
     r2 = dx * dx + dy * dy
-    long = np.flatnonzero(np.abs(r2) > np.finfo(np.float64).eps)
-    scale = (half + (thickness & 1) * XY_ONE * 0.5) / np.sqrt(r2[long])
-    ox = np.rint(dy[long] * scale).astype(np.int64)
-    oy = np.rint(dx[long] * scale).astype(np.int64)
-    p0x, p0y = x1[long] << XY_SHIFT, y1[long] << XY_SHIFT
-    p1x, p1y = x2[long] << XY_SHIFT, y2[long] << XY_SHIFT
+    sized = np.flatnonzero(np.abs(r2) > np.finfo(np.float64).eps)
+    scale = (half + (thickness & 1) * XY_ONE * 0.5) / np.sqrt(r2[sized])
+    ox = np.rint(dy[sized] * scale).astype(np.int64)
+    oy = np.rint(dx[sized] * scale).astype(np.int64)
+    p0x, p0y = x1[sized] << XY_SHIFT, y1[sized] << XY_SHIFT
+    p1x, p1y = x2[sized] << XY_SHIFT, y2[sized] << XY_SHIFT
     quads = np.stack((np.stack((p0x + ox, p0y + oy), 1), np.stack((p0x - ox, p0y - oy), 1),
                       np.stack((p1x - ox, p1y - oy), 1), np.stack((p1x + ox, p1y + oy), 1)), 1)
-    qr, qc, qw = fill_convex_polys(quads.reshape(-1, 2), np.full(len(long), 4), height, width, XY_SHIFT)
+    qr, qc, qw = fill_convex_polys(quads.reshape(-1, 2), np.full(len(sized), 4), height, width, XY_SHIFT)
     cap = (half + HALF) >> XY_SHIFT
     ends_r, ends_c, ends_w = disks(np.concatenate((x1, x2)), np.concatenate((y1, y2)), cap, height, width)
     return (np.concatenate((qr, ends_r)), np.concatenate((qc, ends_c)),
-            np.concatenate((long[qw], ends_w % len(x1))))
+            np.concatenate((sized[qw], ends_w % len(x1))))
 
 
 def thick_line(x1: int, y1: int, x2: int, y2: int, thickness: int, height: int, width: int
@@ -253,28 +253,28 @@ def fill_convex_polys(points: np.ndarray, counts: np.ndarray, height: int, width
     # Rows that may be filled: the visible part of [ymin, ymax]; a row holds one span.
     row_poly, row_k = _expand(np.maximum(np.minimum(ymax[filled], height - 1) - np.maximum(ymin[filled], 0) + 1, 0))
     y = np.maximum(ymin[filled], 0)[row_poly] + row_k
-    # Chains: positions 0..n of each walker (position n is the top vertex again), as one
-    # array whose running maximum is taken per chain by lifting each chain above the last.
+    # Chains: positions 0..n of each walker (position n is the top vertex again), all in one
+    # array; lifting each chain into its own band of values keeps running maxima per chain.
     chain_poly, j = _expand(n + 1)
     chain_start = np.cumsum(n + 1) - (n + 1)
     low = rounded_y.min()
-    lift = (rounded_y.max() - low + 1) * chain_poly
-    taken, ends = [], []
+    band = rounded_y.max() - low + 1
+    row_band = band * row_poly
+    used, ends = [], []
     for direction in (1, -1):
         vertex = first[chain_poly] + (top[chain_poly] + direction * j) % n[chain_poly]
-        reach = np.maximum.accumulate(rounded_y[vertex] - low + lift)
-        pos = np.searchsorted(reach, y - low + lift[chain_start[row_poly]], side="right")
-        step = pos - chain_start[row_poly]
-        safe = np.minimum(pos, len(vertex) - 1)
-        start_row = reach[np.maximum(pos - 1, 0)] - lift[chain_start[row_poly]] + low
-        v0, v1 = vertex[np.maximum(pos - 1, 0)], vertex[safe]
-        end_row = rounded_y[v1]
-        x_start, x_end = xs[v0] << up, xs[v1] << up
-        rise = np.maximum(end_row - start_row, 1)
-        slope = _cdiv((x_end - x_start) * 2 + rise, 2 * rise)
-        taken.append(step)
-        ends.append(x_start + (y - start_row) * slope)
-    live = (taken[0] <= n[row_poly]) & (taken[1] <= n[row_poly]) & (taken[0] + taken[1] <= n[row_poly])
+        reach = np.maximum.accumulate(rounded_y[vertex] - low + band * chain_poly)
+        # At row y the walker is on the edge ending at the first position that reaches past y;
+        # it has used that many edges (n + 1 when none is left, which ends the fill).
+        end = np.searchsorted(reach, y - low + row_band, side="right")
+        used.append(end - chain_start[row_poly])
+        start_vertex, end_vertex = vertex[end - 1], vertex[np.minimum(end, len(vertex) - 1)]
+        start_row = reach[end - 1] - row_band + low
+        rise = np.maximum(rounded_y[end_vertex] - start_row, 1)  # below 1 only on rows dropped below
+        x0 = xs[start_vertex] << up
+        slope = _cdiv(((xs[end_vertex] << up) - x0) * 2 + rise, 2 * rise)
+        ends.append(x0 + (y - start_row) * slope)
+    live = used[0] + used[1] <= n[row_poly]
     left = (np.minimum(ends[0], ends[1]) + HALF) >> XY_SHIFT
     right = (np.maximum(ends[0], ends[1]) + HALF) >> XY_SHIFT
     live &= (right >= 0) & (left < width)

@@ -5,9 +5,10 @@ these functions follow OpenCV's integer arithmetic: midpoint circles, Bresenham 
 ``clipLine``, ``ellipse2Poly`` with its 1-degree sine table and ``fillConvexPoly``'s 16.16
 fixed-point edge walkers. Each batched function takes arrays of N primitives and returns the
 covered pixels as ``(rows, cols, which)``: clipped to the image, ``which`` naming the primitive
-each pixel belongs to. A frame has about a hundred tiny primitives, so drawing them one Python
-call at a time cost more than the whole capsule render; batched, the cost is a few dozen numpy
-calls per frame. The single-primitive forms (``disk``, ``thin_line``, ...) are conveniences.
+each pixel belongs to. A frame has about a hundred tiny primitives: drawn one Python call at a
+time they cost as much as the capsule render on a CPU core (twice as much as the GPU render);
+batched, a whole batch of frames costs a few dozen numpy calls. The single-primitive forms
+(``disk``, ``thin_line``, ...) are conveniences.
 
 Coordinates are int64; mark points are kept within ``MAX_COORD`` pixels so that the fixed-point
 products of the line clipper (up to 4 * (MAX_COORD << 16) ** 2) cannot overflow.
@@ -26,7 +27,6 @@ HALF = XY_ONE >> 1
 MAX_COORD = 1 << 14
 
 Pixels = tuple[np.ndarray, np.ndarray, np.ndarray]
-EMPTY = np.zeros(0, np.int64)
 
 
 def _ints(*values) -> list[np.ndarray]:

@@ -149,13 +149,15 @@ def _stack(people: list[Marks2D]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _cheeks(head: np.ndarray, present: np.ndarray, height: int, width: int) -> tuple[np.ndarray, ...]:
     """Cheek ellipses: pixels, person and rank.
 
-    Centre, length and angle go through the same scalar float operations as the official
-    code (an angle one ulp below a whole degree truncates to the degree below).
+    Centre, length and angle go through the same scalar float operations (C ``pow`` and
+    ``atan2``) as the official code: an angle one ulp below a whole degree truncates to the
+    degree below, and numpy's vectorised functions may round differently.
     """
     params, owner, rank = [], [], []
+    points = head.tolist()
     for q, k in zip(*np.nonzero(present[:, [i for i, _ in CHEEK_LINES]] & present[:, [j for _, j in CHEEK_LINES]])):
         i, j = CHEEK_LINES[k]
-        (x0, y0), (x1, y1) = head[q, i], head[q, j]
+        (x0, y0), (x1, y1) = points[q][i], points[q][j]
         length = ((y0 - y1) ** 2 + (x0 - x1) ** 2) ** 0.5
         angle = math.degrees(math.atan2(y0 - y1, x0 - x1))
         params.append((int((x0 + x1) / 2), int((y0 + y1) / 2), int(length / 2), int(angle)))

@@ -233,10 +233,15 @@ def fill_convex_polys(points: np.ndarray, counts: np.ndarray, height: int, width
     previous[starts] = starts + counts - 1
     up = XY_SHIFT - shift
     if shift == 0:
-        edges = thin_lines(xs[previous], ys[previous], xs, ys, height, width)
+        # Every vertex ends a stroked edge, and an edge to a neighbouring pixel is just its two
+        # ends (ellipse outlines are mostly such), so only longer edges need Bresenham.
+        far = np.flatnonzero(np.maximum(np.abs(xs - xs[previous]), np.abs(ys - ys[previous])) > 1)
+        lines = thin_lines(xs[previous[far]], ys[previous[far]], xs[far], ys[far], height, width)
+        ends = _keep_inside(ys, xs, poly, height, width)
+        edges = tuple(np.concatenate(pair) for pair in zip(ends, (lines[0], lines[1], poly[far][lines[2]])))
     else:
         edges = _fixed_lines(xs[previous] << up, ys[previous] << up, xs << up, ys << up, height, width)
-    edges = edges[0], edges[1], poly[edges[2]]
+        edges = edges[0], edges[1], poly[edges[2]]
 
     delta = (1 << shift) >> 1
     rounded_y = (ys + delta) >> shift

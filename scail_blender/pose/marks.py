@@ -223,12 +223,16 @@ def mark_pixels(people: Sequence[Sequence[Marks2D | None] | None], height: int, 
     if not len(rows):
         return empty
     frame_of = np.array([b for b, _, _ in found])[who]
-    person_of = np.array([p for _, p, _ in found])[who]
-    slots, ranks = int(person_of.max()) + 1, len(STROKE_COLORS)
-    key = np.sort((((frame_of * height + rows) * width + cols) * slots + person_of) * ranks + rank)
-    layer = key // ranks
+    person_of = np.array([p for _, p, _ in found])
+    # Sort keys hold pixel, person and rank in bit fields: shifts and masks are cheaper than
+    # division on arrays of this size.
+    person_bits = int(person_of.max()).bit_length()
+    rank_bits = (len(STROKE_COLORS) - 1).bit_length()
+    pixel = (frame_of * height + rows) * width + cols
+    key = np.sort((((pixel << person_bits) | person_of[who]) << rank_bits) | rank)
+    layer = key >> rank_bits
     last = np.append(layer[1:] != layer[:-1], True)
-    pixel, color = layer[last] // slots, STROKE_COLORS[key[last] % ranks]
+    pixel, color = layer[last] >> person_bits, STROKE_COLORS[key[last] & ((1 << rank_bits) - 1)]
     first = np.flatnonzero(np.insert(pixel[1:] != pixel[:-1], 0, True))
     if len(first) < len(pixel):
         color = np.add.reduceat(color, first, axis=0, dtype=np.uint8)

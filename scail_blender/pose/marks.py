@@ -232,14 +232,15 @@ def mark_pixels(people: Sequence[Sequence[Marks2D | None] | None], height: int, 
     key = np.sort((((pixel << person_bits) | person_of[who]) << rank_bits) | rank)
     layer = key >> rank_bits
     last = np.append(layer[1:] != layer[:-1], True)
-    pixel, color = layer[last] >> person_bits, STROKE_COLORS[key[last] & ((1 << rank_bits) - 1)]
+    pixel, color = layer[last] >> person_bits, STROKE_COLORS.take(key[last] & ((1 << rank_bits) - 1), axis=0)
     first = np.flatnonzero(np.insert(pixel[1:] != pixel[:-1], 0, True))
     if len(first) < len(pixel):
         color = np.add.reduceat(color, first, axis=0, dtype=np.uint8)
         pixel = pixel[first]
     channel = (pixel[:, None] * 3 + np.arange(3)).ravel()
     color = color.ravel()
-    channel, color = channel[color != 0], color[color != 0]
+    lit = color != 0
+    channel, color = channel[lit], color[lit]
     cuts = np.searchsorted(channel, np.arange(1, len(people)) * size)
     return [(part - b * size, value)
             for b, (part, value) in enumerate(zip(np.split(channel, cuts), np.split(color, cuts)))]

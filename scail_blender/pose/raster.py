@@ -187,8 +187,8 @@ def thick_lines(x1: np.ndarray, y1: np.ndarray, x2: np.ndarray, y2: np.ndarray, 
         return thin_lines(x1, y1, x2, y2, height, width)
     x1, y1, x2, y2 = _ints(x1, y1, x2, y2)
     half = thickness << (XY_SHIFT - 1)
-    dx = ((x1 - x2) << XY_SHIFT) / XY_ONE
-    dy = ((y2 - y1) << XY_SHIFT) / XY_ONE
+    dx = (x1 - x2).astype(np.float64)  # OpenCV's fixed-point difference / XY_ONE, exactly
+    dy = (y2 - y1).astype(np.float64)
     r2 = dx * dx + dy * dy
     sized = np.flatnonzero(np.abs(r2) > np.finfo(np.float64).eps)
     scale = (half + (thickness & 1) * XY_ONE * 0.5) / np.sqrt(r2[sized])
@@ -237,8 +237,8 @@ def fill_convex_polys(points: np.ndarray, counts: np.ndarray, height: int, width
         # ends (ellipse outlines are mostly such), so only longer edges need Bresenham.
         far = np.flatnonzero(np.maximum(np.abs(xs - xs[previous]), np.abs(ys - ys[previous])) > 1)
         lines = thin_lines(xs[previous[far]], ys[previous[far]], xs[far], ys[far], height, width)
-        ends = _keep_inside(ys, xs, poly, height, width)
-        edges = tuple(np.concatenate(pair) for pair in zip(ends, (lines[0], lines[1], poly[far][lines[2]])))
+        corners = _keep_inside(ys, xs, poly, height, width)
+        edges = tuple(np.concatenate(pair) for pair in zip(corners, (lines[0], lines[1], poly[far][lines[2]])))
     else:
         edges = _fixed_lines(xs[previous] << up, ys[previous] << up, xs << up, ys << up, height, width)
         edges = edges[0], edges[1], poly[edges[2]]
@@ -275,7 +275,7 @@ def fill_convex_polys(points: np.ndarray, counts: np.ndarray, height: int, width
         used.append(end - chain_start[row_poly])
         start_vertex, end_vertex = vertex[end - 1], vertex[np.minimum(end, len(vertex) - 1)]
         start_row = reach[end - 1] - row_band + low
-        rise = np.maximum(rounded_y[end_vertex] - start_row, 1)  # below 1 only on rows dropped below
+        rise = np.maximum(rounded_y[end_vertex] - start_row, 1)  # < 1 only where no edge was left
         x0 = xs[start_vertex] << up
         slope = _cdiv(((xs[end_vertex] << up) - x0) * 2 + rise, 2 * rise)
         ends.append(x0 + (y - start_row) * slope)

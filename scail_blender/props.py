@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import bpy
 
-SIZE_PRESETS = {"512x896": (896, 512), "896x512": (512, 896), "704x1280": (1280, 704)}
+# Keys are H x W like the command line's --size; values are (height, width).
+SIZE_PRESETS = {"512x896": (512, 896), "896x512": (896, 512), "704x1280": (704, 1280)}
 
 
 def _is_armature(_self, obj: bpy.types.Object) -> bool:
@@ -51,15 +52,15 @@ class ScailSettings(bpy.types.PropertyGroup):
     size_preset: bpy.props.EnumProperty(
         name="Size",
         items=(
-            ("512x896", "512 x 896", "Portrait, SCAIL's native size"),
-            ("896x512", "896 x 512", "Landscape"),
-            ("704x1280", "704 x 1280", "Portrait, large"),
+            ("512x896", "896 x 512 Landscape", "Width 896, height 512: SCAIL's native size"),
+            ("896x512", "512 x 896 Portrait", "Width 512, height 896: SCAIL's native size, upright"),
+            ("704x1280", "1280 x 704 Landscape", "Width 1280, height 704: the large size"),
             ("CUSTOM", "Custom", "Any width and height, multiples of 32"),
         ),
         default="512x896",
     )
-    width: bpy.props.IntProperty(name="Width", default=512, min=32, max=4096, step=32)
-    height: bpy.props.IntProperty(name="Height", default=896, min=32, max=4096, step=32)
+    width: bpy.props.IntProperty(name="Width", default=896, min=32, max=4096, step=32)
+    height: bpy.props.IntProperty(name="Height", default=512, min=32, max=4096, step=32)
     fps: bpy.props.IntProperty(name="FPS", default=16, min=1, max=120, description="Pose video frame rate (SCAIL uses 16)")
     use_scene_range: bpy.props.BoolProperty(name="Scene Range", default=True)
     frame_start: bpy.props.IntProperty(name="Start", default=1)

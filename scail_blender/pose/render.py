@@ -1,0 +1,371 @@
+"""Render SCAIL pose frames: shaded capsules per limb, 2D face/hand marks on top.
+
+The official preprocessing sphere-traces the capsules with Taichi on CUDA. Its picture is the
+first ray-capsule intersection with the capsule's surface normal, so this module computes that
+intersection in closed form instead: per capsule only inside its screen-space bounding box,
+with a depth buffer across all capsules of all people (mutual occlusion in one pass). Plain
+numpy on one CPU core; ``render_torch`` runs the same algorithm batched on a GPU.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InputError
+from .camera import Intrinsics
+from .marks import Marks2D, draw_marks
+from .skeleton import DRAW_ORDER, LIMBS, N_LIMBS, N_SLOTS, palettes_for
+
+RADIUS_MM = 21.5
+BACKENDS = ("auto", "numpy", "torch")
+
+
+@dataclass(frozen=True)
+class DepthRange:
+    """Nearest and farthest capsule end point (camera z, mm) of a whole clip.
+
+    The official renderer derives its depth fade and its ray length from the range of the
+    whole clip, so every frame of a clip shares one shading; frames rendered one by one must
+    be given the clip's range to look the same.
+    """
+
+    near: float
+    far: float
+
+    @property
+    def fade_near(self) -> float:
+        return max(self.near, 0.1)
+
+    @property
+    def fade_far(self) -> float:
+        return min(self.far + 6000.0, 20000.0)
+
+    @property
+    def max_ray_length(self) -> float:
+        """Rays stop after this distance: hits beyond it stay background, as in the official."""
+        return max(min(self.far, 25000.0), 10000.0)
+
+
+def check_joints(joints: np.ndarray, leading: str) -> np.ndarray:
+    """Float32 copy of joints shaped ``[leading..., 14, 3]`` or InputError naming the shape."""
+    arr = np.asarray(joints)
+    want = len(leading.split(","))
+    if arr.ndim != want + 2 or arr.shape[-2:] != (N_SLOTS, 3) or not np.issubdtype(arr.dtype, np.number):
+        raise InputError(
+            f"joints must be a number array of shape [{leading}, {N_SLOTS}, 3] (SCAIL slots, camera "
+            f"space mm), got {list(arr.shape)} {arr.dtype}; convert SMPL-24 joints with smpl_to_scail"
+        )
+    return arr.astype(np.float32)
+
+
+def joint_validity(joints: np.ndarray) -> tuple[np.ndarray, int]:
+    """Which joints can be drawn, and how many were NaN/inf.
+
+    A joint is drawn when it is finite, not all zeros (the "missing" marker of NLF) and in
+    front of the camera (z > 0); limbs touching an undrawn joint are skipped.
+    """
+    finite = np.isfinite(joints).all(axis=-1)
+    present = np.any(joints != 0, axis=-1)
+    with np.errstate(invalid="ignore"):
+        in_front = joints[..., 2] > 0
+    n_bad = int(np.count_nonzero(~finite))
+    return finite & present & in_front, n_bad
+
+
+def warn_non_finite(count: int) -> None:
+    if count:
+        warnings.warn(
+            f"{count} joint(s) were NaN or infinite and are drawn as missing (with the limbs "
+            "touching them)", RuntimeWarning, stacklevel=3,
+        )
+
+
+def depth_range(joints: np.ndarray) -> DepthRange:
+    """The clip's DepthRange over the end points of every capsule that will be drawn.
+
+    ``joints``: ``[T, P, 14, 3]`` (or one frame ``[P, 14, 3]``). A clip with nothing to draw
+    gets a harmless placeholder range.
+    """
+    arr = np.asarray(joints)
+    if arr.ndim == 3:
+        arr = arr[None]
+    arr = check_joints(arr, "T, P")
+    valid, _ = joint_validity(arr)
+    used = np.zeros(valid.shape, dtype=bool)
+    for a, b in LIMBS:
+        both = valid[..., a] & valid[..., b]
+        used[..., a] |= both
+        used[..., b] |= both
+    if not used.any():
+        return DepthRange(0.1, 0.1)
+    z = arr[..., 2][used]
+    return DepthRange(float(z.min()), float(z.max()))
+
+
+@dataclass
+class Scene:
+    """One frame's drawable geometry, in emission order (people, then DRAW_ORDER).
+
+    Every capsule is split into its side (the open cylinder, ``cap_*``) and the spheres at its
+    joints (``sph_*``). A joint shared by several capsules gets ONE sphere, owned by the first
+    capsule that uses it: where capsules coincide the earlier one wins, as in the official
+    min-distance rule.
+    """
+
+    cap_a: np.ndarray       # [C, 3] start point
+    cap_u: np.ndarray       # [C, 3] unit axis (zero for a degenerate capsule)
+    cap_len: np.ndarray     # [C]
+    cap_color: np.ndarray   # [C, 3] float32 shading colour c/300 + 0.15
+    cap_label: np.ndarray   # [C] person * 13 + limb
+    sph_center: np.ndarray  # [S, 3]
+    sph_owner: np.ndarray   # [S] capsule index
+
+    @property
+    def n_capsules(self) -> int:
+        return len(self.cap_a)
+
+
+def build_scene(people: np.ndarray, valid: np.ndarray, palettes: Sequence[np.ndarray]) -> Scene:
+    """Collect the capsules of one frame (``people`` [P, 14, 3] float32, ``valid`` [P, 14])."""
+    starts, ends, colors, labels, sph, owner = [], [], [], [], [], []
+    for p in range(people.shape[0]):
+        seen: set[int] = set()
+        shade = (palettes[p].astype(np.float64) / 300.0 + 0.15).astype(np.float32)
+        for limb in DRAW_ORDER:
+            a, b = LIMBS[limb]
+            if not (valid[p, a] and valid[p, b]):
+                continue
+            index = len(starts)
+            starts.append(people[p, a])
+            ends.append(people[p, b])
+            colors.append(shade[limb])
+            labels.append(p * N_LIMBS + limb)
+            for joint in (a, b):
+                if joint not in seen:
+                    seen.add(joint)
+                    sph.append(people[p, joint])
+                    owner.append(index)
+    if not starts:
+        empty3 = np.zeros((0, 3), np.float32)
+        return Scene(empty3, empty3, np.zeros(0, np.float32), empty3, np.zeros(0, np.int32), empty3,
+                     np.zeros(0, np.int32))
+    a = np.array(starts, np.float32)
+    axis = np.array(ends, np.float32) - a
+    length = np.sqrt((axis.astype(np.float64) ** 2).sum(axis=1)).astype(np.float32)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        unit = np.where(length[:, None] > 0, axis / np.where(length > 0, length, 1)[:, None], 0)
+    return Scene(a, unit.astype(np.float32), length, np.array(colors, np.float32),
+                 np.array(labels, np.int32), np.array(sph, np.float32), np.array(owner, np.int32))
+
+
+def sphere_bounds(centers: np.ndarray, radius: float, intr: Intrinsics, height: int, width: int) -> np.ndarray:
+    """Pixel box [y0, y1, x0, x1) (half-open, clipped) covering each sphere's image.
+
+    Exact tangent-plane bounds, widened by one pixel; a sphere reaching z <= radius (touching
+    the camera plane) may cover anything, so it gets the whole image.
+    """
+    c = centers.astype(np.float64)
+    z = c[:, 2]
+    out = np.empty((len(c), 4), np.int64)
+    near = z <= radius * 1.001
+    zz = np.where(near, radius * 2.0, z)
+    denom = zz * zz - radius * radius
+    boxes = []
+    for axis, f, principal in ((1, intr.fy, intr.cy), (0, intr.fx, intr.cx)):
+        q = c[:, axis]
+        root = radius * np.sqrt(np.maximum(q * q + zz * zz - radius * radius, 0.0))
+        lo = (q * zz - root) / denom * f + principal
+        hi = (q * zz + root) / denom * f + principal
+        boxes.append((np.floor(lo) - 1, np.ceil(hi) + 2))
+    (y0, y1), (x0, x1) = boxes
+    out[:, 0] = np.clip(y0, 0, height)
+    out[:, 1] = np.clip(y1, 0, height)
+    out[:, 2] = np.clip(x0, 0, width)
+    out[:, 3] = np.clip(x1, 0, width)
+    out[near] = (0, height, 0, width)
+    return out
+
+
+class PoseRenderer:
+    """Renders frames of one clip: fixed size, camera and depth range, reused buffers."""
+
+    def __init__(self, height: int, width: int, intrinsics: Intrinsics, depth: DepthRange,
+                 palettes: Sequence[np.ndarray] | None = None, radius: float = RADIUS_MM) -> None:
+        if height <= 0 or width <= 0:
+            raise InputError(f"image size must be positive, got {height}x{width}")
+        self.height, self.width = int(height), int(width)
+        self.intrinsics = intrinsics
+        self.depth = depth
+        self.palettes = list(palettes) if palettes is not None else None
+        self.radius = float(radius)
+        f32 = np.float32
+        # Rays through pixel centres (no +0.5): direction (u, v, 1) normalised.
+        self.u = ((np.arange(width, dtype=np.float64) - intrinsics.cx) / intrinsics.fx).astype(f32)
+        self.v = ((np.arange(height, dtype=np.float64) - intrinsics.cy) / intrinsics.fy).astype(f32)
+        inv = 1.0 / np.sqrt(self.u.astype(np.float64)[None, :] ** 2 + self.v.astype(np.float64)[:, None] ** 2 + 1.0)
+        self.inv_norm = inv.astype(f32)
+        self.depth_buf = np.empty((height, width), f32)
+        self.owner_buf = np.empty((height, width), np.int32)
+
+    def _palettes(self, n_people: int) -> Sequence[np.ndarray]:
+        if self.palettes is None:
+            return palettes_for(n_people)
+        if len(self.palettes) < n_people:
+            raise InputError(f"{n_people} people but only {len(self.palettes)} palettes were given")
+        return self.palettes
+
+    def render(self, people: np.ndarray, marks: Sequence[Marks2D | None] | None = None) -> np.ndarray:
+        """One frame ``[H, W, 3]`` uint8 from ``people`` ``[P, 14, 3]`` (camera space, mm)."""
+        return self.render_with_labels(people, marks)[0]
+
+    def render_with_labels(self, people: np.ndarray, marks: Sequence[Marks2D | None] | None = None
+                           ) -> tuple[np.ndarray, np.ndarray]:
+        """The frame and, per pixel, which limb shows there (person * 13 + limb, -1 = none)."""
+        arr = check_joints(people, "P")
+        valid, n_bad = joint_validity(arr)
+        warn_non_finite(n_bad)
+        scene = build_scene(arr, valid, self._palettes(arr.shape[0]))
+        frame, labels = self._shade(scene)
+        if marks is not None:
+            draw_marks(frame, marks)
+        return frame, labels
+
+    def render_scene(self, scene: Scene) -> np.ndarray:
+        return self._shade(scene)[0]
+
+    def _trace(self, scene: Scene) -> None:
+        """Fill depth_buf (ray length to the first hit) and owner_buf (capsule index or -1)."""
+        depth, owner = self.depth_buf, self.owner_buf
+        depth.fill(np.inf)
+        owner.fill(-1)
+        r = np.float32(self.radius)
+        r2 = r * r
+        h, w = self.height, self.width
+        limit = np.float32(self.depth.max_ray_length)
+        # Spheres at the joints.
+        boxes = sphere_bounds(scene.sph_center, self.radius, self.intrinsics, h, w)
+        for (y0, y1, x0, x1), c, k in zip(boxes, scene.sph_center, scene.sph_owner):
+            if y0 >= y1 or x0 >= x1:
+                continue
+            inv = self.inv_norm[y0:y1, x0:x1]
+            along = (self.u[x0:x1] * c[0] + (self.v[y0:y1, None] * c[1] + c[2])) * inv
+            disc = along * along - (np.dot(c, c) - r2)
+            t = along - np.sqrt(np.maximum(disc, 0))
+            hit = (disc >= 0) & (t > 0) & (t <= limit) & (t < depth[y0:y1, x0:x1])
+            depth[y0:y1, x0:x1][hit] = t[hit]
+            owner[y0:y1, x0:x1][hit] = k
+        # Capsule sides: the open cylinder between the joints.
+        both = np.concatenate((scene.cap_a, scene.cap_a + scene.cap_u * scene.cap_len[:, None]))
+        sboxes = sphere_bounds(both, self.radius, self.intrinsics, h, w)
+        n = scene.n_capsules
+        for k in range(n):
+            if scene.cap_len[k] <= 0:
+                continue
+            b0, b1 = sboxes[k], sboxes[n + k]
+            y0, y1 = min(b0[0], b1[0]), max(b0[1], b1[1])
+            x0, x1 = min(b0[2], b1[2]), max(b0[3], b1[3])
+            if y0 >= y1 or x0 >= x1:
+                continue
+            a, ax, length = scene.cap_a[k], scene.cap_u[k], scene.cap_len[k]
+            m = np.cross(ax, a)
+            au = np.float32(np.dot(a, ax))
+            inv = self.inv_norm[y0:y1, x0:x1]
+            uu, vv = self.u[x0:x1], self.v[y0:y1, None]
+            s = (uu * ax[0] + (vv * ax[1] + ax[2])) * inv
+            md = (uu * m[0] + (vv * m[1] + m[2])) * inv
+            ar = (uu * a[0] + (vv * a[1] + a[2])) * inv
+            aa = 1 - s * s
+            disc = aa * r2 - md * md
+            with np.errstate(divide="ignore", invalid="ignore"):
+                t = ((ar - au * s) - np.sqrt(np.maximum(disc, 0))) / aa
+            y = t * s - au
+            hit = (disc >= 0) & (aa > 1e-7) & (y >= 0) & (y <= length) & (t > 0) & (t <= limit)
+            hit &= t < depth[y0:y1, x0:x1]
+            depth[y0:y1, x0:x1][hit] = t[hit]
+            owner[y0:y1, x0:x1][hit] = k
+
+    def _shade(self, scene: Scene) -> tuple[np.ndarray, np.ndarray]:
+        frame = np.zeros((self.height, self.width, 3), np.uint8)
+        labels = np.full((self.height, self.width), -1, np.int32)
+        if scene.n_capsules == 0:
+            return frame, labels
+        self._trace(scene)
+        rows, cols = np.nonzero(self.owner_buf >= 0)
+        k = self.owner_buf[rows, cols]
+        labels[rows, cols] = scene.cap_label[k]
+        frame[rows, cols] = shade(
+            self.depth_buf[rows, cols], self.u[cols], self.v[rows], self.inv_norm[rows, cols],
+            scene.cap_a[k], scene.cap_u[k], scene.cap_len[k], scene.cap_color[k], self.depth,
+        )
+        return frame, labels
+
+
+def shade(t: np.ndarray, u: np.ndarray, v: np.ndarray, inv: np.ndarray, a: np.ndarray,
+          axis: np.ndarray, length: np.ndarray, color: np.ndarray, depth: DepthRange) -> np.ndarray:
+    """The official lighting at the hit points, as uint8 RGB ``[N, 3]``.
+
+    Light along +z (from the camera), Lambert plus Blinn-Phong (shininess 32), a linear depth
+    fade over the clip's range, clip to [0, 1], scale by 255 and truncate.
+    """
+    f32 = np.float32
+    dx, dy, dz = u * inv, v * inv, inv
+    px, py, pz = t * dx, t * dy, t * dz
+    rel = np.stack((px, py, pz), axis=1) - a
+    along = np.clip((rel * axis).sum(axis=1), 0, length)
+    normal = rel - along[:, None] * axis
+    normal /= np.sqrt((normal * normal).sum(axis=1))[:, None]
+    diff = np.maximum(-normal[:, 2], 0)
+    half = -np.stack((dx, dy, dz + 1), axis=1)
+    half /= np.sqrt((half * half).sum(axis=1))[:, None]
+    spec = np.maximum((normal * half).sum(axis=1), 0)
+    for _ in range(5):
+        spec = spec * spec
+    fade = np.clip(1 - (pz - f32(depth.fade_near)) / f32(depth.fade_far - 0.1), 0, 1)
+    rgb = color * ((f32(0.3) + f32(0.7) * diff) * fade)[:, None] + (f32(0.5) * spec * fade)[:, None]
+    return (np.clip(rgb, 0, 1) * f32(255)).astype(np.uint8)
+
+
+def render_clip(joints: np.ndarray, intrinsics: Intrinsics, size: tuple[int, int],
+                marks: Sequence[Sequence[Marks2D | None] | None] | None = None,
+                scheme: str = "preview", backend: str = "auto") -> Iterator[np.ndarray]:
+    """Stream the frames (``[H, W, 3]`` uint8) of a clip ``joints`` ``[T, P, 14, 3]``.
+
+    ``marks[t][p]`` are the 2D marks of person p in frame t (or None). The clip's joints are
+    held (they are small), frames are produced one at a time, so memory stays flat in T.
+    NaN/inf joints are drawn as missing and reported in one RuntimeWarning for the clip.
+    """
+    arr = check_joints(joints, "T, P")
+    if marks is not None and len(marks) != arr.shape[0]:
+        raise InputError(f"marks cover {len(marks)} frames but the clip has {arr.shape[0]}")
+    if backend not in BACKENDS:
+        raise InputError(f"unknown render backend {backend!r}: use one of {', '.join(BACKENDS)}")
+    height, width = (int(s) for s in size)
+    palettes = palettes_for(arr.shape[1], scheme)
+    valid, n_bad = joint_validity(arr)
+    warn_non_finite(n_bad)
+    depth = depth_range(np.where(valid[..., None], arr, 0))
+    if backend == "torch" or (backend == "auto" and _cuda_available()):
+        from .render_torch import TorchPoseRenderer
+
+        renderer = TorchPoseRenderer(height, width, intrinsics, depth, palettes)
+        yield from renderer.render_clip(arr, valid, marks)
+        return
+    renderer = PoseRenderer(height, width, intrinsics, depth, palettes)
+    for t in range(arr.shape[0]):
+        frame = renderer.render_scene(build_scene(arr[t], valid[t], palettes))
+        if marks is not None and marks[t] is not None:
+            draw_marks(frame, marks[t])
+        yield frame
+
+
+def _cuda_available() -> bool:
+    """True when torch is importable and sees a GPU (torch stays optional for the core)."""
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())

@@ -13,7 +13,7 @@ import sys
 
 from .errors import ScailError
 
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("render_pose",)
 
 
 def build_parser() -> argparse.ArgumentParser:

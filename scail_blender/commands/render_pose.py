@@ -1,0 +1,117 @@
+"""``scail render-pose``: render a SCAIL pose video from a motion file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import InputError
+from ..pose.camera import Intrinsics
+from ..pose.framing import is_model_size, nearest_model_size, parse_size
+from ..progress import Progress
+
+DESCRIPTION = """\
+Render the SCAIL pose video (coloured 3D capsules plus 2D face and hand marks, as the official
+SCAIL-Pose renders it) from a motion file.
+
+--motion takes an NLF-style .npz:
+  joints3d_nonparam  float [T, P, 24, 3]  SMPL joint order, millimetres, OpenCV camera space
+                                          (x right, y down, z forward); an all-zero person is
+                                          missing in that frame; NaN/inf joints count as missing
+  intrinsics         float [3, 3]         optional pinhole matrix in pixels
+  fps                scalar               optional, default 16
+  image_size         int [2]              optional (H, W) the intrinsics refer to
+  hands3d            float [T, P, 2, 21, 3]  optional left/right hand points (drawn as 2D marks)
+  head3d             float [T, P, 5, 3]   optional nose, right eye, left eye, right ear, left ear
+Other keys are refused. Without intrinsics the camera is NLF's default: 55 degrees field of
+view on the larger image side, principal point at the image centre.
+"""
+
+EPILOG = """\
+size: --size, else the file's image_size, else 512x896. When --size differs from the file's
+image_size, the file's camera follows a cover-and-centre-crop resize (as SCAIL resizes videos).
+Sizes that are not multiples of 32 render (for previews) with a warning naming the nearest size
+the model takes.
+fps: --fps resamples the motion in time (interpolated), so it keeps its real speed.
+
+examples:
+  scail render-pose --motion dance.npz --out pose.mp4
+  scail render-pose --motion dance.npz --out pose.mp4 --frames-dir frames/ --size 896x512 --fps 16
+  scail render-pose --motion dance.npz --out pose.mp4 --joints-out rendered.npz
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "render-pose", help="render a SCAIL pose video from a motion file",
+        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--motion", metavar="FILE", required=True, help="motion file (.npz as described above)")
+    parser.add_argument("--out", metavar="POSE.mp4", required=True, help="H.264 mp4 to write")
+    parser.add_argument("--frames-dir", metavar="DIR", help="also write the encoded frames as DIR/00000.png, 00001.png, ...")
+    parser.add_argument("--joints-out", metavar="FILE.npz",
+                        help="write the camera-space joints, intrinsics, size and fps actually rendered, "
+                             "in the --motion format (rendering it again gives the same frames)")
+    parser.add_argument("--size", metavar="HxW", type=size_arg, help="frame size, height x width (e.g. 512x896)")
+    parser.add_argument("--fps", type=float, help="frame rate of the video; the motion is resampled to it")
+    parser.add_argument("--intrinsics", metavar="fx,fy,cx,cy", type=parse_intrinsics,
+                        help="pinhole camera in pixels for the output size (overrides the file's)")
+    parser.add_argument("--palette", choices=("preview", "scail2"), default="preview",
+                        help="colour scheme: SCAIL-Preview's (one person: base colours) or SCAIL-2's "
+                             "(a lone person gets the saturated palette); default preview")
+    parser.add_argument("--backend", choices=("auto", "numpy", "torch"), default="auto",
+                        help="renderer: numpy on the CPU, torch (GPU when present); default auto")
+    parser.set_defaults(run=run)
+
+
+def size_arg(text: str) -> tuple[int, int]:
+    try:
+        return parse_size(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def parse_intrinsics(text: str) -> Intrinsics:
+    try:
+        fx, fy, cx, cy = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not fx,fy,cx,cy (four numbers)") from None
+    if fx <= 0 or fy <= 0:
+        raise argparse.ArgumentTypeError("focal lengths fx and fy must be positive")
+    return Intrinsics(fx, fy, cx, cy)
+
+
+def load_motion_file(path: str):
+    """The motion readers, imported here so ``scail --help`` stays instant."""
+    from ..motion.model import load_motion_npz
+
+    if not path.lower().endswith(".npz"):
+        raise InputError(f"{path}: --motion reads .npz files (NLF-style, see --help)")
+    return load_motion_npz(path)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..pose.pose_video import frame_motion, render_pose_video
+
+    motion = frame_motion(load_motion_file(args.motion), size=args.size, fps=args.fps, intrinsics=args.intrinsics)
+    size = motion.image_size
+    if not is_model_size(size):
+        near = nearest_model_size(size)
+        print(f"scail: warning: {size[0]}x{size[1]} is fine for a preview but SCAIL needs multiples of 32; "
+              f"the nearest size it takes is {near[0]}x{near[1]} (--size {near[0]}x{near[1]})", file=sys.stderr)
+    result = render_pose_video(motion, args.out, frames_dir=args.frames_dir, joints_out=args.joints_out,
+                               scheme=args.palette, backend=args.backend, progress=terminal_progress())
+    print(f"wrote {result.path} ({result.frames} frames, {result.size[0]}x{result.size[1]}, {result.fps:g} fps)")
+    return 0
+
+
+def terminal_progress():
+    """A one-line progress display on stderr when it is a terminal, silence otherwise."""
+    interactive = sys.stderr.isatty()
+
+    def show(event: Progress) -> None:
+        if interactive:
+            end = "\n" if event.step == event.total else ""
+            print(f"\r{event.phase}: {event.step}/{event.total}", end=end, file=sys.stderr, flush=True)
+
+    return show

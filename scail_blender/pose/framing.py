@@ -1,0 +1,57 @@
+"""Image sizes SCAIL takes, and how a camera follows a resize.
+
+The model needs sizes that are multiples of 32 (latents are 1/8, tokens 1/16, and the pose video
+is halved once more). Previews may use any size, so sizes are checked and the nearest valid one
+is suggested rather than forced. When a picture is resized to another size, SCAIL's
+preprocessing scales it to cover the target and crops the centre; ``cover_crop`` moves the
+pinhole camera the same way so a render at the new size shows what the resized video would.
+"""
+
+from __future__ import annotations
+
+from ..errors import InputError
+from .camera import Intrinsics
+
+MODEL_MULTIPLE = 32
+MAX_SIDE = 4096
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'512x896' -> (512, 896) as (height, width)."""
+    try:
+        height, width = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise InputError(f"Size {text!r} is not HxW, e.g. 512x896 (height x width)") from None
+    check_size((height, width))
+    return height, width
+
+
+def check_size(size: tuple[int, int]) -> None:
+    height, width = size
+    if not (16 <= height <= MAX_SIDE and 16 <= width <= MAX_SIDE):
+        raise InputError(f"Size {height}x{width} is outside 16..{MAX_SIDE} pixels per side; SCAIL uses 512x896 or 896x512")
+
+
+def nearest_model_size(size: tuple[int, int]) -> tuple[int, int]:
+    """The closest size whose sides are multiples of 32 (never zero)."""
+    return tuple(max(MODEL_MULTIPLE, round(side / MODEL_MULTIPLE) * MODEL_MULTIPLE) for side in size)  # type: ignore[return-value]
+
+
+def is_model_size(size: tuple[int, int]) -> bool:
+    return all(side % MODEL_MULTIPLE == 0 for side in size)
+
+
+def cover_crop(intrinsics: Intrinsics, source: tuple[int, int], target: tuple[int, int]) -> Intrinsics:
+    """Intrinsics after scaling a ``source`` image to cover ``target`` and cropping its centre.
+
+    Pixel centres sit on integers, so a centre x maps to scale * (x + 0.5) - 0.5 before the
+    crop shifts it; the half pixels matter when the scale is far from 1.
+    """
+    (src_h, src_w), (dst_h, dst_w) = source, target
+    scale = max(dst_h / src_h, dst_w / src_w)
+    return Intrinsics(
+        fx=intrinsics.fx * scale,
+        fy=intrinsics.fy * scale,
+        cx=scale * (intrinsics.cx + 0.5) - 0.5 - (src_w * scale - dst_w) / 2,
+        cy=scale * (intrinsics.cy + 0.5) - 0.5 - (src_h * scale - dst_h) / 2,
+    )

@@ -12,6 +12,7 @@ render restores the current frame and leaves no output and no strip behind.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import queue
 import threading
@@ -25,7 +26,8 @@ from .characters import scene_characters
 from .errors import Cancelled, CameraError, InputError
 from .motion.model import save_motion_npz
 from .pose.outputs import PoseFiles, strip_video_path, write_pose_files
-from .pose.render_motion import motion_frames
+from .pose.pose_video import frame_motion, motion_frames
+from .progress import Progress
 from .rig.blender_camera import camera_params
 from .rig.extract import ClipExtractor
 from .sequencer import place_movie
@@ -116,16 +118,19 @@ def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str]
 
 def _encode(job: dict, motion, progress, cancel: threading.Event) -> PoseFiles:
     """The worker half, joints to files; ``job`` holds plain values only, never bpy data."""
+    framed = frame_motion(dataclasses.replace(motion, fps=job["fps"]), size=job["size"])
+    files = write_pose_files(motion_frames(framed), job["size"], job["fps"], job["video"],
+                             total=framed.frames, strip=job["strip"], frames_dir=job["frames_dir"],
+                             progress=progress, cancel=cancel)
     if job["joints_out"] is not None:
-        save_motion_npz(motion, job["joints_out"])
-    try:
-        frames, total = motion_frames(motion, job["size"])
-        return write_pose_files(frames, job["size"], job["fps"], job["video"], total=total, strip=job["strip"],
-                                frames_dir=job["frames_dir"], progress=progress, cancel=cancel)
-    except BaseException:
-        if job["joints_out"] is not None:
-            job["joints_out"].unlink(missing_ok=True)
-        raise
+        try:
+            save_motion_npz(framed, job["joints_out"])
+        except BaseException:
+            for path in (files.video, files.strip_video):
+                if path is not None:
+                    path.unlink(missing_ok=True)
+            raise
+    return files
 
 
 class PoseRenderJob:
@@ -202,8 +207,8 @@ class PoseRenderJob:
         job = {"size": plan.size, "fps": plan.fps, "video": plan.video, "strip": strip,
                "frames_dir": plan.frames_dir, "joints_out": plan.joints_out}
 
-        def progress(phase: str, step: int, total: int, message: str) -> None:
-            self._events.put((0.5 + 0.5 * step / max(total, 1), message))
+        def progress(event: Progress) -> None:
+            self._events.put((0.5 + 0.5 * event.fraction, event.message))
 
         def work() -> None:
             try:
@@ -260,5 +265,4 @@ def preview_frame(scene: bpy.types.Scene, size: tuple[int, int] = (512, 896)):
                               [scene.frame_current + scene.frame_subframe])
     while not extractor.done:
         extractor.step()
-    frames, _ = motion_frames(extractor.motion(), size)
-    return next(iter(frames))
+    return next(iter(motion_frames(frame_motion(extractor.motion(), size=size))))

@@ -42,8 +42,8 @@ def test_scene_copy_repeats_pose_frames_at_scene_rate(tmp_path: Path) -> None:
 def test_cancel_leaves_no_output(tmp_path: Path) -> None:
     cancel = threading.Event()
 
-    def progress(phase: str, step: int, total: int, message: str) -> None:
-        if step == 3:
+    def progress(event) -> None:
+        if event.step == 3:
             cancel.set()
 
     video = tmp_path / "pose.mp4"

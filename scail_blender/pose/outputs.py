@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import Cancelled, InputError
+from ..errors import InputError
+from ..progress import Progress, ProgressCallback, check_cancel, no_progress
 from .video import PngSequenceWriter, VideoWriter
-
-# (phase, step, total, message), the project's one progress shape.
-Progress = Callable[[str, int, int, str], None]
 
 
 @dataclass(frozen=True)
@@ -42,7 +40,7 @@ def strip_video_path(video: Path, scene_fps: float) -> Path:
 
 def write_pose_files(frames: Iterable[np.ndarray], size: tuple[int, int], fps: float, video: Path, *,
                      total: int, strip: tuple[Path, float, Sequence[int]] | None = None,
-                     frames_dir: Path | None = None, progress: Progress | None = None,
+                     frames_dir: Path | None = None, progress: ProgressCallback = no_progress,
                      cancel: threading.Event | None = None) -> PoseFiles:
     """Encode ``total`` frames to ``video`` and, if asked, the scene-rate copy and PNGs.
 
@@ -73,24 +71,21 @@ def write_pose_files(frames: Iterable[np.ndarray], size: tuple[int, int], fps: f
                      strip_frames=len(strip[2]) if strip else 0, frames_dir=frames_dir)
 
 
-def _stream(frames, main, copy, pngs, repeats: Counter, total: int, progress: Progress | None,
+def _stream(frames, main, copy, pngs, repeats: Counter, total: int, progress: ProgressCallback,
             cancel: threading.Event | None) -> int:
     written = 0
     for frame in frames:
-        if cancel is not None and cancel.is_set():
-            raise Cancelled("Pose render cancelled; nothing was written.")
+        check_cancel(cancel)
         main.write(frame)
         if pngs is not None:
             pngs.write(frame)
         for _ in range(repeats[written] if copy else 0):
             copy.write(frame)
         written += 1
-        if progress is not None:
-            progress("render", written, total, f"Pose frame {written}/{total}")
+        progress(Progress("render", written, total, f"pose frame {written}/{total}"))
     if written != total:
         raise InputError(f"Expected {total} pose frames but the renderer gave {written}")
-    if progress is not None:
-        progress("encode", total, total, "Finishing the video")
+    progress(Progress("encode", total, total, "finishing the video"))
     return written
 
 

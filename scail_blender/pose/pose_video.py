@@ -74,6 +74,13 @@ def clip_marks(motion: Motion) -> list[list[Marks2D | None]] | None:
     return marks
 
 
+def motion_frames(motion: Motion, scheme: str = "preview", backend: str = "auto") -> Iterator[np.ndarray]:
+    """The pose frames of a framed motion (see ``frame_motion``), streamed one at a time."""
+    assert motion.intrinsics is not None and motion.image_size is not None, "call frame_motion first"
+    return render_clip(smpl_to_scail(motion.joints), motion.intrinsics, size=motion.image_size,
+                       marks=clip_marks(motion), scheme=scheme, backend=backend)
+
+
 def render_pose_video(motion: Motion, out: str | os.PathLike, *, frames_dir: str | os.PathLike | None = None,
                       joints_out: str | os.PathLike | None = None, scheme: str = "preview",
                       backend: str = "auto", progress: ProgressCallback = no_progress,
@@ -83,9 +90,7 @@ def render_pose_video(motion: Motion, out: str | os.PathLike, *, frames_dir: str
     total = motion.frames
 
     def frames() -> Iterator[np.ndarray]:
-        rendered = render_clip(smpl_to_scail(motion.joints), motion.intrinsics, size=motion.image_size,
-                               marks=clip_marks(motion), scheme=scheme, backend=backend)
-        for index, frame in enumerate(rendered):
+        for index, frame in enumerate(motion_frames(motion, scheme, backend)):
             check_cancel(cancel)
             yield frame
             progress(Progress("render", index + 1, total, f"frame {index + 1}/{total}"))

@@ -10,73 +10,69 @@ from __future__ import annotations
 import bpy
 
 from .errors import RigMappingError
-from .pose.skeleton import SMPL_JOINT_NAMES
-from .rig.armature import bone_infos
-from .rig.bonemap import BoneMap, JointSource, auto_map
+from .rig.armature import map_armature
+from .rig.bonemap import JointSource
+from .rig.extract import Character
 
 
-def overrides_of(character) -> dict[int, JointSource]:
-    """The character's manual bone choices in the mapper's format (SMPL index -> bone end)."""
-    return {SMPL_JOINT_NAMES.index(o.joint): JointSource(o.bone, o.end) for o in character.overrides if o.bone}
-
-
-def map_armature(obj: bpy.types.Object, overrides: dict[int, JointSource] | None = None):
-    """(BoneMap, MappingReport) for an armature object."""
-    return auto_map(bone_infos(obj), overrides)
+def overrides_of(character) -> dict[str, JointSource]:
+    """The panel's manual bone choices in the mapper's format (SMPL joint name -> bone end)."""
+    return {o.joint: JointSource(o.bone, o.end) for o in character.overrides if o.bone}
 
 
 def remap_character(character) -> None:
     """Map again and store the report shown in the panel."""
     obj = character.armature
     if obj is None:
-        character.mapped, character.preset, character.report = False, "", "The armature was deleted: remove this character."
+        character.mapped, character.preset = False, ""
+        character.report = "The armature was deleted: remove this character."
         return
-    bonemap, report = map_armature(obj, overrides_of(character))
-    character.mapped = not report.missing
-    character.preset = bonemap.preset or ""
-    character.report = str(report)
+    try:
+        bonemap, report = map_armature(obj, overrides_of(character))
+    except RigMappingError as exc:
+        character.mapped, character.preset, character.report = False, "", str(exc)
+        return
+    character.mapped = report.ok
+    character.preset = bonemap.preset
+    character.report = report.summary()
 
 
-def bonemap_for(obj: bpy.types.Object, overrides: dict[int, JointSource] | None = None) -> BoneMap:
-    """A complete bone map or a RigMappingError saying which joints are missing and how to fix it."""
+def character_for(obj: bpy.types.Object, overrides: dict[str, JointSource] | None = None) -> Character:
+    """A character with a complete bone map, or a RigMappingError saying what to fix."""
     bonemap, report = map_armature(obj, overrides)
-    if report.missing:
-        raise RigMappingError(f"{obj.name}: {report}")
-    return bonemap
+    if not report.ok:
+        raise RigMappingError(f"'{obj.name}': {report.summary()}")
+    return Character(obj, bonemap)
 
 
-def scene_characters(scene: bpy.types.Scene, names: list[str] | None = None) -> list[tuple[bpy.types.Object, BoneMap]]:
+def scene_characters(scene: bpy.types.Scene, names: list[str] | None = None) -> list[Character]:
     """Armatures to render with their bone maps.
 
     With ``names``: those objects. Else the panel's enabled characters; when the panel lists
     none (a .blend made without the add-on), every armature of the scene that maps.
     """
+    settings = getattr(scene, "scail", None)
+    panel = {c.armature: overrides_of(c) for c in settings.characters if c.armature} if settings else {}
     if names:
         found = []
         for name in names:
             obj = scene.objects.get(name)
             if obj is None or obj.type != "ARMATURE":
                 armatures = ", ".join(o.name for o in scene.objects if o.type == "ARMATURE") or "none"
-                raise RigMappingError(f"No armature named {name!r} in scene {scene.name!r}; armatures: {armatures}.")
-            found.append((obj, bonemap_for(obj, _panel_overrides(scene, obj))))
+                raise RigMappingError(f"No armature named {name!r} in scene {scene.name!r} "
+                                      f"(armatures: {armatures}).")
+            found.append(character_for(obj, panel.get(obj)))
         return found
-    listed = [c for c in scene.scail.characters if c.enabled and c.armature] if hasattr(scene, "scail") else []
+    listed = [c for c in settings.characters if c.enabled and c.armature] if settings else []
     if listed:
-        return [(c.armature, bonemap_for(c.armature, overrides_of(c))) for c in listed]
+        return [character_for(c.armature, overrides_of(c)) for c in listed]
     found = []
     for obj in scene.objects:
         if obj.type == "ARMATURE":
             bonemap, report = map_armature(obj)
-            if not report.missing:
-                found.append((obj, bonemap))
+            if report.ok:
+                found.append(Character(obj, bonemap))
     if not found:
-        raise RigMappingError(f"No armature in scene {scene.name!r} maps to the SCAIL skeleton: add one in the "
+        raise RigMappingError(f"No armature in scene {scene.name!r} maps to the SCAIL skeleton: add it in the "
                               "Characters panel and choose the missing bones by hand.")
     return found
-
-
-def _panel_overrides(scene: bpy.types.Scene, obj: bpy.types.Object) -> dict[int, JointSource] | None:
-    for character in getattr(getattr(scene, "scail", None), "characters", ()):
-        if character.armature == obj:
-            return overrides_of(character)
-    return None

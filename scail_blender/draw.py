@@ -13,27 +13,29 @@ _handle = None
 
 
 def _limb_lines(scene: bpy.types.Scene) -> tuple[list, list]:
-    from .characters import overrides_of
+    """World-space line segments and colours of every enabled, mapped character's skeleton."""
+    import numpy as np
+
+    from .characters import character_for, overrides_of
+    from .errors import ScailError
     from .pose.skeleton import LIMBS, palettes_for, smpl_to_scail
     from .rig.armature import sample_pose
-    from .characters import bonemap_for
-    from .errors import ScailError
 
     people = []
-    for character in scene.scail.characters:
-        if not (character.enabled and character.mapped and character.armature):
-            continue
-        try:
-            people.append(smpl_to_scail(sample_pose(character.armature, bonemap_for(character.armature,
-                                                                                   overrides_of(character)))))
-        except ScailError:
-            continue
+    for entry in scene.scail.characters:
+        if entry.enabled and entry.mapped and entry.armature:
+            try:
+                character = character_for(entry.armature, overrides_of(entry))
+            except ScailError:
+                continue
+            people.append(smpl_to_scail(sample_pose(character.obj, character.bonemap)[:24]))
     coords, colors = [], []
     for joints, palette in zip(people, palettes_for(len(people), "preview")):
         for limb, (a, b) in enumerate(LIMBS):
-            coords += [tuple(joints[a]), tuple(joints[b])]
-            rgb = tuple(c / 255.0 for c in palette[limb])
-            colors += [(*rgb, 1.0), (*rgb, 1.0)]
+            if np.isfinite(joints[a]).all() and np.isfinite(joints[b]).all():
+                rgba = (*(palette[limb] / 255.0), 1.0)
+                coords += [tuple(joints[a]), tuple(joints[b])]
+                colors += [rgba, rgba]
     return coords, colors
 
 

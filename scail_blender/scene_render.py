@@ -142,11 +142,10 @@ class PoseRenderJob:
         self.cancel_event = threading.Event()
         self.progress = 0.0
         self.message = "Reading joints"
-        self._saved_frame = (scene.frame_current, scene.frame_subframe)
         self._events: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
         self._outcome: list = []
-        self._extractor = ClipExtractor(scene, plan.characters, plan.camera, plan.times)
+        self._extractor = ClipExtractor(scene, plan.characters, plan.camera, plan.times, fps=plan.fps, size=plan.size)
         self._read = 0
 
     def cancel(self) -> None:
@@ -161,7 +160,7 @@ class PoseRenderJob:
             try:
                 self._read_joints(budget_s)
             except BaseException:
-                self._restore_frame()
+                self._extractor.close()
                 raise
             return None
         self._drain()
@@ -195,7 +194,6 @@ class PoseRenderJob:
         self.progress = 0.5 * self._read / total
         self.message = f"Reading joints {self._read}/{total}"
         if self._extractor.done:
-            self._restore_frame()
             self._start_worker(self._extractor.motion())
 
     def _start_worker(self, motion) -> None:
@@ -241,12 +239,6 @@ class PoseRenderJob:
         self.progress, self.message = 1.0, f"Wrote {files.video}"
         return files
 
-    def _restore_frame(self) -> None:
-        frame, subframe = self._saved_frame
-        scene = self.plan.scene
-        if (scene.frame_current, scene.frame_subframe) != (frame, subframe):
-            scene.frame_set(frame, subframe=subframe)
-
 
 def render_pose_video(plan: PoseRender) -> PoseFiles:
     """Render synchronously: the command line's and the tests' entry."""
@@ -262,7 +254,5 @@ def preview_frame(scene: bpy.types.Scene, size: tuple[int, int] = (512, 896)):
     camera_params(scene, None)
     size = check_size(size)
     extractor = ClipExtractor(scene, scene_characters(scene), scene.camera,
-                              [scene.frame_current + scene.frame_subframe])
-    while not extractor.done:
-        extractor.step()
-    return next(iter(motion_frames(frame_motion(extractor.motion(), size=size))))
+                              [scene.frame_current + scene.frame_subframe], size=size)
+    return next(iter(motion_frames(frame_motion(extractor.run(), size=size))))

@@ -7,6 +7,7 @@ import numpy as np
 
 from .. import prefs
 from ..errors import Cancelled, ScailError
+from ..rig.blender_camera import camera_params
 from ..scene_render import PoseRenderJob, default_video_path, plan_pose_render, preview_frame
 
 PREVIEW_IMAGE = "SCAIL Pose Preview"
@@ -17,6 +18,7 @@ def plan_from_panel(context: bpy.types.Context):
     """A render plan from the panel's settings and the add-on preferences."""
     scene = context.scene
     settings = scene.scail
+    camera_params(scene)  # a missing camera is the first thing to fix, before where files go
     folder = prefs.output_folder(context)
     video = default_video_path(scene, folder)
     return plan_pose_render(scene, video, frame_range=settings.frame_range(scene), size=settings.size(),

@@ -1,0 +1,118 @@
+"""The add-on's registration and operators in the bpy module (fresh Blender per test)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .conftest import run_python
+
+
+def last_json(stdout: str) -> dict:
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def test_register_unregister_three_times_is_clean() -> None:
+    out = run_python("""
+        import json, sys, bpy
+        import scail_blender
+        from scail_blender import addon, draw
+        seen = []
+        for _ in range(3):
+            scail_blender.register()
+            seen.append([hasattr(bpy.types, "SCAIL_PT_main"), hasattr(bpy.types.Scene, "scail"),
+                         hasattr(bpy.ops.scail, "render_pose") and bpy.ops.scail.render_pose.poll(),
+                         draw._handle is not None])
+            scail_blender.unregister()
+            seen.append([hasattr(bpy.types, "SCAIL_PT_main"), hasattr(bpy.types.Scene, "scail"),
+                         any(c.is_registered for c in addon.CLASSES), draw._handle is not None])
+        print(json.dumps({"seen": seen, "torch": "torch" in sys.modules}))
+        """)
+    result = last_json(out.stdout)
+    assert result["seen"] == [[True, True, True, True], [False, False, False, False]] * 3
+    assert not result["torch"]
+
+
+SCENE = """
+import json, bpy
+import scail_blender
+from tools.demo_scene import add_camera, add_rigify_dancer, empty_scene
+scail_blender.register()
+scene = empty_scene()
+scene.frame_start, scene.frame_end = 1, 5
+rig = add_rigify_dancer(scene, "Dancer")
+area = next(a for a in bpy.context.screen.areas if a.type == "VIEW_3D")
+"""
+
+
+def test_operators_through_bpy_ops(tmp_path: Path) -> None:
+    out = run_python(SCENE + f"""
+from scail_blender.errors import ScailError
+for obj in scene.objects:
+    obj.select_set(obj == rig)
+bpy.context.view_layer.objects.active = rig
+bpy.ops.scail.character_add()
+character = scene.scail.characters[0]
+report = {{"character": character.armature.name, "mapped": character.mapped, "preset": character.preset}}
+
+# No camera yet: the render refuses and names the fix; then Camera from View makes one.
+try:
+    bpy.ops.scail.render_pose()
+except RuntimeError as exc:
+    report["no_camera"] = str(exc)
+space = area.spaces.active
+space.region_3d.view_perspective = "PERSP"
+space.region_3d.view_distance = 6.0
+space.region_3d.view_location = (0.0, 0.0, 1.0)
+with bpy.context.temp_override(area=area, region=next(r for r in area.regions if r.type == "WINDOW")):
+    bpy.ops.scail.camera_from_view()
+report["camera"] = scene.camera.name
+report["resolution"] = [scene.render.resolution_x, scene.render.resolution_y]
+
+# Manual bone choice: the left wrist on the tail of the forearm instead of the hand.
+with bpy.context.temp_override(area=area):
+    bpy.ops.scail.override_add()
+override = character.overrides[0]
+override.joint, override.bone, override.end = "left_wrist", "DEF-forearm.L.001", "tail"
+bpy.ops.scail.character_remap()
+report["remapped"] = character.mapped
+
+bpy.ops.scail.preview_frame()
+image = bpy.data.images["SCAIL Pose Preview"]
+report["preview"] = list(image.size)
+import numpy as np
+pixels = np.empty(image.size[0] * image.size[1] * 4, np.float32)
+image.pixels.foreach_get(pixels)
+report["preview_lit"] = float(pixels.reshape(-1, 4)[:, :3].max())
+print(json.dumps(report))
+""")
+    result = last_json(out.stdout)
+    assert result["character"] == "Dancer" and result["mapped"] and result["remapped"]
+    assert "Camera from View" in result["no_camera"]
+    assert result["camera"] == "SCAIL Camera"
+    assert result["resolution"] == [896, 512]
+    assert result["preview"] == [896, 512]
+    assert result["preview_lit"] > 0.2, "the preview shows no skeleton"
+
+
+def test_render_operator_writes_next_to_the_blend_and_adds_the_strip(tmp_path: Path) -> None:
+    blend = tmp_path / "shot.blend"
+    out = run_python(SCENE + f"""
+add_camera(scene)
+scene.render.fps = 16
+bpy.ops.wm.save_as_mainfile(filepath={str(blend)!r})
+scene = bpy.context.scene
+rig = scene.objects["Dancer"]
+scene.scail.characters.add().armature = rig
+scene.scail.write_frames = True
+result = bpy.ops.scail.render_pose()
+strip = scene.sequence_editor.strips[0]
+print(json.dumps({{"result": sorted(result), "file": bpy.path.abspath(strip.filepath),
+                  "start": strip.frame_final_start, "duration": strip.frame_final_duration}}))
+""")
+    result = last_json(out.stdout)
+    assert result["result"] == ["FINISHED"]
+    # Same rate in scene and video: the strip plays the pose video itself.
+    assert result["file"] == str(tmp_path / "shot_Scene_pose.mp4")
+    assert (result["start"], result["duration"]) == (1, 5)
+    assert len(list((tmp_path / "shot_Scene_pose").glob("*.png"))) == 5

@@ -96,6 +96,14 @@ class ScailJobState(bpy.types.PropertyGroup):
 CLASSES = (ScailJointOverride, ScailCharacter, ScailSettings, ScailJobState)
 
 
+def ensure_registered() -> None:
+    """Make the panel's saved settings readable when the add-on is not enabled (command line)."""
+    if not hasattr(bpy.types.Scene, "scail"):
+        for cls in CLASSES:
+            bpy.utils.register_class(cls)
+        register()
+
+
 def register() -> None:
     bpy.types.Scene.scail = bpy.props.PointerProperty(type=ScailSettings)
     bpy.types.WindowManager.scail_job = bpy.props.PointerProperty(type=ScailJobState)

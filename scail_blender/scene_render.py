@@ -53,6 +53,8 @@ class PoseRender:
     joints_out: Path | None = None
     add_strip: bool = True
     times: list[float] = field(default_factory=list)
+    scheme: str = "preview"
+    backend: str = "auto"
 
     @property
     def scene_fps(self) -> float:
@@ -84,7 +86,8 @@ def default_video_path(scene: bpy.types.Scene, folder: Path) -> Path:
 def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str] | None = None,
                      camera: str | None = None, frame_range: tuple[int, int] | None = None,
                      size: tuple[int, int] = (512, 896), fps: float = 16.0, frames_dir: Path | None = None,
-                     joints_out: Path | None = None, add_strip: bool = True) -> PoseRender:
+                     joints_out: Path | None = None, add_strip: bool = True, scheme: str = "preview",
+                     backend: str = "auto") -> PoseRender:
     """Check every input and resolve characters and camera; touches nothing."""
     cam_obj = None
     if camera:
@@ -113,15 +116,16 @@ def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str]
     return PoseRender(scene=scene, characters=scene_characters(scene, characters), camera=cam_obj or scene.camera,
                       frame_start=start, frame_end=end, size=size, fps=float(fps), video=out,
                       frames_dir=Path(frames_dir) if frames_dir else None,
-                      joints_out=Path(joints_out) if joints_out else None, add_strip=add_strip, times=times)
+                      joints_out=Path(joints_out) if joints_out else None, add_strip=add_strip, times=times,
+                      scheme=scheme, backend=backend)
 
 
 def _encode(job: dict, motion, progress, cancel: threading.Event) -> PoseFiles:
     """The worker half, joints to files; ``job`` holds plain values only, never bpy data."""
     framed = frame_motion(dataclasses.replace(motion, fps=job["fps"]), size=job["size"])
-    files = write_pose_files(motion_frames(framed), job["size"], job["fps"], job["video"],
-                             total=framed.frames, strip=job["strip"], frames_dir=job["frames_dir"],
-                             progress=progress, cancel=cancel)
+    frames = motion_frames(framed, job["scheme"], job["backend"])
+    files = write_pose_files(frames, job["size"], job["fps"], job["video"], total=framed.frames,
+                             strip=job["strip"], frames_dir=job["frames_dir"], progress=progress, cancel=cancel)
     if job["joints_out"] is not None:
         try:
             save_motion_npz(framed, job["joints_out"])
@@ -203,7 +207,8 @@ class PoseRenderJob:
             indices = scene_rate_indices(plan.frame_start, plan.frame_end, plan.scene_fps, plan.fps)
             strip = (strip_video_path(plan.video, plan.scene_fps), plan.scene_fps, indices)
         job = {"size": plan.size, "fps": plan.fps, "video": plan.video, "strip": strip,
-               "frames_dir": plan.frames_dir, "joints_out": plan.joints_out}
+               "frames_dir": plan.frames_dir, "joints_out": plan.joints_out,
+               "scheme": plan.scheme, "backend": plan.backend}
 
         def progress(event: Progress) -> None:
             self._events.put((0.5 + 0.5 * event.fraction, event.message))
@@ -243,6 +248,24 @@ class PoseRenderJob:
 def render_pose_video(plan: PoseRender) -> PoseFiles:
     """Render synchronously: the command line's and the tests' entry."""
     return PoseRenderJob(plan).run()
+
+
+def render_blend_file(blend: Path, out: Path, **options) -> PoseFiles:
+    """Open ``blend`` and render its active scene (``options`` as for ``plan_pose_render``).
+
+    The file is only read: no strip is added, because nothing saves the opened file.
+    """
+    blend = Path(blend)
+    if not blend.is_file():
+        raise InputError(f"{blend} does not exist: give the path of a saved .blend file.")
+    from .props import ensure_registered
+
+    ensure_registered()
+    try:
+        bpy.ops.wm.open_mainfile(filepath=str(blend), load_ui=False)
+    except RuntimeError as exc:
+        raise InputError(f"Blender could not open {blend} ({str(exc).strip()}): is it a .blend file?") from exc
+    return render_pose_video(plan_pose_render(bpy.context.scene, out, add_strip=False, **options))
 
 
 def preview_frame(scene: bpy.types.Scene, size: tuple[int, int] = (512, 896)):

@@ -58,11 +58,12 @@ def add_rigify_dancer(scene: bpy.types.Scene, name: str, location=(0.0, 0.0, 0.0
         pose["torso"].keyframe_insert("rotation_euler", frame=frame)
         for side, sign in (("L", 1.0), ("R", -1.0)):
             swing = math.sin(t + (0.0 if side == "L" else math.pi))
+            lift = max(swing, 0.0)
             keys = {
-                "upper_arm_fk": (0.9 * swing, 0.0, sign * (0.6 + 0.5 * math.cos(t))),
-                "forearm_fk": (0.9 + 0.6 * swing, 0.0, 0.0),
-                "thigh_fk": (-0.45 * max(swing, 0.0), 0.0, sign * 0.1),
-                "shin_fk": (0.8 * max(swing, 0.0), 0.0, 0.0),
+                "upper_arm_fk": (1.1 * swing, 0.0, sign * (0.3 + 0.9 * (0.5 + 0.5 * math.cos(t)))),
+                "forearm_fk": (0.6 + 0.9 * lift, 0.0, 0.0),
+                "thigh_fk": (-0.9 * lift, 0.0, -sign * 0.08),
+                "shin_fk": (1.3 * lift, 0.0, 0.0),
             }
             for control, rotation in keys.items():
                 bone = pose[f"{control}.{side}"]

@@ -61,7 +61,7 @@ def write_pose_files(frames: Iterable[np.ndarray], size: tuple[int, int], fps: f
     try:
         with ExitStack() as stack:
             main = enter(VideoWriter(video, fps, size), video)
-            copy = enter(VideoWriter(strip[0], strip[1], size, preset="veryfast"), strip[0]) if strip else None
+            copy = enter(VideoWriter(strip[0], strip[1], size, preset="ultrafast"), strip[0]) if strip else None
             pngs = enter(PngSequenceWriter(frames_dir), frames_dir) if frames_dir else None
             written = _stream(frames, main, copy, pngs, repeats, total, progress, cancel)
     except BaseException:

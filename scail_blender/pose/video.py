@@ -44,8 +44,22 @@ def ffmpeg_exe() -> str:
         raise VideoError("Video needs the imageio-ffmpeg package: pip install imageio-ffmpeg") from exc
     try:
         return imageio_ffmpeg.get_ffmpeg_exe()
+    except RuntimeError:
+        _restore_exec_bits(Path(imageio_ffmpeg.__file__).parent / "binaries")
+    try:
+        return imageio_ffmpeg.get_ffmpeg_exe()
     except RuntimeError as exc:
         raise VideoError(f"No usable ffmpeg binary was found ({exc}); reinstall imageio-ffmpeg") from exc
+
+
+def _restore_exec_bits(folder: Path) -> None:
+    """Blender's extension installer unpacks bundled wheels without file modes, which leaves
+    the wheel's ffmpeg binary not executable; give it back its executable bits."""
+    for binary in folder.glob("ffmpeg-*"):
+        try:
+            binary.chmod(binary.stat().st_mode | 0o111)
+        except OSError:
+            pass
 
 
 def fps_fraction(fps: float) -> Fraction:

@@ -42,10 +42,7 @@ def ffmpeg_exe() -> str:
         import imageio_ffmpeg
     except ImportError as exc:  # pragma: no cover - the wheel is a hard dependency
         raise VideoError("Video needs the imageio-ffmpeg package: pip install imageio-ffmpeg") from exc
-    try:
-        return imageio_ffmpeg.get_ffmpeg_exe()
-    except RuntimeError:
-        _restore_exec_bits(Path(imageio_ffmpeg.__file__).parent / "binaries")
+    _restore_exec_bits(Path(imageio_ffmpeg.__file__).parent / "binaries")  # before its cached lookup
     try:
         return imageio_ffmpeg.get_ffmpeg_exe()
     except RuntimeError as exc:
@@ -56,6 +53,8 @@ def _restore_exec_bits(folder: Path) -> None:
     """Blender's extension installer unpacks bundled wheels without file modes, which leaves
     the wheel's ffmpeg binary not executable; give it back its executable bits."""
     for binary in folder.glob("ffmpeg-*"):
+        if os.access(binary, os.X_OK):
+            continue
         try:
             binary.chmod(binary.stat().st_mode | 0o111)
         except OSError:

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 
-.PHONY: venv demo test extension bench clean
+.PHONY: venv demo test extension bench clean gltf-validator
 
 venv: $(STAMP)
 
@@ -16,10 +16,14 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# Khronos glTF-Validator (npm) for the GLB tests; skipped quietly where npm is missing.
+gltf-validator:
+	command -v npm >/dev/null && cd tools/gltf_validator && npm install --no-audit --no-fund -q || true
+
 demo: $(STAMP)
 	$(PY) tools/demo.py --out demo
 
-test: $(STAMP)
+test: $(STAMP) gltf-validator
 	$(PY) -m pytest -q -p no:cacheprovider
 
 extension: $(STAMP)

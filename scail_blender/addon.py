@@ -9,7 +9,7 @@ from __future__ import annotations
 import bpy
 
 from . import draw, prefs, props, ui
-from .operators import camera, characters, render_pose
+from .operators import camera, characters, motion_io, render_pose
 
 CLASSES: list[type] = [
     *props.CLASSES,
@@ -17,6 +17,7 @@ CLASSES: list[type] = [
     *camera.CLASSES,
     *characters.CLASSES,
     *render_pose.CLASSES,
+    *motion_io.CLASSES,
     *ui.CLASSES,
 ]
 
@@ -25,11 +26,13 @@ def register() -> None:
     for cls in CLASSES:
         bpy.utils.register_class(cls)
     props.register()
+    motion_io.register_menus()
     draw.register()
 
 
 def unregister() -> None:
     draw.unregister()
+    motion_io.unregister_menus()
     props.unregister()
     for cls in reversed(CLASSES):
         bpy.utils.unregister_class(cls)

@@ -13,7 +13,9 @@ import sys
 
 from .errors import ScailError
 
-COMMAND_MODULES: tuple[str, ...] = ("render_pose",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "render_pose", "motion", "generate", "make_test_checkpoint", "convert", "parity",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,8 +11,8 @@ from .conftest import run_python
 # The Blender skin: the only modules allowed to import bpy.
 SKIN = ("scail_blender.addon", "scail_blender.operators", "scail_blender.ui", "scail_blender.props",
         "scail_blender.prefs", "scail_blender.rig.armature", "scail_blender.rig.blender_camera",
-        "scail_blender.draw", "scail_blender.compat", "scail_blender.sequencer", "scail_blender.characters",
-        "scail_blender.scene_render")
+        "scail_blender.rig.extract", "scail_blender.rig.build", "scail_blender.draw", "scail_blender.compat",
+        "scail_blender.sequencer", "scail_blender.characters", "scail_blender.scene_render")
 # Modules that compute tensors and may import torch at the top. The job contract is the
 # exception inside the backend: clients and the server read it without torch.
 TORCH = ("scail_blender.backend.", "scail_blender.pose.render_torch")

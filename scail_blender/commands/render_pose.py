@@ -14,7 +14,8 @@ DESCRIPTION = """\
 Render the SCAIL pose video (coloured 3D capsules plus 2D face and hand marks, as the official
 SCAIL-Pose renders it) from a motion file (--motion) or from the rigs of a .blend (--blend).
 
---motion takes an NLF-style .npz:
+--motion takes any motion file `scail motion info` reads: NLF results (.npz, .pt, .pkl as NLF,
+ComfyUI and SCAIL-Pose save them), a GLB (scail-blender's or ComfyUI-SCAIL-Pose's), or this .npz:
   joints3d_nonparam  float [T, P, 24, 3]  SMPL joint order, millimetres, OpenCV camera space
                                           (x right, y down, z forward); an all-zero person is
                                           missing in that frame; NaN/inf joints count as missing
@@ -57,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--motion", metavar="FILE", help="motion file (.npz as described above)")
+    source.add_argument("--motion", metavar="FILE", help="motion file (.npz, .pt, .pkl or .glb, see above)")
     source.add_argument("--blend", metavar="FILE.blend", help="render the rigs of this Blender file (needs bpy)")
     parser.add_argument("--character", metavar="NAME", action="append",
                         help="--blend: armature object to render (repeatable; default: every armature that maps)")
@@ -108,11 +109,9 @@ def parse_intrinsics(text: str) -> Intrinsics:
 
 def load_motion_file(path: str):
     """The motion readers, imported here so ``scail --help`` stays instant."""
-    from ..motion.model import load_motion_npz
+    from ..motion import load_motion
 
-    if not path.lower().endswith(".npz"):
-        raise InputError(f"{path}: --motion reads .npz files (NLF-style, see --help)")
-    return load_motion_npz(path)
+    return load_motion(path)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -113,15 +113,19 @@ class Scene:
     Every capsule is split into its side (the open cylinder, ``cap_*``) and the spheres at its
     joints (``sph_*``). A joint shared by several capsules gets ONE sphere, owned by the first
     capsule that uses it: where capsules coincide the earlier one wins, as in the official
-    min-distance rule.
+    min-distance rule. Per-primitive constants are computed here once, in float32, so that
+    every backend traces with bit-identical inputs.
     """
 
     cap_a: np.ndarray       # [C, 3] start point
     cap_u: np.ndarray       # [C, 3] unit axis (zero for a degenerate capsule)
     cap_len: np.ndarray     # [C]
+    cap_moment: np.ndarray  # [C, 3] u x a: rays meet the axis line where (ray . moment) is small
+    cap_au: np.ndarray      # [C] a . u
     cap_color: np.ndarray   # [C, 3] float32 shading colour c/300 + 0.15
     cap_label: np.ndarray   # [C] person * 13 + limb
     sph_center: np.ndarray  # [S, 3]
+    sph_offset: np.ndarray  # [S] |c|^2 - r^2
     sph_owner: np.ndarray   # [S] capsule index
 
     @property
@@ -129,7 +133,8 @@ class Scene:
         return len(self.cap_a)
 
 
-def build_scene(people: np.ndarray, valid: np.ndarray, palettes: Sequence[np.ndarray]) -> Scene:
+def build_scene(people: np.ndarray, valid: np.ndarray, palettes: Sequence[np.ndarray],
+                radius: float = RADIUS_MM) -> Scene:
     """Collect the capsules of one frame (``people`` [P, 14, 3] float32, ``valid`` [P, 14])."""
     starts, ends, colors, labels, sph, owner = [], [], [], [], [], []
     for p in range(people.shape[0]):
@@ -149,17 +154,17 @@ def build_scene(people: np.ndarray, valid: np.ndarray, palettes: Sequence[np.nda
                     seen.add(joint)
                     sph.append(people[p, joint])
                     owner.append(index)
-    if not starts:
-        empty3 = np.zeros((0, 3), np.float32)
-        return Scene(empty3, empty3, np.zeros(0, np.float32), empty3, np.zeros(0, np.int32), empty3,
-                     np.zeros(0, np.int32))
-    a = np.array(starts, np.float32)
-    axis = np.array(ends, np.float32) - a
-    length = np.sqrt((axis.astype(np.float64) ** 2).sum(axis=1)).astype(np.float32)
+    f32 = np.float32
+    a = np.array(starts, f32).reshape(-1, 3)
+    axis = np.array(ends, f32).reshape(-1, 3) - a
+    length = np.sqrt((axis.astype(np.float64) ** 2).sum(axis=1)).astype(f32)
     with np.errstate(invalid="ignore", divide="ignore"):
-        unit = np.where(length[:, None] > 0, axis / np.where(length > 0, length, 1)[:, None], 0)
-    return Scene(a, unit.astype(np.float32), length, np.array(colors, np.float32),
-                 np.array(labels, np.int32), np.array(sph, np.float32), np.array(owner, np.int32))
+        unit = np.where(length[:, None] > 0, axis / np.where(length > 0, length, 1)[:, None], 0).astype(f32)
+    centers = np.array(sph, f32).reshape(-1, 3)
+    offset = ((centers.astype(np.float64) ** 2).sum(axis=1) - radius * radius).astype(f32)
+    return Scene(a, unit, length, np.cross(unit, a).astype(f32), (a * unit).sum(axis=1, dtype=np.float64).astype(f32),
+                 np.array(colors, f32).reshape(-1, 3), np.array(labels, np.int32), centers, offset,
+                 np.array(owner, np.int32))
 
 
 def sphere_bounds(centers: np.ndarray, radius: float, intr: Intrinsics, height: int, width: int) -> np.ndarray:
@@ -168,7 +173,7 @@ def sphere_bounds(centers: np.ndarray, radius: float, intr: Intrinsics, height: 
     Exact tangent-plane bounds, widened by one pixel; a sphere reaching z <= radius (touching
     the camera plane) may cover anything, so it gets the whole image.
     """
-    c = centers.astype(np.float64)
+    c = centers.astype(np.float64).reshape(-1, 3)
     z = c[:, 2]
     out = np.empty((len(c), 4), np.int64)
     near = z <= radius * 1.001
@@ -190,6 +195,93 @@ def sphere_bounds(centers: np.ndarray, radius: float, intr: Intrinsics, height: 
     return out
 
 
+def scene_boxes(scene: Scene, radius: float, intr: Intrinsics, height: int, width: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel boxes of the spheres [S, 4] and of the capsule sides [C, 4] (both end spheres)."""
+    spheres = sphere_bounds(scene.sph_center, radius, intr, height, width)
+    ends = np.concatenate((scene.cap_a, scene.cap_a + scene.cap_u * scene.cap_len[:, None]))
+    both = sphere_bounds(ends, radius, intr, height, width)
+    n = scene.n_capsules
+    sides = np.stack((np.minimum(both[:n, 0], both[n:, 0]), np.maximum(both[:n, 1], both[n:, 1]),
+                      np.minimum(both[:n, 2], both[n:, 2]), np.maximum(both[:n, 3], both[n:, 3])), axis=1)
+    return spheres, sides.reshape(-1, 4)
+
+
+class NumpyOps:
+    """The few non-operator functions the shared kernels need, for numpy arrays."""
+
+    sqrt = staticmethod(np.sqrt)
+
+    @staticmethod
+    def relu(x):
+        return np.maximum(x, 0)
+
+    @staticmethod
+    def clip(x, lo, hi):
+        return np.clip(x, lo, hi)
+
+
+# ---- Kernels shared by the numpy and torch backends (operators only, plus ``ops``). ----
+# u [.., w] and v [.., h, 1] are the ray slopes (x - cx)/fx and (y - cy)/fy, inv [.., h, w] the
+# reciprocal ray length; constants broadcast against them. Same float32 operations in the same
+# order in both backends, so their frames agree bit for bit.
+
+def sphere_hit(u, v, inv, cx, cy, cz, offset, ops):
+    """Ray length to a sphere at (cx, cy, cz) and whether the ray hits it."""
+    along = (u * cx + (v * cy + cz)) * inv
+    disc = along * along - offset
+    return along - ops.sqrt(ops.relu(disc)), disc >= 0
+
+
+def side_hit(u, v, inv, a, axis, moment, au, length, r2, ops):
+    """Ray length to the open cylinder of a capsule and whether it lands between the ends.
+
+    With unit ray d and unit axis u: the ray meets the infinite cylinder where
+    |d x u|^2 t^2 - 2 B t + ... = 0; using the moment m = u x a keeps the discriminant
+    (1 - s^2) r^2 - (d . m)^2 well conditioned in float32 metres away from the camera.
+    """
+    s = (u * axis[0] + (v * axis[1] + axis[2])) * inv
+    md = (u * moment[0] + (v * moment[1] + moment[2])) * inv
+    ar = (u * a[0] + (v * a[1] + a[2])) * inv
+    aa = 1 - s * s
+    disc = aa * r2 - md * md
+    t = ((ar - au * s) - ops.sqrt(ops.relu(disc))) / aa
+    along = t * s - au
+    return t, (disc >= 0) & (aa > 1e-7) & (along >= 0) & (along <= length)
+
+
+def shade_hits(t, u, v, inv, a, axis, length, color, fade_near, fade_scale, ops):
+    """The official lighting at hit points, as three float32 channels in 0..255 (truncate next).
+
+    Light along +z (from the camera), Lambert plus Blinn-Phong (shininess 32), a linear depth
+    fade over the clip's range, clip to [0, 1], times 255.
+
+    The normal is the capsule's true one, distorted the way the official float32 central
+    differences distort it: p +- 1e-3 rounds to a coordinate-dependent step (1.95e-3 for
+    |coordinate| >= 512 mm, about 2e-3 below), which stretches each gradient component by its
+    own step. Without that, frames come out about one level brighter than the official ones.
+    ``a``, ``axis``, ``color`` are per-point (x, y, z) / (r, g, b) triples.
+    """
+    ray = (u * inv, v * inv, inv)
+    point = tuple(t * d for d in ray)
+    rel = tuple(p - q for p, q in zip(point, a))
+    along = ops.clip(rel[0] * axis[0] + rel[1] * axis[1] + rel[2] * axis[2], 0, length)
+    eps = np.float32(1e-3)
+    normal = tuple((r - along * w) * ((p + eps) - (p - eps)) for r, w, p in zip(rel, axis, point))
+    norm = ops.sqrt(normal[0] * normal[0] + normal[1] * normal[1] + normal[2] * normal[2])
+    nx, ny, nz = (n / norm for n in normal)
+    diff = ops.relu(-nz)
+    hz = ray[2] + 1
+    half = ops.sqrt(ray[0] * ray[0] + ray[1] * ray[1] + hz * hz)
+    spec = ops.relu(-(nx * ray[0] + ny * ray[1] + nz * hz) / half)
+    for _ in range(5):
+        spec = spec * spec
+    fade = ops.clip(1 - (point[2] - fade_near) / fade_scale, 0, 1)
+    lit = (np.float32(0.3) + np.float32(0.7) * diff) * fade
+    gloss = np.float32(0.5) * spec * fade
+    return tuple(ops.clip(c * lit + gloss, 0, 1) * np.float32(255) for c in color)
+
+
 class PoseRenderer:
     """Renders frames of one clip: fixed size, camera and depth range, reused buffers."""
 
@@ -202,13 +294,8 @@ class PoseRenderer:
         self.depth = depth
         self.palettes = list(palettes) if palettes is not None else None
         self.radius = float(radius)
-        f32 = np.float32
-        # Rays through pixel centres (no +0.5): direction (u, v, 1) normalised.
-        self.u = ((np.arange(width, dtype=np.float64) - intrinsics.cx) / intrinsics.fx).astype(f32)
-        self.v = ((np.arange(height, dtype=np.float64) - intrinsics.cy) / intrinsics.fy).astype(f32)
-        inv = 1.0 / np.sqrt(self.u.astype(np.float64)[None, :] ** 2 + self.v.astype(np.float64)[:, None] ** 2 + 1.0)
-        self.inv_norm = inv.astype(f32)
-        self.depth_buf = np.empty((height, width), f32)
+        self.u, self.v, self.inv_norm = pixel_rays(self.height, self.width, intrinsics)
+        self.depth_buf = np.empty((height, width), np.float32)
         self.owner_buf = np.empty((height, width), np.int32)
 
     def _palettes(self, n_people: int) -> Sequence[np.ndarray]:
@@ -228,7 +315,7 @@ class PoseRenderer:
         arr = check_joints(people, "P")
         valid, n_bad = joint_validity(arr)
         warn_non_finite(n_bad)
-        scene = build_scene(arr, valid, self._palettes(arr.shape[0]))
+        scene = build_scene(arr, valid, self._palettes(arr.shape[0]), self.radius)
         frame, labels = self._shade(scene)
         if marks is not None:
             draw_marks(frame, marks)
@@ -242,50 +329,27 @@ class PoseRenderer:
         depth, owner = self.depth_buf, self.owner_buf
         depth.fill(np.inf)
         owner.fill(-1)
-        r = np.float32(self.radius)
-        r2 = r * r
-        h, w = self.height, self.width
+        r2 = np.float32(self.radius) * np.float32(self.radius)
         limit = np.float32(self.depth.max_ray_length)
-        # Spheres at the joints.
-        boxes = sphere_bounds(scene.sph_center, self.radius, self.intrinsics, h, w)
-        for (y0, y1, x0, x1), c, k in zip(boxes, scene.sph_center, scene.sph_owner):
+        spheres, sides = scene_boxes(scene, self.radius, self.intrinsics, self.height, self.width)
+        jobs = [(box, k, "sphere") for k, box in enumerate(spheres)]
+        jobs += [(box, k, "side") for k, box in enumerate(sides) if scene.cap_len[k] > 0]
+        for (y0, y1, x0, x1), k, kind in jobs:
             if y0 >= y1 or x0 >= x1:
                 continue
-            inv = self.inv_norm[y0:y1, x0:x1]
-            along = (self.u[x0:x1] * c[0] + (self.v[y0:y1, None] * c[1] + c[2])) * inv
-            disc = along * along - (np.dot(c, c) - r2)
-            t = along - np.sqrt(np.maximum(disc, 0))
-            hit = (disc >= 0) & (t > 0) & (t <= limit) & (t < depth[y0:y1, x0:x1])
-            depth[y0:y1, x0:x1][hit] = t[hit]
-            owner[y0:y1, x0:x1][hit] = k
-        # Capsule sides: the open cylinder between the joints.
-        both = np.concatenate((scene.cap_a, scene.cap_a + scene.cap_u * scene.cap_len[:, None]))
-        sboxes = sphere_bounds(both, self.radius, self.intrinsics, h, w)
-        n = scene.n_capsules
-        for k in range(n):
-            if scene.cap_len[k] <= 0:
-                continue
-            b0, b1 = sboxes[k], sboxes[n + k]
-            y0, y1 = min(b0[0], b1[0]), max(b0[1], b1[1])
-            x0, x1 = min(b0[2], b1[2]), max(b0[3], b1[3])
-            if y0 >= y1 or x0 >= x1:
-                continue
-            a, ax, length = scene.cap_a[k], scene.cap_u[k], scene.cap_len[k]
-            m = np.cross(ax, a)
-            au = np.float32(np.dot(a, ax))
-            inv = self.inv_norm[y0:y1, x0:x1]
-            uu, vv = self.u[x0:x1], self.v[y0:y1, None]
-            s = (uu * ax[0] + (vv * ax[1] + ax[2])) * inv
-            md = (uu * m[0] + (vv * m[1] + m[2])) * inv
-            ar = (uu * a[0] + (vv * a[1] + a[2])) * inv
-            aa = 1 - s * s
-            disc = aa * r2 - md * md
-            with np.errstate(divide="ignore", invalid="ignore"):
-                t = ((ar - au * s) - np.sqrt(np.maximum(disc, 0))) / aa
-            y = t * s - au
-            hit = (disc >= 0) & (aa > 1e-7) & (y >= 0) & (y <= length) & (t > 0) & (t <= limit)
-            hit &= t < depth[y0:y1, x0:x1]
-            depth[y0:y1, x0:x1][hit] = t[hit]
+            u, v, inv = self.u[x0:x1], self.v[y0:y1, None], self.inv_norm[y0:y1, x0:x1]
+            if kind == "sphere":
+                c = scene.sph_center[k]
+                t, hit = sphere_hit(u, v, inv, c[0], c[1], c[2], scene.sph_offset[k], NumpyOps)
+                k = scene.sph_owner[k]
+            else:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    t, hit = side_hit(u, v, inv, scene.cap_a[k], scene.cap_u[k], scene.cap_moment[k],
+                                      scene.cap_au[k], scene.cap_len[k], r2, NumpyOps)
+            near = depth[y0:y1, x0:x1]
+            with np.errstate(invalid="ignore"):
+                hit &= (t > 0) & (t <= limit) & (t < near)
+            near[hit] = t[hit]
             owner[y0:y1, x0:x1][hit] = k
 
     def _shade(self, scene: Scene) -> tuple[np.ndarray, np.ndarray]:
@@ -297,36 +361,24 @@ class PoseRenderer:
         rows, cols = np.nonzero(self.owner_buf >= 0)
         k = self.owner_buf[rows, cols]
         labels[rows, cols] = scene.cap_label[k]
-        frame[rows, cols] = shade(
+        channels = shade_hits(
             self.depth_buf[rows, cols], self.u[cols], self.v[rows], self.inv_norm[rows, cols],
-            scene.cap_a[k], scene.cap_u[k], scene.cap_len[k], scene.cap_color[k], self.depth,
+            scene.cap_a[k].T, scene.cap_u[k].T, scene.cap_len[k], scene.cap_color[k].T,
+            np.float32(self.depth.fade_near), np.float32(self.depth.fade_far - 0.1), NumpyOps,
         )
+        frame[rows, cols] = np.stack(channels, axis=1).astype(np.uint8)
         return frame, labels
 
 
-def shade(t: np.ndarray, u: np.ndarray, v: np.ndarray, inv: np.ndarray, a: np.ndarray,
-          axis: np.ndarray, length: np.ndarray, color: np.ndarray, depth: DepthRange) -> np.ndarray:
-    """The official lighting at the hit points, as uint8 RGB ``[N, 3]``.
+def pixel_rays(height: int, width: int, intr: Intrinsics) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ray slopes per column and row and the reciprocal ray lengths, float32.
 
-    Light along +z (from the camera), Lambert plus Blinn-Phong (shininess 32), a linear depth
-    fade over the clip's range, clip to [0, 1], scale by 255 and truncate.
+    Pixel centres sit on integers (no +0.5): column x looks along ((x - cx)/fx, ., 1).
     """
-    f32 = np.float32
-    dx, dy, dz = u * inv, v * inv, inv
-    px, py, pz = t * dx, t * dy, t * dz
-    rel = np.stack((px, py, pz), axis=1) - a
-    along = np.clip((rel * axis).sum(axis=1), 0, length)
-    normal = rel - along[:, None] * axis
-    normal /= np.sqrt((normal * normal).sum(axis=1))[:, None]
-    diff = np.maximum(-normal[:, 2], 0)
-    half = -np.stack((dx, dy, dz + 1), axis=1)
-    half /= np.sqrt((half * half).sum(axis=1))[:, None]
-    spec = np.maximum((normal * half).sum(axis=1), 0)
-    for _ in range(5):
-        spec = spec * spec
-    fade = np.clip(1 - (pz - f32(depth.fade_near)) / f32(depth.fade_far - 0.1), 0, 1)
-    rgb = color * ((f32(0.3) + f32(0.7) * diff) * fade)[:, None] + (f32(0.5) * spec * fade)[:, None]
-    return (np.clip(rgb, 0, 1) * f32(255)).astype(np.uint8)
+    u = ((np.arange(width, dtype=np.float64) - intr.cx) / intr.fx).astype(np.float32)
+    v = ((np.arange(height, dtype=np.float64) - intr.cy) / intr.fy).astype(np.float32)
+    inv = 1.0 / np.sqrt(u.astype(np.float64)[None, :] ** 2 + v.astype(np.float64)[:, None] ** 2 + 1.0)
+    return u, v, inv.astype(np.float32)
 
 
 def render_clip(joints: np.ndarray, intrinsics: Intrinsics, size: tuple[int, int],

@@ -1,0 +1,107 @@
+"""Pose renderer throughput: ours vs the official-style sphere tracer, and memory flatness.
+
+One process pinned to one CPU core (threads limited before numpy loads) renders the built-in
+synthetic clips at 512x896: frames per second for one and two people, the reference tracer on a
+few frames only (it is slow), their ratio (ours with marks vs the tracer without), and peak traced memory for 81 vs 243 frames.
+``--backend torch`` times the batched torch renderer instead (on the GPU when there is one).
+
+    python bench/render_pose.py [--frames 81] [--backend numpy|torch] [--reference-frames 2]
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import tracemalloc  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from scail_blender.pose import synthetic  # noqa: E402
+from scail_blender.pose.camera import Intrinsics  # noqa: E402
+from scail_blender.pose.marks import Marks2D, project_marks  # noqa: E402
+from scail_blender.pose.render import build_scene, check_joints, depth_range, joint_validity, render_clip  # noqa: E402
+from scail_blender.pose.skeleton import palettes_for, smpl_to_scail  # noqa: E402
+from tests.reference_marcher import march_scene  # noqa: E402
+
+H, W = 512, 896
+
+
+def clip_joints(name: str, frames: int) -> np.ndarray:
+    return check_joints(smpl_to_scail(synthetic.CLIPS[name](frames=frames).joints), "T, P")
+
+
+def clip_marks(name: str, frames: int) -> list[list[Marks2D]]:
+    clip = synthetic.CLIPS[name](frames=frames)
+    camera = Intrinsics.default(H, W)
+    people = range(clip.joints.shape[1])
+    return [[project_marks(clip.head3d[t, p], clip.hands3d[t, p], camera) for p in people] for t in range(frames)]
+
+
+def time_ours(joints: np.ndarray, marks: list[list[Marks2D]] | None, backend: str) -> float:
+    """Frames per second of the whole frame: capsules plus the 2D marks (cheeks, hands)."""
+    camera = Intrinsics.default(H, W)
+    if backend == "torch":
+        next(render_clip(joints[:2], camera, (H, W), backend="torch"))  # warm-up (CUDA init)
+    start = time.perf_counter()
+    count = sum(1 for _ in render_clip(joints, camera, (H, W), marks=marks, backend=backend))
+    return count / (time.perf_counter() - start)
+
+
+def time_reference(joints: np.ndarray, frames: int) -> float:
+    camera = Intrinsics.default(H, W)
+    valid, _ = joint_validity(joints)
+    palettes = palettes_for(joints.shape[1])
+    depth = depth_range(joints)
+    step = max(1, len(joints) // frames)
+    start = time.perf_counter()
+    for t in range(0, step * frames, step):
+        march_scene(build_scene(joints[t], valid[t], palettes), H, W, camera, depth)
+    return frames / (time.perf_counter() - start)
+
+
+def peak_memory(joints: np.ndarray, backend: str) -> int:
+    tracemalloc.start()
+    for _ in render_clip(joints, Intrinsics.default(H, W), (H, W), backend=backend):
+        pass
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=81)
+    parser.add_argument("--backend", choices=("numpy", "torch"), default="numpy")
+    parser.add_argument("--reference-frames", type=int, default=2,
+                        help="frames the reference tracer renders per clip (0 skips it)")
+    args = parser.parse_args()
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    print(f"{H}x{W}, {args.frames} frames, backend {args.backend}, cores {len(os.sched_getaffinity(0))}")
+    for label, name in (("1 person", "walking"), ("2 people", "crossing")):
+        joints = clip_joints(name, args.frames)
+        bare = time_ours(joints, None, args.backend)
+        ours = time_ours(joints, clip_marks(name, args.frames), args.backend)
+        line = f"{label}: ours {ours:8.1f} fps with 2D marks, {bare:8.1f} fps capsules only"
+        if args.reference_frames > 0:
+            ref = time_reference(joints, args.reference_frames)
+            line += f" | reference tracer {ref:6.3f} fps | ratio {ours / ref:8.0f}x"
+        print(line)
+    if args.backend == "numpy":
+        short, long = (peak_memory(clip_joints("crossing", n), "numpy") for n in (81, 243))
+        print(f"peak traced memory: 81 frames {short / 2**20:.1f} MiB, 243 frames {long / 2**20:.1f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

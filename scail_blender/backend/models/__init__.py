@@ -1,0 +1,1 @@
+"""Neural networks of the SCAIL backend (torch at import time is allowed here)."""

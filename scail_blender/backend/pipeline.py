@@ -1,0 +1,269 @@
+"""One SCAIL generation: reference image + pose video + prompt -> animated mp4.
+
+Order of work, chosen for memory: the text encoder and CLIP run first and are freed before the
+DiT is touched (the DiT stays loaded between jobs, they do not); then each window of at most
+81 frames is denoised and decoded in turn. Long clips use the SCAIL-2 scheme: windows start 76
+frames apart; for SCAIL-2 the last 5 decoded frames of a window are re-encoded as 2 clean history
+latent frames of the next (marked by the history mask) and dropped when joining; SCAIL-Preview
+was not trained with history, so its windows are generated independently and the 5 shared
+frames are cross-faded.
+
+CFG runs the conditional and unconditional passes as one batch of two; they differ only in the
+text (reference, pose and CLIP features are the same), as in the official code.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+from ..progress import Progress, ProgressCallback, check_cancel
+from ..pose.video import VideoWriter, probe_video, read_video
+from . import preprocess as pre
+from .checkpoints import find_checkpoint_file, load_dit
+from .components import ComponentFiles, load_clip, load_t5, load_vae
+from .jobs import Job, JobResult
+from .models.dit import ScailDiT, add_mask_channels
+from .sampling import denoise, make_sampler
+from .text import PromptTokenizer
+
+# A pose video whose shape differs more than this from the output would lose limbs to the crop.
+ASPECT_TOLERANCE = 0.05
+
+
+class ScailPipeline:
+    """A checkpoint folder on one device; ``generate`` runs jobs one after another."""
+
+    def __init__(self, checkpoint: str | Path, device: str | torch.device | None = None) -> None:
+        self.root = Path(checkpoint)
+        self.files = ComponentFiles.locate(self.root)
+        self.dit_file = find_checkpoint_file(self.root)
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        on_gpu = self.device.type == "cuda"
+        self.dit_dtype = torch.bfloat16 if on_gpu else torch.float32
+        self.t5_dtype = torch.bfloat16 if on_gpu else torch.float32
+        self.clip_dtype = torch.float16 if on_gpu else torch.float32
+        self._dit: ScailDiT | None = None
+        self._vae = None
+
+    def release(self) -> None:
+        """Free the DiT and VAE (the server's 'release model')."""
+        self._dit = self._vae = None
+        _free_memory()
+
+    def generate(self, job: Job, on_progress: ProgressCallback | None = None,
+                 cancel: threading.Event | None = None) -> JobResult:
+        started = time.monotonic()
+        report = on_progress or (lambda event: None)
+
+        job.validate()
+        s, inputs = job.settings, job.inputs
+        image = pre.load_image(inputs.reference_image)
+        info = probe_video(inputs.pose_video)
+        size = (s.height, s.width) if s.height is not None else pre.auto_size(image)
+        _check_pose_video(info.width, info.height, info.frames, size)
+        frames_used = pre.usable_frames(info.frames, s.max_frames)
+        if frames_used < 5:
+            raise InputError(f"the pose video has {info.frames} frames, SCAIL needs at least 5 (one latent step); "
+                             "render a longer pose video" + (" or raise --max-frames" if s.max_frames else ""))
+
+        report(Progress("load", 0, 3, "text encoder"))
+        context = self._encode_text([inputs.prompt, inputs.negative_prompt])
+        check_cancel(cancel)
+        report(Progress("load", 1, 3, "image encoder"))
+        reference = pre.reference_tensor(image, size).to(self.device)
+        clip_fea = self._encode_image(reference)
+        check_cancel(cancel)
+        report(Progress("load", 2, 3, "diffusion model"))
+        dit, vae = self._models()
+        variant = dit.config.variant
+        if s.variant is not None and s.variant != variant:
+            raise InputError(f"settings.variant is {s.variant} but {self.dit_file} is a {variant} checkpoint; "
+                             "drop the variant setting or use the matching checkpoint")
+        if s.mode == "replacement" and variant != "scail2":
+            raise InputError("replacement mode needs a SCAIL-2 checkpoint; use mode 'animation'")
+        report(Progress("load", 3, 3, "ready"))
+
+        pose = pre.pose_tensor(list(_first_frames(inputs.pose_video, frames_used)), size)
+        pose_half = pre.halve(pose)
+        ref_latent = vae.encode(reference[None, :, None])
+        masks = self._scail2_masks(job, size, frames_used) if variant == "scail2" else None
+        windows = pre.plan_windows(frames_used)
+        generator = torch.Generator(self.device).manual_seed(s.seed)
+        total_steps = len(windows) * s.steps
+        pieces: list[torch.Tensor] = []
+        previous: torch.Tensor | None = None
+
+        for index, window in enumerate(windows):
+            check_cancel(cancel)
+            report(Progress("encode", index, len(windows), f"window {index + 1} of {len(windows)}"))
+            pose_clip = pose_half[window.start:window.stop].to(self.device)
+            pose_latent = vae.encode(pose_clip.permute(1, 0, 2, 3)[None])
+            latent_frames = pose_latent.shape[2]
+            shape = (1, 16, latent_frames, *ref_latent.shape[-2:])
+            noise = torch.randn(shape, generator=generator, device=self.device, dtype=torch.float32)
+            history = None
+            if variant == "scail2" and window.history and previous is not None:
+                history = vae.encode(previous[:, :, -pre.HISTORY_FRAMES:])
+            extra = self._mask_inputs(masks, window, latent_frames) if masks is not None else {}
+            velocity = self._guided_velocity(dit, s.cfg, context, clip_fea, ref_latent, pose_latent, history,
+                                             extra, s.mode == "replacement")
+            step0 = index * s.steps
+            latent = denoise(make_sampler(s.sampler, s.steps, s.shift), velocity, noise, cancel=cancel,
+                             on_step=lambda i, n: report(Progress("denoise", step0 + i, total_steps,
+                                                                       f"window {index + 1}: step {i}/{n}")))
+            if history is not None:
+                latent[:, :, :history.shape[2]] = history
+            report(Progress("decode", index, len(windows), f"window {index + 1} of {len(windows)}"))
+            decoded = vae.decode(latent)
+            _join(pieces, decoded, window, variant)
+            previous = decoded
+        report(Progress("decode", len(windows), len(windows), "decoded"))
+
+        video = torch.cat(pieces, dim=2)[0]
+        _check_length(video.shape[1], frames_used)
+        report(Progress("write", 0, 1, str(job.output)))
+        with VideoWriter(job.output, info.fps, size) as writer:
+            for frame in _to_uint8(video):
+                check_cancel(cancel)
+                writer.write(frame)
+        report(Progress("write", 1, 1, str(job.output)))
+        seconds = time.monotonic() - started
+        report(Progress("done", 1, 1, f"{frames_used} frames in {seconds:.1f} s"))
+        return JobResult(output=str(job.output), frames=frames_used, fps=info.fps, seconds=seconds,
+                         width=size[1], height=size[0], seed=s.seed)
+
+    def _models(self) -> tuple[ScailDiT, torch.nn.Module]:
+        if self._vae is None:
+            self._vae = load_vae(self.files.vae, torch.float32, self.device)
+        if self._dit is None:
+            self._dit = load_dit(self.dit_file, self.dit_dtype, self.device)
+        return self._dit, self._vae
+
+    def _encode_text(self, texts: list[str]) -> torch.Tensor:
+        """umT5 embeddings [len(texts), 512, 4096]; the encoder is freed right after."""
+        tokenizer = PromptTokenizer(self.files.tokenizer)
+        encoder = load_t5(self.files.t5, self.t5_dtype, self.device)
+        ids, mask = tokenizer(texts)
+        context = encoder(ids.to(self.device), mask.to(self.device)).to(self.dit_dtype)
+        del encoder
+        _free_memory()
+        return context
+
+    def _encode_image(self, reference: torch.Tensor) -> torch.Tensor:
+        """CLIP tokens [1, 257, 1280] of the cropped reference; the encoder is freed right after."""
+        clip = load_clip(self.files.clip, self.clip_dtype, self.device)
+        features = clip.features(reference[None]).float()
+        del clip
+        _free_memory()
+        return features
+
+    def _scail2_masks(self, job: Job, size: tuple[int, int], frames: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The reference's 28-channel mask and the halved driving-mask frames (zeros / None without files)."""
+        h, w = size[0] // 8, size[1] // 8
+        if job.inputs.reference_mask:
+            ref = pre.reference_tensor(pre.load_image(job.inputs.reference_mask), size)
+            ref_mask = pre.colour_mask_latent(ref[None], (h, w))
+        else:
+            ref_mask = torch.zeros(28, 1, h, w)
+        drive = None
+        if job.inputs.pose_mask:
+            drive = pre.halve(pre.pose_tensor(list(_first_frames(job.inputs.pose_mask, frames)), size))
+        return ref_mask, drive
+
+    def _mask_inputs(self, masks: tuple[torch.Tensor, torch.Tensor | None], window: pre.Window,
+                     latent_frames: int) -> dict[str, torch.Tensor]:
+        ref, drive = masks
+        h, w = ref.shape[-2:]
+        # The video frames get empty masks after the reference's ("null noisy mask" upstream).
+        ref_mask = torch.cat([ref, torch.zeros(28, latent_frames, h, w)], dim=1)
+        if drive is not None:
+            pose_mask = pre.colour_mask_latent(drive[window.start:window.stop], (h // 2, w // 2))
+        else:
+            pose_mask = torch.zeros(28, latent_frames, h // 2, w // 2)
+        return {"ref_mask": ref_mask[None].to(self.device), "pose_mask": pose_mask[None].to(self.device)}
+
+    def _guided_velocity(self, dit: ScailDiT, cfg: float, context: torch.Tensor, clip_fea: torch.Tensor,
+                         ref_latent: torch.Tensor, pose_latent: torch.Tensor, history: torch.Tensor | None,
+                         extra: dict[str, torch.Tensor], replace: bool
+                         ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        guided = cfg > 1.0
+        batch = 2 if guided else 1
+        text = context if guided else context[:1]
+        ref = add_mask_channels(ref_latent, 1.0).expand(batch, -1, -1, -1, -1)
+        pose = add_mask_channels(pose_latent, 1.0).expand(batch, -1, -1, -1, -1)
+        image = clip_fea.expand(batch, -1, -1)
+        extra = {k: v.expand(batch, *v.shape[1:]) for k, v in extra.items()}
+        frames = pose_latent.shape[2]
+        mask4 = torch.zeros(1, 4, frames, *ref_latent.shape[-2:], device=self.device)
+        if history is not None:
+            mask4[:, :, :history.shape[2]] = 1
+
+        def velocity(x: torch.Tensor, timestep: torch.Tensor) -> torch.Tensor:
+            if history is not None:
+                x = x.clone()
+                x[:, :, :history.shape[2]] = history
+            x_in = torch.cat([x, mask4], dim=1).expand(batch, -1, -1, -1, -1)
+            t = timestep.to(self.device, torch.float32).expand(batch)
+            with torch.no_grad():
+                out = dit(x_in, t, text, image, ref, pose, replace=replace, **extra).float()
+            if not guided:
+                return out
+            cond, uncond = out[:1], out[1:]
+            return uncond + cfg * (cond - uncond)
+
+        return velocity
+
+
+def _first_frames(path: str, count: int):
+    for index, frame in enumerate(read_video(path)):
+        if index >= count:
+            return
+        yield frame
+
+
+def _check_pose_video(width: int, height: int, frames: int, size: tuple[int, int]) -> None:
+    ratio, target = width / height, size[1] / size[0]
+    if abs(ratio / target - 1) > ASPECT_TOLERANCE:
+        raise InputError(
+            f"the pose video is {width}x{height} but the output is {size[1]}x{size[0]}; the centre crop would "
+            "cut the skeleton off: render the pose video at the output size or set the width/height to match")
+
+
+def _join(pieces: list[torch.Tensor], decoded: torch.Tensor, window: pre.Window, variant: str) -> None:
+    """Append a decoded window; the frames it shares with the previous one appear once."""
+    shared = window.history
+    if not pieces or not shared:
+        pieces.append(decoded)
+    elif variant == "scail2":
+        pieces.append(decoded[:, :, shared:])  # its history frames are the previous window's
+    else:
+        tail = pieces[-1][:, :, -shared:]
+        pieces[-1] = pieces[-1][:, :, :-shared]
+        blended = pre.crossfade(tail[0], decoded[0, :, :shared])[None]
+        pieces.append(torch.cat([blended, decoded[:, :, shared:]], dim=2))
+
+
+def _check_length(produced: int, expected: int) -> None:
+    if produced != expected:
+        raise RuntimeError(f"internal error: produced {produced} frames for {expected}")
+
+
+def _to_uint8(video: torch.Tensor):
+    """[3, T, H, W] in [-1, 1] -> RGB uint8 frames."""
+    frames = ((video.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 3, 0).cpu().numpy()
+    for frame in frames:
+        yield np.ascontiguousarray(frame)
+
+
+def _free_memory() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -1,0 +1,98 @@
+"""``scail generate``: animate a reference image with a pose video, in this process."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from ..backend.jobs import SAMPLERS, Job, JobInputs, JobSettings
+from ..errors import Cancelled
+from ..progress import Progress
+
+EPILOG = """\
+The checkpoint folder is the downloaded SCAIL-Preview or SCAIL-2 folder: model/1/... (the DiT),
+Wan2.1_VAE.pth, umt5-xxl/ (encoder + tokenizer files) and the CLIP .pth. `scail
+make-test-checkpoint DIR` writes a tiny random one to try a setup.
+
+Defaults are the official ones: UniPC, 40 steps, shift 3, CFG 5, 512x896 (896x512 for a portrait
+reference), output at the pose video's frame rate. Clips longer than 81 frames are generated in
+windows 76 frames apart. Ctrl-C stops after the current step; nothing is written.
+
+example:
+  scail generate --checkpoint SCAIL-Preview --ref ref.png --pose pose.mp4 \\
+      --prompt "a woman dancing in a park" --out dance.mp4
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "generate", help="generate a SCAIL animation from a reference image and a pose video",
+        description="Animate the character of a reference image with a SCAIL pose video.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", metavar="DIR", required=True, help="SCAIL-Preview or SCAIL-2 folder")
+    parser.add_argument("--ref", metavar="IMAGE", required=True, help="reference image (PNG or JPEG)")
+    parser.add_argument("--pose", metavar="POSE.mp4", required=True, help="SCAIL pose video")
+    parser.add_argument("--prompt", default="", help="text prompt (default: empty)")
+    parser.add_argument("--negative-prompt", default="", help="negative prompt (default: empty)")
+    parser.add_argument("--out", metavar="OUT.mp4", required=True, help="H.264 mp4 to write")
+    defaults = JobSettings()
+    parser.add_argument("--steps", type=int, default=defaults.steps, help="sampling steps (default %(default)s)")
+    parser.add_argument("--cfg", type=float, default=defaults.cfg, help="guidance scale; 1 turns it off (default %(default)s)")
+    parser.add_argument("--shift", type=float, default=defaults.shift, help="schedule shift (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="noise seed (default %(default)s)")
+    parser.add_argument("--sampler", choices=SAMPLERS, default=defaults.sampler, help="default %(default)s")
+    parser.add_argument("--max-frames", type=int, help="use at most this many pose frames")
+    parser.add_argument("--size", metavar="HxW", help="output size, multiples of 32 (default: from the reference)")
+    parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    height = width = None
+    if args.size:
+        try:
+            height, width = (int(v) for v in args.size.lower().split("x"))
+        except ValueError:
+            print(f"scail: error: --size {args.size!r} is not HxW, e.g. 512x896", file=sys.stderr)
+            return 2
+    job = Job(JobInputs(args.ref, args.pose, args.prompt, args.negative_prompt),
+              JobSettings(steps=args.steps, cfg=args.cfg, shift=args.shift, seed=args.seed, sampler=args.sampler,
+                          max_frames=args.max_frames, width=width, height=height), output=args.out)
+    job.validate()
+    from ..backend.pipeline import ScailPipeline  # torch loads only when a job really runs
+
+    cancel = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: _first_interrupt(cancel, previous))
+    try:
+        result = ScailPipeline(args.checkpoint, args.device).generate(job, terminal_progress(), cancel)
+    except Cancelled:
+        print("\nscail: cancelled; nothing was written", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    print(f"wrote {result.output} ({result.frames} frames, {result.width}x{result.height}, "
+          f"{result.fps:g} fps, {result.seconds:.1f} s, seed {result.seed})")
+    return 0
+
+
+def _first_interrupt(cancel: threading.Event, previous) -> None:
+    """Ctrl-C asks the job to stop after the current step; a second Ctrl-C interrupts at once."""
+    cancel.set()
+    signal.signal(signal.SIGINT, previous)
+    print("\nscail: stopping after the current step (Ctrl-C again to abort now)", file=sys.stderr)
+
+
+def terminal_progress():
+    """One progress line on stderr: rewritten in place on a terminal, one line per event otherwise."""
+    interactive = sys.stderr.isatty()
+
+    def show(event: Progress) -> None:
+        text = f"{event.phase} {event.step}/{event.total} {event.message}"
+        if interactive:
+            print(f"\r\x1b[K{text}", end="", file=sys.stderr, flush=True)
+        else:
+            print(text, file=sys.stderr, flush=True)
+
+    return show

@@ -1,0 +1,108 @@
+"""One entry point for every motion file the project reads or writes.
+
+``load_motion`` is what ``scail render-pose --motion``, ``scail motion`` and Blender's Import
+Motion call; the format is chosen by content where the extension is ambiguous (.npz holds
+either our Motion arrays or NLF results; .glb either our skinned file or ComfyUI-SCAIL-Pose's).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from .comfy_glb import is_comfy_glb, read_comfy_glb
+from .gltf import read_glb
+from .model import NPZ_KEYS, Motion, motion_from_arrays, save_motion_npz
+from .nlf import motion_from_nlf
+from .safe_pickle import load_npz, load_pickle, load_torch
+from .skinned_glb import is_scail_glb, read_scail_glb, write_motion_glb
+from .smpl import BodyModel
+
+READ_SUFFIXES = (".npz", ".pt", ".pth", ".pkl", ".pickle", ".glb")
+WRITE_SUFFIXES = (".npz", ".glb")
+
+
+@dataclass
+class LoadedMotion:
+    """A motion and what the reader had to assume or could not recover, for the user to see."""
+
+    motion: Motion
+    kind: str
+    notes: list[str] = field(default_factory=list)
+
+
+def read_motion(path: str | os.PathLike, fps: float | None = None) -> LoadedMotion:
+    """Read any supported motion file; ``fps`` overrides a frame rate the file lacks or has."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in READ_SUFFIXES:
+        raise InputError(f"{path.name}: unknown motion format; readable are {', '.join(READ_SUFFIXES)}.")
+    if not path.is_file():
+        raise InputError(f"motion file {path} does not exist.")
+    if suffix == ".glb":
+        loaded = _read_glb(path)
+    elif suffix == ".npz":
+        arrays = load_npz(path)
+        if _is_motion_npz(arrays):
+            loaded = LoadedMotion(motion_from_arrays(arrays, source_default=path.name), "motion npz")
+        else:
+            motion, notes = motion_from_nlf(arrays, path.name, fps)
+            loaded = LoadedMotion(motion, "NLF results (npz)", notes)
+    else:
+        obj = load_torch(path) if suffix in (".pt", ".pth") else load_pickle(path)
+        motion, notes = motion_from_nlf(obj, path.name, fps)
+        loaded = LoadedMotion(motion, f"NLF results ({suffix[1:]})", notes)
+    if fps is not None:
+        loaded.motion.fps = _checked_fps(fps)
+    return loaded
+
+
+def load_motion(path: str | os.PathLike) -> Motion:
+    """The motion in ``path`` (npz, pt, pkl, GLB), in OpenCV camera space, mm."""
+    return read_motion(path).motion
+
+
+def save_motion(motion: Motion, path: str | os.PathLike, body: BodyModel | None = None) -> None:
+    """Write ``motion`` as npz (lossless) or as a skinned GLB (for 3D tools)."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".npz":
+        save_motion_npz(motion, path)
+    elif suffix == ".glb":
+        write_motion_glb(motion, path, body)
+    else:
+        raise InputError(f"{Path(path).name}: motion can be written as {' or '.join(WRITE_SUFFIXES)}.")
+
+
+def _read_glb(path: Path) -> LoadedMotion:
+    gltf = read_glb(path)
+    if is_scail_glb(gltf):
+        return LoadedMotion(read_scail_glb(gltf), "scail-blender GLB")
+    if is_comfy_glb(gltf):
+        motion, notes = read_comfy_glb(gltf)
+        return LoadedMotion(motion, "ComfyUI-SCAIL-Pose GLB", notes)
+    generator = gltf.doc.get("asset", {}).get("generator", "unknown")
+    raise InputError(
+        f"{path.name} (made by '{generator}') is neither a scail-blender motion GLB nor a "
+        "ComfyUI-SCAIL-Pose pose GLB. Import other rigs with File > Import > glTF in Blender and "
+        "use them as characters instead."
+    )
+
+
+def _is_motion_npz(arrays: dict) -> bool:
+    joints = arrays.get("joints3d_nonparam")
+    return (
+        set(arrays) <= set(NPZ_KEYS)
+        and isinstance(joints, np.ndarray)
+        and joints.dtype != object
+        and joints.ndim == 4
+    )
+
+
+def _checked_fps(fps: float) -> float:
+    if not np.isfinite(fps) or fps <= 0:
+        raise InputError(f"frame rate {fps!r} is not usable: give a positive number, e.g. 16.")
+    return float(fps)

@@ -1,0 +1,504 @@
+"""Which bone gives which SCAIL point: SMPL body joints, 21-point hands and face marks.
+
+Works on plain bone tables (BoneInfo) so the mapping is testable without Blender; the bpy
+reader only fills the table and evaluates the chosen bones per frame. Every point is a spot
+fixed in one bone (its head, its tail, or an offset in its own axes), so one matrix per bone
+and frame places every point, and face marks placed by rule turn with the head.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import RigMappingError
+from ..pose.skeleton import SLOT_FROM_SMPL, SMPL_JOINT_NAMES
+from .names import LAYER_RANK, parse_name
+from .presets import FINGERS, PRESETS, SMPL_ROLES, Preset, unambiguous_fallbacks
+
+REQUIRED = tuple(sorted(SLOT_FROM_SMPL))
+SIDES = ("left", "right")
+HAND_POINT_NAMES = ("wrist",) + tuple(f"{finger}{k}" for finger in FINGERS for k in range(1, 5))
+HEAD_MARK_NAMES = ("nose", "right_eye", "left_eye", "right_ear", "left_ear")
+
+# Face marks placed from the head bone when the rig has no eye/ear/nose bones, as (towards the
+# character's left, up the head bone, forwards) in head-bone lengths from the head bone's head.
+# Measured on Blender's Rigify human metarig, whose head bone runs from the skull base to the crown.
+FACE_RULE = {
+    "nose": (0.0, 0.32, 0.86),
+    "right_eye": (-0.26, 0.57, 0.60),
+    "left_eye": (0.26, 0.57, 0.60),
+    "right_ear": (-0.46, 0.40, 0.03),
+    "left_ear": (0.46, 0.40, 0.03),
+}
+
+_CHAINS = (("shoulder", "elbow", "wrist"), ("hip", "knee", "ankle"), ("neck", "head"))
+_SMPL_INDEX = {role_side: i for i, role_side in enumerate(SMPL_ROLES)}
+_SIDE_LETTER = {"left": "L", "right": "R"}
+
+
+@dataclass(frozen=True)
+class BoneInfo:
+    """One bone at rest, in armature space (Blender's Bone.head_local / tail_local / matrix_local)."""
+
+    name: str
+    parent: str | None
+    head: tuple[float, float, float]
+    tail: tuple[float, float, float]
+    use_deform: bool = True
+    matrix: tuple[tuple[float, ...], ...] | None = None  # 4x4 rest matrix; None: roll 0 assumed
+
+    @property
+    def length(self) -> float:
+        return float(np.linalg.norm(np.subtract(self.tail, self.head)))
+
+    def rest_matrix(self) -> np.ndarray:
+        """The bone's rest axes (Y along the bone), as Blender poses it, so offsets follow the bone."""
+        if self.matrix is not None:
+            return np.asarray(self.matrix, dtype=np.float64)
+        out = np.eye(4)
+        out[:3, :3] = _rotation_y_to(np.subtract(self.tail, self.head))
+        out[:3, 3] = self.head
+        return out
+
+
+@dataclass(frozen=True)
+class JointSource:
+    """A point fixed in a bone: its head, its tail, or ``offset`` from its head in its own rest axes."""
+
+    bone: str
+    end: str = "head"
+    offset: tuple[float, float, float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.end not in ("head", "tail"):
+            raise RigMappingError(f"bone end must be 'head' or 'tail', not {self.end!r}")
+
+    def local_point(self, bone_length: float) -> np.ndarray:
+        """The point in the bone's own axes (origin at the head, +Y towards the tail)."""
+        if self.offset is not None:
+            return np.asarray(self.offset, dtype=np.float64)
+        return np.array([0.0, bone_length if self.end == "tail" else 0.0, 0.0])
+
+    def to_dict(self) -> dict:
+        out: dict = {"bone": self.bone, "end": self.end}
+        if self.offset is not None:
+            out["offset"] = list(self.offset)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> JointSource:
+        offset = data.get("offset")
+        return cls(str(data["bone"]), str(data.get("end", "head")), tuple(offset) if offset else None)
+
+
+@dataclass
+class BoneMap:
+    """Sources of the 24 SMPL joints (by SMPL index), 2 x 21 hand points and 5 face marks."""
+
+    body: dict[int, JointSource]
+    hands: dict[str, list[JointSource | None]] = field(
+        default_factory=lambda: {side: [None] * 21 for side in SIDES})
+    head_marks: list[JointSource | None] = field(default_factory=lambda: [None] * 5)
+    preset: str = ""
+
+    def sources(self) -> list[JointSource | None]:
+        """Flat list: 24 body joints, left hand 21, right hand 21, 5 face marks (71 points)."""
+        body = [self.body.get(i) for i in range(24)]
+        return body + list(self.hands["left"]) + list(self.hands["right"]) + list(self.head_marks)
+
+    def bones(self) -> set[str]:
+        return {s.bone for s in self.sources() if s is not None}
+
+    def missing_required(self) -> list[str]:
+        return [SMPL_JOINT_NAMES[i] for i in REQUIRED if i not in self.body]
+
+    def to_dict(self) -> dict:
+        def enc(s: JointSource | None) -> dict | None:
+            return None if s is None else s.to_dict()
+
+        return {
+            "preset": self.preset,
+            "body": {SMPL_JOINT_NAMES[i]: s.to_dict() for i, s in sorted(self.body.items())},
+            "hands": {side: [enc(s) for s in pts] for side, pts in self.hands.items()},
+            "head_marks": [enc(s) for s in self.head_marks],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> BoneMap:
+        def dec(d: Mapping | None) -> JointSource | None:
+            return None if d is None else JointSource.from_dict(d)
+
+        try:
+            body = {SMPL_JOINT_NAMES.index(k): JointSource.from_dict(v) for k, v in data["body"].items()}
+            hands = {side: [dec(d) for d in data["hands"][side]] for side in SIDES}
+            marks = [dec(d) for d in data["head_marks"]]
+        except (KeyError, ValueError, TypeError) as exc:
+            raise RigMappingError(f"stored bone map is damaged ({exc}); run Auto-map again") from exc
+        return cls(body, hands, marks, str(data.get("preset", "")))
+
+
+def sources_points(sources: Sequence[JointSource | None], matrices: Mapping[str, np.ndarray],
+                   lengths: Mapping[str, float]) -> np.ndarray:
+    """Evaluate sources given each bone's 4x4 matrix (rest or posed): [N, 3], NaN where unmapped."""
+    out = np.full((len(sources), 3), np.nan)
+    for i, source in enumerate(sources):
+        if source is not None:
+            matrix = np.asarray(matrices[source.bone], dtype=np.float64)
+            out[i] = matrix[:3, :3] @ source.local_point(lengths[source.bone]) + matrix[:3, 3]
+    return out
+
+
+def rest_points(bones: Sequence[BoneInfo], bonemap: BoneMap) -> np.ndarray:
+    """All 71 points of ``bonemap`` at the rest pose, armature space, NaN where unmapped."""
+    by_name = {b.name: b for b in bones}
+    needed = bonemap.bones()
+    return sources_points(bonemap.sources(), {n: by_name[n].rest_matrix() for n in needed},
+                          {n: by_name[n].length for n in needed})
+
+
+@dataclass
+class MappingReport:
+    """What auto_map found, what it could not, and what looks wrong, in words for the panel."""
+
+    preset: str
+    mapped: list[str]
+    missing_required: list[str]
+    missing_optional: list[str]
+    suspicious: list[str]
+    hands: dict[str, int]  # side -> number of the 21 hand points mapped
+    face_from_rule: list[str]  # face marks placed by the head-bone rule
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing_required
+
+    def how_to_fix(self) -> str:
+        if self.ok and not self.suspicious:
+            return ""
+        names = ", ".join(self.missing_required) or "the joints listed above"
+        return (f"Set {names} by hand (Bone mapping override: pick the bone and head or tail), or rename "
+                "the bones after a supported convention: " + ", ".join(PRESETS) + ".")
+
+    def summary(self) -> str:
+        lines = [f"Convention: {self.preset or 'unknown'}; {len(self.mapped)}/24 SMPL joints mapped, "
+                 f"{14 - len(self.missing_required)}/14 SCAIL joints; hand points "
+                 f"left {self.hands['left']}/21, right {self.hands['right']}/21."]
+        if self.missing_required:
+            lines.append("Missing (required): " + ", ".join(self.missing_required))
+        if self.face_from_rule:
+            lines.append("Placed from the head bone: " + ", ".join(self.face_from_rule))
+        lines += [f"Check: {s}" for s in self.suspicious]
+        fix = self.how_to_fix()
+        return "\n".join(lines + ([fix] if fix else []))
+
+
+def auto_map(bones: Sequence[BoneInfo], overrides: Mapping[str, JointSource | str] | None = None
+             ) -> tuple[BoneMap, MappingReport]:
+    """Map a rig by name (best matching convention, then unambiguous names of the others), then
+    by hierarchy for arm, leg and neck chains, then apply ``overrides``.
+
+    ``overrides`` maps point names (SMPL joint names such as "left_elbow", "left_hand.index2",
+    "nose", "right_ear") to a JointSource or a bone name (its head).
+    """
+    if not bones:
+        raise RigMappingError("the armature has no bones; pick the character's armature")
+    index = _NameIndex(bones)
+    preset, body = _best_preset(index)
+    suspicious: list[str] = []
+    _fill_from_other_presets(index, body)
+    _fill_from_hierarchy(index, body, suspicious)
+
+    override_body, override_hands, override_marks = _split_overrides(overrides or {}, index)
+    body.update(override_body)
+    hands = {side: _hand_sources(index, preset, side, body) for side in SIDES}
+    for (side, k), source in override_hands.items():
+        hands[side][k] = source
+    marks, from_rule = _head_mark_sources(index, preset, body, override_marks)
+
+    bonemap = BoneMap(body, hands, marks, preset.name if preset else "")
+    suspicious += _suspicious(index, bonemap)
+    report = MappingReport(
+        preset=bonemap.preset,
+        mapped=[SMPL_JOINT_NAMES[i] for i in sorted(body)],
+        missing_required=bonemap.missing_required(),
+        missing_optional=[SMPL_JOINT_NAMES[i] for i in range(24) if i not in body and i not in REQUIRED],
+        suspicious=suspicious,
+        hands={side: sum(s is not None for s in hands[side]) for side in SIDES},
+        face_from_rule=from_rule,
+    )
+    return bonemap, report
+
+
+class _NameIndex:
+    """Bones by (side, canonical base), keeping the best layer (DEF > ORG > plain > MCH) and deform bones."""
+
+    def __init__(self, bones: Sequence[BoneInfo]) -> None:
+        self.bones = {b.name: b for b in bones}
+        self.children: dict[str, list[str]] = {}
+        ranked: dict[tuple[str, str], tuple[tuple, str]] = {}
+        for order, bone in enumerate(bones):
+            if bone.parent:
+                self.children.setdefault(bone.parent, []).append(bone.name)
+            parsed = parse_name(bone.name)
+            rank = (LAYER_RANK[parsed.layer], not bone.use_deform, order)
+            key = (parsed.side, parsed.base)
+            if key not in ranked or rank < ranked[key][0]:
+                ranked[key] = (rank, bone.name)
+        self.by_key = {key: name for key, (_, name) in ranked.items()}
+
+    def find(self, spec: str, side: str) -> JointSource | None:
+        base, _, end = spec.partition(":")
+        name = self.by_key.get((side, base))
+        return JointSource(name, end or "head") if name else None
+
+    def descendants(self, name: str) -> int:
+        return sum(1 + self.descendants(c) for c in self.children.get(name, ()))
+
+
+def _resolve(index: _NameIndex, specs: Iterable[str], side: str) -> JointSource | None:
+    for spec in specs:
+        source = index.find(spec, side)
+        if source is not None:
+            return source
+    return None
+
+
+def _best_preset(index: _NameIndex) -> tuple[Preset | None, dict[int, JointSource]]:
+    best: tuple[tuple[int, int], Preset | None, dict[int, JointSource]] = ((0, 0), None, {})
+    for preset in PRESETS.values():
+        body = {}
+        for i, (role, side) in enumerate(SMPL_ROLES):
+            source = _resolve(index, preset.body[role], side)
+            if source is not None:
+                body[i] = source
+        score = (sum(i in body for i in REQUIRED), len(body))
+        if score > best[0]:
+            best = (score, preset, body)
+    return best[1], best[2]
+
+
+def _fill_from_other_presets(index: _NameIndex, body: dict[int, JointSource]) -> None:
+    fallbacks = unambiguous_fallbacks()
+    used = {s.bone for s in body.values()}
+    for i, (role, side) in enumerate(SMPL_ROLES):
+        if i not in body:
+            source = _resolve(index, fallbacks.get(role, ()), side)
+            if source is not None and source.bone not in used:
+                body[i] = source
+                used.add(source.bone)
+
+
+def _stem(name: str) -> str:
+    """Base name without its trailing segment number: upper_arm.L.001 and upper_arm.L share one."""
+    parsed = parse_name(name)
+    return parsed.side + parsed.base.rstrip("0123456789")
+
+
+def _is_segment(child: str, parent: str) -> bool:
+    """True for twist and B-bone segment bones that continue the same limb part. Blender's default
+    names (Bone, Bone.001) say nothing about the body, so they never make a segment."""
+    stem = _stem(child)
+    return (stem == _stem(parent) and stem.lstrip("LR") not in ("bone", "")) or "twist" in parse_name(child).base
+
+
+def _next_joint_bone(index: _NameIndex, bone: str) -> str | None:
+    """Walk down the main chain (the child with most descendants) past segment bones."""
+    current = bone
+    while True:
+        children = [c for c in index.children.get(current, ()) if "twist" not in parse_name(c).base]
+        if not children:
+            return None
+        child = max(children, key=index.descendants)
+        if not _is_segment(child, bone):
+            return child
+        current = child
+
+
+def _previous_joint_bone(index: _NameIndex, bone: str) -> str | None:
+    """Walk up from ``bone``'s parent to the first bone of that parent's segment run."""
+    parent = index.bones[bone].parent
+    if parent is None:
+        return None
+    while (grand := index.bones[parent].parent) is not None and _is_segment(parent, grand):
+        parent = grand
+    return parent
+
+
+def _fill_from_hierarchy(index: _NameIndex, body: dict[int, JointSource], suspicious: list[str]) -> None:
+    """Fill gaps in arm, leg and neck chains from the bone tree: an elbow is where the bone after
+    the upper arm starts, a shoulder where the bone before the forearm starts."""
+    for side in ("L", "R", ""):
+        for chain in _CHAINS:
+            keys = [_SMPL_INDEX.get((role, side)) for role in chain]
+            if None in keys:
+                continue
+            changed = True
+            while changed:
+                changed = False
+                for k, joint in enumerate(keys):
+                    if joint in body:
+                        continue
+                    guess = None
+                    if k > 0 and keys[k - 1] in body:
+                        guess = _next_joint_bone(index, body[keys[k - 1]].bone)
+                        origin = f"the bone after '{body[keys[k - 1]].bone}'"
+                    if guess is None and k + 1 < len(keys) and keys[k + 1] in body:
+                        guess = _previous_joint_bone(index, body[keys[k + 1]].bone)
+                        origin = f"the bone before '{body[keys[k + 1]].bone}'"
+                    if guess is not None and guess not in {s.bone for s in body.values()}:
+                        body[joint] = JointSource(guess)
+                        suspicious.append(f"{SMPL_JOINT_NAMES[joint]}: guessed from the hierarchy "
+                                          f"({origin}: '{guess}')")
+                        changed = True
+
+
+def _split_overrides(overrides: Mapping[str, JointSource | str], index: _NameIndex):
+    body: dict[int, JointSource] = {}
+    hands: dict[tuple[str, int], JointSource] = {}
+    marks: dict[int, JointSource] = {}
+    for key, value in overrides.items():
+        source = value if isinstance(value, JointSource) else JointSource(str(value))
+        if source.bone not in index.bones:
+            raise RigMappingError(f"override {key}: the armature has no bone named {source.bone!r}; "
+                                  "pick one of its bones")
+        side, _, point = key.partition("_hand.")
+        if key in SMPL_JOINT_NAMES:
+            body[SMPL_JOINT_NAMES.index(key)] = source
+        elif key in HEAD_MARK_NAMES:
+            marks[HEAD_MARK_NAMES.index(key)] = source
+        elif side in SIDES and point in HAND_POINT_NAMES:
+            hands[(side, HAND_POINT_NAMES.index(point))] = source
+        else:
+            raise RigMappingError(
+                f"unknown point {key!r} in the bone overrides; use an SMPL joint name ({SMPL_JOINT_NAMES[1]}, ...), "
+                f"a face mark ({', '.join(HEAD_MARK_NAMES)}) or left_hand./right_hand. followed by "
+                f"{', '.join(HAND_POINT_NAMES[:3])} ... {HAND_POINT_NAMES[-1]}")
+    return body, hands, marks
+
+
+def _finger_chain(index: _NameIndex, stems: Iterable[str], side: str) -> list[JointSource] | None:
+    """Four points of a finger from its first three numbered bones (numbering from 0 or 1)."""
+    for stem in stems:
+        for first in (1, 0):
+            names = [index.by_key.get((side, f"{stem}{first + k}")) for k in range(3)]
+            if all(names):
+                return [JointSource(names[0]), JointSource(names[1]), JointSource(names[2]),
+                        JointSource(names[2], "tail")]
+    return None
+
+
+def _hand_sources(index: _NameIndex, preset: Preset | None, side: str,
+                  body: dict[int, JointSource]) -> list[JointSource | None]:
+    letter = _SIDE_LETTER[side]
+    points: list[JointSource | None] = [body.get(_SMPL_INDEX[("wrist", letter)])] + [None] * 20
+    for f, finger in enumerate(FINGERS):
+        stems = (preset.fingers.get(finger, ()) if preset else ()) + tuple(
+            stem for p in PRESETS.values() for stem in p.fingers.get(finger, ()))
+        chain = _finger_chain(index, dict.fromkeys(stems), letter)
+        if chain:
+            points[1 + 4 * f: 5 + 4 * f] = chain
+    if all(p is None for p in points[1:]):
+        return [None] * 21
+    return points
+
+
+def _head_mark_sources(index: _NameIndex, preset: Preset | None, body: dict[int, JointSource],
+                       overrides: Mapping[int, JointSource]) -> tuple[list[JointSource | None], list[str]]:
+    face = dict(preset.face) if preset else {}
+    generic = {"eye": ("eye", "faceeye", "eyesmplhf"), "ear": ("ear",), "nose": ()}
+    marks: list[JointSource | None] = []
+    for k, name in enumerate(HEAD_MARK_NAMES):
+        part = name.split("_")[-1]
+        side = {"right": "R", "left": "L"}.get(name.split("_")[0], "")
+        specs = face.get(part, ()) + generic[part]
+        marks.append(overrides.get(k) or _resolve(index, specs, side))
+    from_rule = []
+    if any(m is None for m in marks):
+        placed = _face_rule(index, body)
+        for k, name in enumerate(HEAD_MARK_NAMES):
+            if marks[k] is None and placed is not None:
+                marks[k] = placed[name]
+                from_rule.append(name)
+    return marks, from_rule
+
+
+def _face_rule(index: _NameIndex, body: dict[int, JointSource]) -> dict[str, JointSource] | None:
+    """Face marks fixed in the head bone, from FACE_RULE. Needs the head bone and a left-right
+    axis from the shoulders (else the hips); the character's forward is left x up."""
+    head_src = body.get(_SMPL_INDEX[("head", "")])
+    if head_src is None:
+        return None
+    pairs = [(_SMPL_INDEX[(r, "L")], _SMPL_INDEX[(r, "R")]) for r in ("shoulder", "hip", "collar")]
+    pair = next(((a, b) for a, b in pairs if a in body and b in body), None)
+    if pair is None:
+        return None
+    pts = {i: _rest_point(index, body[i]) for i in pair}
+    left = pts[pair[0]] - pts[pair[1]]
+    head_bone = index.bones[head_src.bone]
+    up = np.subtract(head_bone.tail, head_bone.head)
+    size = head_bone.length
+    neck_src = body.get(_SMPL_INDEX[("neck", "")])
+    if neck_src is not None:
+        neck_to_head = float(np.linalg.norm(_rest_point(index, head_src) - _rest_point(index, neck_src)))
+        if neck_to_head > 0:
+            size = float(np.clip(size, 0.8 * neck_to_head, 3.0 * neck_to_head))
+    if np.linalg.norm(left) == 0 or size == 0:
+        return None
+    left = left / np.linalg.norm(left)
+    up = up - left * np.dot(up, left)
+    if np.linalg.norm(up) == 0:
+        return None
+    up = up / np.linalg.norm(up)
+    forward = np.cross(left, up)
+    origin = _rest_point(index, head_src)
+    inverse = np.linalg.inv(head_bone.rest_matrix())
+    out = {}
+    for name, (a, b, c) in FACE_RULE.items():
+        point = origin + size * (a * left + b * up + c * forward)
+        local = inverse[:3, :3] @ point + inverse[:3, 3]
+        out[name] = JointSource(head_bone.name, "head", tuple(float(v) for v in local))
+    return out
+
+
+def _rest_point(index: _NameIndex, source: JointSource) -> np.ndarray:
+    bone = index.bones[source.bone]
+    matrix = bone.rest_matrix()
+    return matrix[:3, :3] @ source.local_point(bone.length) + matrix[:3, 3]
+
+
+def _suspicious(index: _NameIndex, bonemap: BoneMap) -> list[str]:
+    notes = []
+    by_bone: dict[JointSource, list[str]] = {}
+    for i, source in bonemap.body.items():
+        by_bone.setdefault(source, []).append(SMPL_JOINT_NAMES[i])
+    for source, joints in by_bone.items():
+        if len(joints) > 1:
+            notes.append(f"{' and '.join(joints)} all come from the {source.end} of '{source.bone}'")
+    pts = {i: _rest_point(index, s) for i, s in bonemap.body.items()}
+    for role_a, role_b in (("shoulder", "elbow"), ("elbow", "wrist"), ("hip", "knee"), ("knee", "ankle")):
+        lengths = {}
+        for side in ("L", "R"):
+            a, b = _SMPL_INDEX[(role_a, side)], _SMPL_INDEX[(role_b, side)]
+            if a in pts and b in pts:
+                lengths[side] = float(np.linalg.norm(pts[a] - pts[b]))
+        if len(lengths) == 2 and max(lengths.values()) > 1.3 * min(lengths.values()):
+            notes.append(f"{role_a}-{role_b}: left and right lengths differ "
+                         f"({lengths['L']:.3g} vs {lengths['R']:.3g}); check both sides' bones")
+    return notes
+
+
+def _rotation_y_to(direction: np.ndarray) -> np.ndarray:
+    """Smallest rotation taking +Y onto ``direction`` (Blender's bone axes at roll 0)."""
+    norm = np.linalg.norm(direction)
+    if norm == 0:
+        return np.eye(3)
+    y = np.asarray(direction, dtype=np.float64) / norm
+    axis = np.cross([0.0, 1.0, 0.0], y)
+    s, c = np.linalg.norm(axis), y[1]
+    if s < 1e-9:
+        return np.eye(3) if c > 0 else np.diag([-1.0, -1.0, 1.0])
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]]) / s
+    return np.eye(3) + s * k + (1 - c) * (k @ k)

@@ -1,11 +1,14 @@
 """Characters of a scene: which armatures render, and their bone maps.
 
-The bone map itself is never stored: it is recomputed from the armature's bones and the
-user's manual choices (the overrides), so renaming or re-parenting bones can not leave a stale
-map in the .blend. What is stored is the last report, for the panel.
+Renders never trust a stored bone map: they map again from the armature's bones and the
+user's manual choices (the overrides), so renamed or re-parented bones can not leave a stale
+map in the .blend. The last map and report are stored only for the panel and the viewport
+overlay, which redraws too often to run the mapper each time.
 """
 
 from __future__ import annotations
+
+import json
 
 import bpy
 
@@ -23,6 +26,7 @@ def overrides_of(character) -> dict[str, JointSource]:
 def remap_character(character) -> None:
     """Map again and store the report shown in the panel."""
     obj = character.armature
+    character.bonemap_json = ""
     if obj is None:
         character.mapped, character.preset = False, ""
         character.report = "The armature was deleted: remove this character."
@@ -35,6 +39,7 @@ def remap_character(character) -> None:
     character.mapped = report.ok
     character.preset = bonemap.preset
     character.report = report.summary()
+    character.bonemap_json = json.dumps(bonemap.to_dict()) if report.ok else ""
 
 
 def character_for(obj: bpy.types.Object, overrides: dict[str, JointSource] | None = None) -> Character:

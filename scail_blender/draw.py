@@ -14,21 +14,24 @@ _handle = None
 
 def _limb_lines(scene: bpy.types.Scene) -> tuple[list, list]:
     """World-space line segments and colours of every enabled, mapped character's skeleton."""
+    import json
+
     import numpy as np
 
-    from .characters import character_for, overrides_of
     from .errors import ScailError
     from .pose.skeleton import LIMBS, palettes_for, smpl_to_scail
-    from .rig.armature import sample_pose
+    from .rig.armature import check_bonemap, sample_pose
+    from .rig.bonemap import BoneMap
 
     people = []
     for entry in scene.scail.characters:
-        if entry.enabled and entry.mapped and entry.armature:
+        if entry.enabled and entry.bonemap_json and entry.armature:
             try:
-                character = character_for(entry.armature, overrides_of(entry))
+                bonemap = BoneMap.from_dict(json.loads(entry.bonemap_json))
+                check_bonemap(entry.armature, bonemap)
             except ScailError:
-                continue
-            people.append(smpl_to_scail(sample_pose(character.obj, character.bonemap)[:24]))
+                continue  # bones renamed since the last mapping: the panel says to map again
+            people.append(smpl_to_scail(sample_pose(entry.armature, bonemap)[:24]))
     coords, colors = [], []
     for joints, palette in zip(people, palettes_for(len(people), "preview")):
         for limb, (a, b) in enumerate(LIMBS):

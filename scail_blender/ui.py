@@ -123,7 +123,9 @@ class SCAIL_PT_reference(_Sidebar, bpy.types.Panel):
         row = layout.row()
         row.enabled = False
         row.label(text="Generate", icon="PLAY")
-        layout.label(text="Generate needs a SCAIL backend, which this version lacks.", icon="INFO")
+        col = layout.column(align=True)
+        col.label(text="Generating from Blender is not wired yet:", icon="INFO")
+        col.label(text="render the pose video, then run 'scail generate'.")
 
 
 CLASSES = (SCAIL_UL_characters, SCAIL_UL_overrides, SCAIL_PT_main, SCAIL_PT_characters,

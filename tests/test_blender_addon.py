@@ -55,6 +55,17 @@ bpy.ops.scail.character_add()
 character = scene.scail.characters[0]
 report = {{"character": character.armature.name, "mapped": character.mapped, "preset": character.preset}}
 
+# The overlay's segments: 13 limbs in world space, so they follow the rig when it moves.
+from scail_blender import draw
+rig.location = (3.0, 0.0, 0.0)
+bpy.context.view_layer.update()
+coords, colors = draw._limb_lines(scene)
+report["overlay"] = [len(coords), len(colors)]
+report["overlay_x"] = [min(c[0] for c in coords), max(c[0] for c in coords)]
+report["overlay_z"] = [min(c[2] for c in coords), max(c[2] for c in coords)]
+rig.location = (0.0, 0.0, 0.0)
+bpy.context.view_layer.update()
+
 # No camera yet: the render refuses and names the fix; then Camera from View makes one.
 try:
     bpy.ops.scail.render_pose()
@@ -88,6 +99,10 @@ print(json.dumps(report))
 """)
     result = last_json(out.stdout)
     assert result["character"] == "Dancer" and result["mapped"] and result["remapped"]
+    assert result["preset"] == "Rigify"
+    assert result["overlay"] == [26, 26]
+    assert 2.0 < result["overlay_x"][0] < result["overlay_x"][1] < 4.0
+    assert 0.0 <= result["overlay_z"][0] < 0.3 and 1.3 < result["overlay_z"][1] < 2.2  # ankles to head
     assert "Camera from View" in result["no_camera"]
     assert result["camera"] == "SCAIL Camera"
     assert result["resolution"] == [896, 512]

@@ -38,6 +38,7 @@ class SCAIL_OT_render_pose(bpy.types.Operator):
 
     bl_idname = "scail.render_pose"
     bl_label = "Render Pose Video"
+    bl_options = {"REGISTER", "UNDO"}
 
     @classmethod
     def poll(cls, context):
@@ -57,8 +58,8 @@ class SCAIL_OT_render_pose(bpy.types.Operator):
         return {"FINISHED"}
 
     def invoke(self, context, event):
-        if context.window is None:
-            return self.execute(context)
+        if context.window is None or bpy.app.background:
+            return self.execute(context)  # no event loop to drive a modal operator
         try:
             self._job = PoseRenderJob(plan_from_panel(context))
         except ScailError as exc:

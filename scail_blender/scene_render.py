@@ -153,7 +153,16 @@ class PoseRenderJob:
         self._read = 0
 
     def cancel(self) -> None:
+        """Ask the render to stop; the next ``tick`` raises Cancelled once it has cleaned up."""
         self.cancel_event.set()
+
+    def abort(self) -> None:
+        """Stop now and wait for the cleanup (Blender is closing the operator or the file)."""
+        self.cancel_event.set()
+        if self._thread is not None:
+            self._thread.join()
+        else:
+            self._extractor.close()
 
     def tick(self, budget_s: float = 0.05) -> PoseFiles | None:
         """Advance for about ``budget_s`` seconds; the files once everything is done, else None.

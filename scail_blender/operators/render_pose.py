@@ -89,6 +89,13 @@ class SCAIL_OT_render_pose(bpy.types.Operator):
             return {"PASS_THROUGH"}
         return self._end(context, {"INFO"}, f"Wrote {files.video} ({files.frames} frames)", {"FINISHED"})
 
+    def cancel(self, context):
+        """Blender ends the modal operator itself (file load, window closed)."""
+        self._job.abort()
+        context.window_manager.event_timer_remove(self._timer)
+        state = context.window_manager.scail_job
+        state.running, state.cancel_requested = False, False
+
     def _end(self, context, level: set[str], message: str, result: set[str]) -> set[str]:
         context.window_manager.event_timer_remove(self._timer)
         state = context.window_manager.scail_job

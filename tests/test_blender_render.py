@@ -152,8 +152,16 @@ for when in ("reading", "encoding"):
         results[when] = "finished"
     except Cancelled as exc:
         results[when] = "cancelled"
+for when in ("reading", "encoding"):  # Blender closing the operator: abort() waits for the cleanup
+    job = PoseRenderJob(plan)
+    while job.tick(budget_s=0.0) is None and not (when == "reading" and job.progress > 0.2) \
+            and not (when == "encoding" and job.progress > 0.5):
+        pass
+    job.abort()
+    results["abort " + when] = "aborted"
 results["same"] = state(scene) == before
 print(json.dumps(results))
 """)
-    assert last_json(out.stdout) == {"reading": "cancelled", "encoding": "cancelled", "same": True}
+    assert last_json(out.stdout) == {"reading": "cancelled", "encoding": "cancelled", "abort reading": "aborted",
+                                     "abort encoding": "aborted", "same": True}
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []

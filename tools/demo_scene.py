@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 
-import addon_utils
 import bpy
 from mathutils import Euler, Matrix, Vector
 
@@ -16,6 +15,8 @@ FK_CONTROLS = ("upper_arm_fk", "forearm_fk", "thigh_fk", "shin_fk")
 
 
 def _enable_rigify() -> None:
+    import addon_utils  # importable only once bpy is
+
     addon_utils.enable("rigify", default_set=True)
     import rigify
 

@@ -43,7 +43,8 @@ class ScailCharacter(bpy.types.PropertyGroup):
     preset: bpy.props.StringProperty(name="Preset", description="Bone-name preset the mapper recognised")
     report: bpy.props.StringProperty(name="Mapping Report", description="Result of the last mapping")
     mapped: bpy.props.BoolProperty(name="Mapped", description="All required joints were found")
-    bonemap_json: bpy.props.StringProperty(description="The last mapping, for the viewport overlay only")
+    bonemap_json: bpy.props.StringProperty(description="The last mapping, for the panel and the viewport overlay")
+    show_map: bpy.props.BoolProperty(name="Bone Map", description="List which bone each joint comes from")
 
 
 class ScailSettings(bpy.types.PropertyGroup):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import bpy
 
 CATEGORY = "Animate Character"
@@ -73,6 +75,12 @@ class SCAIL_PT_characters(_Sidebar, bpy.types.Panel):
         box.label(text=f"Preset: {character.preset or 'by hierarchy'}")
         for line in character.report.splitlines():
             box.label(text=line, icon="NONE" if character.mapped else "ERROR")
+        if character.bonemap_json:
+            box.prop(character, "show_map", icon="TRIA_DOWN" if character.show_map else "TRIA_RIGHT", emboss=False)
+            if character.show_map:
+                col = box.column(align=True)
+                for joint, source in json.loads(character.bonemap_json)["body"].items():
+                    col.label(text=f"{joint}: {source['bone']} ({source['end']})")
         box.label(text="Manual bone choices:")
         row = box.row()
         row.template_list("SCAIL_UL_overrides", "", character, "overrides", character, "active_override", rows=2)

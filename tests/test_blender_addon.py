@@ -131,3 +131,76 @@ print(json.dumps({{"result": sorted(result), "file": bpy.path.abspath(strip.file
     assert result["file"] == str(tmp_path / "shot_Scene_pose.mp4")
     assert (result["start"], result["duration"]) == (1, 5)
     assert len(list((tmp_path / "shot_Scene_pose").glob("*.png"))) == 5
+
+
+def test_panels_draw_existing_properties_and_operators() -> None:
+    """Panels never draw in background mode, so draw them into a layout that checks every
+    property and operator it is given against the registered ones."""
+    out = run_python(SCENE + """
+from scail_blender import prefs, ui
+
+class Layout:
+    def __init__(self, drawn):
+        self.drawn = drawn
+    def _child(self, *args, **kwargs):
+        return Layout(self.drawn)
+    row = column = box = split = _child
+    def prop(self, data, name, **kwargs):
+        assert name in data.bl_rna.properties, f"{type(data).__name__} has no property {name}"
+        self.drawn.append("prop " + name)
+    def prop_search(self, data, name, search_data, search_name, **kwargs):
+        assert name in data.bl_rna.properties and search_name in search_data.bl_rna.properties
+        self.drawn.append("search " + name)
+    def operator(self, idname, **kwargs):
+        group, name = idname.split(".")
+        assert hasattr(getattr(bpy.ops, group), name) and getattr(getattr(bpy.ops, group), name).get_rna_type()
+        self.drawn.append("op " + idname)
+    def template_list(self, list_type, list_id, data, name, active_data, active_name, **kwargs):
+        assert hasattr(bpy.types, list_type) and name in data.bl_rna.properties
+        assert active_name in active_data.bl_rna.properties
+        self.drawn.append("list " + name)
+    def template_ID(self, data, name, **kwargs):
+        assert name in data.bl_rna.properties
+        self.drawn.append("id " + name)
+    def label(self, **kwargs):
+        self.drawn.append("label")
+    def progress(self, **kwargs):
+        self.drawn.append("progress")
+
+class Host:
+    def __init__(self):
+        self.drawn = []
+        self.layout = Layout(self.drawn)
+
+bpy.context.view_layer.objects.active = rig
+rig.select_set(True)
+bpy.ops.scail.character_add()
+character = scene.scail.characters[0]
+character.overrides.add()
+character.show_map = True
+scene.scail.size_preset = "CUSTOM"
+scene.scail.use_scene_range = False
+bpy.context.window_manager.scail_job.running = True
+drawn = {}
+for panel in ui.CLASSES:
+    if issubclass(panel, bpy.types.Panel):
+        host = Host()
+        panel.draw(host, bpy.context)
+        drawn[panel.__name__] = host.drawn
+class PreferencesHost(Host):
+    bl_rna = prefs.ScailPreferences.bl_rna
+    backend = "SERVER"
+host = PreferencesHost()
+prefs.ScailPreferences.draw(host, bpy.context)
+drawn["preferences"] = host.drawn
+print(json.dumps(drawn))
+""")
+    drawn = last_json(out.stdout)
+    assert "progress" in drawn["SCAIL_PT_main"] and "op scail.cancel" in drawn["SCAIL_PT_main"]
+    characters = drawn["SCAIL_PT_characters"]
+    assert "list characters" in characters and "list overrides" in characters
+    assert characters.count("label") > 24, "the bone map of the Rigify rig should be listed"
+    camera = drawn["SCAIL_PT_camera_output"]
+    assert {"prop width", "prop height", "prop fps", "op scail.camera_from_view"} <= set(camera)
+    assert "id reference_image" in drawn["SCAIL_PT_reference"]
+    assert {"prop output_policy", "prop server_url", "prop server_token", "prop smpl_dir"} <= set(drawn["preferences"])

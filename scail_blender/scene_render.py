@@ -29,9 +29,9 @@ from .pose.outputs import PoseFiles, strip_video_path, write_pose_files
 from .pose.pose_video import frame_motion, motion_frames
 from .progress import Progress
 from .rig.blender_camera import camera_params
-from .rig.extract import ClipExtractor
+from .rig.extract import Character, ClipExtractor
 from .sequencer import place_movie
-from .timing import sample_times, scene_rate_indices
+from .timing import pose_frame_count, sample_times, scene_rate_indices
 
 MAX_SIDE = 4096
 MAX_POSE_FRAMES = 10_000
@@ -42,7 +42,7 @@ class PoseRender:
     """One validated render request: plain values plus the scene objects it reads."""
 
     scene: bpy.types.Scene
-    characters: list
+    characters: list[Character]
     camera: bpy.types.Object
     frame_start: int
     frame_end: int
@@ -88,7 +88,10 @@ def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str]
                      size: tuple[int, int] = (512, 896), fps: float = 16.0, frames_dir: Path | None = None,
                      joints_out: Path | None = None, add_strip: bool = True, scheme: str = "preview",
                      backend: str = "auto") -> PoseRender:
-    """Check every input and resolve characters and camera; touches nothing."""
+    """Check every input and resolve characters and camera before anything runs.
+
+    The scene is not touched; the only side effect is creating the output folders.
+    """
     cam_obj = None
     if camera:
         cam_obj = scene.objects.get(camera)
@@ -102,21 +105,23 @@ def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str]
     if not 1 <= fps <= 120:
         raise InputError(f"Pose video frame rate {fps:g} is not usable: give 1 to 120 (SCAIL uses 16).")
     scene_fps = scene.render.fps / scene.render.fps_base
-    times = sample_times(start, end, scene_fps, fps)
-    if len(times) > MAX_POSE_FRAMES:
-        raise InputError(f"Frame range {start}:{end} gives {len(times)} pose frames, more than {MAX_POSE_FRAMES}: "
+    count = pose_frame_count(start, end, scene_fps, fps)
+    if count > MAX_POSE_FRAMES:
+        raise InputError(f"Frame range {start}:{end} gives {count} pose frames, more than {MAX_POSE_FRAMES}: "
                          "render it in parts.")
     size = check_size(size)
+    resolved = scene_characters(scene, characters)
     out = Path(out)
     check_folder(out.parent, "output")
     if frames_dir is not None:
         check_folder(Path(frames_dir), "frames")
     if joints_out is not None:
         check_folder(Path(joints_out).parent, "joints")
-    return PoseRender(scene=scene, characters=scene_characters(scene, characters), camera=cam_obj or scene.camera,
+    return PoseRender(scene=scene, characters=resolved, camera=cam_obj or scene.camera,
                       frame_start=start, frame_end=end, size=size, fps=float(fps), video=out,
                       frames_dir=Path(frames_dir) if frames_dir else None,
-                      joints_out=Path(joints_out) if joints_out else None, add_strip=add_strip, times=times,
+                      joints_out=Path(joints_out) if joints_out else None, add_strip=add_strip,
+                      times=sample_times(start, end, scene_fps, fps),
                       scheme=scheme, backend=backend)
 
 

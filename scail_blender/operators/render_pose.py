@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import traceback
+
 import bpy
 import numpy as np
 
@@ -75,14 +77,18 @@ class SCAIL_OT_render_pose(bpy.types.Operator):
         state = context.window_manager.scail_job
         if event.type == "ESC" or state.cancel_requested:
             self._job.cancel()
-        if event.type != "TIMER" and not self._job.cancel_event.is_set():
-            return {"PASS_THROUGH"}
+            state.message = "Cancelling..."
+        if event.type != "TIMER":
+            return {"RUNNING_MODAL"} if event.type == "ESC" else {"PASS_THROUGH"}
         try:
             files = self._job.tick(TICK_S)
         except Cancelled as exc:
             return self._end(context, {"WARNING"}, str(exc), {"CANCELLED"})
         except ScailError as exc:
             return self._end(context, {"ERROR"}, str(exc), {"CANCELLED"})
+        except Exception as exc:  # a bug: still stop cleanly, and leave the traceback in the console
+            traceback.print_exc()
+            return self._end(context, {"ERROR"}, f"Pose render failed ({type(exc).__name__}: {exc})", {"CANCELLED"})
         state.progress, state.message = self._job.progress, self._job.message
         _redraw(context)
         if files is None:

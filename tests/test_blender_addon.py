@@ -204,3 +204,50 @@ print(json.dumps(drawn))
     assert {"prop width", "prop height", "prop fps", "op scail.camera_from_view"} <= set(camera)
     assert "id reference_image" in drawn["SCAIL_PT_reference"]
     assert {"prop output_policy", "prop server_url", "prop server_token", "prop smpl_dir"} <= set(drawn["preferences"])
+
+
+def test_modal_operator_steps_reports_progress_and_cancels_on_esc(tmp_path: Path) -> None:
+    """Background Blender has no event loop, so feed the operator's modal() the timer and Esc
+    events it would get in a window, exactly as Blender calls it."""
+    out = run_python(SCENE + f"""
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from scail_blender.operators.render_pose import SCAIL_OT_render_pose, TICK_S
+from scail_blender.scene_render import PoseRenderJob, plan_pose_render
+add_camera(scene)
+scene.frame_end = 30
+scene.frame_set(7)
+wm = bpy.context.window_manager
+
+def drive(esc_after=None):
+    reports = []
+    op = SimpleNamespace(report=lambda level, text: reports.append((sorted(level)[0], text)))
+    op._job = PoseRenderJob(plan_pose_render(scene, Path({str(tmp_path / "pose.mp4")!r})))
+    op._timer = wm.event_timer_add(TICK_S, window=bpy.context.window)
+    op._end = SCAIL_OT_render_pose._end.__get__(op)
+    wm.scail_job.running = True
+    seen, steps = [], 0
+    while True:
+        kind = "ESC" if steps == esc_after else "TIMER"
+        result = SCAIL_OT_render_pose.modal(op, bpy.context, SimpleNamespace(type=kind))
+        steps += 1
+        seen.append(round(wm.scail_job.progress, 3))
+        time.sleep(TICK_S)  # the timer's interval, during which Blender is idle
+        if result & {{"FINISHED", "CANCELLED"}}:
+            return {{"result": sorted(result), "reports": reports, "running": wm.scail_job.running,
+                    "rising": seen == sorted(seen), "steps": steps, "frame": scene.frame_current,
+                    "strips": len(scene.sequence_editor.strips) if scene.sequence_editor else 0}}
+
+cancelled = drive(esc_after=1)
+finished = drive()
+print(json.dumps({{"cancelled": cancelled, "finished": finished}}))
+""")
+    result = last_json(out.stdout)
+    cancelled, finished = result["cancelled"], result["finished"]
+    assert cancelled["result"] == ["CANCELLED"] and cancelled["reports"][0][0] == "WARNING"
+    assert not cancelled["running"] and cancelled["frame"] == 7 and cancelled["strips"] == 0
+    assert finished["result"] == ["FINISHED"] and finished["reports"][0][0] == "INFO"
+    assert not finished["running"] and finished["rising"] and finished["steps"] > 2
+    assert finished["frame"] == 7 and finished["strips"] == 1
+    assert (tmp_path / "pose.24fps.mp4").exists()

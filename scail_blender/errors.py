@@ -29,5 +29,9 @@ class CheckpointError(ScailError):
     """A model checkpoint is missing, of another model, or damaged."""
 
 
+class OutOfMemory(ScailError):
+    """The device ran out of memory in the middle of a job."""
+
+
 class Cancelled(ScailError):
     """The user cancelled a long operation."""

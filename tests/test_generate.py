@@ -9,13 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from scail_blender.backend.jobs import Job, JobInputs, JobSettings
 from scail_blender.backend.pipeline import ScailPipeline
 from scail_blender.backend.preprocess import colour_mask_latent, plan_windows, resize_crop, usable_frames
 from scail_blender.backend.tiny_checkpoint import write_tiny_checkpoint
-from scail_blender.errors import Cancelled, CheckpointError, InputError, VideoError
+from scail_blender.errors import Cancelled, CheckpointError, InputError, OutOfMemory, VideoError
 from scail_blender.pose.video import probe_video, read_video, write_video
 
 from .conftest import ROOT
@@ -55,7 +56,7 @@ def test_cli_generates_an_mp4_of_the_pose_length_and_rate(tiny: Path, media: dic
     info = probe_video(out)
     assert (info.frames, info.fps, info.width, info.height) == (5, 12.0, 64, 64)  # 7 frames -> 1 + 4k = 5
     steps = [line.split()[1] for line in proc.stderr.splitlines() if line.startswith("denoise")]
-    assert steps == ["1/4", "2/4", "3/4", "4/4"]
+    assert steps == ["0/4", "1/4", "2/4", "3/4", "4/4"]
     assert "wrote" in proc.stdout
 
 
@@ -87,6 +88,21 @@ def test_cancel_mid_run_writes_nothing(tiny: Path, media: dict[str, Path], tmp_p
         ScailPipeline(tiny, "cpu").generate(job(media, tmp_path / "x.mp4", steps=6), on_progress, cancel)
     assert max(e.step for e in seen if e.phase == "denoise") == 2
     assert list(tmp_path.iterdir()) == []
+
+
+def test_out_of_memory_names_the_phase_and_writes_nothing(tiny: Path, media: dict[str, Path], tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    pipeline = ScailPipeline(tiny, "cpu")
+    dit, _ = pipeline._models()
+
+    def exhausted(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(dit, "forward", exhausted)
+    with pytest.raises(OutOfMemory, match="phase 'denoise'.*--max-frames"):
+        pipeline.generate(job(media, tmp_path / "x.mp4"))
+    assert list(tmp_path.iterdir()) == []
+    assert pipeline._dit is None, "the model is released after running out of memory"
 
 
 def test_long_clips_are_windowed_and_joined_to_the_exact_length(tmp_path: Path, media: dict[str, Path]) -> None:

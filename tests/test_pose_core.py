@@ -64,7 +64,10 @@ def test_integer_pixels_are_pixel_centres() -> None:
     assert np.isnan(cam.project(np.array([1.0, 2.0, 0.0]))).all()
     assert Intrinsics.from_matrix(cam.matrix()) == cam
     half = cam.scaled(0.5, 0.25)
-    assert (half.fx, half.fy, half.cx, half.cy) == (175.0, 325.0, 300.5 / 4, 100.125)
+    assert (half.fx, half.fy, half.cx, half.cy) == (175.0, 325.0, 301 / 4 - 0.5, 200.75 / 2 - 0.5)
+    # The centre of the first pixel covers [-0.5, 0.5]; tripled, that is [-0.5, 2.5], centre 1.
+    first = Intrinsics(1.0, 1.0, 0.0, 0.0).scaled(2.0, 3.0)
+    assert (first.cx, first.cy) == (1.0, 0.5)
 
 
 def test_bad_intrinsics_are_refused() -> None:

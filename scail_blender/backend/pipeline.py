@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..errors import InputError
+from ..errors import InputError, OutOfMemory
 from ..progress import Progress, ProgressCallback, check_cancel
 from ..pose.video import VideoWriter, probe_video, read_video
 from . import preprocess as pre
@@ -60,8 +60,27 @@ class ScailPipeline:
 
     def generate(self, job: Job, on_progress: ProgressCallback | None = None,
                  cancel: threading.Event | None = None) -> JobResult:
+        """Run ``job``; the output file appears only when the whole video was written."""
+        phase = Progress("load", 0, 3)
+
+        def report(event: Progress) -> None:
+            nonlocal phase
+            phase = event
+            if on_progress is not None:
+                on_progress(event)
+
+        try:
+            return self._generate(job, report, cancel)
+        except torch.OutOfMemoryError as exc:
+            self.release()
+            raise OutOfMemory(
+                f"Ran out of memory on {self.device} in phase '{phase.phase}' ({phase.message or 'starting'}). "
+                "Try fewer frames per job (--max-frames 33), a smaller size, closing other programs that use "
+                "the GPU, or a GPU with more memory (the 14B DiT needs about 40 GB at 512x896 and 81 frames)."
+            ) from exc
+
+    def _generate(self, job: Job, report: ProgressCallback, cancel: threading.Event | None) -> JobResult:
         started = time.monotonic()
-        report = on_progress or (lambda event: None)
 
         job.validate()
         s, inputs = job.settings, job.inputs
@@ -116,6 +135,7 @@ class ScailPipeline:
             velocity = self._guided_velocity(dit, s.cfg, context, clip_fea, ref_latent, pose_latent, history,
                                              extra, s.mode == "replacement")
             step0 = index * s.steps
+            report(Progress("denoise", step0, total_steps, f"window {index + 1}: step 0/{s.steps}"))
             latent = denoise(make_sampler(s.sampler, s.steps, s.shift), velocity, noise, cancel=cancel,
                              on_step=lambda i, n: report(Progress("denoise", step0 + i, total_steps,
                                                                        f"window {index + 1}: step {i}/{n}")))

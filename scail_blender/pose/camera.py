@@ -62,10 +62,12 @@ class Intrinsics:
     def scaled(self, factor_y: float, factor_x: float) -> "Intrinsics":
         """The same camera for an image resized by the given factors (rows, columns).
 
-        With pixel centres on integers, a pixel of the resized image at x' sees what x = x'/s
-        saw, so every parameter simply scales (no half-pixel terms in this convention).
+        Image edges stay on image edges: pixel centres sit on integers, so a centre x of the
+        old image lands on s * (x + 0.5) - 0.5 of the new one (what an image resize does, and
+        what Blender's camera does when its resolution changes).
         """
-        return Intrinsics(self.fx * factor_x, self.fy * factor_y, self.cx * factor_x, self.cy * factor_y)
+        return Intrinsics(self.fx * factor_x, self.fy * factor_y,
+                          factor_x * (self.cx + 0.5) - 0.5, factor_y * (self.cy + 0.5) - 0.5)
 
     def project(self, points: np.ndarray) -> np.ndarray:
         """Pixel (x, y) of camera-space points ``[..., 3]``; points at z <= 0 give NaN."""

@@ -42,16 +42,9 @@ def is_model_size(size: tuple[int, int]) -> bool:
 
 
 def cover_crop(intrinsics: Intrinsics, source: tuple[int, int], target: tuple[int, int]) -> Intrinsics:
-    """Intrinsics after scaling a ``source`` image to cover ``target`` and cropping its centre.
-
-    Pixel centres sit on integers, so a centre x maps to scale * (x + 0.5) - 0.5 before the
-    crop shifts it; the half pixels matter when the scale is far from 1.
-    """
+    """Intrinsics after scaling a ``source`` image to cover ``target`` and cropping its centre."""
     (src_h, src_w), (dst_h, dst_w) = source, target
     scale = max(dst_h / src_h, dst_w / src_w)
-    return Intrinsics(
-        fx=intrinsics.fx * scale,
-        fy=intrinsics.fy * scale,
-        cx=scale * (intrinsics.cx + 0.5) - 0.5 - (src_w * scale - dst_w) / 2,
-        cy=scale * (intrinsics.cy + 0.5) - 0.5 - (src_h * scale - dst_h) / 2,
-    )
+    resized = intrinsics.scaled(scale, scale)
+    return Intrinsics(resized.fx, resized.fy, resized.cx - (src_w * scale - dst_w) / 2,
+                      resized.cy - (src_h * scale - dst_h) / 2)

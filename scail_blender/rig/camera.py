@@ -76,8 +76,7 @@ def _fit(params: CameraParams) -> tuple[float, float, float]:
 def intrinsics_from_camera(params: CameraParams, size: tuple[int, int] | None = None) -> Intrinsics:
     """Pinhole intrinsics of the render; ``size`` (H, W) gives the same view frame at another size.
 
-    The frame's edges stay on the image edges (Blender's view frame), hence the half-pixel terms
-    that Intrinsics.scaled, which keeps pixel centres proportional, does not have.
+    Blender's pixel edges sit on integers and ours on half-integers, hence the 0.5 terms.
     """
     params.check()
     sensor, viewfac, ycor = _fit(params)
@@ -85,11 +84,10 @@ def intrinsics_from_camera(params: CameraParams, size: tuple[int, int] | None = 
     fy = fx / ycor
     cx = 0.5 * params.res_x - params.shift_x * viewfac - 0.5
     cy = 0.5 * params.res_y + params.shift_y * viewfac / ycor - 0.5
-    if size is not None:
-        sy, sx = size[0] / params.res_y, size[1] / params.res_x
-        fx, fy = fx * sx, fy * sy
-        cx, cy = (cx + 0.5) * sx - 0.5, (cy + 0.5) * sy - 0.5
-    return Intrinsics(float(fx), float(fy), float(cx), float(cy))
+    intrinsics = Intrinsics(float(fx), float(fy), float(cx), float(cy))
+    if size is None:
+        return intrinsics
+    return intrinsics.scaled(size[0] / params.res_y, size[1] / params.res_x)
 
 
 def world_to_opencv(params: CameraParams) -> np.ndarray:

@@ -47,6 +47,16 @@ def _same_file(a: str, b: str) -> bool:
     return Path(bpy.path.abspath(a)).resolve() == Path(bpy.path.abspath(b)).resolve()
 
 
+def _blend_relative(path: Path) -> str:
+    """``//``-relative like files Blender's own UI adds, so the project folder can move."""
+    if not (bpy.data.filepath and bpy.context.preferences.filepaths.use_relative_paths):
+        return str(path)
+    try:
+        return bpy.path.relpath(str(path))
+    except ValueError:  # another drive on Windows
+        return str(path)
+
+
 def place_movie(scene: bpy.types.Scene, path: Path, frame_start: int, frames: int, name: str = "SCAIL Pose"):
     """Add ``path`` (``frames`` long at scene rate) as a movie strip starting at ``frame_start``.
 
@@ -58,6 +68,6 @@ def place_movie(scene: bpy.types.Scene, path: Path, frame_start: int, frames: in
         for old in [s for s in strips(editor) if s.type == "MOVIE" and _same_file(s.filepath, str(path))]:
             strips(editor).remove(old)
         channel = free_channel(editor, frame_start, frame_start + frames)
-        strip = strips(editor).new_movie(name, str(path), channel=channel, frame_start=frame_start)
+        strip = strips(editor).new_movie(name, _blend_relative(path), channel=channel, frame_start=frame_start)
         strip.frame_final_duration = frames
         return strip

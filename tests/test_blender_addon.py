@@ -122,13 +122,14 @@ scene.scail.characters.add().armature = rig
 scene.scail.write_frames = True
 result = bpy.ops.scail.render_pose()
 strip = scene.sequence_editor.strips[0]
-print(json.dumps({{"result": sorted(result), "file": bpy.path.abspath(strip.filepath),
+print(json.dumps({{"result": sorted(result), "file": bpy.path.abspath(strip.filepath), "raw": strip.filepath,
                   "start": strip.frame_final_start, "duration": strip.frame_final_duration}}))
 """)
     result = last_json(out.stdout)
     assert result["result"] == ["FINISHED"]
     # Same rate in scene and video: the strip plays the pose video itself.
     assert result["file"] == str(tmp_path / "shot_Scene_pose.mp4")
+    assert result["raw"] == "//shot_Scene_pose.mp4"  # relative, as Blender's own UI adds files
     assert (result["start"], result["duration"]) == (1, 5)
     assert len(list((tmp_path / "shot_Scene_pose").glob("*.png"))) == 5
 

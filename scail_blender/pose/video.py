@@ -167,7 +167,11 @@ class VideoWriter:
             temp.unlink(missing_ok=True)
             reason = err or ("no frames were written" if self.frames_written == 0 else f"exit code {code}")
             raise VideoError(f"Could not encode {self.path}: {reason}")
-        os.replace(temp, self.path)
+        try:
+            os.replace(temp, self.path)
+        except OSError as exc:
+            temp.unlink(missing_ok=True)
+            raise VideoError(f"Could not put the video at {self.path} ({exc.strerror}); choose another file name") from exc
 
 
 class PngSequenceWriter:

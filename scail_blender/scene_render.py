@@ -24,16 +24,15 @@ import bpy
 
 from .characters import scene_characters
 from .errors import Cancelled, CameraError, InputError
-from .motion.model import save_motion_npz
-from .pose.outputs import PoseFiles, strip_video_path, write_pose_files
-from .pose.pose_video import frame_motion, motion_frames
+from .pose.framing import require_model_size
+from .pose.outputs import PoseFiles, strip_video_path
+from .pose.pose_video import frame_motion, motion_frames, write_pose_video
 from .progress import Progress
 from .rig.blender_camera import camera_params
 from .rig.extract import Character, ClipExtractor
 from .sequencer import place_movie
 from .timing import pose_frame_count, sample_times, scene_rate_indices
 
-MAX_SIDE = 4096
 MAX_POSE_FRAMES = 10_000
 
 
@@ -59,14 +58,6 @@ class PoseRender:
     @property
     def scene_fps(self) -> float:
         return self.scene.render.fps / self.scene.render.fps_base
-
-
-def check_size(size: tuple[int, int]) -> tuple[int, int]:
-    height, width = size
-    if not (32 <= height <= MAX_SIDE and 32 <= width <= MAX_SIDE) or height % 32 or width % 32:
-        raise InputError(f"Pose video size {height}x{width} (HxW) is not usable: SCAIL needs both sides "
-                         f"multiples of 32 between 32 and {MAX_SIDE}, e.g. 512x896.")
-    return height, width
 
 
 def check_folder(folder: Path, what: str) -> None:
@@ -109,7 +100,7 @@ def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str]
     if count > MAX_POSE_FRAMES:
         raise InputError(f"Frame range {start}:{end} gives {count} pose frames, more than {MAX_POSE_FRAMES}: "
                          "render it in parts.")
-    size = check_size(size)
+    size = require_model_size(size)
     resolved = scene_characters(scene, characters)
     out = Path(out)
     check_folder(out.parent, "output")
@@ -128,18 +119,9 @@ def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str]
 def _encode(job: dict, motion, progress, cancel: threading.Event) -> PoseFiles:
     """The worker half, joints to files; ``job`` holds plain values only, never bpy data."""
     framed = frame_motion(dataclasses.replace(motion, fps=job["fps"]), size=job["size"])
-    frames = motion_frames(framed, job["scheme"], job["backend"])
-    files = write_pose_files(frames, job["size"], job["fps"], job["video"], total=framed.frames,
-                             strip=job["strip"], frames_dir=job["frames_dir"], progress=progress, cancel=cancel)
-    if job["joints_out"] is not None:
-        try:
-            save_motion_npz(framed, job["joints_out"])
-        except BaseException:
-            for path in (files.video, files.strip_video):
-                if path is not None:
-                    path.unlink(missing_ok=True)
-            raise
-    return files
+    return write_pose_video(framed, job["video"], frames_dir=job["frames_dir"], joints_out=job["joints_out"],
+                            strip=job["strip"], scheme=job["scheme"], backend=job["backend"],
+                            progress=progress, cancel=cancel)
 
 
 class PoseRenderJob:
@@ -289,7 +271,7 @@ def preview_frame(scene: bpy.types.Scene, size: tuple[int, int] = (512, 896)):
     brighter or darker than its preview.
     """
     camera_params(scene, None)
-    size = check_size(size)
+    size = require_model_size(size)
     extractor = ClipExtractor(scene, scene_characters(scene), scene.camera,
                               [scene.frame_current + scene.frame_subframe], size=size)
     return next(iter(motion_frames(frame_motion(extractor.run(), size=size))))

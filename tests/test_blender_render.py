@@ -105,8 +105,8 @@ print(json.dumps({{"people": [c.obj.name for c in plan.characters], "frames": fi
     [
         ("scene.camera = None", "Camera from View"),
         ("camera.data.type = 'ORTHO'", "orthographic"),
-        ("kwargs['size'] = (500, 896)", "multiples of 32"),
-        ("kwargs['size'] = (100000, 896)", "multiples of 32"),
+        ("kwargs['size'] = (500, 896)", "nearest is 512x896"),
+        ("kwargs['size'] = (100000, 896)", "outside 16..4096"),
         ("kwargs['frame_range'] = (30, 10)", "ends before it starts"),
         ("kwargs['frame_range'] = (1, 10**6)", "render it in parts"),
         ("kwargs['out'] = Path('/proc/scail/pose.mp4')", "folder"),

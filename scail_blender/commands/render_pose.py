@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     for flag in ("character", "camera", "frame_range"):
         if getattr(args, flag):
             raise InputError(f"--{flag.replace('_', '-')} applies to --blend only; a motion file has its own camera and frames")
-    from ..pose.pose_video import frame_motion, render_pose_video
+    from ..pose.pose_video import frame_motion, write_pose_video
 
     motion = frame_motion(load_motion_file(args.motion), size=args.size, fps=args.fps, intrinsics=args.intrinsics)
     size = motion.image_size
@@ -128,9 +128,9 @@ def run(args: argparse.Namespace) -> int:
         near = nearest_model_size(size)
         print(f"scail: warning: {size[0]}x{size[1]} is fine for a preview but SCAIL needs multiples of 32; "
               f"the nearest size it takes is {near[0]}x{near[1]} (--size {near[0]}x{near[1]})", file=sys.stderr)
-    result = render_pose_video(motion, args.out, frames_dir=args.frames_dir, joints_out=args.joints_out,
+    result = write_pose_video(motion, args.out, frames_dir=args.frames_dir, joints_out=args.joints_out,
                                scheme=args.palette, backend=args.backend, progress=terminal_progress())
-    print(f"wrote {result.path} ({result.frames} frames, {result.size[0]}x{result.size[1]}, {result.fps:g} fps)")
+    print(f"wrote {result.video} ({result.frames} frames, {size[0]}x{size[1]}, {motion.fps:g} fps)")
     return 0
 
 

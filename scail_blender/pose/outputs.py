@@ -31,6 +31,10 @@ class PoseFiles:
     strip_frames: int = 0
     frames_dir: Path | None = None
 
+    def remove(self) -> None:
+        """Take back every file of this render (a later step of the same render failed)."""
+        _remove([path for path in (self.video, self.strip_video, self.frames_dir) if path is not None])
+
 
 def strip_video_path(video: Path, scene_fps: float) -> Path:
     """Where the scene-rate copy of ``video`` goes: ``pose.mp4`` -> ``pose.24fps.mp4``."""

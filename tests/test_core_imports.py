@@ -1,4 +1,4 @@
-"""The bpy-free core and the server import with bpy and torch unavailable (design rule)."""
+"""The bpy-free core imports with bpy and torch unavailable (design rule)."""
 
 from __future__ import annotations
 
@@ -38,8 +38,8 @@ sys.meta_path.insert(0, Block())
 """
 
 
-def test_core_and_server_import_without_bpy_and_torch() -> None:
-    modules = core_modules() + ["server"]
+def test_core_imports_without_bpy_and_torch() -> None:
+    modules = core_modules()
     code = f"BLOCKED = {{'bpy', 'torch', 'mathutils', 'gpu'}}\n{BLOCKER}\n" + "\n".join(
         f"import {name}" for name in modules
     ) + "\nprint('imported', len(sys.modules))\n"

@@ -11,6 +11,7 @@ from pathlib import Path
 import bpy
 
 from .errors import InputError
+from .motion.smpl import find_body_model
 
 PACKAGE = __package__
 
@@ -45,7 +46,8 @@ class ScailPreferences(bpy.types.AddonPreferences):
         name="Checkpoint Folder", subtype="DIR_PATH", description="Folder holding the SCAIL checkpoint"
     )
     smpl_dir: bpy.props.StringProperty(
-        name="SMPL Models", subtype="DIR_PATH", description="Folder holding SMPL/SMPL-X model files"
+        name="SMPL Models", subtype="DIR_PATH",
+        description="Folder holding your SMPL model files; Export SCAIL Motion uses its neutral model for the body mesh",
     )
 
     def draw(self, context: bpy.types.Context) -> None:
@@ -61,8 +63,8 @@ class ScailPreferences(bpy.types.AddonPreferences):
             col.prop(self, "server_token")
         else:
             col.prop(self, "checkpoint_dir")
-        col.prop(self, "smpl_dir")
-        col.label(text="Generation arrives in a later version; these settings are kept.", icon="INFO")
+        col.label(text="Generation from Blender arrives in a later version; these settings are kept.", icon="INFO")
+        layout.column(heading="Motion").prop(self, "smpl_dir")
 
 
 def preferences(context: bpy.types.Context | None = None) -> ScailPreferences | None:
@@ -74,6 +76,14 @@ def preferences(context: bpy.types.Context | None = None) -> ScailPreferences | 
     context = context or bpy.context
     addon = context.preferences.addons.get(PACKAGE)
     return addon.preferences if addon else None
+
+
+def smpl_model_file(context: bpy.types.Context | None = None) -> Path | None:
+    """The neutral SMPL model found in the preferences' SMPL folder, or None when none is set up."""
+    prefs = preferences(context)
+    if prefs is None or not prefs.smpl_dir:
+        return None
+    return find_body_model(bpy.path.abspath(prefs.smpl_dir))
 
 
 def output_folder(context: bpy.types.Context | None = None) -> Path:

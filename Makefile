@@ -31,6 +31,7 @@ extension: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/render_pose.py
+	$(PY) bench/render_blend.py
 
 clean:
 	rm -rf build dist demo .pytest_cache

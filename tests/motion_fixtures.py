@@ -107,3 +107,20 @@ def comfy_pose_glb(joints: np.ndarray, fps: float = 24.0, radius: float = 21.5) 
                        animations=[{"channels": channels, "samplers": samplers}])
     return builder.to_bytes()
 
+
+
+def synthetic_smpl_model(verts: int = 60, seed: int = 1) -> dict[str, np.ndarray]:
+    """A tiny body model with the structure of the official SMPL file (vertices near the joints)."""
+    from scail_blender.motion.smpl import SMPL_PARENTS
+
+    rng = np.random.default_rng(seed)
+    v_template = np.repeat(REST_JOINTS, 3, axis=0)[:verts] + rng.normal(0, 0.01, (verts, 3))
+    weights = np.zeros((verts, 24))
+    weights[np.arange(verts), np.arange(verts) // 3 % 24] = 0.7
+    weights[np.arange(verts), (np.arange(verts) // 3 + 1) % 24] = 0.3
+    regressor = np.zeros((24, verts))
+    regressor[np.arange(verts) // 3 % 24, np.arange(verts)] = 1 / 3
+    return dict(v_template=v_template, shapedirs=rng.normal(0, 0.01, (verts, 3, 10)),
+                posedirs=np.zeros((verts, 3, 207)), J_regressor=regressor, weights=weights,
+                kintree_table=np.array([[2**32 - 1, *SMPL_PARENTS[1:]], list(range(24))]),
+                f=np.array([[i, i + 1, i + 2] for i in range(verts - 2)]))

@@ -10,8 +10,6 @@ import pytest
 from .conftest import run_python
 
 ROOT = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.skipif(not (ROOT / "scail_blender" / "rig" / "extract.py").exists(),
-                                reason="needs the rig helper's camera conversion and ClipExtractor (branch rig)")
 
 SETUP = """
 import json, sys
@@ -85,3 +83,28 @@ for name, fmt in (("out.glb", "GLB"), ("out.npz", "NPZ")):
 print("exported")
 """
     assert "exported" in run_python(code).stdout
+
+
+def test_export_uses_the_smpl_model_of_the_preferences(tmp_path: Path) -> None:
+    code = SETUP.format(root=str(ROOT)) + f"""
+from pathlib import Path
+from tests.motion_fixtures import synthetic_smpl_model
+from scail_blender import prefs
+from scail_blender.motion.gltf import read_glb
+models = Path({str(tmp_path / "models")!r})
+models.mkdir()
+np.savez(models / "SMPL_NEUTRAL.npz", **synthetic_smpl_model(verts=60))
+prefs.smpl_model_file = lambda context=None: prefs.find_body_model(models)
+save_motion(walking(frames=3, people=1), {str(tmp_path / "in.npz")!r})
+bpy.ops.scail.import_motion(filepath={str(tmp_path / "in.npz")!r}, timing="ONE_TO_ONE")
+scene.frame_start, scene.frame_end = 1, 3
+arm = bpy.data.objects["dancer_0"]
+arm.select_set(True)
+bpy.context.view_layer.objects.active = arm
+assert bpy.ops.scail.export_motion(filepath={str(tmp_path / "smpl.glb")!r}, file_format="GLB") == {{"FINISHED"}}
+glb = read_glb({str(tmp_path / "smpl.glb")!r})
+counts = [len(glb.accessor(p["attributes"]["POSITION"])) for m in glb.list("meshes") for p in m["primitives"]]
+print(json.dumps(counts))
+"""
+    counts = json.loads(run_python(code).stdout.strip().splitlines()[-1])
+    assert counts == [60], counts

@@ -16,10 +16,10 @@ from scail_blender.errors import InputError
 from scail_blender.motion import load_motion, read_motion, save_motion
 from scail_blender.motion.comfy_glb import DRAWN
 from scail_blender.motion.model import Motion
-from scail_blender.motion.smpl import load_body_model
+from scail_blender.motion.smpl import find_body_model, load_body_model
 from scail_blender.pose.camera import Intrinsics
 
-from .motion_fixtures import comfy_pose_glb, walking
+from .motion_fixtures import comfy_pose_glb, synthetic_smpl_model, walking
 
 ROOT = Path(__file__).resolve().parent.parent
 VALIDATOR = ROOT / "tools" / "gltf_validator"
@@ -143,19 +143,8 @@ def test_comfy_glb_position_is_exact_when_a_limb_went_missing(tmp_path: Path) ->
 
 
 def test_smpl_body_model_mesh_from_npz_and_official_pickle(tmp_path: Path) -> None:
-    rng = np.random.default_rng(1)
-    verts = 60
-    from scail_blender.motion.smpl import REST_JOINTS, SMPL_PARENTS
-    v_template = np.repeat(REST_JOINTS, 3, axis=0)[:verts] + rng.normal(0, 0.01, (verts, 3))
-    weights = np.zeros((verts, 24))
-    weights[np.arange(verts), np.arange(verts) // 3 % 24] = 0.7
-    weights[np.arange(verts), (np.arange(verts) // 3 + 1) % 24] = 0.3
-    regressor = np.zeros((24, verts))
-    regressor[np.arange(verts) // 3 % 24, np.arange(verts)] = 1 / 3
-    model = dict(v_template=v_template, shapedirs=rng.normal(0, 0.01, (verts, 3, 10)),
-                 posedirs=np.zeros((verts, 3, 207)), J_regressor=regressor, weights=weights,
-                 kintree_table=np.array([[2**32 - 1, *SMPL_PARENTS[1:]], list(range(24))]),
-                 f=np.array([[i, i + 1, i + 2] for i in range(verts - 2)]))
+    model = synthetic_smpl_model()
+    regressor = model["J_regressor"]
     np.savez(tmp_path / "SMPL_TEST.npz", **model)
 
     # The distributed .pkl stores shapedirs as a chumpy array and J_regressor as a scipy matrix;
@@ -179,6 +168,15 @@ def test_smpl_body_model_mesh_from_npz_and_official_pickle(tmp_path: Path) -> No
     np.testing.assert_allclose(load_motion(tmp_path / "smpl.glb").joints, motion.joints, atol=0.05)
     report = gltf_errors(tmp_path / "smpl.glb")
     assert report["numErrors"] == 0, report["messages"]
+
+
+def test_the_neutral_model_is_found_in_a_model_folder(tmp_path: Path) -> None:
+    assert find_body_model(tmp_path) is None
+    (tmp_path / "smpl").mkdir()
+    (tmp_path / "smpl" / "SMPL_NEUTRAL.pkl").write_bytes(b"model")
+    assert find_body_model(tmp_path) == tmp_path / "smpl" / "SMPL_NEUTRAL.pkl"
+    (tmp_path / "SMPL_NEUTRAL.npz").write_bytes(b"model")
+    assert find_body_model(tmp_path) == tmp_path / "SMPL_NEUTRAL.npz"
 
 
 class Ch:

@@ -1,4 +1,4 @@
-"""``scail render-pose``: render a SCAIL pose video from a motion file."""
+"""``scail render-pose``: render a SCAIL pose video from a motion file or a .blend scene."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from ..progress import Progress
 
 DESCRIPTION = """\
 Render the SCAIL pose video (coloured 3D capsules plus 2D face and hand marks, as the official
-SCAIL-Pose renders it) from a motion file.
+SCAIL-Pose renders it) from a motion file (--motion) or from the rigs of a .blend (--blend).
 
 --motion takes any motion file `scail motion info` reads: NLF results (.npz, .pt, .pkl as NLF,
 ComfyUI and SCAIL-Pose save them), a GLB (scail-blender's or ComfyUI-SCAIL-Pose's), or this .npz:
@@ -26,6 +26,12 @@ ComfyUI and SCAIL-Pose save them), a GLB (scail-blender's or ComfyUI-SCAIL-Pose'
   head3d             float [T, P, 5, 3]   optional nose, right eye, left eye, right ear, left ear
 Other keys are refused. Without intrinsics the camera is NLF's default: 55 degrees field of
 view on the larger image side, principal point at the image centre.
+
+--blend opens the file with the bpy module and renders its active scene exactly as the
+Blender panel's Render Pose Video does: the armatures named by --character (default: every
+armature that maps to the SCAIL skeleton, or the panel's characters when it lists some) seen
+through --camera (default: the scene camera), over --frame-range (default: the scene's range)
+sampled at --fps. The .blend is only read.
 """
 
 EPILOG = """\
@@ -35,8 +41,12 @@ Sizes that are not multiples of 32 render (for previews) with a warning naming t
 the model takes.
 fps: --fps resamples the motion in time (interpolated), so it keeps its real speed.
 
+--blend: --size defaults to 512x896 and must be multiples of 32; --fps defaults to 16 and the
+animation is sampled at sub-frame times, so a 24 fps scene keeps its real speed.
+
 examples:
   scail render-pose --motion dance.npz --out pose.mp4
+  scail render-pose --blend shot.blend --character Hero --frame-range 1:81 --out pose.mp4
   scail render-pose --motion dance.npz --out pose.mp4 --frames-dir frames/ --size 896x512 --fps 16
   scail render-pose --motion dance.npz --out pose.mp4 --joints-out rendered.npz
 """
@@ -47,7 +57,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "render-pose", help="render a SCAIL pose video from a motion file",
         description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--motion", metavar="FILE", required=True, help="motion file (.npz, .pt, .pkl or .glb, see above)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--motion", metavar="FILE", help="motion file (.npz, .pt, .pkl or .glb, see above)")
+    source.add_argument("--blend", metavar="FILE.blend", help="render the rigs of this Blender file (needs bpy)")
+    parser.add_argument("--character", metavar="NAME", action="append",
+                        help="--blend: armature object to render (repeatable; default: every armature that maps)")
+    parser.add_argument("--camera", metavar="NAME", help="--blend: camera object (default: the scene camera)")
+    parser.add_argument("--frame-range", metavar="START:END", type=frame_range_arg,
+                        help="--blend: scene frames to render, both included (default: the scene's range)")
     parser.add_argument("--out", metavar="POSE.mp4", required=True, help="H.264 mp4 to write")
     parser.add_argument("--frames-dir", metavar="DIR", help="also write the encoded frames as DIR/00000.png, 00001.png, ...")
     parser.add_argument("--joints-out", metavar="FILE.npz",
@@ -56,7 +73,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--size", metavar="HxW", type=size_arg, help="frame size, height x width (e.g. 512x896)")
     parser.add_argument("--fps", type=float, help="frame rate of the video; the motion is resampled to it")
     parser.add_argument("--intrinsics", metavar="fx,fy,cx,cy", type=parse_intrinsics,
-                        help="pinhole camera in pixels for the output size (overrides the file's)")
+                        help="--motion: pinhole camera in pixels for the output size (overrides the file's)")
     parser.add_argument("--palette", choices=("preview", "scail2"), default="preview",
                         help="colour scheme: SCAIL-Preview's (one person: base colours) or SCAIL-2's "
                              "(a lone person gets the saturated palette); default preview")
@@ -70,6 +87,14 @@ def size_arg(text: str) -> tuple[int, int]:
         return parse_size(text)
     except InputError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def frame_range_arg(text: str) -> tuple[int, int]:
+    try:
+        start, end = (int(v) for v in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not START:END, e.g. 1:81") from None
+    return start, end
 
 
 def parse_intrinsics(text: str) -> Intrinsics:
@@ -90,7 +115,12 @@ def load_motion_file(path: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..pose.pose_video import frame_motion, render_pose_video
+    if args.blend:
+        return run_blend(args)
+    for flag in ("character", "camera", "frame_range"):
+        if getattr(args, flag):
+            raise InputError(f"--{flag.replace('_', '-')} applies to --blend only; a motion file has its own camera and frames")
+    from ..pose.pose_video import frame_motion, write_pose_video
 
     motion = frame_motion(load_motion_file(args.motion), size=args.size, fps=args.fps, intrinsics=args.intrinsics)
     size = motion.image_size
@@ -98,9 +128,28 @@ def run(args: argparse.Namespace) -> int:
         near = nearest_model_size(size)
         print(f"scail: warning: {size[0]}x{size[1]} is fine for a preview but SCAIL needs multiples of 32; "
               f"the nearest size it takes is {near[0]}x{near[1]} (--size {near[0]}x{near[1]})", file=sys.stderr)
-    result = render_pose_video(motion, args.out, frames_dir=args.frames_dir, joints_out=args.joints_out,
+    result = write_pose_video(motion, args.out, frames_dir=args.frames_dir, joints_out=args.joints_out,
                                scheme=args.palette, backend=args.backend, progress=terminal_progress())
-    print(f"wrote {result.path} ({result.frames} frames, {result.size[0]}x{result.size[1]}, {result.fps:g} fps)")
+    print(f"wrote {result.video} ({result.frames} frames, {size[0]}x{size[1]}, {motion.fps:g} fps)")
+    return 0
+
+
+def run_blend(args: argparse.Namespace) -> int:
+    """The rig path: the same scene code as the Blender panel, through the bpy module."""
+    if args.intrinsics is not None:
+        raise InputError("--intrinsics applies to --motion only; with --blend the scene camera decides")
+    try:
+        from ..scene_render import render_blend_file
+    except ImportError as exc:
+        if "bpy" not in str(exc):
+            raise
+        raise InputError("--blend needs Blender's Python module: pip install bpy==5.0.1 (Python 3.11)") from exc
+    options = {"characters": args.character, "camera": args.camera, "frame_range": args.frame_range,
+               "size": args.size or (512, 896), "fps": args.fps or 16.0, "frames_dir": args.frames_dir,
+               "joints_out": args.joints_out, "scheme": args.palette, "backend": args.backend}
+    files = render_blend_file(args.blend, args.out, **options)
+    height, width = options["size"]
+    print(f"wrote {files.video} ({files.frames} frames, {height}x{width}, {options['fps']:g} fps)")
     return 0
 
 

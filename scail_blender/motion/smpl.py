@@ -35,6 +35,23 @@ REST_JOINTS = np.array([
 
 MODEL_KEYS = ("v_template", "shapedirs", "J_regressor", "weights", "kintree_table", "f")
 
+# Names the neutral SMPL model goes by in the official downloads and the smplx package's layout,
+# most specific first.
+NEUTRAL_MODEL_NAMES = (
+    "SMPL_NEUTRAL.npz", "SMPL_NEUTRAL.pkl",
+    "basicmodel_neutral_lbs_10_207_0_v1.1.0.pkl", "basicModel_neutral_lbs_10_207_0_v1.0.0.pkl",
+)
+
+
+def find_body_model(folder: str | Path) -> Path | None:
+    """The neutral SMPL model in a user's model folder (or its ``smpl/`` sub-folder), if any."""
+    folder = Path(folder)
+    for place in (folder, folder / "smpl"):
+        for name in NEUTRAL_MODEL_NAMES:
+            if (place / name).is_file():
+                return place / name
+    return None
+
 
 @dataclass(frozen=True)
 class BodyModel:

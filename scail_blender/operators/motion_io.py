@@ -10,6 +10,7 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
+from .. import prefs
 from ..errors import ScailError
 from ..motion import read_motion, save_motion
 from ..motion.smpl import load_body_model
@@ -69,7 +70,8 @@ class SCAIL_OT_export_motion(bpy.types.Operator, ExportHelper):
     )
     smpl_model: StringProperty(
         name="SMPL Model",
-        description="Optional: your SMPL model file (.pkl or .npz) to give the GLB the SMPL body mesh instead of capsules",
+        description="Optional: your SMPL model file (.pkl or .npz) to give the GLB the SMPL body mesh instead "
+                    "of capsules; empty uses the neutral model of the SMPL folder set in the add-on preferences",
         subtype="FILE_PATH",
     )
 
@@ -86,7 +88,8 @@ class SCAIL_OT_export_motion(bpy.types.Operator, ExportHelper):
 
         armatures = [obj for obj in context.selected_objects if obj.type == "ARMATURE"]
         try:
-            body = load_body_model(bpy.path.abspath(self.smpl_model)) if self.smpl_model else None
+            model = bpy.path.abspath(self.smpl_model) if self.smpl_model else prefs.smpl_model_file(context)
+            body = load_body_model(model) if model else None
             motion = ClipExtractor(context.scene, armatures).run()
             save_motion(motion, self.filepath, body=body)
         except ScailError as exc:

@@ -32,6 +32,16 @@ def check_size(size: tuple[int, int]) -> None:
         raise InputError(f"Size {height}x{width} is outside 16..{MAX_SIDE} pixels per side; SCAIL uses 512x896 or 896x512")
 
 
+def require_model_size(size: tuple[int, int]) -> tuple[int, int]:
+    """``size`` if SCAIL can take it; otherwise an InputError naming the nearest size it takes."""
+    check_size(size)
+    if not is_model_size(size):
+        near = nearest_model_size(size)
+        raise InputError(f"Pose video size {size[0]}x{size[1]} (HxW) is not usable: SCAIL needs both sides in "
+                         f"multiples of {MODEL_MULTIPLE}; the nearest is {near[0]}x{near[1]} (e.g. 512x896).")
+    return size
+
+
 def nearest_model_size(size: tuple[int, int]) -> tuple[int, int]:
     """The closest size whose sides are multiples of 32 (never zero)."""
     return tuple(max(MODEL_MULTIPLE, round(side / MODEL_MULTIPLE) * MODEL_MULTIPLE) for side in size)  # type: ignore[return-value]

@@ -2,7 +2,7 @@
 
 ``frame_motion`` decides what is rendered (size, camera, frame rate) and returns it as a Motion,
 so the exact joints and intrinsics of a render can be saved and rendered again to the same
-frames. ``render_pose_video`` streams the frames into an mp4 (and PNGs), reporting progress and
+frames. ``write_pose_video`` streams the frames into an mp4 (and PNGs), reporting progress and
 honouring cancel between frames; outputs appear only when the whole clip succeeded.
 """
 
@@ -11,32 +11,22 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from ..motion.model import Motion, save_motion_npz
 from ..motion.retime import retime
-from ..progress import Progress, ProgressCallback, check_cancel, no_progress
+from ..progress import ProgressCallback, no_progress
 from .camera import Intrinsics
 from .framing import check_size, cover_crop
 from .marks import Marks2D, project_marks
 from .render import render_clip
 from .skeleton import smpl_to_scail
-from .video import write_video
+from .outputs import PoseFiles, write_pose_files
 
 DEFAULT_SIZE = (512, 896)
-
-
-@dataclass(frozen=True)
-class PoseVideo:
-    path: Path
-    frames: int
-    fps: float
-    size: tuple[int, int]
-    intrinsics: Intrinsics
 
 
 def frame_motion(motion: Motion, size: tuple[int, int] | None = None, fps: float | None = None,
@@ -74,24 +64,31 @@ def clip_marks(motion: Motion) -> list[list[Marks2D | None]] | None:
     return marks
 
 
-def render_pose_video(motion: Motion, out: str | os.PathLike, *, frames_dir: str | os.PathLike | None = None,
-                      joints_out: str | os.PathLike | None = None, scheme: str = "preview",
-                      backend: str = "auto", progress: ProgressCallback = no_progress,
-                      cancel: threading.Event | None = None) -> PoseVideo:
-    """Render a framed motion (see ``frame_motion``) to ``out`` as H.264 at the motion's fps."""
+def motion_frames(motion: Motion, scheme: str = "preview", backend: str = "auto") -> Iterator[np.ndarray]:
+    """The pose frames of a framed motion (see ``frame_motion``), streamed one at a time."""
     assert motion.intrinsics is not None and motion.image_size is not None, "call frame_motion first"
-    total = motion.frames
+    return render_clip(smpl_to_scail(motion.joints), motion.intrinsics, size=motion.image_size,
+                       marks=clip_marks(motion), scheme=scheme, backend=backend)
 
-    def frames() -> Iterator[np.ndarray]:
-        rendered = render_clip(smpl_to_scail(motion.joints), motion.intrinsics, size=motion.image_size,
-                               marks=clip_marks(motion), scheme=scheme, backend=backend)
-        for index, frame in enumerate(rendered):
-            check_cancel(cancel)
-            yield frame
-            progress(Progress("render", index + 1, total, f"frame {index + 1}/{total}"))
 
-    progress(Progress("render", 0, total, "starting"))
-    count = write_video(frames(), out, motion.fps, size=motion.image_size, frames_dir=frames_dir)
+def write_pose_video(motion: Motion, out: str | os.PathLike, *, frames_dir: str | os.PathLike | None = None,
+                      joints_out: str | os.PathLike | None = None,
+                      strip: tuple[Path, float, Sequence[int]] | None = None, scheme: str = "preview",
+                      backend: str = "auto", progress: ProgressCallback = no_progress,
+                      cancel: threading.Event | None = None) -> PoseFiles:
+    """Render a framed motion (see ``frame_motion``) to ``out`` as H.264 at the motion's fps.
+
+    ``strip`` adds a copy at the scene's rate (see ``outputs.write_pose_files``); ``joints_out``
+    receives the framed motion itself. All of them are written, or none.
+    """
+    assert motion.intrinsics is not None and motion.image_size is not None, "call frame_motion first"
+    files = write_pose_files(motion_frames(motion, scheme, backend), motion.image_size, motion.fps, Path(out),
+                             total=motion.frames, strip=strip, frames_dir=Path(frames_dir) if frames_dir else None,
+                             progress=progress, cancel=cancel)
     if joints_out is not None:
-        save_motion_npz(motion, joints_out)
-    return PoseVideo(Path(out), count, motion.fps, motion.image_size, motion.intrinsics)
+        try:
+            save_motion_npz(motion, joints_out)
+        except BaseException:
+            files.remove()
+            raise
+    return files

@@ -42,10 +42,23 @@ def ffmpeg_exe() -> str:
         import imageio_ffmpeg
     except ImportError as exc:  # pragma: no cover - the wheel is a hard dependency
         raise VideoError("Video needs the imageio-ffmpeg package: pip install imageio-ffmpeg") from exc
+    _restore_exec_bits(Path(imageio_ffmpeg.__file__).parent / "binaries")  # before its cached lookup
     try:
         return imageio_ffmpeg.get_ffmpeg_exe()
     except RuntimeError as exc:
         raise VideoError(f"No usable ffmpeg binary was found ({exc}); reinstall imageio-ffmpeg") from exc
+
+
+def _restore_exec_bits(folder: Path) -> None:
+    """Blender's extension installer unpacks bundled wheels without file modes, which leaves
+    the wheel's ffmpeg binary not executable; give it back its executable bits."""
+    for binary in folder.glob("ffmpeg-*"):
+        if os.access(binary, os.X_OK):
+            continue
+        try:
+            binary.chmod(binary.stat().st_mode | 0o111)
+        except OSError:
+            pass
 
 
 def fps_fraction(fps: float) -> Fraction:
@@ -154,7 +167,11 @@ class VideoWriter:
             temp.unlink(missing_ok=True)
             reason = err or ("no frames were written" if self.frames_written == 0 else f"exit code {code}")
             raise VideoError(f"Could not encode {self.path}: {reason}")
-        os.replace(temp, self.path)
+        try:
+            os.replace(temp, self.path)
+        except OSError as exc:
+            temp.unlink(missing_ok=True)
+            raise VideoError(f"Could not put the video at {self.path} ({exc.strerror}); choose another file name") from exc
 
 
 class PngSequenceWriter:

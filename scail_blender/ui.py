@@ -1,0 +1,140 @@
+"""The "Animate Character" sidebar in the 3D viewport (N panel)."""
+
+from __future__ import annotations
+
+import json
+
+import bpy
+
+CATEGORY = "Animate Character"
+
+
+class SCAIL_UL_characters(bpy.types.UIList):
+    def draw_item(self, context, layout, data, item, icon, active_data, active_prop, index=0, flt_flag=0):
+        row = layout.row(align=True)
+        row.prop(item, "enabled", text="")
+        name = item.armature.name if item.armature else "(armature deleted)"
+        row.label(text=name, icon="ARMATURE_DATA" if item.mapped else "ERROR")
+
+
+class SCAIL_UL_overrides(bpy.types.UIList):
+    def draw_item(self, context, layout, data, item, icon, active_data, active_prop, index=0, flt_flag=0):
+        row = layout.row(align=True)
+        row.prop(item, "joint", text="")
+        if data.armature and data.armature.type == "ARMATURE":
+            row.prop_search(item, "bone", data.armature.data, "bones", text="")
+        else:
+            row.prop(item, "bone", text="")
+        row.prop(item, "end", text="")
+
+
+class _Sidebar:
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = CATEGORY
+
+
+class SCAIL_PT_main(_Sidebar, bpy.types.Panel):
+    bl_label = "Animate Character"
+
+    def draw(self, context):
+        layout = self.layout
+        settings = context.scene.scail
+        job = context.window_manager.scail_job
+        if job.running:
+            row = layout.row(align=True)
+            row.progress(factor=job.progress, text=job.message or "Working...")
+            row.operator("scail.cancel", text="", icon="CANCEL")
+        col = layout.column(align=True)
+        col.enabled = not job.running
+        col.operator("scail.render_pose", icon="RENDER_ANIMATION")
+        col.operator("scail.preview_frame", icon="IMAGE_DATA")
+        layout.prop(settings, "show_skeleton")
+
+
+class SCAIL_PT_characters(_Sidebar, bpy.types.Panel):
+    bl_label = "Characters"
+    bl_parent_id = "SCAIL_PT_main"
+
+    def draw(self, context):
+        layout = self.layout
+        settings = context.scene.scail
+        row = layout.row()
+        row.template_list("SCAIL_UL_characters", "", settings, "characters", settings, "active_character", rows=2)
+        col = row.column(align=True)
+        col.operator("scail.character_add", text="", icon="ADD")
+        col.operator("scail.character_remove", text="", icon="REMOVE")
+        col.operator("scail.character_remap", text="", icon="FILE_REFRESH")
+        if not settings.characters:
+            layout.label(text="Select an armature and press +", icon="INFO")
+            return
+        if not 0 <= settings.active_character < len(settings.characters):
+            return
+        character = settings.characters[settings.active_character]
+        box = layout.box()
+        box.label(text=f"Preset: {character.preset or 'by hierarchy'}")
+        for line in character.report.splitlines():
+            box.label(text=line, icon="NONE" if character.mapped else "ERROR")
+        if character.bonemap_json:
+            box.prop(character, "show_map", icon="TRIA_DOWN" if character.show_map else "TRIA_RIGHT", emboss=False)
+            if character.show_map:
+                col = box.column(align=True)
+                for joint, source in json.loads(character.bonemap_json)["body"].items():
+                    col.label(text=f"{joint}: {source['bone']} ({source['end']})")
+        box.label(text="Manual bone choices:")
+        row = box.row()
+        row.template_list("SCAIL_UL_overrides", "", character, "overrides", character, "active_override", rows=2)
+        col = row.column(align=True)
+        col.operator("scail.override_add", text="", icon="ADD")
+        col.operator("scail.override_remove", text="", icon="REMOVE")
+
+
+class SCAIL_PT_camera_output(_Sidebar, bpy.types.Panel):
+    bl_label = "Camera and Output"
+    bl_parent_id = "SCAIL_PT_main"
+
+    def draw(self, context):
+        layout = self.layout
+        layout.use_property_split = True
+        scene = context.scene
+        settings = scene.scail
+        layout.prop(scene, "camera")
+        layout.operator("scail.camera_from_view", icon="VIEW_CAMERA")
+        layout.prop(settings, "size_preset")
+        if settings.size_preset == "CUSTOM":
+            col = layout.column(align=True)
+            col.prop(settings, "width")
+            col.prop(settings, "height")
+        layout.prop(settings, "fps")
+        layout.prop(settings, "use_scene_range")
+        col = layout.column(align=True)
+        if settings.use_scene_range:
+            col.enabled = False
+            col.prop(scene, "frame_start")
+            col.prop(scene, "frame_end")
+        else:
+            col.prop(settings, "frame_start")
+            col.prop(settings, "frame_end")
+        layout.prop(settings, "write_frames")
+        layout.prop(settings, "add_strip")
+
+
+class SCAIL_PT_reference(_Sidebar, bpy.types.Panel):
+    bl_label = "Reference and Prompt"
+    bl_parent_id = "SCAIL_PT_main"
+
+    def draw(self, context):
+        layout = self.layout
+        settings = context.scene.scail
+        layout.template_ID(settings, "reference_image", open="image.open")
+        layout.prop(settings, "prompt", text="")
+        row = layout.row()
+        row.enabled = False
+        row.label(text="Generate", icon="PLAY")
+        col = layout.column(align=True)
+        col.label(text="Generating from Blender is not wired yet:", icon="INFO")
+        col.label(text="render the pose video, then run 'scail generate'.")
+
+
+CLASSES = (SCAIL_UL_characters, SCAIL_UL_overrides, SCAIL_PT_main, SCAIL_PT_characters,
+           SCAIL_PT_camera_output, SCAIL_PT_reference)

@@ -63,7 +63,7 @@ class TorchPoseRenderer:
         self.palettes = list(palettes)
         self.radius = float(radius)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.batch = batch or (32 if self.device.type == "cuda" else 4)
+        self.batch = batch or (64 if self.device.type == "cuda" else 4)
         u, v, inv = pixel_rays(self.height, self.width, intrinsics)
         self.u = torch.from_numpy(u).to(self.device)
         self.v = torch.from_numpy(v).to(self.device)

@@ -13,7 +13,6 @@ render restores the current frame and leaves no output and no strip behind.
 from __future__ import annotations
 
 import dataclasses
-import os
 import queue
 import threading
 import time
@@ -26,6 +25,7 @@ from .characters import scene_characters
 from .errors import Cancelled, CameraError, InputError
 from .pose.framing import require_model_size
 from .pose.outputs import PoseFiles, strip_video_path
+from .pose.video import ensure_writable_folder
 from .pose.pose_video import frame_motion, motion_frames, write_pose_video
 from .progress import Progress
 from .rig.blender_camera import camera_params
@@ -58,15 +58,6 @@ class PoseRender:
     @property
     def scene_fps(self) -> float:
         return self.scene.render.fps / self.scene.render.fps_base
-
-
-def check_folder(folder: Path, what: str) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"Cannot create the {what} folder {folder} ({exc.strerror}): choose a writable folder.") from exc
-    if not os.access(folder, os.W_OK):
-        raise InputError(f"The {what} folder {folder} is not writable: choose another folder.")
 
 
 def default_video_path(scene: bpy.types.Scene, folder: Path) -> Path:
@@ -103,11 +94,11 @@ def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str]
     size = require_model_size(size)
     resolved = scene_characters(scene, characters)
     out = Path(out)
-    check_folder(out.parent, "output")
+    ensure_writable_folder(out.parent, "output")
     if frames_dir is not None:
-        check_folder(Path(frames_dir), "frames")
+        ensure_writable_folder(Path(frames_dir), "frames")
     if joints_out is not None:
-        check_folder(Path(joints_out).parent, "joints")
+        ensure_writable_folder(Path(joints_out).parent, "joints")
     return PoseRender(scene=scene, characters=resolved, camera=cam_obj or scene.camera,
                       frame_start=start, frame_end=end, size=size, fps=float(fps), video=out,
                       frames_dir=Path(frames_dir) if frames_dir else None,

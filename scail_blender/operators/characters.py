@@ -47,16 +47,21 @@ class SCAIL_OT_character_add(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class SCAIL_OT_character_remove(bpy.types.Operator):
-    """Remove the active character from the list (the armature stays in the scene)"""
+class _OnActiveCharacter:
+    """Operators that edit the active character: available only when there is one."""
 
-    bl_idname = "scail.character_remove"
-    bl_label = "Remove Character"
     bl_options = {"REGISTER", "UNDO"}
 
     @classmethod
     def poll(cls, context):
         return _active(context) is not None
+
+
+class SCAIL_OT_character_remove(_OnActiveCharacter, bpy.types.Operator):
+    """Remove the active character from the list (the armature stays in the scene)"""
+
+    bl_idname = "scail.character_remove"
+    bl_label = "Remove Character"
 
     def execute(self, context):
         settings = context.scene.scail
@@ -65,16 +70,11 @@ class SCAIL_OT_character_remove(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class SCAIL_OT_character_remap(bpy.types.Operator):
+class SCAIL_OT_character_remap(_OnActiveCharacter, bpy.types.Operator):
     """Map the active character's bones again (after renaming bones or editing choices)"""
 
     bl_idname = "scail.character_remap"
     bl_label = "Map Bones Again"
-    bl_options = {"REGISTER", "UNDO"}
-
-    @classmethod
-    def poll(cls, context):
-        return _active(context) is not None
 
     def execute(self, context):
         character = _active(context)
@@ -84,16 +84,11 @@ class SCAIL_OT_character_remap(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class SCAIL_OT_override_add(bpy.types.Operator):
+class SCAIL_OT_override_add(_OnActiveCharacter, bpy.types.Operator):
     """Choose a bone by hand for one joint"""
 
     bl_idname = "scail.override_add"
     bl_label = "Add Bone Choice"
-    bl_options = {"REGISTER", "UNDO"}
-
-    @classmethod
-    def poll(cls, context):
-        return _active(context) is not None
 
     def execute(self, context):
         character = _active(context)

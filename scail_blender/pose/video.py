@@ -78,13 +78,14 @@ def _temp_sibling(path: Path) -> Path:
     return Path(name)
 
 
-def _ensure_writable_dir(folder: Path) -> None:
+def ensure_writable_folder(folder: Path, what: str = "output") -> None:
+    """Create ``folder`` if needed; say which folder and what to do when it cannot be written."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise VideoError(f"Cannot create the output folder {folder}: {exc.strerror}; choose a writable folder") from exc
+        raise VideoError(f"Cannot create the {what} folder {folder}: {exc.strerror}; choose a writable folder") from exc
     if not os.access(folder, os.W_OK):
-        raise VideoError(f"The output folder {folder} is not writable; choose another folder")
+        raise VideoError(f"The {what} folder {folder} is not writable; choose another folder")
 
 
 class VideoWriter:
@@ -114,7 +115,7 @@ class VideoWriter:
         self._temp: Path | None = None
 
     def __enter__(self) -> VideoWriter:
-        _ensure_writable_dir(self.path.parent)
+        ensure_writable_folder(self.path.parent)
         self._temp = _temp_sibling(self.path)
         height, width = self.size
         cmd = [
@@ -187,7 +188,7 @@ class PngSequenceWriter:
         self._stage: Path | None = None
 
     def __enter__(self) -> PngSequenceWriter:
-        _ensure_writable_dir(self.folder)
+        ensure_writable_folder(self.folder)
         self._stage = Path(tempfile.mkdtemp(prefix=f".{self.folder.name}.", dir=self.folder.parent))
         return self
 

@@ -14,7 +14,7 @@ from PIL import Image
 
 from scail_blender.backend.jobs import Job, JobInputs, JobSettings
 from scail_blender.backend.pipeline import ScailPipeline
-from scail_blender.backend.preprocess import colour_mask_latent, plan_windows, resize_crop, usable_frames
+from scail_blender.backend.preprocess import auto_size, colour_mask_latent, plan_windows, resize_crop, usable_frames
 from scail_blender.backend.tiny_checkpoint import write_tiny_checkpoint
 from scail_blender.errors import Cancelled, CheckpointError, InputError, OutOfMemory, VideoError
 from scail_blender.pose.video import probe_video, read_video, write_video
@@ -105,15 +105,82 @@ def test_out_of_memory_names_the_phase_and_writes_nothing(tiny: Path, media: dic
     assert pipeline._dit is None, "the model is released after running out of memory"
 
 
-def test_long_clips_are_windowed_and_joined_to_the_exact_length(tmp_path: Path, media: dict[str, Path]) -> None:
+def long_clip(folder: Path, frames: int = 91) -> dict[str, str]:
+    """A pose video and the SCAIL-2 colour masks that go with it: a red figure on black."""
     rng = np.random.default_rng(1)
-    write_video([(rng.random((64, 64, 3)) * 255).astype(np.uint8) for _ in range(91)], tmp_path / "long.mp4", 16)
+    write_video([(rng.random((64, 64, 3)) * 255).astype(np.uint8) for _ in range(frames)], folder / "long.mp4", 16)
+    mask = np.zeros((64, 64, 3), np.uint8)
+    mask[16:48, 24:40, 0] = 255
+    write_video([mask] * frames, folder / "mask.mp4", 16)
+    Image.fromarray(mask).save(folder / "ref_mask.png")
+    return {"pose_video": str(folder / "long.mp4"), "pose_mask": str(folder / "mask.mp4"),
+            "reference_mask": str(folder / "ref_mask.png")}
+
+
+def test_long_clips_are_windowed_and_joined_to_the_exact_length(tmp_path: Path, media: dict[str, Path]) -> None:
+    clip = long_clip(tmp_path)
     for variant in ("scail", "scail2"):
         root = write_tiny_checkpoint(tmp_path / variant, variant)
         j = job(media, tmp_path / f"{variant}.mp4", steps=1)
-        j.inputs.pose_video = str(tmp_path / "long.mp4")
+        for key, value in clip.items():
+            setattr(j.inputs, key, value)
         result = ScailPipeline(root, "cpu").generate(j)
         assert result.frames == 89 and probe_video(result.output).frames == 89
+
+
+def test_scail2_history_stays_clean_and_cfg_changes_only_the_text(tmp_path: Path, media: dict[str, Path],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second window's first 2 latent frames are the clean history at every step, flagged by
+    ones in the 4 mask channels; the CFG pair shares everything but the text (SCAIL-2 training and
+    the official scripts)."""
+    pipeline = ScailPipeline(write_tiny_checkpoint(tmp_path / "s2", "scail2"), "cpu")
+    dit, _ = pipeline._models()
+    calls = []
+    forward = dit.forward
+
+    def spy(x, t, context, clip_fea, ref, pose, **extra):
+        calls.append(dict(x=x.clone(), t=t.clone(), context=context, clip_fea=clip_fea, ref=ref, pose=pose, **extra))
+        return forward(x, t, context, clip_fea, ref, pose, **extra)
+
+    monkeypatch.setattr(dit, "forward", spy)
+    j = job(media, tmp_path / "out.mp4", steps=3)
+    for key, value in long_clip(tmp_path).items():
+        setattr(j.inputs, key, value)
+    pipeline.generate(j)
+    first, second = calls[:3], calls[3:]
+    assert len(second) == 3 and second[0]["x"].shape[2] == 4  # frames 76..88: 13 frames, 4 latent frames
+    assert all(c["x"][:, 16:].eq(0).all() for c in first)
+    for c in second:
+        assert c["x"][:, 16:, :2].eq(1).all() and c["x"][:, 16:, 2:].eq(0).all()
+        assert torch.equal(c["x"][:, :16, :2], second[0]["x"][:, :16, :2])
+    assert not torch.equal(second[0]["x"][:, :16, 2:], second[1]["x"][:, :16, 2:])
+    for c in calls:
+        assert c["t"][0] == c["t"][1] and not torch.equal(c["context"][0], c["context"][1])
+        for name in ("x", "clip_fea", "ref", "pose", "ref_mask", "pose_mask"):
+            assert torch.equal(c[name][0], c[name][1]), name
+        assert c["pose_mask"].sum() > 0 and c["ref_mask"][:, :, :1].sum() > 0
+
+
+def test_scail2_needs_both_colour_masks(tmp_path: Path, media: dict[str, Path]) -> None:
+    pipeline = ScailPipeline(write_tiny_checkpoint(tmp_path / "s2", "scail2"), "cpu")
+    clip = long_clip(tmp_path, frames=7)
+    for missing in ("reference_mask", "pose_mask"):
+        j = job(media, tmp_path / "out.mp4")
+        for key, value in clip.items():
+            setattr(j.inputs, key, None if key == missing else value)
+        with pytest.raises(InputError, match="SCAIL-2 needs a reference mask and a pose mask"):
+            pipeline.generate(j)
+    j = job(media, tmp_path / "out.mp4")
+    j.inputs.reference_mask, j.inputs.pose_mask = clip["reference_mask"], str(media["short"])
+    with pytest.raises(InputError, match="pose mask has 3 frames but 5"):
+        pipeline.generate(j)
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_the_default_size_follows_the_reference_orientation() -> None:
+    assert auto_size(np.zeros((600, 800, 3))) == (512, 896)
+    assert auto_size(np.zeros((800, 600, 3))) == (896, 512)
+    assert auto_size(np.zeros((700, 700, 3))) == (512, 896)  # wan-branch rule: a square stays landscape
 
 
 def test_windows_cover_the_clip_with_model_lengths() -> None:

@@ -32,7 +32,8 @@ class JobInputs:
     pose_video: str
     prompt: str = ""
     negative_prompt: str = ""
-    # SCAIL-2 only: colour masks binding regions of the reference / the driving video.
+    # SCAIL-2 (required there, unused by SCAIL-Preview): each character painted in its colour on
+    # black, in the reference image and in every frame of the driving video.
     reference_mask: str | None = None
     pose_mask: str | None = None
 
@@ -48,7 +49,7 @@ class JobSettings:
     sampler: str = "unipc"
     # Use at most this many frames of the pose video (None: all of them).
     max_frames: int | None = None
-    # Output size; None picks 896 x 512 for a landscape reference, 512 x 896 for a portrait one.
+    # Output size; None picks 512 x 896 (height x width), 896 x 512 for a portrait reference.
     width: int | None = None
     height: int | None = None
     # None: taken from the checkpoint (a SCAIL-2 checkpoint has the mask embedding).

@@ -6,7 +6,10 @@ DiT is touched (the DiT stays loaded between jobs, they do not); then each windo
 frames apart; for SCAIL-2 the last 5 decoded frames of a window are re-encoded as 2 clean history
 latent frames of the next (marked by the history mask) and dropped when joining; SCAIL-Preview
 was not trained with history, so its windows are generated independently and the 5 shared
-frames are cross-faded.
+frames are cross-faded. The history frames stay clean at every step while the rest is denoised
+at the one shared timestep, as in SCAIL-2's training (its loss keeps them un-noised and ignores
+them). Unlike the official SAT script, which drops the frames after the last full 81-frame
+window, the last window here is shorter and ends at the clip's end.
 
 CFG runs the conditional and unconditional passes as one batch of two; they differ only in the
 text (reference, pose and CLIP features are the same), as in the official code.
@@ -185,29 +188,36 @@ class ScailPipeline:
         _free_memory()
         return features
 
-    def _scail2_masks(self, job: Job, size: tuple[int, int], frames: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The reference's 28-channel mask and the halved driving-mask frames (zeros / None without files)."""
-        h, w = size[0] // 8, size[1] // 8
-        if job.inputs.reference_mask:
-            ref = pre.reference_tensor(pre.load_image(job.inputs.reference_mask), size)
-            ref_mask = pre.colour_mask_latent(ref[None], (h, w))
-        else:
-            ref_mask = torch.zeros(28, 1, h, w)
-        drive = None
-        if job.inputs.pose_mask:
-            drive = pre.halve(pre.pose_tensor(list(_first_frames(job.inputs.pose_mask, frames)), size))
-        return ref_mask, drive
+    def _scail2_masks(self, job: Job, size: tuple[int, int], frames: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The reference's 28-channel mask and the halved driving-mask frames.
 
-    def _mask_inputs(self, masks: tuple[torch.Tensor, torch.Tensor | None], window: pre.Window,
+        Both are required, as in the official SCAIL-2 scripts: the model only saw masks that paint
+        each character in its colour on black, so all-zero masks would tell it there is nobody to
+        animate rather than "no mask given".
+        """
+        ref_path, drive_path = job.inputs.reference_mask, job.inputs.pose_mask
+        if not ref_path or not drive_path:
+            raise InputError(
+                "SCAIL-2 needs a reference mask and a pose mask (inputs.reference_mask and inputs.pose_mask, "
+                "or --ref-mask and --pose-mask): the character painted in one colour (e.g. red) on black, in the "
+                "reference image and in every frame of the driving video, as SCAIL-Pose's SAM step writes them")
+        info = probe_video(drive_path)
+        _check_pose_video(info.width, info.height, info.frames, size, "pose mask")
+        if info.frames < frames:
+            raise InputError(f"the pose mask has {info.frames} frames but {frames} pose frames are used; "
+                             "give a mask video with one frame per pose frame")
+        h, w = size[0] // 8, size[1] // 8
+        ref = pre.reference_tensor(pre.load_image(ref_path, "reference mask"), size)
+        drive = pre.halve(pre.pose_tensor(list(_first_frames(drive_path, frames)), size))
+        return pre.colour_mask_latent(ref[None], (h, w)), drive
+
+    def _mask_inputs(self, masks: tuple[torch.Tensor, torch.Tensor], window: pre.Window,
                      latent_frames: int) -> dict[str, torch.Tensor]:
         ref, drive = masks
         h, w = ref.shape[-2:]
         # The video frames get empty masks after the reference's ("null noisy mask" upstream).
         ref_mask = torch.cat([ref, torch.zeros(28, latent_frames, h, w)], dim=1)
-        if drive is not None:
-            pose_mask = pre.colour_mask_latent(drive[window.start:window.stop], (h // 2, w // 2))
-        else:
-            pose_mask = torch.zeros(28, latent_frames, h // 2, w // 2)
+        pose_mask = pre.colour_mask_latent(drive[window.start:window.stop], (h // 2, w // 2))
         return {"ref_mask": ref_mask[None].to(self.device), "pose_mask": pose_mask[None].to(self.device)}
 
     def _guided_velocity(self, dit: ScailDiT, cfg: float, context: torch.Tensor, clip_fea: torch.Tensor,
@@ -249,12 +259,12 @@ def _first_frames(path: str, count: int):
         yield frame
 
 
-def _check_pose_video(width: int, height: int, frames: int, size: tuple[int, int]) -> None:
+def _check_pose_video(width: int, height: int, frames: int, size: tuple[int, int], what: str = "pose video") -> None:
     ratio, target = width / height, size[1] / size[0]
     if abs(ratio / target - 1) > ASPECT_TOLERANCE:
         raise InputError(
-            f"the pose video is {width}x{height} but the output is {size[1]}x{size[0]}; the centre crop would "
-            "cut the skeleton off: render the pose video at the output size or set the width/height to match")
+            f"the {what} is {width}x{height} but the output is {size[1]}x{size[0]}; the centre crop would "
+            f"cut the skeleton off: render the {what} at the output size or set the width/height to match")
 
 
 def _join(pieces: list[torch.Tensor], decoded: torch.Tensor, window: pre.Window, variant: str) -> None:

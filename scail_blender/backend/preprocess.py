@@ -21,7 +21,7 @@ from PIL import Image, UnidentifiedImageError
 from ..errors import InputError
 from .jobs import WINDOW_FRAMES
 
-# Two releases' default sizes (height, width); SAT swaps them for a portrait reference.
+# The releases' default size (height, width), swapped for a portrait reference.
 LANDSCAPE = (512, 896)
 HISTORY_FRAMES = 5  # SCAIL-2: the last 5 decoded frames seed the next window (2 latent frames)
 WINDOW_STRIDE = WINDOW_FRAMES - HISTORY_FRAMES
@@ -30,21 +30,25 @@ MASK_ON = (225.0 - 127.5) / 127.5
 MASK_COLOURS = ((1, 1, 1), (1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 0), (1, 0, 1), (0, 1, 1))
 
 
-def load_image(path: str | Path) -> np.ndarray:
+def load_image(path: str | Path, what: str = "reference image") -> np.ndarray:
     """RGB uint8 [H, W, 3]; alpha and palette images are converted."""
     try:
         with Image.open(path) as image:
             return np.array(image.convert("RGB"))
     except FileNotFoundError:
-        raise InputError(f"reference image {path} does not exist; give the path of a PNG or JPEG") from None
+        raise InputError(f"{what} {path} does not exist; give the path of a PNG or JPEG") from None
     except (UnidentifiedImageError, OSError) as exc:
-        raise InputError(f"reference image {path} is not a readable image ({exc}); save it as PNG or JPEG") from exc
+        raise InputError(f"{what} {path} is not a readable image ({exc}); save it as PNG or JPEG") from exc
 
 
 def auto_size(image: np.ndarray) -> tuple[int, int]:
-    """(height, width): 512 x 896 for a landscape reference, 896 x 512 otherwise (SAT's rule)."""
+    """(height, width): 896 x 512 for a portrait reference, else 512 x 896.
+
+    The wan-branch generate.py swaps its 512 x 896 default only when the image is taller than
+    wide, so a square reference stays landscape (SAT's script would make it portrait).
+    """
     h, w = image.shape[:2]
-    return LANDSCAPE if h < w else LANDSCAPE[::-1]
+    return LANDSCAPE[::-1] if h > w else LANDSCAPE
 
 
 def resize_crop(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

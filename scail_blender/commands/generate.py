@@ -16,9 +16,14 @@ The checkpoint folder is the downloaded SCAIL-Preview or SCAIL-2 folder: model/1
 Wan2.1_VAE.pth, umt5-xxl/ (encoder + tokenizer files) and the CLIP .pth. `scail
 make-test-checkpoint DIR` writes a tiny random one to try a setup.
 
-Defaults are the official ones: UniPC, 40 steps, shift 3, CFG 5, 512x896 (896x512 for a portrait
-reference), output at the pose video's frame rate. Clips longer than 81 frames are generated in
-windows 76 frames apart. Ctrl-C stops after the current step; nothing is written.
+Defaults are the official ones: UniPC, 40 steps, shift 3, CFG 5, empty negative prompt, 512x896
+(896x512 for a portrait reference), output at the pose video's frame rate. Clips longer than 81
+frames are generated in windows 76 frames apart. Ctrl-C stops after the current step; nothing is
+written.
+
+A SCAIL-2 checkpoint also needs --ref-mask and --pose-mask, as the official scripts do: the
+character painted in one colour (e.g. red) on black, in the reference image and in every frame of
+the driving video.
 
 example:
   scail generate --checkpoint SCAIL-Preview --ref ref.png --pose pose.mp4 \\
@@ -36,6 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--pose", metavar="POSE.mp4", required=True, help="SCAIL pose video")
     parser.add_argument("--prompt", default="", help="text prompt (default: empty)")
     parser.add_argument("--negative-prompt", default="", help="negative prompt (default: empty)")
+    parser.add_argument("--ref-mask", metavar="IMAGE", help="SCAIL-2: colour mask of the reference image")
+    parser.add_argument("--pose-mask", metavar="MASK.mp4", help="SCAIL-2: colour mask video, one frame per pose frame")
     parser.add_argument("--out", metavar="OUT.mp4", required=True, help="H.264 mp4 to write")
     defaults = JobSettings()
     parser.add_argument("--steps", type=int, default=defaults.steps, help="sampling steps (default %(default)s)")
@@ -57,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         except ValueError:
             print(f"scail: error: --size {args.size!r} is not HxW, e.g. 512x896", file=sys.stderr)
             return 2
-    job = Job(JobInputs(args.ref, args.pose, args.prompt, args.negative_prompt),
+    job = Job(JobInputs(args.ref, args.pose, args.prompt, args.negative_prompt, args.ref_mask, args.pose_mask),
               JobSettings(steps=args.steps, cfg=args.cfg, shift=args.shift, seed=args.seed, sampler=args.sampler,
                           max_frames=args.max_frames, width=width, height=height), output=args.out)
     job.validate()

@@ -10,16 +10,26 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Literal, get_args
 
 from .errors import Cancelled
+
+# Every phase long work goes through, in the order a full job meets them: pose renders use
+# render/encode/write, extraction extract/write, generation load/encode/denoise/decode/write.
+Phase = Literal["load", "extract", "render", "encode", "denoise", "decode", "write", "done"]
+PHASES: tuple[str, ...] = get_args(Phase)
 
 
 @dataclass(frozen=True)
 class Progress:
-    phase: str
+    phase: Phase
     step: int
     total: int
     message: str = ""
+
+    def __post_init__(self) -> None:
+        if self.phase not in PHASES:
+            raise ValueError(f"unknown progress phase {self.phase!r}; add it to progress.PHASES")
 
     @property
     def fraction(self) -> float:

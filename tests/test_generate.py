@@ -43,7 +43,8 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def job(media: dict[str, Path], out: Path, **settings) -> Job:
     base = dict(steps=3, width=64, height=64)
     base.update(settings)
-    return Job(JobInputs(str(media["ref"]), str(media["pose"]), "a person dances"), JobSettings(**base), str(out))
+    return Job(inputs=JobInputs(reference_image=str(media["ref"]), pose_video=str(media["pose"]), prompt="a person dances"),
+               settings=JobSettings(**base), output=str(out))
 
 
 def test_cli_generates_an_mp4_of_the_pose_length_and_rate(tiny: Path, media: dict[str, Path], tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 
 from ..errors import CheckpointError
+from .jobs import VARIANT_NAMES
 from .models.dit import DitConfig, ScailDiT
 
 SAT_PATH = Path("model/1/mp_rank_00_model_states.pt")
@@ -43,7 +44,6 @@ SAT_PREFIX = "model.diffusion_model."
 KEY_COUNTS = {"scail": 1305, "scail2": 1307, "wan_i2v": 1303}
 HEAD_DIM = 128  # every released Wan2.1 size; shapes alone do not tell the number of heads
 CONFIG_METADATA = "scail_dit_config"
-VARIANT_NAMES = {"scail": "SCAIL-Preview", "scail2": "SCAIL-2"}
 
 # SAT name -> wan-branch name(s). {i} block index, {j} index inside a Sequential, {p} weight|bias.
 # Several targets mean the SAT tensor is those tensors stacked on dim 0, in this order.

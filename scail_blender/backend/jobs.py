@@ -1,30 +1,32 @@
 """The job contract: what a generation needs, what it reports and what it returns.
 
-The in-process runner, the HTTP client and the server all speak these dataclasses, so the
-contract stays free of torch: clients build and check jobs without the backend installed.
-``from_json`` validates every field and names the one that is wrong, because a job usually comes
-from a file or a request that a person wrote.
+The in-process runner, the HTTP client and the server all speak these dataclasses. They stay
+plain (no pydantic, no torch) because Blender and the command line build and check jobs without
+extra wheels; the server validates and documents the very same classes through pydantic, which
+reads the ``Literal`` annotations as enumerations. ``validate`` holds the rules that one field's
+type cannot say, so a bad value fails before any model is loaded.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import MISSING, asdict, dataclass, field, fields
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, get_args
 
 from ..errors import InputError
-from ..progress import Progress
+from ..pose.framing import MODEL_MULTIPLE
 
-SAMPLERS = ("unipc", "euler")
-VARIANTS = ("scail", "scail2")
-MODES = ("animation", "replacement")
-# Phases of a generation, in order; progress events of a job carry one of them.
-PHASES = ("load", "encode", "denoise", "decode", "write", "done")
+Sampler = Literal["unipc", "euler"]
+Variant = Literal["scail", "scail2"]
+Mode = Literal["animation", "replacement"]
+SAMPLERS: tuple[str, ...] = get_args(Sampler)
+VARIANTS: tuple[str, ...] = get_args(Variant)
+MODES: tuple[str, ...] = get_args(Mode)
+VARIANT_NAMES = {"scail": "SCAIL-Preview", "scail2": "SCAIL-2"}
 # One window of the model: 81 frames (21 latent frames), as both releases were trained.
 WINDOW_FRAMES = 81
 
 
-@dataclass
+@dataclass(kw_only=True)
 class JobInputs:
     """Files and text of one job. Paths are as the runner sees them (the server rewrites them)."""
 
@@ -38,7 +40,7 @@ class JobInputs:
     pose_mask: str | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class JobSettings:
     """Sampling settings; the defaults are the official wan-branch defaults of SCAIL-Preview."""
 
@@ -46,47 +48,32 @@ class JobSettings:
     cfg: float = 5.0
     shift: float = 3.0
     seed: int = 0
-    sampler: str = "unipc"
+    sampler: Sampler = "unipc"
     # Use at most this many frames of the pose video (None: all of them).
     max_frames: int | None = None
-    # Output size; None picks 512 x 896 (height x width), 896 x 512 for a portrait reference.
-    width: int | None = None
+    # Output size in pixels, height then width; None picks 512 high x 896 wide, or 896 high x
+    # 512 wide for a portrait reference.
     height: int | None = None
+    width: int | None = None
     # None: taken from the checkpoint (a SCAIL-2 checkpoint has the mask embedding).
-    variant: str | None = None
-    mode: str = "animation"
+    variant: Variant | None = None
+    mode: Mode = "animation"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Job:
     inputs: JobInputs
     settings: JobSettings = field(default_factory=JobSettings)
     output: str = "out.mp4"
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2)
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
     @classmethod
-    def from_json(cls, text: str) -> "Job":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"job: not valid JSON ({exc}); write the job as a JSON object") from exc
-        return cls.from_dict(data)
-
-    @classmethod
-    def from_dict(cls, data: Any) -> "Job":
-        if not isinstance(data, dict):
-            raise InputError("job: expected a JSON object with 'inputs', 'settings' and 'output'")
-        _reject_unknown(data, ("inputs", "settings", "output"), "job")
-        if "inputs" not in data:
-            raise InputError("job.inputs: missing; give at least reference_image and pose_video")
-        inputs = _build(JobInputs, data["inputs"], "inputs")
-        settings = _build(JobSettings, data.get("settings", {}), "settings")
-        output = data.get("output", "out.mp4")
-        if not isinstance(output, str) or not output:
-            raise InputError("job.output: expected a non-empty path string")
-        job = cls(inputs=inputs, settings=settings, output=output)
+    def from_dict(cls, data: dict[str, Any]) -> Job:
+        """The inverse of ``to_dict`` for trusted data (types are the server's to check)."""
+        job = cls(inputs=JobInputs(**data["inputs"]), settings=JobSettings(**data.get("settings", {})),
+                  output=data.get("output", "out.mp4"))
         job.validate()
         return job
 
@@ -104,109 +91,41 @@ class Job:
             raise InputError(f"settings.shift: {s.shift} must be above 0 (3 for 512p, 5 as in the paper)")
         if not 0 <= s.seed < 2**63:
             raise InputError(f"settings.seed: {s.seed} must be a non-negative integer below 2**63")
-        if s.sampler not in SAMPLERS:
-            raise InputError(f"settings.sampler: {s.sampler!r} is unknown; use one of {', '.join(SAMPLERS)}")
+        _one_of("sampler", s.sampler, SAMPLERS)
+        _one_of("mode", s.mode, MODES)
+        if s.variant is not None:
+            _one_of("variant", s.variant, VARIANTS)
         if s.max_frames is not None and s.max_frames < 1:
             raise InputError(f"settings.max_frames: {s.max_frames} must be at least 1 (or null for all)")
-        for name in ("width", "height"):
+        for name in ("height", "width"):
             value = getattr(s, name)
-            if value is not None and (value < 32 or value % 32):
-                raise InputError(f"settings.{name}: {value} must be a multiple of 32 (8x VAE, 2x2 patches, half-size pose)")
-        if (s.width is None) != (s.height is None):
-            raise InputError("settings.width/height: give both or neither")
-        if s.variant is not None and s.variant not in VARIANTS:
-            raise InputError(f"settings.variant: {s.variant!r} is unknown; use one of {', '.join(VARIANTS)}")
-        if s.mode not in MODES:
-            raise InputError(f"settings.mode: {s.mode!r} is unknown; use one of {', '.join(MODES)}")
+            if value is not None and (value < MODEL_MULTIPLE or value % MODEL_MULTIPLE):
+                raise InputError(f"settings.{name}: {value} must be a multiple of {MODEL_MULTIPLE} "
+                                 "(8x VAE, 2x2 patches, half-size pose)")
+        if (s.height is None) != (s.width is None):
+            raise InputError("settings.height/width: give both or neither (--size HxW, e.g. 512x896)")
         if s.mode == "replacement" and s.variant == "scail":
             raise InputError("settings.mode: replacement needs a SCAIL-2 checkpoint; use mode 'animation'")
 
 
-def progress_from_json(text: str) -> Progress:
-    """A generation progress event sent as JSON (``json.dumps(progress.to_dict())``)."""
-    event = _build(Progress, json.loads(text), "progress")
-    if event.phase not in PHASES:
-        raise InputError(f"progress.phase: {event.phase!r} is unknown; expected one of {', '.join(PHASES)}")
-    return event
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class JobResult:
     output: str
     frames: int
     fps: float
     seconds: float
-    width: int
     height: int
+    width: int
     seed: int
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
     @classmethod
-    def from_json(cls, text: str) -> "JobResult":
-        return _build(cls, json.loads(text), "result")
+    def from_dict(cls, data: dict[str, Any]) -> JobResult:
+        return cls(**data)
 
 
-_TYPES: dict[str, tuple[type, ...]] = {
-    "str": (str,), "int": (int,), "float": (int, float), "str | None": (str, type(None)),
-    "int | None": (int, type(None)), "float | None": (int, float, type(None)),
-}
-
-
-def _reject_unknown(data: dict, known: tuple[str, ...], where: str) -> None:
-    unknown = sorted(set(data) - set(known))
-    if unknown:
-        raise InputError(f"{where}.{unknown[0]}: unknown field; known fields are {', '.join(known)}")
-
-
-def _build(cls: type, data: Any, where: str) -> Any:
-    if not isinstance(data, dict):
-        raise InputError(f"{where}: expected a JSON object")
-    specs = {f.name: f for f in fields(cls)}
-    _reject_unknown(data, tuple(specs), where)
-    values = {}
-    for name, value in data.items():
-        allowed = _TYPES[str(specs[name].type)]
-        # bool is an int in Python; a JSON true for a number is a mistake, not a 1.
-        if isinstance(value, bool) or not isinstance(value, allowed):
-            raise InputError(f"{where}.{name}: expected {specs[name].type}, got {json.dumps(value)}")
-        values[name] = float(value) if str(specs[name].type) == "float" else value
-    for name, spec in specs.items():
-        if name not in values and spec.default is MISSING and spec.default_factory is MISSING:
-            raise InputError(f"{where}.{name}: missing required field")
-    return cls(**values)
-
-
-def job_schema() -> dict[str, Any]:
-    """JSON schema of a job, for the server's OpenAPI page and for client-side checks."""
-
-    def props(cls: type) -> dict[str, Any]:
-        out = {}
-        for f in fields(cls):
-            kind = {"str": "string", "int": "integer", "float": "number"}
-            base = str(f.type).split(" | ")[0]
-            schema: dict[str, Any] = {"type": kind[base]} if " | " not in str(f.type) else {
-                "type": [kind[base], "null"]}
-            if f.name == "sampler":
-                schema["enum"] = list(SAMPLERS)
-            elif f.name == "variant":
-                schema["enum"] = [*VARIANTS, None]
-            elif f.name == "mode":
-                schema["enum"] = list(MODES)
-            out[f.name] = schema
-        return out
-
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "SCAIL generation job",
-        "type": "object",
-        "required": ["inputs"],
-        "additionalProperties": False,
-        "properties": {
-            "inputs": {"type": "object", "properties": props(JobInputs), "additionalProperties": False,
-                       "required": ["reference_image", "pose_video"]},
-            "settings": {"type": "object", "properties": props(JobSettings), "additionalProperties": False},
-            "output": {"type": "string"},
-        },
-    }
+def _one_of(name: str, value: object, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise InputError(f"settings.{name}: {value!r} is unknown; use one of {', '.join(allowed)}")

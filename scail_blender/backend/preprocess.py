@@ -19,10 +19,9 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import InputError
+from ..pose.framing import MODEL_SIZE
 from .jobs import WINDOW_FRAMES
 
-# The releases' default size (height, width), swapped for a portrait reference.
-LANDSCAPE = (512, 896)
 HISTORY_FRAMES = 5  # SCAIL-2: the last 5 decoded frames seed the next window (2 latent frames)
 WINDOW_STRIDE = WINDOW_FRAMES - HISTORY_FRAMES
 MASK_ON = (225.0 - 127.5) / 127.5
@@ -48,7 +47,7 @@ def auto_size(image: np.ndarray) -> tuple[int, int]:
     wide, so a square reference stays landscape (SAT's script would make it portrait).
     """
     h, w = image.shape[:2]
-    return LANDSCAPE[::-1] if h > w else LANDSCAPE
+    return MODEL_SIZE[::-1] if h > w else MODEL_SIZE
 
 
 def resize_crop(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

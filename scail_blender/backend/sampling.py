@@ -134,12 +134,15 @@ def _corrector_rhos(r_mat: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 Sampler = EulerSampler | UniPCSampler
 
 
+# The registry of samplers by the names the job contract accepts (``jobs.SAMPLERS``).
+SAMPLER_CLASSES: dict[str, type[EulerSampler] | type[UniPCSampler]] = {"unipc": UniPCSampler, "euler": EulerSampler}
+
+
 def make_sampler(name: str, steps: int, shift: float) -> Sampler:
-    if name == "euler":
-        return EulerSampler(steps, shift)
-    if name == "unipc":
-        return UniPCSampler(steps, shift)
-    raise ValueError(f"unknown sampler {name!r}")
+    try:
+        return SAMPLER_CLASSES[name](steps, shift)
+    except KeyError:
+        raise ValueError(f"unknown sampler {name!r}; known: {', '.join(SAMPLER_CLASSES)}") from None
 
 
 def denoise(

@@ -28,7 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..backend.checkpoints import VARIANT_NAMES, convert
+    from ..backend.checkpoints import convert
+    from ..backend.jobs import VARIANT_NAMES
 
     start = time.perf_counter()
     args.target.parent.mkdir(parents=True, exist_ok=True)

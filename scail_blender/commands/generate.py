@@ -9,7 +9,7 @@ import threading
 
 from ..backend.jobs import SAMPLERS, Job, JobInputs, JobSettings
 from ..errors import Cancelled
-from ..progress import Progress
+from .common import size_arg, terminal_progress
 
 EPILOG = """\
 The checkpoint folder is the downloaded SCAIL-Preview or SCAIL-2 folder: model/1/... (the DiT),
@@ -51,22 +51,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=defaults.seed, help="noise seed (default %(default)s)")
     parser.add_argument("--sampler", choices=SAMPLERS, default=defaults.sampler, help="default %(default)s")
     parser.add_argument("--max-frames", type=int, help="use at most this many pose frames")
-    parser.add_argument("--size", metavar="HxW", help="output size, multiples of 32 (default: from the reference)")
+    parser.add_argument("--size", metavar="HxW", type=size_arg,
+                        help="output size, height x width in multiples of 32, e.g. 512x896 (default: 512x896, "
+                             "896x512 for a portrait reference)")
     parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    height = width = None
-    if args.size:
-        try:
-            height, width = (int(v) for v in args.size.lower().split("x"))
-        except ValueError:
-            print(f"scail: error: --size {args.size!r} is not HxW, e.g. 512x896", file=sys.stderr)
-            return 2
-    job = Job(JobInputs(args.ref, args.pose, args.prompt, args.negative_prompt, args.ref_mask, args.pose_mask),
-              JobSettings(steps=args.steps, cfg=args.cfg, shift=args.shift, seed=args.seed, sampler=args.sampler,
-                          max_frames=args.max_frames, width=width, height=height), output=args.out)
+    height, width = args.size or (None, None)
+    job = Job(inputs=JobInputs(reference_image=args.ref, pose_video=args.pose, prompt=args.prompt,
+                               negative_prompt=args.negative_prompt, reference_mask=args.ref_mask,
+                               pose_mask=args.pose_mask),
+              settings=JobSettings(steps=args.steps, cfg=args.cfg, shift=args.shift, seed=args.seed,
+                                   sampler=args.sampler, max_frames=args.max_frames, height=height, width=width),
+              output=args.out)
     job.validate()
     from ..backend.pipeline import ScailPipeline  # torch loads only when a job really runs
 
@@ -79,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         return 130
     finally:
         signal.signal(signal.SIGINT, previous)
-    print(f"wrote {result.output} ({result.frames} frames, {result.width}x{result.height}, "
+    print(f"wrote {result.output} ({result.frames} frames, {result.height} high x {result.width} wide, "
           f"{result.fps:g} fps, {result.seconds:.1f} s, seed {result.seed})")
     return 0
 
@@ -89,17 +88,3 @@ def _first_interrupt(cancel: threading.Event, previous) -> None:
     cancel.set()
     signal.signal(signal.SIGINT, previous)
     print("\nscail: stopping after the current step (Ctrl-C again to abort now)", file=sys.stderr)
-
-
-def terminal_progress():
-    """One progress line on stderr: rewritten in place on a terminal, one line per event otherwise."""
-    interactive = sys.stderr.isatty()
-
-    def show(event: Progress) -> None:
-        text = f"{event.phase} {event.step}/{event.total} {event.message}"
-        if interactive:
-            print(f"\r\x1b[K{text}", end="", file=sys.stderr, flush=True)
-        else:
-            print(text, file=sys.stderr, flush=True)
-
-    return show

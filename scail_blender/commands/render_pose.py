@@ -7,8 +7,8 @@ import sys
 
 from ..errors import InputError
 from ..pose.camera import Intrinsics
-from ..pose.framing import is_model_size, nearest_model_size, parse_size
-from ..progress import Progress
+from ..pose.framing import MODEL_SIZE, is_model_size, nearest_model_size
+from .common import size_arg, terminal_progress
 
 DESCRIPTION = """\
 Render the SCAIL pose video (coloured 3D capsules plus 2D face and hand marks, as the official
@@ -82,13 +82,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def size_arg(text: str) -> tuple[int, int]:
-    try:
-        return parse_size(text)
-    except InputError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def frame_range_arg(text: str) -> tuple[int, int]:
     try:
         start, end = (int(v) for v in text.split(":"))
@@ -145,21 +138,9 @@ def run_blend(args: argparse.Namespace) -> int:
             raise
         raise InputError("--blend needs Blender's Python module: pip install bpy==5.0.1 (Python 3.11)") from exc
     options = {"characters": args.character, "camera": args.camera, "frame_range": args.frame_range,
-               "size": args.size or (512, 896), "fps": args.fps or 16.0, "frames_dir": args.frames_dir,
+               "size": args.size or MODEL_SIZE, "fps": args.fps or 16.0, "frames_dir": args.frames_dir,
                "joints_out": args.joints_out, "scheme": args.palette, "backend": args.backend}
     files = render_blend_file(args.blend, args.out, **options)
     height, width = options["size"]
     print(f"wrote {files.video} ({files.frames} frames, {height}x{width}, {options['fps']:g} fps)")
     return 0
-
-
-def terminal_progress():
-    """A one-line progress display on stderr when it is a terminal, silence otherwise."""
-    interactive = sys.stderr.isatty()
-
-    def show(event: Progress) -> None:
-        if interactive:
-            end = "\n" if event.step == event.total else ""
-            print(f"\r{event.phase}: {event.step}/{event.total}", end=end, file=sys.stderr, flush=True)
-
-    return show

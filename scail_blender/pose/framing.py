@@ -13,6 +13,8 @@ from ..errors import InputError
 from .camera import Intrinsics
 
 MODEL_MULTIPLE = 32
+# The releases' size, height then width (landscape); portrait is the same swapped.
+MODEL_SIZE = (512, 896)
 MAX_SIDE = 4096
 
 

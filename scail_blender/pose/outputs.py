@@ -71,6 +71,7 @@ def write_pose_files(frames: Iterable[np.ndarray], size: tuple[int, int], fps: f
     except BaseException:
         _remove(committed)
         raise
+    progress(Progress("done", written, written, f"wrote {video}"))
     return PoseFiles(video=video, frames=written, strip_video=strip[0] if strip else None,
                      strip_frames=len(strip[2]) if strip else 0, frames_dir=frames_dir)
 

@@ -27,10 +27,10 @@ import torch
 from torch import nn
 
 from ...errors import InputError
+from ..jobs import VARIANTS
 from .rope import scail_factors
 from .wan_block import FloatLinear, Head, LayerNorm, Linear, WanBlock
 
-VARIANTS = ("scail", "scail2")
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 
-.PHONY: venv demo test extension bench clean gltf-validator
+.PHONY: venv demo test lint extension bench clean gltf-validator
 
 venv: $(STAMP)
 
@@ -24,7 +24,11 @@ demo: $(STAMP)
 	$(PY) tools/demo.py --out demo
 
 test: $(STAMP) gltf-validator
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q -p no:cacheprovider
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
 
 extension: $(STAMP)
 	$(PY) tools/build_extension.py --out dist

@@ -25,7 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scail_blender.backend.checkpoints import init_random_  # noqa: E402
+from scail_blender.backend.testing import init_random_  # noqa: E402
 from scail_blender.backend.models.dit import DitConfig, ScailDiT, add_mask_channels  # noqa: E402
 
 VAE_STRIDE = (4, 8, 8)

@@ -24,8 +24,8 @@ def _measure(scene, size: tuple[int, int], backend: str):
     """(operator path s, of which reading joints s, renderer s, renderer + mp4 s, files) for one run."""
     from scail_blender.motion.model import load_motion_npz
     from scail_blender.operators.render_pose import TICK_S
-    from scail_blender.pose.pose_video import frame_motion, motion_frames, write_pose_video
-    from scail_blender.scene_render import PoseRenderJob, plan_pose_render
+    from scail_blender.motion.pose_video import frame_motion, motion_frames, write_pose_video
+    from scail_blender.blender.scene_render import PoseRenderJob, plan_pose_render
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)

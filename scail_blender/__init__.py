@@ -9,12 +9,12 @@ __version__ = "0.1.0"
 
 
 def register() -> None:
-    from . import addon
+    from .blender import addon
 
     addon.register()
 
 
 def unregister() -> None:
-    from . import addon
+    from .blender import addon
 
     addon.unregister()

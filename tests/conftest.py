@@ -1,42 +1,21 @@
-"""Shared test helpers.
+"""Markers by folder: ``blender`` for the bpy tests, ``gpu`` for CUDA paths (skipped without one).
 
-Tests that need a pristine Blender (installing the extension, register cycles) run the bpy
-module in a child process, because bpy keeps its state for the life of a process.
+Markers are set from where a test lives, so ``pytest -m "not blender"`` runs the bpy-free core
+alone without anyone having to remember to decorate a new test.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+BLENDER_FOLDERS = {"blender"}
 
 
-def run_python(code: str, *, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run ``code`` in a fresh interpreter of this venv; fail the test with its output on error."""
-    full_env = dict(os.environ)
-    full_env.update(env or {})
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        cwd=ROOT,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    if proc.returncode != 0:
-        pytest.fail(f"child python failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
-
-
-@pytest.fixture
-def blender_user_dir(tmp_path: Path) -> dict[str, str]:
-    """Environment that points Blender's user resources (extensions, config) at a temp folder."""
-    user = tmp_path / "blender_user"
-    user.mkdir()
-    return {"BLENDER_USER_RESOURCES": str(user)}
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        folder = Path(str(item.fspath)).resolve().relative_to(HERE).parts[0]
+        if folder in BLENDER_FOLDERS or "bpy" in item.keywords:
+            item.add_marker(pytest.mark.blender)

@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import scail_blender
     from scail_blender.errors import ScailError
-    from scail_blender.scene_render import plan_pose_render, render_pose_video
+    from scail_blender.blender.scene_render import plan_pose_render, render_pose_video
     from tools.demo_scene import add_camera, add_rigify_dancer, empty_scene
 
     out = Path(args.out).resolve()

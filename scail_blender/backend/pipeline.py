@@ -21,7 +21,7 @@ import gc
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -140,8 +140,8 @@ class ScailPipeline:
             step0 = index * s.steps
             report(Progress("denoise", step0, total_steps, f"window {index + 1}: step 0/{s.steps}"))
             latent = denoise(make_sampler(s.sampler, s.steps, s.shift), velocity, noise, cancel=cancel,
-                             on_step=lambda i, n: report(Progress("denoise", step0 + i, total_steps,
-                                                                       f"window {index + 1}: step {i}/{n}")))
+                             on_step=lambda i, n, step0=step0, window_no=index + 1: report(
+                                 Progress("denoise", step0 + i, total_steps, f"window {window_no}: step {i}/{n}")))
             if history is not None:
                 latent[:, :, :history.shape[2]] = history
             report(Progress("decode", index, len(windows), f"window {index + 1} of {len(windows)}"))

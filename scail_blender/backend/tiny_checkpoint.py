@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
 
-from .checkpoints import random_state_dict, save_fsdp, save_sat
+from .testing import random_state_dict, save_fsdp, save_sat
 from .components import CLIP_FILES, T5_DIR, T5_FILE, VAE_FILE
 from .models.clip import ClipConfig, ClipVision
 from .models.dit import DitConfig

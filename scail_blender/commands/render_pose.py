@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     for flag in ("character", "camera", "frame_range"):
         if getattr(args, flag):
             raise InputError(f"--{flag.replace('_', '-')} applies to --blend only; a motion file has its own camera and frames")
-    from ..pose.pose_video import frame_motion, write_pose_video
+    from ..motion.pose_video import frame_motion, write_pose_video
 
     motion = frame_motion(load_motion_file(args.motion), size=args.size, fps=args.fps, intrinsics=args.intrinsics)
     size = motion.image_size
@@ -132,7 +132,7 @@ def run_blend(args: argparse.Namespace) -> int:
     if args.intrinsics is not None:
         raise InputError("--intrinsics applies to --motion only; with --blend the scene camera decides")
     try:
-        from ..scene_render import render_blend_file
+        from ..blender.scene_render import render_blend_file
     except ImportError as exc:
         if "bpy" not in str(exc):
             raise

@@ -25,15 +25,13 @@ from ..pose.camera import Intrinsics
 from ..pose.skeleton import SMPL_JOINT_NAMES
 from .gltf import ARRAY_BUFFER, ELEMENT_ARRAY_BUFFER, GlbBuilder, Gltf
 from .model import JOINT_COUNT, Motion
-from .rotations import align, continuous, matrix_to_quat, quat_to_matrix
-from .smpl import REST_JOINTS, SMPL_PARENTS, BodyModel
+from .rotations import align, quat_to_matrix
+from .smpl import SMPL_PARENTS, BodyModel
+from .smpl_rig import CHILDREN, FLIP, local_animation, person_world, rest_from_motion
 
 GENERATOR = "scail-blender"
 EXTRAS_KEY = "scail"
 FORMAT_VERSION = 1
-# OpenCV camera space (mm) -> glTF (m): flip y and z.
-FLIP = np.array([1.0, -1.0, -1.0])
-CHILDREN = tuple(tuple(c for c, p in enumerate(SMPL_PARENTS) if p == j) for j in range(JOINT_COUNT))
 # Capsule radius (m) of the segment from each joint to its children.
 SEGMENT_RADIUS = {0: 0.09, 3: 0.09, 6: 0.1, 9: 0.09, 12: 0.05, 13: 0.05, 14: 0.05, 1: 0.07, 2: 0.07,
                   4: 0.05, 5: 0.05, 7: 0.04, 8: 0.04, 16: 0.045, 17: 0.045, 18: 0.04, 19: 0.04,
@@ -85,12 +83,12 @@ def motion_glb_bytes(motion: Motion, body: BodyModel | None = None) -> bytes:
     for person in range(motion.people):
         if not present[:, person].any():
             continue
-        world = held_pose(motion.joints[:, person].astype(np.float64) * FLIP / 1000.0, present[:, person])
+        world = person_world(motion, person, present)
         betas = None
         if body is not None and motion.smpl is not None:
             betas = motion.smpl.betas[present[:, person], person].mean(axis=0)
         rest, mesh = _rest_and_mesh(world, body, betas)
-        local_t, local_q = _local_animation(world, rest)
+        local_t, local_q = local_animation(world, rest)
 
         base = len(nodes)
         joint_nodes = [base + j for j in range(JOINT_COUNT)]
@@ -141,13 +139,6 @@ def _camera(motion: Motion) -> dict[str, Any] | None:
         "yfov": 2 * math.atan(height / (2 * intr.fy)), "aspectRatio": width / height, "znear": 0.01, "zfar": 1000.0}}
 
 
-def held_pose(world: np.ndarray, present: np.ndarray) -> np.ndarray:
-    """Absent frames take the nearest present frame's pose, so nothing flies to the origin."""
-    index = np.flatnonzero(present)
-    nearest = index[np.abs(np.arange(len(present))[:, None] - index[None]).argmin(axis=1)]
-    return world[nearest]
-
-
 def _rest_and_mesh(world: np.ndarray, body: BodyModel | None, betas: np.ndarray | None):
     if body is not None:
         verts, rest = body.rest(betas)
@@ -157,48 +148,6 @@ def _rest_and_mesh(world: np.ndarray, body: BodyModel | None, betas: np.ndarray 
         return rest - rest[0], (verts - rest[0], _normals(verts, body.faces), top, weights, body.faces)
     rest = rest_from_motion(world)
     return rest, _capsules(rest)
-
-
-def rest_from_motion(world: np.ndarray) -> np.ndarray:
-    """SMPL's rest pose with this person's median bone lengths, pelvis at the origin."""
-    rest = np.zeros((JOINT_COUNT, 3))
-    for j, p in enumerate(SMPL_PARENTS):
-        if p >= 0:
-            template = REST_JOINTS[j] - REST_JOINTS[p]
-            length = np.median(np.linalg.norm(world[:, j] - world[:, p], axis=-1))
-            rest[j] = rest[p] + template / np.linalg.norm(template) * max(float(length), 1e-3)
-    return rest
-
-
-def global_rotations(world: np.ndarray, rest: np.ndarray) -> np.ndarray:
-    """Per frame, each joint's rotation [T, 24, 3, 3] from its rest pose: bones aim at their
-    children (several children also fix the twist); end joints follow their parent."""
-    frames = world.shape[0]
-    rotations = np.zeros((frames, JOINT_COUNT, 3, 3))
-    for j in range(JOINT_COUNT):
-        kids = CHILDREN[j]
-        if kids:
-            rest_vecs = np.stack([rest[c] - rest[j] for c in kids])
-            cur_vecs = np.stack([world[:, c] - world[:, j] for c in kids], 1)
-            rotations[:, j] = align(rest_vecs, cur_vecs)
-        else:
-            rotations[:, j] = rotations[:, SMPL_PARENTS[j]]
-    return rotations
-
-
-def _local_animation(world: np.ndarray, rest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Local translations [T, 24, 3] and rotations [T, 24, 4] that put every joint at ``world``."""
-    global_r = global_rotations(world, rest)
-    local_t = np.zeros(world.shape)
-    local_r = np.zeros_like(global_r)
-    for j, p in enumerate(SMPL_PARENTS):
-        if p < 0:
-            local_t[:, j], local_r[:, j] = world[:, j], global_r[:, j]
-        else:
-            inv = np.swapaxes(global_r[:, p], -1, -2)
-            local_t[:, j] = np.einsum("tij,tj->ti", inv, world[:, j] - world[:, p])
-            local_r[:, j] = inv @ global_r[:, j]
-    return local_t, continuous(matrix_to_quat(local_r))
 
 
 def _capsules(rest: np.ndarray):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bpy
 
-from ..characters import remap_character
+from ..blender.characters import remap_character
 
 
 def _active(context):

@@ -10,7 +10,7 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
-from .. import prefs
+from ..blender import prefs
 from ..errors import ScailError
 from ..motion import read_motion, save_motion
 from ..motion.smpl import load_body_model
@@ -39,7 +39,7 @@ class SCAIL_OT_import_motion(bpy.types.Operator, ImportHelper):
     )
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        from ..rig.build import build_import, prepare_import
+        from ..blender.build_rig import build_import, prepare_import
 
         try:
             loaded = read_motion(self.filepath)
@@ -84,7 +84,7 @@ class SCAIL_OT_export_motion(bpy.types.Operator, ExportHelper):
         return any(obj.type == "ARMATURE" for obj in context.selected_objects)
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        from ..rig.extract import ClipExtractor
+        from ..blender.scene_motion import ClipExtractor
 
         armatures = [obj for obj in context.selected_objects if obj.type == "ARMATURE"]
         try:

@@ -7,10 +7,10 @@ import traceback
 import bpy
 import numpy as np
 
-from .. import prefs
+from ..blender import prefs
 from ..errors import Cancelled, ScailError
-from ..rig.blender_camera import camera_params
-from ..scene_render import PoseRenderJob, default_video_path, plan_pose_render, preview_frame
+from ..blender.camera import camera_params
+from ..blender.scene_render import PoseRenderJob, default_video_path, plan_pose_render, preview_frame
 
 PREVIEW_IMAGE = "SCAIL Pose Preview"
 TICK_S = 0.05

@@ -13,7 +13,7 @@ Latents are normalised per channel with the released mean and std, as SCAIL's co
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

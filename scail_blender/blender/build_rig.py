@@ -1,0 +1,189 @@
+"""Motion -> Blender: one SMPL-named armature per person and the camera the motion was seen from.
+
+Everything that can fail (retiming, camera conversion, pose maths) runs before the scene is
+touched, so a failed import leaves the file as it was. Bones carry the motion as keyed
+location + rotation relative to their rest pose, so the joints land exactly where the source put
+them (NLF bone lengths vary per frame) while the rig stays an ordinary, editable armature.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import bpy
+import numpy as np
+from mathutils import Matrix
+
+from ..motion.model import Motion
+from ..motion.retime import retime
+from ..motion.rotations import matrix_to_quat
+from ..motion.smpl_rig import global_rotations, person_world, rest_from_motion
+from ..motion.smpl import SMPL_PARENTS
+from ..pose.framing import MODEL_SIZE
+from ..pose.skeleton import SMPL_JOINT_NAMES
+from ..rig.camera import CameraParams, blender_camera_for
+
+# Size a motion without a recorded image size is shown at (the model's landscape size).
+FALLBACK_SIZE = MODEL_SIZE
+# glTF-style axes (y up, facing +z) -> Blender world (z up, facing -y); composed with smpl_rig.FLIP this is
+# rig.camera.OPENCV_TO_BLENDER_WORLD, where blender_camera_for puts the camera.
+GLTF_TO_BLENDER = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+# The child a bone's tail points at, where a joint has several.
+TAIL_CHILD = {0: 3, 9: 12}
+LEAF_LENGTH = 0.08
+
+
+@dataclass
+class PreparedPerson:
+    name: str
+    heads: np.ndarray        # [24, 3] rest bone heads, Blender world units
+    tails: np.ndarray        # [24, 3]
+    positions: np.ndarray    # [T, 24, 3] posed joint positions, Blender world units
+    rotations: np.ndarray    # [T, 24, 3, 3] rotation of each joint relative to its rest, Blender world
+    present: np.ndarray      # [T]
+
+
+@dataclass
+class PreparedImport:
+    motion: Motion
+    people: list[PreparedPerson]
+    size: tuple[int, int]
+    camera_params: CameraParams
+    frame_start: int
+
+
+def prepare_import(motion: Motion, scene: bpy.types.Scene, retime_to_scene: bool) -> PreparedImport:
+    """All the numbers of an import, computed without changing anything in Blender."""
+    if retime_to_scene:
+        motion = retime(motion, scene.render.fps / scene.render.fps_base)
+    size = motion.image_size or FALLBACK_SIZE
+    params = blender_camera_for(motion.intrinsics_or_default(size), size)
+    units = 1.0 / scene.unit_settings.scale_length
+    present = motion.present()
+    names = motion.person_ids or [f"person_{p + 1}" for p in range(motion.people)]
+    people = []
+    for p in range(motion.people):
+        if not present[:, p].any():
+            continue
+        gltf = person_world(motion, p, present)
+        rest = rest_from_motion(gltf)
+        rotations = GLTF_TO_BLENDER @ global_rotations(gltf, rest) @ GLTF_TO_BLENDER.T
+        heads = rest @ GLTF_TO_BLENDER.T * units
+        anchor = gltf[np.flatnonzero(present[:, p])[0], 0] @ GLTF_TO_BLENDER.T * units
+        heads = heads - heads[0] + anchor
+        people.append(PreparedPerson(
+            name=names[p], heads=heads, tails=_tails(heads),
+            positions=gltf @ GLTF_TO_BLENDER.T * units, rotations=rotations, present=present[:, p],
+        ))
+    return PreparedImport(motion, people, (int(size[0]), int(size[1])), params, scene.frame_start)
+
+
+def build_import(prepared: PreparedImport, context: bpy.types.Context, set_scene_camera: bool = True
+                 ) -> tuple[list[bpy.types.Object], bpy.types.Object]:
+    """Create the armatures and the camera of ``prepared`` in the active collection."""
+    scene = context.scene
+    collection = context.collection or scene.collection
+    armatures = [_armature(person, collection, prepared.frame_start) for person in prepared.people]
+    camera = _camera(prepared, collection, prepared.motion.source or "motion")
+    if set_scene_camera:
+        params = prepared.camera_params
+        scene.camera = camera
+        scene.render.resolution_x, scene.render.resolution_y = params.res_x, params.res_y
+        scene.render.resolution_percentage = 100
+        scene.render.pixel_aspect_x, scene.render.pixel_aspect_y = params.pixel_aspect_x, params.pixel_aspect_y
+    scene.frame_end = max(scene.frame_end, prepared.frame_start + prepared.motion.frames - 1)
+    return armatures, camera
+
+
+def _tails(heads: np.ndarray) -> np.ndarray:
+    tails = np.zeros_like(heads)
+    for j in range(24):
+        children = [c for c, p in enumerate(SMPL_PARENTS) if p == j]
+        if children:
+            tails[j] = heads[TAIL_CHILD.get(j, children[0])]
+        else:
+            direction = heads[j] - heads[SMPL_PARENTS[j]]
+            if j == 15:
+                direction = np.array([0.0, 0.0, 1.0])
+            tails[j] = heads[j] + direction / max(np.linalg.norm(direction), 1e-9) * LEAF_LENGTH
+    return tails
+
+
+def _armature(person: PreparedPerson, collection: bpy.types.Collection, frame_start: int) -> bpy.types.Object:
+    data = bpy.data.armatures.new(person.name)
+    obj = bpy.data.objects.new(person.name, data)
+    collection.objects.link(obj)
+    previous = bpy.context.view_layer.objects.active
+    bpy.context.view_layer.objects.active = obj
+    mode = obj.mode
+    bpy.ops.object.mode_set(mode="EDIT")
+    for j, name in enumerate(SMPL_JOINT_NAMES):
+        bone = data.edit_bones.new(name)
+        bone.head, bone.tail, bone.roll = person.heads[j].tolist(), person.tails[j].tolist(), 0.0
+        bone.use_deform = True
+    for j, parent in enumerate(SMPL_PARENTS):
+        if parent >= 0:
+            data.edit_bones[SMPL_JOINT_NAMES[j]].parent = data.edit_bones[SMPL_JOINT_NAMES[parent]]
+    bpy.ops.object.mode_set(mode=mode)
+    bpy.context.view_layer.objects.active = previous
+    _key_pose(obj, person, frame_start)
+    return obj
+
+
+def _key_pose(obj: bpy.types.Object, person: PreparedPerson, frame_start: int) -> None:
+    """Keys every bone's matrix_basis so its head sits at ``positions`` with ``rotations``."""
+    frames = len(person.positions)
+    rest = np.array([np.array(obj.data.bones[name].matrix_local) for name in SMPL_JOINT_NAMES])
+    posed = np.tile(np.eye(4), (frames, 24, 1, 1))
+    posed[:, :, :3, :3] = person.rotations @ rest[None, :, :3, :3]
+    posed[:, :, :3, 3] = person.positions
+    basis = np.zeros_like(posed)
+    for j, parent in enumerate(SMPL_PARENTS):
+        if parent < 0:
+            basis[:, j] = np.linalg.inv(rest[j]) @ posed[:, j]
+        else:
+            local_rest = np.linalg.inv(rest[parent]) @ rest[j]
+            basis[:, j] = np.linalg.inv(local_rest) @ np.linalg.inv(posed[:, parent]) @ posed[:, j]
+    xyzw = matrix_to_quat(basis[..., :3, :3])
+    for t in range(1, frames):  # keep neighbouring keys on one hemisphere for smooth blending
+        flip = np.sum(xyzw[t] * xyzw[t - 1], axis=-1) < 0
+        xyzw[t][flip] *= -1
+    quats = np.concatenate([xyzw[..., 3:], xyzw[..., :3]], axis=-1)
+    times = frame_start + np.arange(frames, dtype=np.float64)
+
+    obj.animation_data_create()
+    action = bpy.data.actions.new(f"{obj.name}_motion")
+    obj.animation_data.action = action
+    for j, name in enumerate(SMPL_JOINT_NAMES):
+        obj.pose.bones[name].rotation_mode = "QUATERNION"
+        for path, values in (("location", basis[:, j, :3, 3]), ("rotation_quaternion", quats[:, j])):
+            for axis in range(values.shape[1]):
+                _fcurve(action, obj, f'pose.bones["{name}"].{path}', axis, times, values[:, axis], name)
+    _fcurve(action, obj, "hide_render", 0, times, (~person.present).astype(float), None, constant=True)
+    _fcurve(action, obj, "hide_viewport", 0, times, (~person.present).astype(float), None, constant=True)
+
+
+def _fcurve(action: bpy.types.Action, obj: bpy.types.Object, path: str, index: int, times: np.ndarray,
+            values: np.ndarray, group: str | None, constant: bool = False) -> None:
+    curve = action.fcurve_ensure_for_datablock(obj, path, index=index, group_name=group or "")
+    curve.keyframe_points.add(len(times))
+    curve.keyframe_points.foreach_set("co", np.stack([times, values], 1).ravel().astype(np.float32))
+    interpolation = "CONSTANT" if constant else "LINEAR"
+    curve.keyframe_points.foreach_set("interpolation", [
+        bpy.types.Keyframe.bl_rna.properties["interpolation"].enum_items[interpolation].value] * len(times))
+    curve.update()
+
+
+def _camera(prepared: PreparedImport, collection: bpy.types.Collection, source: str) -> bpy.types.Object:
+    params = prepared.camera_params
+    data = bpy.data.cameras.new(f"{source} camera")
+    data.type = "PERSP"
+    data.lens, data.sensor_width, data.sensor_height = params.lens, params.sensor_width, params.sensor_height
+    data.sensor_fit = params.sensor_fit
+    data.shift_x, data.shift_y = params.shift_x, params.shift_y
+    data.clip_start, data.clip_end = 0.01, 1000.0
+    obj = bpy.data.objects.new(f"{source} camera", data)
+    collection.objects.link(obj)
+    obj.matrix_world = Matrix([list(row) for row in params.matrix_world])
+    return obj
+

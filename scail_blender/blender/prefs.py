@@ -1,0 +1,105 @@
+"""Add-on preferences: where outputs go and which backend runs the model.
+
+The backend, checkpoint and SMPL settings are shown now so users can prepare them; the
+generation issues wire them up. Everything here is per-installation, not per .blend.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bpy
+
+from ..errors import InputError
+from ..motion.smpl import find_body_model
+
+# The add-on's id is the root package (``scail_blender``, or ``bl_ext.<repo>.scail_blender`` when
+# installed as an extension), not this sub-package: Blender keys preferences by it.
+PACKAGE = __package__.rpartition(".")[0]
+
+
+class ScailPreferences(bpy.types.AddonPreferences):
+    bl_idname = PACKAGE
+
+    output_policy: bpy.props.EnumProperty(
+        name="Output Folder",
+        items=(
+            ("BLEND_DIR", "Next to the .blend", "Write videos next to the saved .blend file"),
+            ("FOLDER", "Chosen Folder", "Write videos into the folder below"),
+        ),
+        default="BLEND_DIR",
+    )
+    output_folder: bpy.props.StringProperty(
+        name="Folder",
+        subtype="DIR_PATH",
+        description="Folder for pose videos; also used for unsaved .blend files",
+    )
+    backend: bpy.props.EnumProperty(
+        name="Backend",
+        items=(
+            ("IN_PROCESS", "In Blender", "Run SCAIL inside Blender (needs a GPU and the checkpoint)"),
+            ("SERVER", "Server", "Send jobs to a scail server (local or on a GPU machine)"),
+        ),
+        default="SERVER",
+    )
+    server_url: bpy.props.StringProperty(name="Server URL", default="http://127.0.0.1:8765")
+    server_token: bpy.props.StringProperty(name="Token", subtype="PASSWORD")
+    checkpoint_dir: bpy.props.StringProperty(
+        name="Checkpoint Folder", subtype="DIR_PATH", description="Folder holding the SCAIL checkpoint"
+    )
+    smpl_dir: bpy.props.StringProperty(
+        name="SMPL Models", subtype="DIR_PATH",
+        description="Folder holding your SMPL model files; Export SCAIL Motion uses its neutral model for the body mesh",
+    )
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout = self.layout
+        layout.use_property_split = True
+        col = layout.column(heading="Output")
+        col.prop(self, "output_policy")
+        col.prop(self, "output_folder")
+        col = layout.column(heading="Generation")
+        col.prop(self, "backend")
+        if self.backend == "SERVER":
+            col.prop(self, "server_url")
+            col.prop(self, "server_token")
+        else:
+            col.prop(self, "checkpoint_dir")
+        col.label(text="Generation from Blender arrives in a later version; these settings are kept.", icon="INFO")
+        layout.column(heading="Motion").prop(self, "smpl_dir")
+
+
+def preferences(context: bpy.types.Context | None = None) -> ScailPreferences | None:
+    """The preferences when the add-on is registered under its package name, else None.
+
+    Scripts that import the package without enabling it (tests, the command line) have no
+    preferences; callers then use the defaults.
+    """
+    context = context or bpy.context
+    addon = context.preferences.addons.get(PACKAGE)
+    return addon.preferences if addon else None
+
+
+def smpl_model_file(context: bpy.types.Context | None = None) -> Path | None:
+    """The neutral SMPL model found in the preferences' SMPL folder, or None when none is set up."""
+    prefs = preferences(context)
+    if prefs is None or not prefs.smpl_dir:
+        return None
+    return find_body_model(bpy.path.abspath(prefs.smpl_dir))
+
+
+def output_folder(context: bpy.types.Context | None = None) -> Path:
+    """The folder the current settings send outputs to, created if needed."""
+    prefs = preferences(context)
+    chosen = bpy.path.abspath(prefs.output_folder) if prefs and prefs.output_folder else ""
+    if prefs is not None and prefs.output_policy == "FOLDER":
+        if not chosen:
+            raise InputError("Output folder policy is 'Chosen Folder' but no folder is set: "
+                             "pick one in the add-on preferences.")
+        return Path(chosen)
+    if bpy.data.filepath:
+        return Path(bpy.data.filepath).parent
+    if chosen:
+        return Path(chosen)
+    raise InputError("The .blend is not saved, so there is no folder next to it: save the file, "
+                     "or choose an output folder in the add-on preferences.")

@@ -1,0 +1,116 @@
+"""Scene settings of the Animate Character panel, and the running job's state.
+
+Characters, camera/output and prompt live on the scene (saved with the .blend). The job
+state lives on the window manager, which Blender never saves, so an interrupted render can
+not leave a stale "running" flag in a file.
+"""
+
+from __future__ import annotations
+
+import bpy
+
+# Keys are H x W like the command line's --size; values are (height, width).
+SIZE_PRESETS = {"512x896": (512, 896), "896x512": (896, 512), "704x1280": (704, 1280)}
+
+
+def _is_armature(_self, obj: bpy.types.Object) -> bool:
+    return obj.type == "ARMATURE"
+
+
+def _joint_items(_self, _context) -> list[tuple[str, str, str]]:
+    from ..pose.skeleton import SMPL_JOINT_NAMES
+
+    return [(name, name.replace("_", " ").title(), f"SMPL joint {i}") for i, name in enumerate(SMPL_JOINT_NAMES)]
+
+
+class ScailJointOverride(bpy.types.PropertyGroup):
+    """One manual choice: this SMPL joint sits at the head or tail of that bone."""
+
+    joint: bpy.props.EnumProperty(name="Joint", items=_joint_items)
+    bone: bpy.props.StringProperty(name="Bone")
+    end: bpy.props.EnumProperty(
+        name="End",
+        items=(("head", "Head", "The bone's root"), ("tail", "Tail", "The bone's tip")),
+        default="head",
+    )
+
+
+class ScailCharacter(bpy.types.PropertyGroup):
+    armature: bpy.props.PointerProperty(name="Armature", type=bpy.types.Object, poll=_is_armature)
+    enabled: bpy.props.BoolProperty(name="Render", default=True, description="Include in pose renders")
+    overrides: bpy.props.CollectionProperty(type=ScailJointOverride)
+    active_override: bpy.props.IntProperty()
+    preset: bpy.props.StringProperty(name="Preset", description="Bone-name preset the mapper recognised")
+    report: bpy.props.StringProperty(name="Mapping Report", description="Result of the last mapping")
+    mapped: bpy.props.BoolProperty(name="Mapped", description="All required joints were found")
+    bonemap_json: bpy.props.StringProperty(description="The last mapping, for the panel and the viewport overlay")
+    show_map: bpy.props.BoolProperty(name="Bone Map", description="List which bone each joint comes from")
+
+
+class ScailSettings(bpy.types.PropertyGroup):
+    characters: bpy.props.CollectionProperty(type=ScailCharacter)
+    active_character: bpy.props.IntProperty()
+
+    size_preset: bpy.props.EnumProperty(
+        name="Size",
+        items=(
+            ("512x896", "896 x 512 Landscape", "Width 896, height 512: SCAIL's native size"),
+            ("896x512", "512 x 896 Portrait", "Width 512, height 896: SCAIL's native size, upright"),
+            ("704x1280", "1280 x 704 Landscape", "Width 1280, height 704: the large size"),
+            ("CUSTOM", "Custom", "Any width and height, multiples of 32"),
+        ),
+        default="512x896",
+    )
+    width: bpy.props.IntProperty(name="Width", default=896, min=32, max=4096, step=32)
+    height: bpy.props.IntProperty(name="Height", default=512, min=32, max=4096, step=32)
+    fps: bpy.props.IntProperty(name="FPS", default=16, min=1, max=120, description="Pose video frame rate (SCAIL uses 16)")
+    use_scene_range: bpy.props.BoolProperty(name="Scene Range", default=True)
+    frame_start: bpy.props.IntProperty(name="Start", default=1)
+    frame_end: bpy.props.IntProperty(name="End", default=81)
+    write_frames: bpy.props.BoolProperty(name="Also PNG Frames", description="Write each pose frame as a PNG too")
+    add_strip: bpy.props.BoolProperty(name="Add to Sequencer", default=True)
+    show_skeleton: bpy.props.BoolProperty(
+        name="Show Skeleton", description="Draw the SCAIL skeleton over mapped rigs in the viewport"
+    )
+
+    reference_image: bpy.props.PointerProperty(name="Reference", type=bpy.types.Image)
+    prompt: bpy.props.StringProperty(name="Prompt", description="What the character looks like and does")
+
+    def size(self) -> tuple[int, int]:
+        """(height, width) of the pose video."""
+        if self.size_preset == "CUSTOM":
+            return self.height, self.width
+        return SIZE_PRESETS[self.size_preset]
+
+    def frame_range(self, scene: bpy.types.Scene) -> tuple[int, int]:
+        if self.use_scene_range:
+            return scene.frame_start, scene.frame_end
+        return self.frame_start, self.frame_end
+
+
+class ScailJobState(bpy.types.PropertyGroup):
+    running: bpy.props.BoolProperty()
+    progress: bpy.props.FloatProperty(min=0.0, max=1.0)
+    message: bpy.props.StringProperty()
+    cancel_requested: bpy.props.BoolProperty()
+
+
+CLASSES = (ScailJointOverride, ScailCharacter, ScailSettings, ScailJobState)
+
+
+def ensure_registered() -> None:
+    """Make the panel's saved settings readable when the add-on is not enabled (command line)."""
+    if not hasattr(bpy.types.Scene, "scail"):
+        for cls in CLASSES:
+            bpy.utils.register_class(cls)
+        register()
+
+
+def register() -> None:
+    bpy.types.Scene.scail = bpy.props.PointerProperty(type=ScailSettings)
+    bpy.types.WindowManager.scail_job = bpy.props.PointerProperty(type=ScailJobState)
+
+
+def unregister() -> None:
+    del bpy.types.WindowManager.scail_job
+    del bpy.types.Scene.scail

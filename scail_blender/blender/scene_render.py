@@ -1,0 +1,268 @@
+"""Render a Blender scene's characters to a SCAIL pose video: the same code for the panel,
+the command line and tests.
+
+Reading joints needs ``scene.frame_set`` on the main thread, so a render is split in steps:
+``PoseRenderJob.tick`` samples a few frames within a time budget (a modal operator calls it
+from a timer so Blender stays responsive), then renders and encodes in a worker thread that
+never touches bpy, then puts the strip into the Sequencer back on the main thread.
+``render_pose_video`` runs the same steps synchronously. Everything the user can get wrong
+is checked by ``plan_pose_render`` before the scene is touched, and a failed or cancelled
+render restores the current frame and leaves no output and no strip behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import bpy
+
+from .characters import scene_characters
+from ..errors import Cancelled, CameraError, InputError
+from ..pose.framing import require_model_size
+from ..pose.outputs import PoseFiles, strip_video_path
+from ..pose.video import ensure_writable_folder
+from ..motion.pose_video import frame_motion, motion_frames, write_pose_video
+from ..progress import Progress
+from .camera import camera_params
+from .scene_motion import Character, ClipExtractor
+from .sequencer import place_movie
+from ..timing import pose_frame_count, sample_times, scene_rate_indices
+
+MAX_POSE_FRAMES = 10_000
+
+
+@dataclass
+class PoseRender:
+    """One validated render request: plain values plus the scene objects it reads."""
+
+    scene: bpy.types.Scene
+    characters: list[Character]
+    camera: bpy.types.Object
+    frame_start: int
+    frame_end: int
+    size: tuple[int, int]
+    fps: float
+    video: Path
+    frames_dir: Path | None = None
+    joints_out: Path | None = None
+    add_strip: bool = True
+    times: list[float] = field(default_factory=list)
+    scheme: str = "preview"
+    backend: str = "auto"
+
+    @property
+    def scene_fps(self) -> float:
+        return self.scene.render.fps / self.scene.render.fps_base
+
+
+def default_video_path(scene: bpy.types.Scene, folder: Path) -> Path:
+    stem = Path(bpy.data.filepath).stem if bpy.data.filepath else "untitled"
+    return folder / f"{stem}_{bpy.path.clean_name(scene.name)}_pose.mp4"
+
+
+def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str] | None = None,
+                     camera: str | None = None, frame_range: tuple[int, int] | None = None,
+                     size: tuple[int, int] = (512, 896), fps: float = 16.0, frames_dir: Path | None = None,
+                     joints_out: Path | None = None, add_strip: bool = True, scheme: str = "preview",
+                     backend: str = "auto") -> PoseRender:
+    """Check every input and resolve characters and camera before anything runs.
+
+    The scene is not touched; the only side effect is creating the output folders.
+    """
+    cam_obj = None
+    if camera:
+        cam_obj = scene.objects.get(camera)
+        if cam_obj is None or cam_obj.type != "CAMERA":
+            names = ", ".join(o.name for o in scene.objects if o.type == "CAMERA") or "none"
+            raise CameraError(f"No camera named {camera!r} in scene {scene.name!r} (cameras: {names}).")
+    camera_params(scene, cam_obj)  # raises CameraError for a missing or orthographic camera
+    start, end = frame_range or (scene.frame_start, scene.frame_end)
+    if end < start:
+        raise InputError(f"Frame range {start}:{end} ends before it starts: give START:END with START <= END.")
+    if not 1 <= fps <= 120:
+        raise InputError(f"Pose video frame rate {fps:g} is not usable: give 1 to 120 (SCAIL uses 16).")
+    scene_fps = scene.render.fps / scene.render.fps_base
+    count = pose_frame_count(start, end, scene_fps, fps)
+    if count > MAX_POSE_FRAMES:
+        raise InputError(f"Frame range {start}:{end} gives {count} pose frames, more than {MAX_POSE_FRAMES}: "
+                         "render it in parts.")
+    size = require_model_size(size)
+    resolved = scene_characters(scene, characters)
+    out = Path(out)
+    ensure_writable_folder(out.parent, "output")
+    if frames_dir is not None:
+        ensure_writable_folder(Path(frames_dir), "frames")
+    if joints_out is not None:
+        ensure_writable_folder(Path(joints_out).parent, "joints")
+    return PoseRender(scene=scene, characters=resolved, camera=cam_obj or scene.camera,
+                      frame_start=start, frame_end=end, size=size, fps=float(fps), video=out,
+                      frames_dir=Path(frames_dir) if frames_dir else None,
+                      joints_out=Path(joints_out) if joints_out else None, add_strip=add_strip,
+                      times=sample_times(start, end, scene_fps, fps),
+                      scheme=scheme, backend=backend)
+
+
+def _encode(job: dict, motion, progress, cancel: threading.Event) -> PoseFiles:
+    """The worker half, joints to files; ``job`` holds plain values only, never bpy data."""
+    framed = frame_motion(dataclasses.replace(motion, fps=job["fps"]), size=job["size"])
+    return write_pose_video(framed, job["video"], frames_dir=job["frames_dir"], joints_out=job["joints_out"],
+                            strip=job["strip"], scheme=job["scheme"], backend=job["backend"],
+                            progress=progress, cancel=cancel)
+
+
+class PoseRenderJob:
+    """One render, advanced by ``tick`` from the main thread; see the module docstring."""
+
+    def __init__(self, plan: PoseRender) -> None:
+        self.plan = plan
+        scene = plan.scene
+        self.cancel_event = threading.Event()
+        self.progress = 0.0
+        self.message = "Reading joints"
+        self._events: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._outcome: list = []
+        self._extractor = ClipExtractor(scene, plan.characters, plan.camera, plan.times, fps=plan.fps, size=plan.size)
+        self._read = 0
+
+    def cancel(self) -> None:
+        """Ask the render to stop; the next ``tick`` raises Cancelled once it has cleaned up."""
+        self.cancel_event.set()
+
+    def abort(self) -> None:
+        """Stop now and wait for the cleanup (Blender is closing the operator or the file)."""
+        self.cancel_event.set()
+        if self._thread is not None:
+            self._thread.join()
+        else:
+            self._extractor.close()
+
+    def tick(self, budget_s: float = 0.05) -> PoseFiles | None:
+        """Advance for about ``budget_s`` seconds; the files once everything is done, else None.
+
+        Raises the render's error (Cancelled after ``cancel``) with the scene restored.
+        """
+        if self._thread is None:
+            try:
+                self._read_joints(budget_s)
+            except BaseException:
+                self._extractor.close()
+                raise
+            return None
+        self._drain()
+        if self._thread.is_alive():
+            return None
+        self._thread.join()
+        result = self._outcome[0]
+        if isinstance(result, BaseException):
+            raise result
+        return self._finish(result)
+
+    def run(self) -> PoseFiles:
+        """Do the whole render now (command line, tests, scripts)."""
+        while True:
+            files = self.tick(budget_s=float("inf"))
+            if files is not None:
+                return files
+            if self._thread is not None:
+                self._thread.join(0.05)
+
+    def _read_joints(self, budget_s: float) -> None:
+        total = len(self.plan.times)
+        deadline = time.perf_counter() + budget_s
+        while not self._extractor.done:
+            if self.cancel_event.is_set():
+                raise Cancelled("Pose render cancelled; nothing was written.")
+            self._extractor.step()
+            self._read += 1
+            if time.perf_counter() > deadline:
+                break
+        self.progress = 0.5 * self._read / total
+        self.message = f"Reading joints {self._read}/{total}"
+        if self._extractor.done:
+            self._start_worker(self._extractor.motion())
+
+    def _start_worker(self, motion) -> None:
+        plan = self.plan
+        strip = None
+        if plan.add_strip and abs(plan.scene_fps - plan.fps) > 1e-6:
+            indices = scene_rate_indices(plan.frame_start, plan.frame_end, plan.scene_fps, plan.fps)
+            strip = (strip_video_path(plan.video, plan.scene_fps), plan.scene_fps, indices)
+        job = {"size": plan.size, "fps": plan.fps, "video": plan.video, "strip": strip,
+               "frames_dir": plan.frames_dir, "joints_out": plan.joints_out,
+               "scheme": plan.scheme, "backend": plan.backend}
+
+        def progress(event: Progress) -> None:
+            self._events.put((0.5 + 0.5 * event.fraction, event.message))
+
+        def work() -> None:
+            try:
+                self._outcome.append(_encode(job, motion, progress, self.cancel_event))
+            except BaseException as exc:  # handed to the main thread, which raises it
+                self._outcome.append(exc)
+
+        self._thread = threading.Thread(target=work, name="scail-pose-render", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                self.progress, self.message = self._events.get_nowait()
+            except queue.Empty:
+                return
+
+    def _finish(self, files: PoseFiles) -> PoseFiles:
+        plan = self.plan
+        if plan.add_strip:
+            strip_file = files.strip_video or files.video
+            frames = files.strip_frames or files.frames
+            try:
+                place_movie(plan.scene, strip_file, plan.frame_start, frames)
+            except BaseException:
+                for path in (files.video, files.strip_video, plan.joints_out):
+                    if path is not None:
+                        Path(path).unlink(missing_ok=True)
+                raise
+        self.progress, self.message = 1.0, f"Wrote {files.video}"
+        return files
+
+
+def render_pose_video(plan: PoseRender) -> PoseFiles:
+    """Render synchronously: the command line's and the tests' entry."""
+    return PoseRenderJob(plan).run()
+
+
+def render_blend_file(blend: Path, out: Path, **options) -> PoseFiles:
+    """Open ``blend`` and render its active scene (``options`` as for ``plan_pose_render``).
+
+    The file is only read: no strip is added, because nothing saves the opened file.
+    """
+    blend = Path(blend)
+    if not blend.is_file():
+        raise InputError(f"{blend} does not exist: give the path of a saved .blend file.")
+    from .props import ensure_registered
+
+    ensure_registered()
+    try:
+        bpy.ops.wm.open_mainfile(filepath=str(blend), load_ui=False)
+    except RuntimeError as exc:
+        raise InputError(f"Blender could not open {blend} ({str(exc).strip()}): is it a .blend file?") from exc
+    return render_pose_video(plan_pose_render(bpy.context.scene, out, add_strip=False, **options))
+
+
+def preview_frame(scene: bpy.types.Scene, size: tuple[int, int] = (512, 896)):
+    """The pose frame of the scene's current frame, as RGB uint8 (H, W, 3).
+
+    The depth shading range comes from this frame alone, so a clip's frame can look slightly
+    brighter or darker than its preview.
+    """
+    camera_params(scene, None)
+    size = require_model_size(size)
+    extractor = ClipExtractor(scene, scene_characters(scene), scene.camera,
+                              [scene.frame_current + scene.frame_subframe], size=size)
+    return next(iter(motion_frames(frame_motion(extractor.run(), size=size))))

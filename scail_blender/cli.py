@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 
 from .errors import ScailError
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    _show_warnings()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -41,6 +43,29 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("scail: cancelled", file=sys.stderr)
         return 130
+
+
+def _show_warnings() -> None:
+    """The core reports through loggers; on the command line their warnings read as
+    ``scail: warning: ...`` on stderr, and nothing below a warning is shown."""
+    package = logging.getLogger("scail_blender")
+    if not any(isinstance(h, _StderrHandler) for h in package.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("scail: %(levelname)s: %(message)s"))
+        package.addHandler(handler)
+        package.setLevel(logging.WARNING)
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time of the message (tests swap it)."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ numpy on one CPU core; ``render_torch`` runs the same algorithm batched on a GPU
 
 from __future__ import annotations
 
-import warnings
+import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -19,6 +19,8 @@ from ..errors import InputError
 from .camera import Intrinsics
 from .marks import Marks2D, draw_marks, mark_pixels
 from .skeleton import DRAW_ORDER, LIMBS, N_LIMBS, N_SLOTS, palettes_for
+
+log = logging.getLogger(__name__)
 
 RADIUS_MM = 21.5
 BACKENDS = ("auto", "numpy", "torch")
@@ -80,10 +82,7 @@ def joint_validity(joints: np.ndarray) -> tuple[np.ndarray, int]:
 
 def warn_non_finite(count: int) -> None:
     if count:
-        warnings.warn(
-            f"{count} joint(s) were NaN or infinite and are drawn as missing (with the limbs "
-            "touching them)", RuntimeWarning, stacklevel=3,
-        )
+        log.warning("%d joint(s) were NaN or infinite and are drawn as missing (with the limbs touching them)", count)
 
 
 def depth_range(joints: np.ndarray) -> DepthRange:

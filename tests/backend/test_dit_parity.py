@@ -1,8 +1,8 @@
 """Our DiT against the official wan-branch code (SCAIL model_scail.py, SCAIL-2 model_scail2.py).
 
 The fixtures hold inputs and the official model's float32 outputs at the tiny config, with the
-weights of ``random_state_dict(tiny, variant, seed)``; they were written by a comparison script kept
-outside the repository (it runs the official code, which is not part of this project).
+weights of ``random_state_dict(tiny, variant, seed)``; ``tools/make_parity_fixtures.py`` writes them
+(and with ``--check`` recomputes them) from checkouts of the official code, which is not part of this project.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import scail_blender
 
-from tests.support import ROOT, run_python
+from tests.support import ROOT, run_script
 
 PACKAGE = ROOT / "scail_blender"
 SERVER = ROOT / "server"
@@ -139,29 +139,19 @@ def core_modules() -> list[str]:
     return names
 
 
-BLOCKER = """
-import importlib.abc, sys
-class Block(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split('.')[0] in BLOCKED:
-            raise ImportError(f'{name} is blocked in this test')
-        return None
-sys.meta_path.insert(0, Block())
-"""
+BLOCKED_IMPORTS = ROOT / "tests" / "scripts" / "import_blocked.py"
 
 
 def test_core_imports_without_bpy_and_torch() -> None:
     modules = core_modules()
     assert "scail_blender.motion.pose_video" in modules and "scail_blender.backend.jobs" in modules
     server = [name for name in module_files() if name.startswith("scail_server")]
-    code = f"BLOCKED = {{'bpy', 'torch', 'mathutils', 'gpu'}}\n{BLOCKER}\n" + "\n".join(
-        f"import {name}" for name in modules + server
-    ) + "\nprint('imported', len(sys.modules))\n"
-    proc = run_python(code)
-    assert "imported" in proc.stdout
+    result = run_script(BLOCKED_IMPORTS, {"blocked": ["bpy", "torch", "mathutils", "gpu"], "modules": modules + server})
+    assert result["failed"] == {}
+    assert result["imported"] == modules + server
 
 
 def test_blocker_really_blocks() -> None:
     """Guard the guard: the same blocker makes importing bpy fail."""
-    code = f"BLOCKED = {{'bpy'}}\n{BLOCKER}\ntry:\n    import bpy\nexcept ImportError:\n    print('blocked')\n"
-    assert "blocked" in run_python(code).stdout
+    result = run_script(BLOCKED_IMPORTS, {"blocked": ["bpy"], "modules": ["bpy"]})
+    assert result == {"imported": [], "failed": {"bpy": "bpy is blocked in this test"}}

@@ -1,9 +1,9 @@
 """Render Pose Video in the bpy module: files, strip timing, several characters, cancel and
-bad input leave the scene as it was. Each test runs a fresh Blender in a child process."""
+bad input leave the scene as it was. Each test runs a script of ``scripts/`` in a fresh Blender
+(a child process), starting from the dancer scene of ``scripts/common.py``."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -12,47 +12,14 @@ import pytest
 from scail_blender.motion.model import load_motion_npz
 from scail_blender.pose import video
 
-from tests.support import run_python
+from tests.support import run_script
 
-SETUP = """
-import json, bpy
-from pathlib import Path
-from tools.demo_scene import add_camera, add_rigify_dancer, empty_scene
-scene = empty_scene()
-scene.render.fps = 24
-scene.frame_start, scene.frame_end = 10, 22
-rigs = [add_rigify_dancer(scene, "Dancer", (0.0, 0.0, 0.0))]
-camera = add_camera(scene)
-scene.frame_set(15)
-"""
-
-STATE = """
-def state(scene):
-    editor = scene.sequence_editor
-    strips = sorted((s.name, s.channel, s.frame_final_start) for s in editor.strips) if editor else []
-    return {"frame": scene.frame_current, "objects": sorted(o.name for o in scene.objects), "strips": strips,
-            "camera": scene.camera.name if scene.camera else None, "fps": scene.render.fps,
-            "res": [scene.render.resolution_x, scene.render.resolution_y],
-            "images": sorted(i.name for i in bpy.data.images)}
-"""
-
-
-def last_json(stdout: str) -> dict:
-    return json.loads(stdout.strip().splitlines()[-1])
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
 
 
 def test_nine_pose_frames_files_and_strip_timing(tmp_path: Path) -> None:
-    out = run_python(SETUP + f"""
-from scail_blender.blender.scene_render import plan_pose_render, render_pose_video
-plan = plan_pose_render(scene, Path({str(tmp_path / "pose.mp4")!r}), size=(512, 896), fps=16,
-                        frames_dir=Path({str(tmp_path / "frames")!r}), joints_out=Path({str(tmp_path / "joints.npz")!r}))
-files = render_pose_video(plan)
-strip = scene.sequence_editor.strips[0]
-print(json.dumps({{"frames": files.frames, "strip_file": bpy.path.abspath(strip.filepath),
-                  "start": strip.frame_final_start, "duration": strip.frame_final_duration,
-                  "strip_fps": strip.fps, "frame": scene.frame_current}}))
-""")
-    result = last_json(out.stdout)
+    result = run_script(SCRIPTS / "pose_render.py", {"out": str(tmp_path / "pose.mp4"), "frames_dir": str(tmp_path / "frames"),
+                                                      "joints_out": str(tmp_path / "joints.npz")})
     # 13 scene frames at 24 fps last 0.54 s: 9 pose frames at 16 fps sampled at 10, 11.5, ... 22.
     assert result["frames"] == 9
     info = video.probe_video(tmp_path / "pose.mp4")
@@ -78,17 +45,8 @@ print(json.dumps({{"frames": files.frames, "strip_file": bpy.path.abspath(strip.
 
 
 def test_two_characters_render_in_one_pass(tmp_path: Path) -> None:
-    out = run_python(SETUP + f"""
-rigs.append(add_rigify_dancer(scene, "Partner", (1.2, 0.5, 0.0), phase=1.0))
-rigs[0].location.x = -0.9
-from scail_blender.blender.scene_render import plan_pose_render, render_pose_video
-plan = plan_pose_render(scene, Path({str(tmp_path / "duo.mp4")!r}), frame_range=(10, 12), fps=24,
-                        joints_out=Path({str(tmp_path / "duo.npz")!r}), add_strip=False)
-files = render_pose_video(plan)
-print(json.dumps({{"people": [c.obj.name for c in plan.characters], "frames": files.frames,
-                  "strips": len(scene.sequence_editor.strips) if scene.sequence_editor else 0}}))
-""")
-    result = last_json(out.stdout)
+    result = run_script(SCRIPTS / "two_characters.py", {"out": str(tmp_path / "duo.mp4"),
+                                                         "joints_out": str(tmp_path / "duo.npz")})
     assert sorted(result["people"]) == ["Dancer", "Partner"]
     assert result["frames"] == 3 and result["strips"] == 0
     motion = load_motion_npz(tmp_path / "duo.npz")
@@ -101,67 +59,27 @@ print(json.dumps({{"people": [c.obj.name for c in plan.characters], "frames": fi
 
 
 @pytest.mark.parametrize(
-    ("break_it", "expected"),
+    ("broken", "expected"),
     [
-        ("scene.camera = None", "Camera from View"),
-        ("camera.data.type = 'ORTHO'", "orthographic"),
-        ("kwargs['size'] = (500, 896)", "nearest is 512x896"),
-        ("kwargs['size'] = (100000, 896)", "outside 16..4096"),
-        ("kwargs['frame_range'] = (30, 10)", "ends before it starts"),
-        ("kwargs['frame_range'] = (1, 10**6)", "render it in parts"),
-        ("kwargs['out'] = Path('/proc/scail/pose.mp4')", "folder"),
+        ({"no_camera": True}, "Camera from View"),
+        ({"camera_type": "ORTHO"}, "orthographic"),
+        ({"plan": {"size": [500, 896]}}, "nearest is 512x896"),
+        ({"plan": {"size": [100000, 896]}}, "outside 16..4096"),
+        ({"plan": {"frame_range": [30, 10]}}, "ends before it starts"),
+        ({"plan": {"frame_range": [1, 10**6]}}, "render it in parts"),
+        ({"out": "/proc/scail/pose.mp4"}, "folder"),
     ],
+    ids=["no camera", "ortho", "size off grid", "size too big", "range backwards", "range too long", "unwritable"],
 )
-def test_bad_input_is_refused_and_changes_nothing(tmp_path: Path, break_it: str, expected: str) -> None:
-    out = run_python(SETUP + STATE + f"""
-from scail_blender.errors import ScailError
-from scail_blender.blender.scene_render import plan_pose_render, render_pose_video
-kwargs = {{"out": Path({str(tmp_path / "pose.mp4")!r})}}
-{break_it}
-before = state(scene)
-try:
-    render_pose_video(plan_pose_render(scene, kwargs.pop("out"), **kwargs))
-    message = "no error"
-except ScailError as exc:
-    message = str(exc)
-print(json.dumps({{"message": message, "same": state(scene) == before}}))
-""")
-    result = last_json(out.stdout)
+def test_bad_input_is_refused_and_changes_nothing(tmp_path: Path, broken: dict, expected: str) -> None:
+    result = run_script(SCRIPTS / "bad_input.py", {"out": str(tmp_path / "pose.mp4"), **broken})
     assert expected.lower() in result["message"].lower(), result["message"]
     assert result["same"]
     assert list(tmp_path.iterdir()) == []
 
 
 def test_cancel_midway_restores_the_scene_and_leaves_no_files(tmp_path: Path) -> None:
-    out = run_python(SETUP + STATE + f"""
-from scail_blender.errors import Cancelled
-from scail_blender.blender.scene_render import PoseRenderJob, plan_pose_render
-plan = plan_pose_render(scene, Path({str(tmp_path / "pose.mp4")!r}), frames_dir=Path({str(tmp_path / "frames")!r}))
-before = state(scene)
-results = {{}}
-for when in ("reading", "encoding"):
-    job = PoseRenderJob(plan)
-    ticks = 0
-    try:
-        while job.tick(budget_s=0.0) is None:  # one frame per tick, as the modal operator does
-            ticks += 1
-            if when == "reading" and ticks == 3:
-                job.cancel()
-            if when == "encoding" and job.progress > 0.5:
-                job.cancel()
-        results[when] = "finished"
-    except Cancelled as exc:
-        results[when] = "cancelled"
-for when in ("reading", "encoding"):  # Blender closing the operator: abort() waits for the cleanup
-    job = PoseRenderJob(plan)
-    while job.tick(budget_s=0.0) is None and not (when == "reading" and job.progress > 0.2) \
-            and not (when == "encoding" and job.progress > 0.5):
-        pass
-    job.abort()
-    results["abort " + when] = "aborted"
-results["same"] = state(scene) == before
-print(json.dumps(results))
-""")
-    assert last_json(out.stdout) == {"reading": "cancelled", "encoding": "cancelled", "abort reading": "aborted",
-                                     "abort encoding": "aborted", "same": True}
+    result = run_script(SCRIPTS / "cancel_render.py", {"out": str(tmp_path / "pose.mp4"), "frames_dir": str(tmp_path / "frames")})
+    assert result == {"reading": "cancelled", "encoding": "cancelled", "abort reading": "aborted",
+                      "abort encoding": "aborted", "same": True}
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []

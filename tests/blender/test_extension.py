@@ -1,5 +1,8 @@
-"""The built extension zip installs into the bpy module, enables/disables cleanly, and writes
-an mp4 with the ffmpeg of the wheel it bundles (not the one of this venv)."""
+"""The built extension zip installs into the bpy module, enables/disables cleanly, writes an mp4
+with the ffmpeg of the wheel it bundles (not the one of this venv), and its preferences keep
+their id (the installed root package) and persist across Blender sessions.
+
+The zip is built once for the module: building runs Blender's builder and takes a while."""
 
 from __future__ import annotations
 
@@ -8,13 +11,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support import ROOT, run_python
+import pytest
 
+from tests.support import ROOT, run_script
+
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
 HERE = {("linux", "x86_64"): "linux-x64", ("win32", "AMD64"): "windows-x64",
         ("darwin", "arm64"): "macos-arm64", ("darwin", "x86_64"): "macos-x64"}[(sys.platform, platform.machine())]
 
 
-def build_zip(out: Path) -> Path:
+@pytest.fixture(scope="module")
+def extension_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
     subprocess.run([sys.executable, str(ROOT / "tools" / "build_extension.py"), "--out", str(out), "--platform", HERE],
                    check=True, capture_output=True, text=True)
     zips = list(out.glob("scail_blender-*.zip"))
@@ -22,48 +30,34 @@ def build_zip(out: Path) -> Path:
     return zips[0]
 
 
-def test_manifest_validates_and_zip_installs(tmp_path: Path, blender_user_dir: dict[str, str]) -> None:
-    zip_path = build_zip(tmp_path / "dist")
-    proc = run_python(
-        f"""
-        import importlib.abc, importlib.machinery, sys, bpy, addon_utils
-        result = bpy.ops.extensions.package_install_files(
-            filepath={str(zip_path)!r}, repo="user_default", enable_on_install=True)
-        assert result == {{'FINISHED'}}, result
-        name = "bl_ext.user_default.scail_blender"
-        assert addon_utils.check(name)[1], "not enabled after install"
-        assert "torch" not in sys.modules, "enabling the add-on imported torch"
-        addon_utils.disable(name)
-        assert not addon_utils.check(name)[1], "still enabled after disable"
-        addon_utils.enable(name)
-        assert addon_utils.check(name)[1]
-
-        # Only the wheel the extension brought may provide imageio_ffmpeg and PIL from here on.
-        site = bpy.utils.user_resource("EXTENSIONS", path=".local/lib/python3.11/site-packages")
-        class BundledOnly(importlib.abc.MetaPathFinder):
-            def find_spec(self, fullname, path=None, target=None):
-                if fullname in ("imageio_ffmpeg", "PIL"):
-                    spec = importlib.machinery.PathFinder.find_spec(fullname, [site])
-                    if spec is None:
-                        raise ImportError(fullname + " is not bundled with the extension")
-                    return spec
-                return None
-        sys.meta_path.insert(0, BundledOnly())
-        for module in [m for m in sys.modules if m.split(".")[0] in ("imageio_ffmpeg", "PIL")]:
-            del sys.modules[module]
-        import numpy as np
-        import importlib
-        video = importlib.import_module(name + ".pose.video")
-        out = {str(tmp_path / "bundled.mp4")!r}
-        frames = [np.full((32, 48, 3), 40 * k, np.uint8) for k in range(5)]
-        video.write_video(frames, out, 16, frames_dir={str(tmp_path / "frames")!r})
-        info = video.probe_video(out)
-        assert (info.frames, info.width, info.height) == (5, 48, 32), info
-        import imageio_ffmpeg
-        assert imageio_ffmpeg.__file__.startswith(site), imageio_ffmpeg.__file__
-        print("ok")
-        """,
-        env=blender_user_dir,
-    )
-    assert proc.stdout.strip().endswith("ok")
+def test_manifest_validates_and_zip_installs(extension_zip: Path, tmp_path: Path, blender_user_dir: dict[str, str]) -> None:
+    report = run_script(SCRIPTS / "extension_install.py", {"zip": str(extension_zip), "video": str(tmp_path / "bundled.mp4"),
+                                                            "frames_dir": str(tmp_path / "frames")}, env=blender_user_dir)
+    assert report["install"] == ["FINISHED"], report
+    assert report["enabled"], "not enabled after install"
+    assert not report["torch"], "enabling the add-on imported torch"
+    assert not report["after_disable"], "still enabled after disable"
+    assert report["after_enable"]
+    assert report["probe"] == [5, 48, 32], report["probe"]
+    assert report["ffmpeg_from"].startswith(report["site"]), report["ffmpeg_from"]
     assert len(list((tmp_path / "frames").glob("*.png"))) == 5
+
+
+def test_preferences_register_and_persist_from_the_zip(extension_zip: Path, tmp_path: Path,
+                                                       blender_user_dir: dict[str, str]) -> None:
+    """Blender keys add-on preferences by bl_idname; prefs.py lives in scail_blender/blender/, so
+    its id must be the root package as installed (bl_ext.user_default.scail_blender), or the
+    preferences would neither show nor be saved."""
+    folder = str(tmp_path / "videos") + "/"
+    saved = run_script(SCRIPTS / "prefs_save.py", {"zip": str(extension_zip), "folder": folder}, env=blender_user_dir)
+    assert saved["install"] == ["FINISHED"], saved
+    assert saved["bl_idname"] == "bl_ext.user_default.scail_blender"
+    assert saved["registered"] and saved["is_scail"], saved
+    assert saved["found_by_the_addon"], "prefs.preferences() does not find the add-on's preferences"
+    assert saved["save"] == ["FINISHED"]
+    assert (Path(blender_user_dir["BLENDER_USER_RESOURCES"]) / "config" / "userpref.blend").is_file()
+
+    loaded = run_script(SCRIPTS / "prefs_read.py", env=blender_user_dir)
+    assert loaded["read"] == ["FINISHED"]
+    assert loaded["enabled"] and loaded["is_scail"], loaded
+    assert (loaded["output_policy"], loaded["output_folder"]) == ("FOLDER", folder)

@@ -13,23 +13,13 @@ import pytest
 from scail_blender.motion.model import load_motion_npz
 from scail_blender.pose import video
 
-from tests.support import ROOT, run_python
+from tests.support import ROOT, run_script
 
 
 @pytest.fixture(scope="module")
 def blend(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("blend") / "duo.blend"
-    run_python(f"""
-        import bpy
-        from tools.demo_scene import add_camera, add_rigify_dancer, empty_scene
-        scene = empty_scene()
-        scene.render.fps = 24
-        scene.frame_start, scene.frame_end = 1, 40
-        add_rigify_dancer(scene, "Hero", (-0.8, 0.0, 0.0))
-        add_rigify_dancer(scene, "Extra", (0.9, 0.6, 0.0), phase=2.0)
-        add_camera(scene)
-        bpy.ops.wm.save_as_mainfile(filepath={str(path)!r})
-        """)
+    run_script(ROOT / "tests" / "blender" / "scripts" / "duo_blend.py", {"blend": str(path)})
     return path
 
 

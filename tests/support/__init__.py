@@ -1,7 +1,8 @@
 """Helpers every test folder shares.
 
 Tests that need a pristine Blender (installing the extension, register cycles) run the bpy
-module in a child process, because bpy keeps its state for the life of a process.
+module in a child process, because bpy keeps its state for the life of a process. The child
+runs a real script file, so its tracebacks point into that file and the linter reads it.
 """
 
 from __future__ import annotations
@@ -10,27 +11,32 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_python(code: str, *, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run ``code`` in a fresh interpreter of this venv; fail the test with its output on error."""
+def run_script(path: str | os.PathLike, *args: str | os.PathLike | dict, env: dict[str, str] | None = None,
+               timeout: float = 300) -> Any:
+    """Run the script ``path`` in a fresh interpreter of this venv and return its last line, parsed as JSON.
+
+    A dict in ``args`` goes to the script as one JSON argument. The child runs from the
+    repository root with it first on PYTHONPATH, so it imports this checkout of the package
+    (the venv's editable install may point at another). The test fails with the child's
+    output when it exits with an error or prints no JSON line.
+    """
     full_env = dict(os.environ)
     full_env.update(env or {})
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        cwd=ROOT,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    full_env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [full_env.get("PYTHONPATH")])])
+    argv = [json.dumps(a) if isinstance(a, dict) else str(a) for a in args]
+    proc = subprocess.run([sys.executable, str(path), *argv], cwd=ROOT, env=full_env, capture_output=True, text=True,
+                          timeout=timeout)
+    output = f"{path} {' '.join(argv)}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     if proc.returncode != 0:
+<<<<<<< HEAD
         pytest.fail(f"child python failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
 
@@ -49,3 +55,11 @@ def run_script(script: str | Path, *args: str, env: dict[str, str] | None = None
     if not lines:
         pytest.fail(f"{Path(script).name} printed nothing; it must end by printing one JSON line")
     return json.loads(lines[-1])
+=======
+        pytest.fail(f"child python failed ({proc.returncode}): {output}")
+    lines = proc.stdout.strip().splitlines()
+    try:
+        return json.loads(lines[-1])
+    except (IndexError, json.JSONDecodeError):
+        pytest.fail(f"child python printed no JSON line last: {output}")
+>>>>>>> blendscripts

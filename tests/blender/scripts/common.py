@@ -1,0 +1,67 @@
+"""What the Blender test scripts share: their one JSON argument, their one JSON line of
+results, and the scenes they start from (built with the demo's own scene tools)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import bpy
+
+from tools.demo_scene import add_camera, add_rigify_dancer, empty_scene
+
+
+def params() -> dict[str, Any]:
+    """The script's parameters: one JSON object on the command line (none means no parameters)."""
+    return json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
+
+
+def emit(result: Any) -> None:
+    """Print the results as the last line of stdout, where ``run_script`` reads them."""
+    print(json.dumps(result))
+
+
+def addon_scene() -> tuple[bpy.types.Scene, bpy.types.Object, bpy.types.Area]:
+    """The add-on registered, a Rigify dancer over frames 1-5, and the 3D viewport's area."""
+    import scail_blender
+
+    scail_blender.register()
+    scene = empty_scene()
+    scene.frame_start, scene.frame_end = 1, 5
+    rig = add_rigify_dancer(scene, "Dancer")
+    area = next(a for a in bpy.context.screen.areas if a.type == "VIEW_3D")
+    return scene, rig, area
+
+
+def dancer_scene() -> tuple[bpy.types.Scene, list[bpy.types.Object], bpy.types.Object]:
+    """A dancer filmed by a camera at 24 fps over frames 10-22, standing on frame 15."""
+    scene = empty_scene()
+    scene.render.fps = 24
+    scene.frame_start, scene.frame_end = 10, 22
+    rigs = [add_rigify_dancer(scene, "Dancer", (0.0, 0.0, 0.0))]
+    camera = add_camera(scene)
+    scene.frame_set(15)
+    return scene, rigs, camera
+
+
+def scene_state(scene: bpy.types.Scene) -> dict[str, Any]:
+    """What a refused or cancelled render must leave as it found it."""
+    editor = scene.sequence_editor
+    strips = sorted((s.name, s.channel, s.frame_final_start) for s in editor.strips) if editor else []
+    return {"frame": scene.frame_current, "objects": sorted(o.name for o in scene.objects), "strips": strips,
+            "camera": scene.camera.name if scene.camera else None, "fps": scene.render.fps,
+            "res": [scene.render.resolution_x, scene.render.resolution_y],
+            "images": sorted(i.name for i in bpy.data.images)}
+
+
+def motion_scene() -> bpy.types.Scene:
+    """An empty factory scene at 16 fps with the Import / Export Motion operators registered."""
+    from scail_blender.operators import motion_io
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    for cls in motion_io.CLASSES:
+        bpy.utils.register_class(cls)
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = 16, 1.0
+    return scene

@@ -1,0 +1,84 @@
+"""Draw every panel and the preferences into a layout that checks each property and operator
+it is given against the registered ones (panels never draw in background mode); report what
+each drew."""
+
+import bpy
+
+from scail_blender.blender import prefs, ui
+
+from tests.blender.scripts.common import addon_scene, emit
+
+
+class Layout:
+    def __init__(self, drawn):
+        self.drawn = drawn
+
+    def _child(self, *args, **kwargs):
+        return Layout(self.drawn)
+
+    row = column = box = split = _child
+
+    def prop(self, data, name, **kwargs):
+        assert name in data.bl_rna.properties, f"{type(data).__name__} has no property {name}"
+        self.drawn.append("prop " + name)
+
+    def prop_search(self, data, name, search_data, search_name, **kwargs):
+        assert name in data.bl_rna.properties and search_name in search_data.bl_rna.properties
+        self.drawn.append("search " + name)
+
+    def operator(self, idname, **kwargs):
+        group, name = idname.split(".")
+        assert hasattr(getattr(bpy.ops, group), name) and getattr(getattr(bpy.ops, group), name).get_rna_type()
+        self.drawn.append("op " + idname)
+
+    def template_list(self, list_type, list_id, data, name, active_data, active_name, **kwargs):
+        assert hasattr(bpy.types, list_type) and name in data.bl_rna.properties
+        assert active_name in active_data.bl_rna.properties
+        self.drawn.append("list " + name)
+
+    def template_ID(self, data, name, **kwargs):
+        assert name in data.bl_rna.properties
+        self.drawn.append("id " + name)
+
+    def label(self, **kwargs):
+        self.drawn.append("label")
+
+    def progress(self, **kwargs):
+        self.drawn.append("progress")
+
+
+class Host:
+    def __init__(self):
+        self.drawn = []
+        self.layout = Layout(self.drawn)
+
+
+scene, rig, _ = addon_scene()
+
+
+class PreferencesHost(Host):
+    """The preferences' properties exist only once the add-on is registered, hence defined here."""
+
+    bl_rna = prefs.ScailPreferences.bl_rna
+    backend = "SERVER"
+
+
+bpy.context.view_layer.objects.active = rig
+rig.select_set(True)
+bpy.ops.scail.character_add()
+character = scene.scail.characters[0]
+character.overrides.add()
+character.show_map = True
+scene.scail.size_preset = "CUSTOM"
+scene.scail.use_scene_range = False
+bpy.context.window_manager.scail_job.running = True
+drawn = {}
+for panel in ui.CLASSES:
+    if issubclass(panel, bpy.types.Panel):
+        host = Host()
+        panel.draw(host, bpy.context)
+        drawn[panel.__name__] = host.drawn
+host = PreferencesHost()
+prefs.ScailPreferences.draw(host, bpy.context)
+drawn["preferences"] = host.drawn
+emit(drawn)

@@ -36,30 +36,9 @@ def run_script(path: str | os.PathLike, *args: str | os.PathLike | dict, env: di
                           timeout=timeout)
     output = f"{path} {' '.join(argv)}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     if proc.returncode != 0:
-<<<<<<< HEAD
-        pytest.fail(f"child python failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
-
-
-def run_script(script: str | Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300) -> dict:
-    """Run a test script (bpy work lives in real files) in a fresh interpreter; its last stdout
-    line is JSON and comes back as a dict. A failing script fails the test with its output."""
-    full_env = dict(os.environ)
-    full_env["PYTHONPATH"] = os.pathsep.join([str(ROOT), full_env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    full_env.update(env or {})
-    proc = subprocess.run([sys.executable, str(script), *args], cwd=ROOT, env=full_env, capture_output=True,
-                          text=True, timeout=timeout)
-    if proc.returncode != 0:
-        pytest.fail(f"{Path(script).name} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    lines = proc.stdout.strip().splitlines()
-    if not lines:
-        pytest.fail(f"{Path(script).name} printed nothing; it must end by printing one JSON line")
-    return json.loads(lines[-1])
-=======
         pytest.fail(f"child python failed ({proc.returncode}): {output}")
     lines = proc.stdout.strip().splitlines()
     try:
         return json.loads(lines[-1])
     except (IndexError, json.JSONDecodeError):
         pytest.fail(f"child python printed no JSON line last: {output}")
->>>>>>> blendscripts

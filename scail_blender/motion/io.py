@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import InputError
 from .comfy_glb import is_comfy_glb, read_comfy_glb
 from .gltf import read_glb
+from .mesh_fit import is_mesh_result, motion_from_meshes
 from .model import NPZ_KEYS, Motion, motion_from_arrays, save_motion_npz
 from .nlf import motion_from_nlf
 from .safe_pickle import load_npz, load_pickle, load_torch
@@ -58,6 +59,9 @@ def read_motion(path: str | os.PathLike, fps: float | None = None,
         elif is_smpl_params(arrays):
             motion, notes = motion_from_smpl_params(arrays, path.name, body_model, fps)
             loaded = LoadedMotion(motion, "SMPL parameters (npz)", notes)
+        elif is_mesh_result(arrays):
+            motion, notes = motion_from_meshes(arrays, path.name, body_model, fps)
+            loaded = LoadedMotion(motion, "NLF meshes (npz)", notes)
         else:
             motion, notes = motion_from_nlf(arrays, path.name, fps)
             loaded = LoadedMotion(motion, "NLF results (npz)", notes)

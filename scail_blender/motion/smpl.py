@@ -190,9 +190,10 @@ def forward_kinematics(rest_joints: np.ndarray, rotations: np.ndarray) -> np.nda
 
 
 def smpl_forward(body: BodyModel | None, pose: np.ndarray, betas: np.ndarray | None, trans: np.ndarray,
-                 mesh: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+                 mesh: bool = False, subset: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Posed SMPL joints [T, 24, 3] and, when ``mesh``, vertices [T, V, 3] (metres, the model's
-    frame) for axis-angle ``pose`` [T, 72], ``betas`` [B] and ``trans`` [T, 3].
+    frame) for axis-angle ``pose`` [T, 72], ``betas`` [B] and ``trans`` [T, 3]; ``subset``
+    (vertex indices) skins only those vertices (for fitting).
 
     The same linear blend skinning as the smplx package (pose blend shapes included when the
     model has them). Without a body model the joints come from the approximate neutral rest
@@ -211,12 +212,14 @@ def smpl_forward(body: BodyModel | None, pose: np.ndarray, betas: np.ndarray | N
     joints = world[:, :, :3, 3] + trans[:, None]
     if not mesh:
         return joints, None
+    pick = slice(None) if subset is None else subset
+    verts = verts[pick]
     posed = np.broadcast_to(verts, (len(pose), *verts.shape)).copy()
     if body.posedirs is not None:
         feature = (rotations[:, 1:] - np.eye(3)).reshape(len(pose), -1)
-        posed += np.einsum("vcp,tp->tvc", body.posedirs, feature)
+        posed += np.einsum("vcp,tp->tvc", body.posedirs[pick], feature)
     skin = world.copy()
     skin[:, :, :3, 3] -= np.einsum("tjab,jb->tja", world[:, :, :3, :3], rest_joints)
-    per_vertex = np.einsum("vj,tjab->tvab", body.weights, skin)
+    per_vertex = np.einsum("vj,tjab->tvab", body.weights[pick], skin)
     vertices = np.einsum("tvab,tvb->tva", per_vertex[:, :, :3, :3], posed) + per_vertex[:, :, :3, 3]
     return joints, vertices + trans[:, None]

@@ -35,14 +35,16 @@ class Letterbox:
     ratio: float
 
 
-def letterbox(bgr: np.ndarray) -> Letterbox:
-    """The detector input of a BGR frame and the resize ratio that maps boxes back."""
-    height, width = bgr.shape[:2]
+def letterbox(rgb: np.ndarray) -> Letterbox:
+    """The detector input (BGR, as the official code feeds it) of an RGB frame, and the resize
+    ratio that maps boxes back. Channels are swapped after resizing: the resize works per
+    channel, so the result is the same as resizing the BGR frame, without copying the frame."""
+    height, width = rgb.shape[:2]
     ratio = min(INPUT_SIZE / height, INPUT_SIZE / width)
     size = (int(height * ratio), int(width * ratio))
     canvas = np.full((INPUT_SIZE, INPUT_SIZE, 3), PAD_VALUE, np.uint8)
-    canvas[:size[0], :size[1]] = resize_linear(bgr, size)
-    return Letterbox(np.ascontiguousarray(canvas.transpose(2, 0, 1)[None], np.float32), ratio)
+    canvas[:size[0], :size[1]] = resize_linear(rgb, size)
+    return Letterbox(np.ascontiguousarray(canvas[..., ::-1].transpose(2, 0, 1)[None], np.float32), ratio)
 
 
 def _grid(size: int = INPUT_SIZE) -> tuple[np.ndarray, np.ndarray]:
@@ -91,13 +93,13 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> list[int]:
 
 
 class PersonDetector:
-    """YOLOX-L on onnxruntime: BGR frame in, person boxes out."""
+    """YOLOX-L on onnxruntime: RGB frame in, person boxes out."""
 
     def __init__(self, session) -> None:
         self.session = session
         self.input_name = session.get_inputs()[0].name
 
-    def __call__(self, bgr: np.ndarray) -> np.ndarray:
-        box = letterbox(bgr)
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        box = letterbox(rgb)
         output = self.session.run(None, {self.input_name: box.image})[0]
         return decode(output, box.ratio)

@@ -24,12 +24,20 @@ FIXED_STEPS = 1 << FIXED_BITS
 
 def resize_linear(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """``image`` [H, W, C] uint8 resized to ``size`` (height, width) as cv2.INTER_LINEAR does."""
-    height, width = size
-    rows, row_w = _axis(image.shape[0], height)
-    cols, col_w = _axis(image.shape[1], width)
-    src = image.astype(np.float32)
-    top = src[rows[:, 0]] * (1 - row_w)[:, None, None] + src[rows[:, 1]] * row_w[:, None, None]
-    out = top[:, cols[:, 0]] * (1 - col_w)[None, :, None] + top[:, cols[:, 1]] * col_w[None, :, None]
+    rows, row_w = _axis(image.shape[0], size[0])
+    cols, col_w = _axis(image.shape[1], size[1])
+    return _bilinear(image, rows, np.stack([1 - row_w, row_w], axis=1), cols, np.stack([1 - col_w, col_w], axis=1))
+
+
+def _bilinear(image: np.ndarray, rows: np.ndarray, row_w: np.ndarray, cols: np.ndarray, col_w: np.ndarray) -> np.ndarray:
+    """Sum over the 2 x 2 taps (index pairs [n, 2] and weights [n, 2] per axis), gathering the
+    uint8 pixels first so only output-sized arrays become floats."""
+    out = np.zeros((len(rows), len(cols), image.shape[2]), np.float32)
+    for i in range(2):
+        picked = image[rows[:, i]]
+        for j in range(2):
+            weight = (row_w[:, i, None] * col_w[None, :, j]).astype(np.float32)
+            out += picked[:, cols[:, j]] * weight[..., None]
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
@@ -60,10 +68,7 @@ def warp_affine(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int]) ->
     height, width = size
     ys, y_w, y_in = _taps(m[1, 1], m[1, 2], height, image.shape[0], columns=False)
     xs, x_w, x_in = _taps(m[0, 0], m[0, 2], width, image.shape[1], columns=True)
-    src = image.astype(np.float32)
-    rows = sum(src[ys[:, k]] * (y_w[:, k] * y_in[:, k])[:, None, None] for k in range(2))
-    out = sum(rows[:, xs[:, k]] * (x_w[:, k] * x_in[:, k])[None, :, None] for k in range(2))
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    return _bilinear(image, ys, y_w * y_in, xs, x_w * x_in)
 
 
 def _taps(zoom: float, shift: float, dst: int, src: int, columns: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -143,9 +143,8 @@ def run(frames: Iterable[np.ndarray], fps: float, models: Models, options: Extra
             size = rgb.shape[:2]
         elif rgb.shape[:2] != size:
             raise InputError(f"Frame {t} is {rgb.shape[1]}x{rgb.shape[0]} but the video started at {size[1]}x{size[0]}")
-        bgr = np.ascontiguousarray(rgb[..., ::-1])
-        boxes = models.detector(bgr)
-        record = _Frame(t, boxes, models.wholebody(bgr, boxes), [None] * len(boxes))
+        boxes = models.detector(rgb)
+        record = _Frame(t, boxes, models.wholebody(rgb, boxes), [None] * len(boxes))
         waiting.append(record)
         for i, box in enumerate(boxes):
             batcher.add((record, i), rgb, box)
@@ -222,10 +221,10 @@ def align_to_reference(motion: Motion, reference: str | os.PathLike, models: Mod
     except (OSError, UnidentifiedImageError) as exc:
         raise InputError(f"Reference image {reference} is not readable ({exc}); give a PNG or JPEG") from exc
     assert motion.image_size is not None and motion.intrinsics is not None
-    bgr = np.ascontiguousarray(cover_crop(rgb, motion.image_size)[..., ::-1])
-    boxes = models.detector(bgr)
+    frame = cover_crop(rgb, motion.image_size)
+    boxes = models.detector(frame)
     if not len(boxes):
         return motion.intrinsics, AlignReport("not aligned")
-    body = openpose_body(models.wholebody(bgr, boxes[:1])[0])
+    body = openpose_body(models.wholebody(frame, boxes[:1])[0])
     first = int(np.argmax(motion.present()[:, 0]))
     return fit_camera(motion.joints[first, 0], body, motion.intrinsics, motion.image_size)

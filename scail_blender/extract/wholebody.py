@@ -39,7 +39,7 @@ HEAD_FROM_COCO = (0, 2, 1, 4, 3)
 
 @dataclass(frozen=True)
 class Crop:
-    image: np.ndarray   # [384, 288, 3] uint8 BGR
+    image: np.ndarray   # [384, 288, 3] uint8 RGB (the model gets it as BGR)
     center: np.ndarray  # [2] box centre in frame pixels
     scale: np.ndarray   # [2] (w, h) of the crop's footprint in frame pixels
 
@@ -64,14 +64,15 @@ def crop_matrix(center: np.ndarray, scale: np.ndarray) -> np.ndarray:
                      [0.0, zoom, INPUT_H / 2 - zoom * center[1]]])
 
 
-def crop(bgr: np.ndarray, box: np.ndarray) -> Crop:
+def crop(rgb: np.ndarray, box: np.ndarray) -> Crop:
     center, scale = crop_box(box)
-    return Crop(warp_affine(bgr, crop_matrix(center, scale), (INPUT_H, INPUT_W)), center, scale)
+    return Crop(warp_affine(rgb, crop_matrix(center, scale), (INPUT_H, INPUT_W)), center, scale)
 
 
 def model_input(crops: list[Crop]) -> np.ndarray:
-    """[N, 3, 384, 288] float32: normalised crops, channels first."""
-    stack = np.stack([c.image for c in crops]).astype(np.float32)
+    """[N, 3, 384, 288] float32: crops swapped to BGR (the warp is per channel, so this equals
+    warping the BGR frame), normalised, channels first."""
+    stack = np.stack([c.image[..., ::-1] for c in crops]).astype(np.float32)
     return np.ascontiguousarray(((stack - MEAN) / STD).transpose(0, 3, 1, 2))
 
 
@@ -89,7 +90,7 @@ def to_frame(points: np.ndarray, center: np.ndarray, scale: np.ndarray) -> np.nd
 
 
 class WholeBody:
-    """DWPose on onnxruntime: BGR frame and boxes in, [n, 133, 3] (x, y, score) out."""
+    """DWPose on onnxruntime: RGB frame and boxes in, [n, 133, 3] (x, y, score) out."""
 
     def __init__(self, session) -> None:
         self.session = session
@@ -98,10 +99,10 @@ class WholeBody:
         self.batched = not isinstance(inputs.shape[0], int) or inputs.shape[0] != 1
         self.output_names = [o.name for o in session.get_outputs()]
 
-    def __call__(self, bgr: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    def __call__(self, rgb: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         if not len(boxes):
             return np.zeros((0, KEYPOINTS, 3))
-        crops = [crop(bgr, box) for box in boxes]
+        crops = [crop(rgb, box) for box in boxes]
         batch = model_input(crops)
         chunks = [batch] if self.batched else [batch[i:i + 1] for i in range(len(batch))]
         outs = [dict(zip(self.output_names, self.session.run(None, {self.input_name: c}))) for c in chunks]

@@ -81,9 +81,11 @@ def test_simcc_decoding() -> None:
     np.testing.assert_allclose(points[0, 2], [-0.5, -0.5])
 
 
-def test_normalisation_is_per_bgr_channel() -> None:
-    crop = wholebody.Crop(np.full((384, 288, 3), [123.675, 116.28, 103.53], np.float32).astype(np.uint8),
-                          np.zeros(2), np.ones(2))
+def test_networks_get_bgr_and_the_official_normalisation() -> None:
+    rgb = np.zeros((64, 64, 3), np.uint8)
+    rgb[..., 0] = 200  # pure red
+    assert detector.letterbox(rgb).image[0, :, 0, 0].tolist() == [0, 0, 200]
+    crop = wholebody.Crop(np.full((384, 288, 3), [103, 116, 123], np.uint8), np.zeros(2), np.ones(2))
     values = wholebody.model_input([crop])[0, :, 0, 0]
     np.testing.assert_allclose(values, (np.array([123, 116, 103]) - wholebody.MEAN) / wholebody.STD, rtol=1e-6)
 

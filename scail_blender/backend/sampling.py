@@ -13,7 +13,7 @@ written once (``denoise``) for either.
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

@@ -25,6 +25,7 @@ from ..errors import InputError
 from ..pose.camera import Intrinsics
 from .model import Motion, SmplParams
 from .rotations import matrix_to_quat
+from .safe_pickle import load_npz
 from .smpl import BodyModel, load_body_model, rodrigues, smpl_forward
 
 log = logging.getLogger(__name__)
@@ -169,8 +170,11 @@ def _smplx_joints(pose: np.ndarray, betas: np.ndarray, trans: np.ndarray, gender
     except ImportError as exc:
         raise InputError("SMPL-X files need the smplx package: pip install 'scail-blender[motion]'") from exc
     path = _model_file(model, gender, "smplx")
+    if path.suffix != ".npz":
+        raise InputError(f"{path.name}: give the SMPL-X model as .npz (smplx would unpickle a .pkl without checks)")
+    load_npz(path)  # refuses pickled objects outside the allowlist before smplx loads the file
     layer = smplx.SMPLX(str(path), gender=gender, use_pca=False, flat_hand_mean=True, num_betas=len(betas),
-                        use_face_contour=False)
+                        use_face_contour=False, ext="npz")
 
     def run(rows: np.ndarray, shifts: np.ndarray) -> np.ndarray:
         def t(a: np.ndarray) -> torch.Tensor:
@@ -196,12 +200,13 @@ def _model_file(model: Path, gender: str, kind: str) -> Path:
     prefix = "SMPLX" if kind == "smplx" else "SMPL"
     for place in (model, model / kind):
         for g in (gender, "neutral"):
-            for suffix in (".npz", ".pkl"):
+            for suffix in (".npz",) if kind == "smplx" else (".npz", ".pkl"):
                 candidate = place / f"{prefix}_{g.upper()}{suffix}"
                 if candidate.is_file():
                     return candidate
-    raise InputError(f"No {prefix} model for '{gender}' in {model}: put {prefix}_{gender.upper()}.npz (or .pkl, or the "
-                     f"NEUTRAL one) there; the models are licensed and downloaded from smpl{'-x' if kind == 'smplx' else ''}.is.tue.mpg.de")
+    other = "" if kind == "smplx" else " (or .pkl)"
+    raise InputError(f"No {prefix} model for '{gender}' in {model}: put {prefix}_{gender.upper()}.npz{other} or the "
+                     f"NEUTRAL one there; the models are licensed and downloaded from smpl{'-x' if kind == 'smplx' else ''}.is.tue.mpg.de")
 
 
 def _framing(joints_mm: np.ndarray, camera: Intrinsics) -> np.ndarray:

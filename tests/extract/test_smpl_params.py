@@ -12,7 +12,7 @@ from scail_blender.motion import read_motion
 from scail_blender.motion.smpl import load_body_model, smpl_forward
 from scail_blender.motion.smpl_params import Z_UP_TO_CAMERA
 
-from .smpl_model import write_smpl_model
+from .smpl_model import write_smpl_model, write_smplx_model
 
 
 @pytest.fixture(scope="module")
@@ -87,3 +87,35 @@ def test_part_layout_and_errors(model_file: Path, tmp_path: Path) -> None:
     np.savez(path, global_orient=np.zeros((2, 3)), body_pose=np.zeros((2, 63)))
     with pytest.raises(Exception, match="No SMPLX model"):
         read_motion(path, body_model=tmp_path)
+
+
+def test_smplx_parameters_through_smplx(tmp_path: Path) -> None:
+    smplx = pytest.importorskip("smplx")
+    torch = pytest.importorskip("torch")
+    model = write_smplx_model(tmp_path / "SMPLX_NEUTRAL.npz")
+    rng = np.random.default_rng(7)
+    frames = 3
+    poses = rng.normal(0, 0.3, (frames, 165))
+    trans = rng.normal(0, 0.3, (frames, 3))
+    betas = rng.normal(0, 1, 10)
+    path = tmp_path / "dance_stageii.npz"
+    np.savez(path, poses=poses, trans=trans, betas=betas, gender=np.array("neutral"), mocap_frame_rate=np.array(30.0),
+             surface_model_type=np.array("smplx"))
+    loaded = read_motion(path, body_model=tmp_path)
+    motion = loaded.motion
+    assert motion.smpl.pose.shape == (frames, 1, 165)
+    layer = smplx.SMPLX(str(model), use_pca=False, flat_hand_mean=True, num_betas=10, use_face_contour=False, ext="npz")
+
+    def joints(pose: np.ndarray, shift: np.ndarray) -> np.ndarray:
+        t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32)  # noqa: E731
+        with torch.no_grad():
+            out = layer(global_orient=t(pose[:, :3]), body_pose=t(pose[:, 3:66]), jaw_pose=t(pose[:, 66:69]),
+                        leye_pose=t(pose[:, 69:72]), reye_pose=t(pose[:, 72:75]), left_hand_pose=t(pose[:, 75:120]),
+                        right_hand_pose=t(pose[:, 120:]), betas=t(np.tile(betas, (len(pose), 1))), transl=t(shift),
+                        expression=torch.zeros(len(pose), 10))
+        return out.joints.numpy()[:, [*range(22), 25, 40]]
+
+    world = joints(poses, trans) @ Z_UP_TO_CAMERA.T * 1000.0
+    np.testing.assert_allclose(motion.joints[:, 0] - motion.joints[:1, 0, :1], world - world[:1, :1], atol=0.05)
+    rebuilt = joints(motion.smpl.pose[:, 0], motion.smpl.trans[:, 0]) * 1000.0
+    np.testing.assert_allclose(rebuilt, motion.joints[:, 0], atol=0.1)

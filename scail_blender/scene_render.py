@@ -22,11 +22,11 @@ from pathlib import Path
 import bpy
 
 from .characters import scene_characters
-from .errors import CameraError, Cancelled, InputError
+from .errors import Cancelled, CameraError, InputError
 from .pose.framing import require_model_size
 from .pose.outputs import PoseFiles, strip_video_path
-from .pose.pose_video import frame_motion, motion_frames, write_pose_video
 from .pose.video import ensure_writable_folder
+from .pose.pose_video import frame_motion, motion_frames, write_pose_video
 from .progress import Progress
 from .rig.blender_camera import camera_params
 from .rig.extract import Character, ClipExtractor

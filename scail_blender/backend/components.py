@@ -44,7 +44,7 @@ class ComponentFiles:
     clip: Path
 
     @classmethod
-    def locate(cls, root: str | Path) -> ComponentFiles:
+    def locate(cls, root: str | Path) -> "ComponentFiles":
         root = Path(root)
         if not root.is_dir():
             raise CheckpointError(f"checkpoint folder {root} does not exist; give the downloaded "

@@ -67,7 +67,7 @@ class Job:
         return json.dumps(asdict(self), indent=2)
 
     @classmethod
-    def from_json(cls, text: str) -> Job:
+    def from_json(cls, text: str) -> "Job":
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -75,7 +75,7 @@ class Job:
         return cls.from_dict(data)
 
     @classmethod
-    def from_dict(cls, data: Any) -> Job:
+    def from_dict(cls, data: Any) -> "Job":
         if not isinstance(data, dict):
             raise InputError("job: expected a JSON object with 'inputs', 'settings' and 'output'")
         _reject_unknown(data, ("inputs", "settings", "output"), "job")
@@ -144,7 +144,7 @@ class JobResult:
         return json.dumps(asdict(self))
 
     @classmethod
-    def from_json(cls, text: str) -> JobResult:
+    def from_json(cls, text: str) -> "JobResult":
         return _build(cls, json.loads(text), "result")
 
 

@@ -20,15 +20,15 @@ from __future__ import annotations
 import gc
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 
 from ..errors import InputError, OutOfMemory
-from ..pose.video import VideoWriter, probe_video, read_video
 from ..progress import Progress, ProgressCallback, check_cancel
+from ..pose.video import VideoWriter, probe_video, read_video
 from . import preprocess as pre
 from .checkpoints import find_checkpoint_file, load_dit
 from .components import ComponentFiles, load_clip, load_t5, load_vae

@@ -13,7 +13,7 @@ written once (``denoise``) for either.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from typing import Callable
 
 import torch
 

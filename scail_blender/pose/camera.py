@@ -39,7 +39,7 @@ class Intrinsics:
         return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
 
     @classmethod
-    def from_matrix(cls, matrix: np.ndarray) -> Intrinsics:
+    def from_matrix(cls, matrix: np.ndarray) -> "Intrinsics":
         """Read fx, fy, cx, cy from a 3x3 K; skew is refused because the renderer has none."""
         k = np.asarray(matrix, dtype=np.float64)
         if k.shape != (3, 3):
@@ -52,14 +52,14 @@ class Intrinsics:
         return cls(float(k[0, 0]), float(k[1, 1]), float(k[0, 2]), float(k[1, 2]))
 
     @classmethod
-    def default(cls, height: int, width: int) -> Intrinsics:
+    def default(cls, height: int, width: int) -> "Intrinsics":
         """NLF's default camera: 55 degrees on the larger side, principal point at W/2, H/2."""
         if height <= 0 or width <= 0:
             raise InputError(f"image size must be positive, got {height}x{width}")
         focal = max(height, width) / (2.0 * math.tan(math.radians(DEFAULT_FOV_DEGREES) / 2.0))
         return cls(focal, focal, width / 2.0, height / 2.0)
 
-    def scaled(self, factor_y: float, factor_x: float) -> Intrinsics:
+    def scaled(self, factor_y: float, factor_x: float) -> "Intrinsics":
         """The same camera for an image resized by the given factors (rows, columns).
 
         Image edges stay on image edges: pixel centres sit on integers, so a centre x of the

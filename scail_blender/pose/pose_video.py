@@ -22,9 +22,9 @@ from ..progress import ProgressCallback, no_progress
 from .camera import Intrinsics
 from .framing import check_size, cover_crop
 from .marks import Marks2D, project_marks
-from .outputs import PoseFiles, write_pose_files
 from .render import render_clip
 from .skeleton import smpl_to_scail
+from .outputs import PoseFiles, write_pose_files
 
 DEFAULT_SIZE = (512, 896)
 

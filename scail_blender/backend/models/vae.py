@@ -12,8 +12,8 @@ Latents are normalised per channel with the released mean and std, as SCAIL's co
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 import torch.nn.functional as F

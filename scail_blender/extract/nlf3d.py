@@ -34,14 +34,6 @@ def mask_bounds(box: np.ndarray, height: int, width: int) -> tuple[int, int, int
             min(width, int(np.ceil(x2 + width * MARGIN_X))), min(height, int(np.ceil(y2 + height * MARGIN_Y))))
 
 
-def masked(rgb: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """The frame black everywhere but the widened box."""
-    x1, y1, x2, y2 = mask_bounds(box, *rgb.shape[:2])
-    out = np.zeros_like(rgb)
-    out[y1:y2, x1:x2] = rgb[y1:y2, x1:x2]
-    return out
-
-
 def iou_xywh(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
     """IoU of NLF boxes [n, 4+] (x, y, w, h) with one (x1, y1, x2, y2) box."""
     x1 = np.maximum(boxes[:, 0], box[0])
@@ -67,31 +59,37 @@ def pick_detection(result_boxes: np.ndarray | None, joints: np.ndarray, box: np.
 class _Pending:
     key: object
     box: np.ndarray
+    bounds: tuple[int, int, int, int]
 
 
 class NlfBatcher:
-    """Collects masked frames and runs NLF 64 at a time; ``done(key, joints or None)`` is
-    called for every box in submission order, so frames are never all held in memory."""
+    """Writes masked frames into one reused batch buffer (as SCAIL-Pose does) and runs NLF 64 at
+    a time; ``done(key, joints or None)`` is called for every box in submission order, so the
+    frames are never all held in memory."""
 
     def __init__(self, model, device: str, done: Callable[[object, np.ndarray | None], None],
                  batch: int = BATCH) -> None:
         self.model, self.device, self.done, self.batch = model, device, done, batch
-        self._frames: list[np.ndarray] = []
+        self._buffer: np.ndarray | None = None
         self._pending: list[_Pending] = []
 
     def add(self, key: object, rgb: np.ndarray, box: np.ndarray) -> None:
-        self._frames.append(masked(rgb, box))
-        self._pending.append(_Pending(key, np.asarray(box, np.float64)))
-        if len(self._frames) >= self.batch:
+        if self._buffer is None or self._buffer.shape[1:] != rgb.shape:
+            self._buffer = np.zeros((self.batch, *rgb.shape), np.uint8)
+        x1, y1, x2, y2 = mask_bounds(box, *rgb.shape[:2])
+        self._buffer[len(self._pending), y1:y2, x1:x2] = rgb[y1:y2, x1:x2]
+        self._pending.append(_Pending(key, np.asarray(box, np.float64), (x1, y1, x2, y2)))
+        if len(self._pending) >= self.batch:
             self.flush()
 
     def flush(self) -> None:
-        if not self._frames:
+        if not self._pending:
             return
         import torch
 
+        assert self._buffer is not None
         with torch.inference_mode():
-            images = torch.from_numpy(np.stack(self._frames)).permute(0, 3, 1, 2).contiguous().to(self.device)
+            images = torch.from_numpy(self._buffer[:len(self._pending)]).permute(0, 3, 1, 2).to(self.device)
             pred = self.model.detect_smpl_batched(images)
         joints = pred.get("joints3d_nonparam")
         boxes = pred.get("boxes")
@@ -102,7 +100,8 @@ class NlfBatcher:
                 b = boxes[i].detach().cpu().numpy().reshape(len(j), -1) if boxes is not None else None
                 found = pick_detection(b, j, item.box)
             self.done(item.key, found)
-        self._frames.clear()
+            x1, y1, x2, y2 = item.bounds
+            self._buffer[i, y1:y2, x1:x2] = 0
         self._pending.clear()
 
 

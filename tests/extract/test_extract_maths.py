@@ -8,7 +8,7 @@ import pytest
 
 from scail_blender.extract import detector, wholebody
 from scail_blender.extract.images import resize_linear, warp_affine
-from scail_blender.extract.nlf3d import mask_bounds, masked, pick_detection
+from scail_blender.extract.nlf3d import NlfBatcher, mask_bounds, pick_detection
 
 
 def _raw(rows: list[tuple[float, float, float, float, float, int]]) -> np.ndarray:
@@ -94,9 +94,26 @@ def test_nlf_mask_margins() -> None:
     # 2.5% of W = 11.2 px each side, 5% of H = 12.8 px top and bottom, floor / ceil, clipped
     assert mask_bounds(np.array([30.0, 40.0, 70.0, 200.0]), 256, 448) == (18, 27, 82, 213)
     assert mask_bounds(np.array([2.0, 5.0, 440.0, 250.0]), 256, 448) == (0, 0, 448, 256)
+
+    torch = pytest.importorskip("torch")
+    seen: list[np.ndarray] = []
+
+    class Model:
+        def detect_smpl_batched(self, images):
+            seen.append(images.numpy().copy())
+            return {"joints3d_nonparam": [torch.zeros(0, 24, 3)] * len(images)}
+
+    done: list[object] = []
+    batcher = NlfBatcher(Model(), "cpu", lambda key, joints: done.append((key, joints)), batch=2)
     frame = np.full((256, 448, 3), 9, np.uint8)
-    out = masked(frame, np.array([30.0, 40.0, 70.0, 200.0]))
-    assert out[27:213, 18:82].min() == 9 and out.sum() == 9 * 3 * (213 - 27) * (82 - 18)
+    for key, box in enumerate(([30.0, 40.0, 70.0, 200.0], [300.0, 10.0, 330.0, 50.0], [0.0, 0.0, 10.0, 10.0])):
+        batcher.add(key, frame, np.array(box))
+    batcher.flush()
+    first, second = seen
+    assert first.shape == (2, 3, 256, 448) and second.shape == (1, 3, 256, 448)
+    assert first[0][:, 27:213, 18:82].min() == 9 and first[0].sum() == 9 * 3 * (213 - 27) * (82 - 18)
+    assert second[0].sum() == 9 * 3 * 23 * 22  # the buffer was cleared: nothing left of the first batch
+    assert done == [(0, None), (1, None), (2, None)]
 
 
 def test_nlf_detection_is_the_one_overlapping_the_box() -> None:

@@ -62,7 +62,7 @@ GRID, GRID_STRIDES = _grid()
 
 def decode(output: np.ndarray, ratio: float) -> np.ndarray:
     """Person boxes [n, 5] (x1, y1, x2, y2, score) in frame pixels from the raw [1, 8400, 85] output."""
-    pred = np.asarray(output, np.float64)[0]
+    pred = np.asarray(output)[0, :, :6 + PERSON_CLASS].astype(np.float64)  # boxes, objectness, person
     centre = (pred[:, :2] + GRID) * GRID_STRIDES
     half = np.exp(pred[:, 2:4]) * GRID_STRIDES / 2
     scores = pred[:, 4] * pred[:, 5 + PERSON_CLASS]

@@ -9,6 +9,10 @@ that box is the one NLF ran on, so both are joined by construction. They are sto
 Motion lifted into 3D at the depth of that person's NLF joint (wrist for hands, head for the
 face and head marks) along their own camera ray: projected with the extraction camera they land
 on exactly the DWPose pixels, and a camera refit moves them together with the skeleton.
+
+SCAIL-Pose first resizes the driving video to 512x896 (cover and centre crop) and DWPose's
+wrapper rescales to a 512-pixel short side; here frames are processed at their own size, and
+the Motion's image size and camera say which, so ``render-pose`` reframes it to any output size.
 """
 
 from __future__ import annotations
@@ -132,7 +136,8 @@ def run(frames: Iterable[np.ndarray], fps: float, models: Models, options: Extra
             areas = [float((record.boxes[i, 2] - record.boxes[i, 0]) * (record.boxes[i, 3] - record.boxes[i, 1]))
                      for i in found]
             ids = tracker.step(record.index, centres, areas)
-            seen.append([(pid, record.joints[i], record.keypoints[i], record.boxes[i]) for pid, i in zip(ids, found)])
+            seen.append([(pid, record.joints[i].astype(np.float32), record.keypoints[i].astype(np.float32),
+                          record.boxes[i].astype(np.float32)) for pid, i in zip(ids, found)])
 
     batcher = NlfBatcher(models.nlf, models.torch_device, resolved, batch=options.nlf_batch)
     size: tuple[int, int] | None = None
@@ -166,14 +171,19 @@ def _assemble(seen: list, tracker: Tracker, size: tuple[int, int], fps: float, m
     slot = {pid: k for k, pid in enumerate(keep)}
     frames, people = len(seen), len(keep)
     joints = np.zeros((frames, people, JOINT_COUNT, 3), np.float32)
-    boxes = np.full((frames, people, 5), np.nan)
-    keypoints = np.full((frames, people, KEYPOINTS, 3), np.nan)
+    boxes = np.full((frames, people, 5), np.nan, np.float32)
+    keypoints = np.full((frames, people, KEYPOINTS, 3), np.nan, np.float32)
+    hands = np.zeros((frames, people, 2, 21, 3), np.float32)
+    head = np.zeros((frames, people, len(HEAD_FROM_COCO), 3), np.float32)
+    face = np.zeros((frames, people, FACE.stop - FACE.start, 3), np.float32)
+    camera = Intrinsics.default(*size)
     for t, row in enumerate(seen):
         for pid, j, kp, box in row:
             if pid in slot:
-                joints[t, slot[pid]], keypoints[t, slot[pid]], boxes[t, slot[pid]] = j, kp, box
-    camera = Intrinsics.default(*size)
-    hands, head, face = lift_marks(joints, keypoints, camera)
+                p = slot[pid]
+                joints[t, p], keypoints[t, p], boxes[t, p] = j, kp, box
+                hands[t, p], head[t, p], face[t, p] = lift_marks(j, kp, camera)
+        row.clear()  # each frame's detections are copied once, then let go
     present = np.any(joints != 0, axis=(2, 3))
     notes = [f"{people} people tracked (of {len(tracker.tracks)} seen)", "camera: NLF's default 55-degree field of view"]
     if options.smooth:
@@ -200,10 +210,11 @@ def lift(points: np.ndarray, depth: np.ndarray, camera: Intrinsics) -> np.ndarra
 
 
 def lift_marks(joints: np.ndarray, keypoints: np.ndarray, camera: Intrinsics) -> tuple[np.ndarray, ...]:
-    """Hands [T, P, 2, 21, 3] (left, right), head marks [T, P, 5, 3] and face [T, P, 68, 3]."""
+    """Hands [..., 2, 21, 3] (left, right), head marks [..., 5, 3] and face [..., 68, 3] of SMPL
+    joints [..., 24, 3] and DWPose keypoints [..., 133, 3]."""
     head_z = joints[..., HEAD_JOINT, 2]
     hands = np.stack([lift(keypoints[..., LEFT_HAND, :], joints[..., LEFT_WRIST, 2], camera),
-                      lift(keypoints[..., RIGHT_HAND, :], joints[..., RIGHT_WRIST, 2], camera)], axis=2)
+                      lift(keypoints[..., RIGHT_HAND, :], joints[..., RIGHT_WRIST, 2], camera)], axis=-3)
     head = lift(keypoints[..., list(HEAD_FROM_COCO), :], head_z, camera)
     face = lift(keypoints[..., FACE, :], head_z, camera)
     return hands, head, face

@@ -9,6 +9,8 @@ border) of the BGR frame, normalised by mean (123.675, 116.28, 103.53) and std (
 that is <= 0), mapped back through the crop. Points scoring below 0.3 are not drawn.
 
 Index ranges: body 0-16, feet 17-22, face 23-90, left hand 91-111, right hand 112-132.
+With no person box the official code crops the whole frame; here a frame without a box has no
+person, because such keypoints belong to no NLF person and would be dropped anyway.
 """
 
 from __future__ import annotations

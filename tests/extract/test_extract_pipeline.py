@@ -114,7 +114,7 @@ def test_people_limit_and_smoothing(scene_video: Path, tiny_weights: Path, extra
     assert np.array_equal(motion.joints[0], raw[0])  # a run starts at its first value
 
 
-def test_missing_weights_are_named_with_their_download(tmp_path: Path) -> None:
+def test_missing_weights_are_named_with_their_download(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "DWPose").mkdir()
     (tmp_path / "DWPose" / "yolox_l.onnx").write_bytes(b"x")
     with pytest.raises(InputError) as err:
@@ -123,8 +123,12 @@ def test_missing_weights_are_named_with_their_download(tmp_path: Path) -> None:
     assert "nlf_l_multi_0.3.2.torchscript" in text and "github.com/isarandi/nlf/releases" in text
     assert "non-commercial" in text and "DWPose/dw-ll_ucoco_384.onnx" in text and "yzd-v/DWPose" in text
     assert "yolox_l.onnx (download" not in text  # present files are not listed
+    monkeypatch.delenv("SCAIL_POSE_WEIGHTS", raising=False)
     with pytest.raises(InputError, match="SCAIL_POSE_WEIGHTS"):
-        find_weights(None) if "SCAIL_POSE_WEIGHTS" not in __import__("os").environ else find_weights("")
+        find_weights(None)
+    monkeypatch.setenv("SCAIL_POSE_WEIGHTS", str(tmp_path))
+    with pytest.raises(InputError, match="Pose weights missing"):
+        find_weights(None)
 
 
 def test_cli_extract_render_and_align(scene_video: Path, tiny_weights: Path, scene, tmp_path: Path,

@@ -30,15 +30,20 @@ def resize_linear(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def _bilinear(image: np.ndarray, rows: np.ndarray, row_w: np.ndarray, cols: np.ndarray, col_w: np.ndarray) -> np.ndarray:
-    """Sum over the 2 x 2 taps (index pairs [n, 2] and weights [n, 2] per axis), gathering the
-    uint8 pixels first so only output-sized arrays become floats."""
-    out = np.zeros((len(rows), len(cols), image.shape[2]), np.float32)
-    for i in range(2):
-        picked = image[rows[:, i]]
-        for j in range(2):
-            weight = (row_w[:, i, None] * col_w[None, :, j]).astype(np.float32)
-            out += picked[:, cols[:, j]] * weight[..., None]
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    """Separable bilinear sampling: index pairs [n, 2] and weights [n, 2] per axis. Only the
+    band of the source that the indices reach is read, rows first, then columns."""
+    r0, c0 = int(rows.min()), int(cols.min())
+    band = image[r0:int(rows.max()) + 1, c0:int(cols.max()) + 1]
+    rows, cols = rows - r0, cols - c0
+    channels = image.shape[2]
+    row_w = row_w.astype(np.float32)
+    mixed = band[rows[:, 0]] * row_w[:, 0, None, None] + band[rows[:, 1]] * row_w[:, 1, None, None]
+    flat = mixed.reshape(len(rows), -1)
+    col_w = np.repeat(col_w.astype(np.float32), channels, axis=0)
+    taps = cols[:, None, :] * channels + np.arange(channels)[None, :, None]   # [n, C, 2]
+    out = (np.take(flat, taps[..., 0].ravel(), axis=1) * col_w[:, 0]
+           + np.take(flat, taps[..., 1].ravel(), axis=1) * col_w[:, 1])
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8).reshape(len(rows), len(cols), channels)
 
 
 def _axis(src: int, dst: int) -> tuple[np.ndarray, np.ndarray]:

@@ -178,7 +178,7 @@ def _smplx_joints(pose: np.ndarray, betas: np.ndarray, trans: np.ndarray, gender
 
     def run(rows: np.ndarray, shifts: np.ndarray) -> np.ndarray:
         def t(a: np.ndarray) -> torch.Tensor:
-            return torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32)
+            return torch.as_tensor(np.array(a), dtype=torch.float32)
 
         n = len(rows)
         with torch.no_grad():

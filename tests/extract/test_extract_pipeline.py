@@ -156,3 +156,18 @@ def test_cli_errors_are_one_line(tmp_path: Path, tiny_weights: Path, capsys: pyt
                  "--weights", str(tmp_path / "empty")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and "does not exist" in err[0] and "Pose weights missing" in err[1]
+
+
+def test_devices(tiny_weights: Path) -> None:
+    from scail_blender.extract.runtime import check_device, onnx_session
+
+    assert check_device("cuda:1") == "cuda:1"
+    with pytest.raises(InputError, match="--device"):
+        check_device("tpu")
+    session = onnx_session(tiny_weights / "DWPose" / "yolox_l.onnx", "auto")
+    assert session.get_providers()[-1] == "CPUExecutionProvider"
+    import onnxruntime
+
+    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        with pytest.raises(InputError, match="onnxruntime-gpu"):
+            onnx_session(tiny_weights / "DWPose" / "yolox_l.onnx", "cuda")

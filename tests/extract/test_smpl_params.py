@@ -119,3 +119,14 @@ def test_smplx_parameters_through_smplx(tmp_path: Path) -> None:
     np.testing.assert_allclose(motion.joints[:, 0] - motion.joints[:1, 0, :1], world - world[:1, :1], atol=0.05)
     rebuilt = joints(motion.smpl.pose[:, 0], motion.smpl.trans[:, 0]) * 1000.0
     np.testing.assert_allclose(rebuilt, motion.joints[:, 0], atol=0.1)
+
+
+def test_meshes_on_request(model_file: Path) -> None:
+    from scail_blender.motion.smpl_params import body_sequence
+
+    pose, betas, trans = _params(frames=2)
+    body = load_body_model(model_file)
+    joints, verts = body_sequence({"poses": pose, "trans": trans, "betas": betas}, body)
+    want_joints, want_verts = smpl_forward(body, pose, betas, trans, mesh=True)
+    np.testing.assert_allclose(verts, want_verts)
+    np.testing.assert_allclose(joints, want_joints)

@@ -99,7 +99,6 @@ class WholeBody:
         inputs = session.get_inputs()[0]
         self.input_name = inputs.name
         self.batched = not isinstance(inputs.shape[0], int) or inputs.shape[0] != 1
-        self.output_names = [o.name for o in session.get_outputs()]
 
     def __call__(self, rgb: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         if not len(boxes):
@@ -107,9 +106,9 @@ class WholeBody:
         crops = [crop(rgb, box) for box in boxes]
         batch = model_input(crops)
         chunks = [batch] if self.batched else [batch[i:i + 1] for i in range(len(batch))]
-        outs = [dict(zip(self.output_names, self.session.run(None, {self.input_name: c}))) for c in chunks]
-        simcc_x = np.concatenate([o["simcc_x"] for o in outs])
-        simcc_y = np.concatenate([o["simcc_y"] for o in outs])
+        outs = [self.session.run(None, {self.input_name: c}) for c in chunks]  # (simcc_x, simcc_y), by position
+        simcc_x = np.concatenate([o[0] for o in outs])
+        simcc_y = np.concatenate([o[1] for o in outs])
         points, scores = decode_simcc(simcc_x, simcc_y)
         frame_points = np.stack([to_frame(p, c.center, c.scale) for p, c in zip(points, crops)])
         return np.concatenate([frame_points, scores[..., None]], axis=-1)

@@ -171,3 +171,14 @@ def test_devices(tiny_weights: Path) -> None:
     if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
         with pytest.raises(InputError, match="onnxruntime-gpu"):
             onnx_session(tiny_weights / "DWPose" / "yolox_l.onnx", "cuda")
+
+
+def test_png_folder_input(scene, tiny_weights: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    for t in range(3):
+        Image.fromarray(scene.frame(t)).save(tmp_path / f"{t:05d}.png")
+    result = extract_motion(tmp_path, ExtractOptions(weights=tiny_weights, device="cpu"))
+    assert result.motion.frames == 3 and result.motion.people == 2 and result.motion.fps == 16.0
+    assert _slot_of(result, scene, GREEN) == 0  # seen as often as red, and larger
+    np.testing.assert_allclose(result.boxes[0, _slot_of(result, scene, RED), :4], scene.visible(RED, 0), atol=1.0)

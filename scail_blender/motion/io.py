@@ -16,11 +16,13 @@ import numpy as np
 from ..errors import InputError
 from .comfy_glb import is_comfy_glb, read_comfy_glb
 from .gltf import read_glb
+from .mesh_fit import is_mesh_result, motion_from_meshes
 from .model import NPZ_KEYS, Motion, motion_from_arrays, save_motion_npz
 from .nlf import motion_from_nlf
 from .safe_pickle import load_npz, load_pickle, load_torch
 from .skinned_glb import is_scail_glb, read_scail_glb, write_motion_glb
 from .smpl import BodyModel
+from .smpl_params import is_smpl_params, motion_from_smpl_params
 
 READ_SUFFIXES = (".npz", ".pt", ".pth", ".pkl", ".pickle", ".glb")
 WRITE_SUFFIXES = (".npz", ".glb")
@@ -35,8 +37,13 @@ class LoadedMotion:
     notes: list[str] = field(default_factory=list)
 
 
-def read_motion(path: str | os.PathLike, fps: float | None = None) -> LoadedMotion:
-    """Read any supported motion file; ``fps`` overrides a frame rate the file lacks or has."""
+def read_motion(path: str | os.PathLike, fps: float | None = None,
+                body_model: str | os.PathLike | None = None) -> LoadedMotion:
+    """Read any supported motion file; ``fps`` overrides a frame rate the file lacks or has.
+
+    ``body_model`` (an SMPL / SMPL-X model file or a folder of them; default $SCAIL_SMPL_MODELS)
+    turns SMPL-family parameter files into joints with the user's own body shape.
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in READ_SUFFIXES:
@@ -49,6 +56,12 @@ def read_motion(path: str | os.PathLike, fps: float | None = None) -> LoadedMoti
         arrays = load_npz(path)
         if _is_motion_npz(arrays):
             loaded = LoadedMotion(motion_from_arrays(arrays, source_default=path.name), "motion npz")
+        elif is_smpl_params(arrays):
+            motion, notes = motion_from_smpl_params(arrays, path.name, body_model, fps)
+            loaded = LoadedMotion(motion, "SMPL parameters (npz)", notes)
+        elif is_mesh_result(arrays):
+            motion, notes = motion_from_meshes(arrays, path.name, body_model, fps)
+            loaded = LoadedMotion(motion, "NLF meshes (npz)", notes)
         else:
             motion, notes = motion_from_nlf(arrays, path.name, fps)
             loaded = LoadedMotion(motion, "NLF results (npz)", notes)

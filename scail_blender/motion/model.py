@@ -23,6 +23,7 @@ from ..pose.camera import Intrinsics
 JOINT_COUNT = 24
 HAND_POINTS = 21
 HEAD_MARKS = ("nose", "right_eye", "left_eye", "right_ear", "left_ear")
+FACE_POINTS = 68
 
 # npz key -> meaning, for error messages and `scail motion info`.
 NPZ_KEYS = {
@@ -32,6 +33,7 @@ NPZ_KEYS = {
     "image_size": "[2] image height and width in pixels",
     "hands3d": "[T, P, 2, 21, 3] left and right hand points, mm",
     "head3d": "[T, P, 5, 3] nose, right eye, left eye, right ear, left ear, mm",
+    "face3d": "[T, P, 68, 3] 68-point face landmarks, mm (drawn as the white face dots)",
     "person_ids": "[P] names of the people",
     "smpl_pose": "[T, P, 72 or 165] SMPL(-X) axis-angle pose",
     "smpl_betas": "[T, P, 10] SMPL shape",
@@ -58,6 +60,7 @@ class Motion:
     image_size: tuple[int, int] | None = None
     hands: np.ndarray | None = None
     head_marks: np.ndarray | None = None
+    face: np.ndarray | None = None
     person_ids: list[str] | None = None
     smpl: SmplParams | None = None
     source: str = ""
@@ -71,6 +74,8 @@ class Motion:
             self.hands = _float_array(self.hands, "hands3d", (frames, people, 2, HAND_POINTS, 3))
         if self.head_marks is not None:
             self.head_marks = _float_array(self.head_marks, "head3d", (frames, people, len(HEAD_MARKS), 3))
+        if self.face is not None:
+            self.face = _float_array(self.face, "face3d", (frames, people, FACE_POINTS, 3))
         if not np.isfinite(self.fps) or self.fps <= 0:
             raise InputError(f"fps must be a positive number, got {self.fps!r}")
         self.fps = float(self.fps)
@@ -144,6 +149,8 @@ def save_motion_npz(motion: Motion, path: str | os.PathLike) -> None:
         arrays["hands3d"] = motion.hands
     if motion.head_marks is not None:
         arrays["head3d"] = motion.head_marks
+    if motion.face is not None:
+        arrays["face3d"] = motion.face
     if motion.person_ids is not None:
         arrays["person_ids"] = np.array(motion.person_ids, dtype=np.str_)
     if motion.smpl is not None:
@@ -205,6 +212,7 @@ def motion_from_arrays(arrays: dict[str, np.ndarray], source_default: str = "") 
         image_size=image_size,
         hands=arrays.get("hands3d"),
         head_marks=arrays.get("head3d"),
+        face=arrays.get("face3d"),
         person_ids=[str(p) for p in arrays["person_ids"]] if "person_ids" in arrays else None,
         smpl=smpl,
         source=str(arrays["source"]) if "source" in arrays else source_default,

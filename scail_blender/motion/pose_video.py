@@ -50,7 +50,7 @@ def frame_motion(motion: Motion, size: tuple[int, int] | None = None, fps: float
 
 def clip_marks(motion: Motion) -> list[list[Marks2D | None]] | None:
     """Per frame and person, the projected 2D hand and head marks (None when the motion has none)."""
-    if motion.hands is None and motion.head_marks is None:
+    if motion.hands is None and motion.head_marks is None and motion.face is None:
         return None
     assert motion.intrinsics is not None
     marks: list[list[Marks2D | None]] = []
@@ -59,7 +59,8 @@ def clip_marks(motion: Motion) -> list[list[Marks2D | None]] | None:
         for p in range(motion.people):
             head = motion.head_marks[t, p] if motion.head_marks is not None else None
             hands = motion.hands[t, p] if motion.hands is not None else None
-            row.append(project_marks(head, hands, motion.intrinsics))
+            face = motion.face[t, p] if motion.face is not None else None
+            row.append(project_marks(head, hands, motion.intrinsics, face))
         marks.append(row)
     return marks
 

@@ -58,6 +58,7 @@ def retime(motion: Motion, fps: float) -> Motion:
         joints=sample(motion.joints),
         hands=sample(motion.hands),
         head_marks=sample(motion.head_marks),
+        face=sample(motion.face),
         smpl=smpl,
         fps=float(fps),
     )

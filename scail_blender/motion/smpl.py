@@ -60,6 +60,7 @@ class BodyModel:
     j_regressor: np.ndarray  # [24, V]
     weights: np.ndarray      # [V, 24]
     faces: np.ndarray        # [F, 3]
+    posedirs: np.ndarray | None = None  # [V, 3, 207] pose blend shapes (only the mesh needs them)
 
     def rest(self, betas: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Shaped rest vertices [V, 3] and joints [24, 3] for ``betas`` (zeros: the template)."""
@@ -145,10 +146,80 @@ def load_body_model(path: str | Path) -> BodyModel:
     for ok, message in checks:
         if not ok:
             raise InputError(f"{path.name}: {message}; this is not an SMPL model file.")
+    posedirs = None
+    if "posedirs" in raw:
+        posedirs = _plain(raw["posedirs"], "posedirs", path.name).astype(np.float64)
+        if posedirs.shape != (count, 3, 207):
+            raise InputError(f"{path.name}: posedirs must be [V, 3, 207]; this is not an SMPL model file.")
     return BodyModel(
         v_template=v,
         shapedirs=arrays["shapedirs"].astype(np.float64),
         j_regressor=arrays["J_regressor"].astype(np.float64),
         weights=arrays["weights"].astype(np.float64),
         faces=arrays["f"].astype(np.uint32),
+        posedirs=posedirs,
     )
+
+
+def rodrigues(rotvec: np.ndarray) -> np.ndarray:
+    """Rotation matrices [..., 3, 3] of axis-angle vectors [..., 3] (smplx's formula, same epsilon)."""
+    v = np.asarray(rotvec, np.float64)
+    angle = np.linalg.norm(v + 1e-8, axis=-1, keepdims=True)
+    axis = v / angle
+    cos, sin = np.cos(angle)[..., None], np.sin(angle)[..., None]
+    x, y, z = axis[..., 0], axis[..., 1], axis[..., 2]
+    zero = np.zeros_like(x)
+    k = np.stack([zero, -z, y, z, zero, -x, -y, x, zero], axis=-1).reshape(*v.shape[:-1], 3, 3)
+    return np.eye(3) + sin * k + (1 - cos) * (k @ k)
+
+
+def forward_kinematics(rest_joints: np.ndarray, rotations: np.ndarray) -> np.ndarray:
+    """World transforms [T, 24, 4, 4] of the SMPL joints for local rotations [T, 24, 3, 3]."""
+    frames = rotations.shape[0]
+    local = np.zeros((frames, 24, 4, 4))
+    local[:, :, :3, :3] = rotations
+    local[:, :, 3, 3] = 1.0
+    offsets = rest_joints.copy()
+    offsets[1:] -= rest_joints[list(SMPL_PARENTS[1:])]
+    local[:, :, :3, 3] = offsets
+    world = np.zeros_like(local)
+    world[:, 0] = local[:, 0]
+    for joint in range(1, 24):
+        world[:, joint] = world[:, SMPL_PARENTS[joint]] @ local[:, joint]
+    return world
+
+
+def smpl_forward(body: BodyModel | None, pose: np.ndarray, betas: np.ndarray | None, trans: np.ndarray,
+                 mesh: bool = False, subset: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Posed SMPL joints [T, 24, 3] and, when ``mesh``, vertices [T, V, 3] (metres, the model's
+    frame) for axis-angle ``pose`` [T, 72], ``betas`` [B] and ``trans`` [T, 3]; ``subset``
+    (vertex indices) skins only those vertices (for fitting).
+
+    The same linear blend skinning as the smplx package (pose blend shapes included when the
+    model has them). Without a body model the joints come from the approximate neutral rest
+    skeleton ``REST_JOINTS`` (betas ignored) and there is no mesh.
+    """
+    pose = np.asarray(pose, np.float64).reshape(-1, 24, 3)
+    trans = np.asarray(trans, np.float64).reshape(-1, 3)
+    rotations = rodrigues(pose)
+    if body is None:
+        if mesh:
+            raise InputError("a mesh needs your SMPL model file (SMPL_NEUTRAL.pkl or .npz)")
+        world = forward_kinematics(REST_JOINTS, rotations)
+        return world[:, :, :3, 3] + trans[:, None], None
+    verts, rest_joints = body.rest(betas)
+    world = forward_kinematics(rest_joints, rotations)
+    joints = world[:, :, :3, 3] + trans[:, None]
+    if not mesh:
+        return joints, None
+    pick = slice(None) if subset is None else subset
+    verts = verts[pick]
+    posed = np.broadcast_to(verts, (len(pose), *verts.shape)).copy()
+    if body.posedirs is not None:
+        feature = (rotations[:, 1:] - np.eye(3)).reshape(len(pose), -1)
+        posed += np.einsum("vcp,tp->tvc", body.posedirs[pick], feature)
+    skin = world.copy()
+    skin[:, :, :3, 3] -= np.einsum("tjab,jb->tja", world[:, :, :3, :3], rest_joints)
+    per_vertex = np.einsum("vj,tjab->tvab", body.weights[pick], skin)
+    vertices = np.einsum("tvab,tvb->tva", per_vertex[:, :, :3, :3], posed) + per_vertex[:, :, :3, 3]
+    return joints, vertices + trans[:, None]

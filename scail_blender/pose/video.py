@@ -266,18 +266,45 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
                      frames=int(frames[-1]))
 
 
+_DURATION_RE = re.compile(r"Duration: (\d+):(\d+):([\d.]+)")
+
+
+def probe_header(path: str | os.PathLike) -> VideoInfo:
+    """Size and frame rate from the container header, without decoding; ``frames`` is the
+    header's duration times the rate (an estimate, for progress bars)."""
+    path = Path(path)
+    if not path.is_file():
+        raise VideoError(f"Video {path} does not exist")
+    log = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True).stderr
+    stream = _STREAM_RE.search(log)
+    fps = _FPS_RE.search(log[stream.start():]) if stream else None
+    if stream is None or fps is None:
+        raise VideoError(f"{path} is not a readable video ({_last_line(log)}); re-export it as mp4 (H.264)")
+    duration = _DURATION_RE.search(log)
+    seconds = 0.0
+    if duration:
+        hours, minutes, secs = duration.groups()
+        seconds = int(hours) * 3600 + int(minutes) * 60 + float(secs)
+    return VideoInfo(width=int(stream.group(1)), height=int(stream.group(2)), fps=float(fps.group(1)),
+                     frames=max(1, round(seconds * float(fps.group(1)))))
+
+
 def _last_line(log: str) -> str:
     lines = [line for line in log.strip().splitlines() if line.strip()]
     return lines[-1].strip() if lines else "no output from ffmpeg"
 
 
-def read_video(path: str | os.PathLike) -> Iterator[np.ndarray]:
-    """Decode a video (or a folder of PNG frames) to RGB uint8 frames, one at a time."""
+def read_video(path: str | os.PathLike, exact_count: bool = True) -> Iterator[np.ndarray]:
+    """Decode a video (or a folder of PNG frames) to RGB uint8 frames, one at a time.
+
+    ``exact_count=False`` skips the counting pass (one decode instead of two) for callers that
+    read every frame anyway.
+    """
     path = Path(path)
     if path.is_dir():
         yield from read_png_sequence(path)
         return
-    info = probe_video(path)
+    info = probe_video(path) if exact_count else probe_header(path)
     cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", str(path), "-map", "0:v:0",
            "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"scail: {note}", file=sys.stderr)
     print(f"wrote {args.out} ({motion.frames} frames, {motion.people} people, {motion.fps:g} fps)")
     if args.render:
-        from ..pose.pose_video import frame_motion, write_pose_video
+        from ..motion.pose_video import frame_motion, write_pose_video
 
         height, width = motion.image_size
         size = (512, 896) if width >= height else (896, 512)  # the official sizes, cover-cropped

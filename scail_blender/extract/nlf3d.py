@@ -12,6 +12,7 @@ model gives no boxes).
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,7 +113,11 @@ def load_nlf(path: Path, device: str):
     except ImportError as exc:
         raise InputError("Pose extraction needs torch: pip install 'scail-blender[backend]'") from exc
     try:
-        model = torch.jit.load(str(path), map_location=device).eval()
+        # NLF ships only as TorchScript, so jit.load is the one way in; its deprecation notice
+        # would only tell users about a choice that is not theirs.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*torch\.jit\.load.* is deprecated", category=DeprecationWarning)
+            model = torch.jit.load(str(path), map_location=device).eval()
     except (RuntimeError, ValueError) as exc:
         raise InputError(f"{path.name} is not a loadable NLF torchscript file ({exc}); download it again") from exc
     if not hasattr(model, "detect_smpl_batched"):

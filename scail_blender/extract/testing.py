@@ -21,6 +21,7 @@ or blue on black, and each network measures the rectangle of its colour.
 from __future__ import annotations
 
 import logging
+import warnings
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -265,7 +266,10 @@ def write_tiny_nlf(path: Path) -> None:
     import torch
 
     template = torch.tensor(REST_JOINTS * 1000.0 * np.array([1.0, -1.0, -1.0]), dtype=torch.float32)
-    module = torch.jit.script(_tiny_nlf_class()(template - template.mean(0), torch.tensor(DEPTHS_MM)))
+    # A stand-in for the official TorchScript file must itself be TorchScript.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated", category=DeprecationWarning)
+        module = torch.jit.script(_tiny_nlf_class()(template - template.mean(0), torch.tensor(DEPTHS_MM)))
     path.parent.mkdir(parents=True, exist_ok=True)
     module.save(str(path))
 

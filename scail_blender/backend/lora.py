@@ -172,7 +172,13 @@ def _delta_target(name: str | None, kind: str, modules: dict[str, nn.Module],
 
 def merge_lora(model: nn.Module, lora: Lora, strength: float = 1.0) -> int:
     """Add the LoRA into the weights in place (in float32, stored back in each weight's dtype)."""
-    params = dict(model.named_parameters())
+    # Buffers too: fp8 layers keep their biases as buffers.
+    params = {**dict(model.named_buffers()), **dict(model.named_parameters())}
+    quantised = [name for name in (*(f"{n}.weight" for n in lora.low_rank), *lora.deltas)
+                 if params[name].element_size() == 1]
+    if quantised:
+        raise InputError(f"cannot merge a LoRA into fp8 weights ({quantised[0]}); merge it before the fp8 "
+                         "conversion or apply it live")
     with torch.no_grad():
         for name, part in lora.low_rank.items():
             weight = params[f"{name}.weight"]

@@ -98,13 +98,18 @@ class StepCache:
 
 
 def plan_steps(dit: ScailDiT, timesteps: torch.Tensor, threshold: float,
-               coefficients: str = DEFAULT_COEFFICIENTS) -> StepCache:
-    """The StepCache for a schedule: one batched time projection, one read-back, before the loop."""
-    try:
+               coefficients: str | tuple[float, ...] = DEFAULT_COEFFICIENTS) -> StepCache:
+    """The StepCache for a schedule: one batched time projection, one read-back, before the loop.
+
+    ``coefficients`` names a published set or gives a polynomial (highest power first).
+    """
+    if isinstance(coefficients, tuple):
+        poly = coefficients
+    elif coefficients in COEFFICIENTS:
         poly = COEFFICIENTS[coefficients]
-    except KeyError:
+    else:
         raise ValueError(f"unknown TeaCache coefficients {coefficients!r}; choose one of "
-                         f"{', '.join(COEFFICIENTS)}") from None
+                         f"{', '.join(COEFFICIENTS)}")
     if threshold <= 0 or len(timesteps) < 2:
         return StepCache([True] * len(timesteps))
     device = next(dit.time_projection.parameters()).device

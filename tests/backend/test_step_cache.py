@@ -8,8 +8,14 @@ from scail_blender.backend.checkpoints import random_state_dict
 from scail_blender.backend.models.dit import DitConfig, ScailDiT
 from scail_blender.backend.sampling import denoise, make_sampler
 from scail_blender.backend.speed import guided_forward
-from scail_blender.backend.step_cache import (COEFFICIENTS, WARMUP_STEPS, plan_from_distances, plan_steps,
-                                              relative_l1, rescale)
+from scail_blender.backend.step_cache import (
+    COEFFICIENTS,
+    WARMUP_STEPS,
+    plan_from_distances,
+    plan_steps,
+    relative_l1,
+    rescale,
+)
 
 from ..test_dit_model import make_inputs
 

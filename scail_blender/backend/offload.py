@@ -67,6 +67,12 @@ class BlockOffload:
             if current is not None:
                 self._release(current)
 
+    def restore(self) -> None:
+        """Put every block back on the device for good (the benchmark switches modes with it)."""
+        for block, tensors in zip(self.blocks, self.host):
+            _point(block, {name: t.to(self.device) for name, t in tensors.items()})
+        self.host = []
+
     def _prefetch(self, index: int) -> tuple[dict[str, torch.Tensor], torch.cuda.Event | None]:
         """Start copying block ``index`` to the device (on the side stream on CUDA)."""
         context = torch.cuda.stream(self.copy_stream) if self.cuda else contextlib.nullcontext()

@@ -31,7 +31,6 @@ the skipped-step time is what a trained model's skips cost.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import gc
 import json
 import statistics
@@ -180,7 +179,7 @@ def run_mode(name: str, speed: Speed, model: ScailDiT, step_inputs: dict, args: 
         return {"seconds_per_step": seconds, "seconds_min": min(times), "first_call_seconds": first,
                 "tflops_achieved": flop_per_step / seconds / 1e12, "peak_memory_gb": peak_gb(device),
                 "output": out, "speed": speed.describe()}
-    except Exception as exc:  # one mode that cannot run here must not lose the others' numbers
+    except (RuntimeError, ValueError) as exc:  # a mode that cannot run here (OOM, no kernel) keeps the others
         return {"error": f"{type(exc).__name__}: {exc}"[:300]}
     finally:
         unconfigure(model, offload, device)
@@ -195,7 +194,7 @@ def run_cache(speed: Speed, model: ScailDiT, step_inputs: dict, args: argparse.N
     synchronize(device)
     start = time.perf_counter()
     for timestep in timesteps.to(device):
-        out = guided_forward(model, t=timestep.float().reshape(1), **inputs, cache=cache)
+        guided_forward(model, t=timestep.float().reshape(1), **inputs, cache=cache)
     synchronize(device)
     seconds = (time.perf_counter() - start) / len(timesteps)
     # A skipped step: the stem and head run, the blocks' residual of the last step is added.
@@ -224,20 +223,24 @@ def step_arguments(config: DitConfig, args: argparse.Namespace, height: int, wid
     return step
 
 
-def time_encoders(args: argparse.Namespace, height: int, width: int, device: torch.device) -> dict:
-    """VAE encode (81 frames) and decode (21 latent frames), umT5 (2 x 512 tokens), CLIP (1 image)."""
-    tiny = args.config == "tiny"
-    on_gpu = device.type == "cuda"
+def time_vae(config: VaeConfig, frames: int, height: int, width: int, device: torch.device) -> dict:
+    """One float32 VAE encode of the pose clip and one decode of its latent, as a window does."""
+    vae = init_random_(WanVAE(config).to(device), seed=0).eval()
+    video = torch.rand(1, 3, frames, height, width, device=device) * 2 - 1
+    latent = torch.randn(1, 16, (frames - 1) // vae.temporal_stride + 1, height // 8, width // 8, device=device)
     results = {}
-    vae = init_random_(WanVAE(VaeConfig(dim=8) if tiny else VaeConfig()).to(device), seed=0).eval()
-    video = torch.rand(1, 3, args.frames, height, width, device=device) * 2 - 1
-    latent_frames = (args.frames - 1) // vae.temporal_stride + 1
-    latent = torch.randn(1, 16, latent_frames, height // 8, width // 8, device=device)
     for name, fn in (("vae_encode", lambda: vae.encode(video)), ("vae_decode", lambda: vae.decode(latent))):
         memory_reset(device)
         times, _, _ = timed(fn, device, 0, 1)
         results[name] = {"seconds": times[0], "peak_memory_gb": peak_gb(device)}
-    del vae, video, latent
+    return results
+
+
+def time_encoders(args: argparse.Namespace, height: int, width: int, device: torch.device) -> dict:
+    """VAE encode (81 frames) and decode (21 latent frames), umT5 (2 x 512 tokens), CLIP (1 image)."""
+    tiny = args.config == "tiny"
+    on_gpu = device.type == "cuda"
+    results = time_vae(VaeConfig(dim=8) if tiny else VaeConfig(), args.frames, height, width, device)
     t5_config = (T5Config(vocab_size=64, dim=64, dim_attn=64, dim_ffn=128, num_heads=2, num_layers=2) if tiny
                  else T5Config())
     clip_config = ClipConfig(image_size=28, patch_size=14, dim=64, num_layers=3, out_dim=32) if tiny else ClipConfig()
@@ -249,7 +252,7 @@ def time_encoders(args: argparse.Namespace, height: int, width: int, device: tor
     with torch.no_grad():
         times, _, _ = timed(lambda: t5(ids, torch.ones_like(ids)), device, 1, 1)
     results["umt5_two_prompts"] = {"seconds": times[0], "peak_memory_gb": peak_gb(device)}
-    del t5
+    t5 = None  # free its 11 GB before CLIP
     memory_reset(device)
     clip = init_random_(ClipVision(clip_config).to(device, torch.float16 if on_gpu else torch.float32), seed=0).eval()
     image = torch.rand(1, 3, height, width, device=device) * 2 - 1

@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-import dit_step  # noqa: E402
+import dit_step
 
 
 def test_every_mode_reports_time_error_and_the_encoders(tmp_path: Path) -> None:

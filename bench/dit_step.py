@@ -22,6 +22,8 @@ Modes (speed.py; all but the defaults are off in a real job):
   auto+compile   auto with torch.compile'd blocks (compile time reported separately)
   fp8, fp8-row   e4m3 block linears, per-tensor / per-row activation scales
   fp8+compile    fp8 with torch.compile'd blocks
+Each mode also runs two UniPC steps of the real loop under torch.cuda.set_sync_debug_mode("error")
+and records whether they ran without a host sync ("sync_free").
 The fp8 modes run on a second model built after the bf16 ones (the conversion is in place).
 A mode that cannot run here (no sageattention, an OOM under a cap) is reported with its error.
 With random weights the cache plan skips nothing (the time projection moves ~100% per step);
@@ -52,7 +54,7 @@ from scail_blender.backend.models.fp8 import convert_blocks_to_fp8
 from scail_blender.backend.models.t5 import T5Config, T5Encoder
 from scail_blender.backend.models.vae import VaeConfig, WanVAE
 from scail_blender.backend.offload import BlockOffload
-from scail_blender.backend.sampling import make_sampler
+from scail_blender.backend.sampling import denoise, make_sampler
 from scail_blender.backend.speed import Speed, guided_forward
 from scail_blender.backend.step_cache import plan_steps
 
@@ -178,11 +180,38 @@ def run_mode(name: str, speed: Speed, model: ScailDiT, step_inputs: dict, args: 
         seconds = statistics.mean(times)
         return {"seconds_per_step": seconds, "seconds_min": min(times), "first_call_seconds": first,
                 "tflops_achieved": flop_per_step / seconds / 1e12, "peak_memory_gb": peak_gb(device),
+                "sync_free": sync_free_loop(model, speed, step_inputs, device),
                 "output": out, "speed": speed.describe()}
     except (RuntimeError, ValueError) as exc:  # a mode that cannot run here (OOM, no kernel) keeps the others
         return {"error": f"{type(exc).__name__}: {exc}"[:300]}
     finally:
         unconfigure(model, offload, device)
+
+
+def sync_free_loop(model: ScailDiT, speed: Speed, step_inputs: dict, device: torch.device) -> bool | str | None:
+    """Two UniPC steps of the real loop (denoise + guided_forward) with CUDA's sync check set to error.
+
+    True when nothing in them waited for the GPU, else the error; None off CUDA (no such check).
+    """
+    if device.type != "cuda":
+        return None
+    x = step_inputs["x"]
+    inputs = {k: v for k, v in step_inputs.items() if k not in ("x", "t")}
+
+    def velocity(latent: torch.Tensor, timestep: torch.Tensor) -> torch.Tensor:
+        x_in = torch.cat([latent, x[:, 16:]], dim=1)
+        return guided_forward(model, x_in, timestep.float().reshape(1), **inputs, cfg_batch=speed.cfg_batch)
+
+    sampler = make_sampler("unipc", 2, 3.0)
+    sampler.timesteps = sampler.timesteps.to(device)  # what denoise does first, outside the check
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        denoise(sampler, velocity, x[:, :16].float())
+        return True
+    except RuntimeError as exc:
+        return f"{exc}"[:200]
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
 
 
 def run_cache(speed: Speed, model: ScailDiT, step_inputs: dict, args: argparse.Namespace,
@@ -326,6 +355,8 @@ def format_row(name: str, r: dict) -> str:
                  f"{r['seconds_skipped_step']:.3f} s")
     elif r.get("first_call_seconds"):
         extra = f"  first call {r['first_call_seconds']:.1f} s"
+    if r.get("sync_free") is not None:
+        extra += "  no host sync" if r["sync_free"] is True else f"  HOST SYNC: {r['sync_free']}"
     return (f"{name:<14} {num('seconds_per_step', '8.3f')} s/step {num('tflops_achieved', '7.1f')} TFLOP/s "
             f"peak {num('peak_memory_gb', '6.1f')} GB  rel.err {num('relative_error', '.2e')}{extra}")
 

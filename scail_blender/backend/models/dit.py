@@ -262,7 +262,7 @@ class ScailDiT(nn.Module):
         else:
             text, image = self.embed_context(context, clip_fea)
             rope = self.rope_factors(layout, replace, tokens.device)
-            start = tokens
+            start = tokens if residual is not None else None  # held only when caching needs it
             for block in self.blocks if self.offload is None else self.offload:
                 tokens = block(tokens, time6, text, image, rope)
             if residual is not None:

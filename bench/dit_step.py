@@ -5,7 +5,8 @@ random bf16 weights on one GPU. For each mode it prints and records seconds per 
 synchronised, mean of --repeat), achieved TFLOP/s (analytic matmul count, bench/dit_forward.py),
 peak GPU memory, and the relative error of the step's guided velocity against the plain bf16 path
 on the same inputs. It then times the other stages of a window: VAE encode of the 81-frame pose
-clip, VAE decode of the 21 latent frames, umT5 on the two prompts, CLIP on the reference.
+clip, VAE decode of the 21 latent frames (whole and tiled), umT5 on the two prompts, CLIP on the
+reference.
 
     python bench/dit_step.py --json step.json                    # every mode, H100/H200-class GPU
     python bench/dit_step.py --modes plain,auto,fp8              # a subset (plain always runs)
@@ -253,12 +254,14 @@ def step_arguments(config: DitConfig, args: argparse.Namespace, height: int, wid
 
 
 def time_vae(config: VaeConfig, frames: int, height: int, width: int, device: torch.device) -> dict:
-    """One float32 VAE encode of the pose clip and one decode of its latent, as a window does."""
+    """One float32 VAE encode of the pose clip and one decode of its latent (whole, and in the
+    spatial tiles of vram 12gb), as a window does."""
     vae = init_random_(WanVAE(config).to(device), seed=0).eval()
     video = torch.rand(1, 3, frames, height, width, device=device) * 2 - 1
     latent = torch.randn(1, 16, (frames - 1) // vae.temporal_stride + 1, height // 8, width // 8, device=device)
     results = {}
-    for name, fn in (("vae_encode", lambda: vae.encode(video)), ("vae_decode", lambda: vae.decode(latent))):
+    for name, fn in (("vae_encode", lambda: vae.encode(video)), ("vae_decode", lambda: vae.decode(latent)),
+                     ("vae_decode_tiled", lambda: vae.decode_tiled(latent))):
         memory_reset(device)
         times, _, _ = timed(fn, device, 0, 1)
         results[name] = {"seconds": times[0], "peak_memory_gb": peak_gb(device)}

@@ -15,7 +15,7 @@ CFG runs the conditional and unconditional passes as one batch of two; they diff
 text (reference, pose and CLIP features are the same), as in the official code. The job's speed
 modes (speed.py) are applied when the DiT is loaded (LoRA, fp8, offload: a job with other values
 reloads it) and in the loop (attention backend, step cache; vram 12gb runs CFG as two passes).
-With vram 24gb/12gb the text encoder runs on the CPU.
+With vram 24gb/12gb the text encoder runs on the CPU; 12gb also decodes in spatial tiles.
 """
 
 from __future__ import annotations
@@ -157,7 +157,7 @@ class ScailPipeline:
             if history is not None:
                 latent[:, :, :history.shape[2]] = history
             report(Progress("decode", index, len(windows), f"window {index + 1} of {len(windows)}"))
-            decoded = vae.decode(latent)
+            decoded = vae.decode_tiled(latent) if speed.vram == "12gb" else vae.decode(latent)
             _join(pieces, decoded, window, variant)
             previous = decoded
         report(Progress("decode", len(windows), len(windows), "decoded"))

@@ -27,7 +27,8 @@ def test_every_mode_reports_time_error_and_the_encoders(tmp_path: Path) -> None:
     assert modes["auto"]["relative_error"] < 1e-5 and modes["vram-12gb"]["relative_error"] < 1e-5
     assert 0 < modes["sage"]["relative_error"] < 0.05 and 0 < modes["fp8"]["relative_error"] < 0.2
     assert modes["cache"]["steps"] == 3 and modes["cache"]["seconds_skipped_step"] > 0
-    assert set(summary["encoders"]) == {"vae_encode", "vae_decode", "umt5_two_prompts", "clip_reference"}
+    assert set(summary["encoders"]) == {"vae_encode", "vae_decode", "vae_decode_tiled", "umt5_two_prompts",
+                                     "clip_reference"}
 
 
 def test_unknown_modes_are_refused() -> None:

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError
+from .models.fp8 import Fp8Linear
 
 log = logging.getLogger(__name__)
 
@@ -194,23 +195,25 @@ def _add(param: torch.Tensor, delta: torch.Tensor) -> None:
     param.copy_((param.float() + delta.to(param.device)).to(param.dtype))
 
 
-def attach_lora(model: nn.Module, lora: Lora, strength: float = 1.0) -> list:
+def attach_lora(model: nn.Module, lora: Lora, strength: float = 1.0,
+                device: str | torch.device | None = None) -> list:
     """Apply the low-rank pairs on the fly (forward hooks); full deltas are merged. Returns the hooks.
 
-    Only linear layers take live pairs; call ``handle.remove()`` on each hook to detach.
+    Only linear layers (bf16 or fp8) take live pairs; the pairs live on ``device`` (default: each
+    layer's own, which for offloaded blocks is the host: give the compute device then). Call
+    ``handle.remove()`` on each hook to detach.
     """
     modules = dict(model.named_modules())
-    non_linear = [name for name in lora.low_rank if not isinstance(modules[name], nn.Linear)
-                  and not hasattr(modules[name], "compute_dtype")]
+    non_linear = [name for name in lora.low_rank if not isinstance(modules[name], (nn.Linear, Fp8Linear))]
     if non_linear:
         raise InputError(f"live LoRA works on linear layers only, not {', '.join(non_linear[:3])}; merge it instead")
     merge_lora(model, Lora({}, lora.deltas), strength)
     hooks = []
     for name, part in lora.low_rank.items():
         module = modules[name]
-        device = module.weight.device
-        down = part.down.to(device, torch.float32)
-        up = (part.up.float() * part.scale * strength).to(device)
+        target = module.weight.device if device is None else torch.device(device)
+        down = part.down.to(target, torch.float32)
+        up = (part.up.float() * part.scale * strength).to(target)
 
         def hook(_module: nn.Module, args: tuple, out: torch.Tensor, down=down, up=up) -> torch.Tensor:
             return out + F.linear(F.linear(args[0].float(), down), up).to(out.dtype)

@@ -100,7 +100,7 @@ def prepare_dit(dit: ScailDiT, speed: Speed, device: str | torch.device) -> Scai
     else:
         dit.to(device)
     if speed.lora is not None and speed.lora_mode == "live":
-        attach_lora(dit, lora, speed.lora_strength)
+        attach_lora(dit, lora, speed.lora_strength, device)
     dit.set_attention(speed.attention)
     if speed.compile:
         dit.compile_blocks()

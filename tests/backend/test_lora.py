@@ -12,6 +12,7 @@ from scail_blender.backend.checkpoints import random_state_dict
 from scail_blender.backend.lora import attach_lora, merge_lora, read_lora
 from scail_blender.backend.models.dit import DitConfig, ScailDiT
 from scail_blender.backend.models.fp8 import convert_blocks_to_fp8
+from scail_blender.backend.speed import Speed, prepare_dit
 from scail_blender.errors import InputError
 
 from ..test_dit_model import make_inputs
@@ -120,3 +121,18 @@ def test_unknown_and_incomplete_keys_are_named(tmp_path: Path) -> None:
             read_lora(state, model)
     with pytest.raises(InputError, match="does not exist"):
         read_lora(tmp_path / "missing.safetensors", model)
+
+
+def test_prepare_dit_applies_a_live_lora_to_offloaded_fp8_blocks(tmp_path: Path) -> None:
+    path = tmp_path / "lora.safetensors"
+    write_lora(make_model(), "lightx2v", path)
+    inputs = make_inputs("scail")
+    outputs = []
+    for vram in ("full", "12gb"):
+        speed = Speed(precision="fp8", vram=vram, lora=str(path), lora_mode="live")
+        with torch.no_grad():
+            outputs.append(prepare_dit(make_model(), speed, "cpu")(**inputs))
+    assert torch.equal(outputs[0], outputs[1])
+    with torch.no_grad():
+        plain_fp8 = prepare_dit(make_model(), Speed(precision="fp8"), "cpu")(**inputs)
+    assert not torch.allclose(outputs[0], plain_fp8, atol=1e-4)

@@ -54,6 +54,21 @@ def test_fp8_forward_error_against_float32(activation: str, bound: float) -> Non
     assert 1e-4 < error < bound
 
 
+def test_fp8_from_bf16_weights_against_bf16_and_float32() -> None:
+    """The inference setting: bf16 weights quantised. Measured 1.27% vs bf16, 1.31% vs float32 (bf16: 0.38%)."""
+    model = make_model()
+    inputs = make_inputs("scail2")
+    with torch.no_grad():
+        reference = model(**inputs)
+        bf16 = model.to(torch.bfloat16)(**inputs)
+        convert_blocks_to_fp8(model.blocks)
+        fp8 = model(**inputs)
+    print(f"relative error of one forward: bf16 {relative(bf16, reference):.4f}, fp8 vs bf16 "
+          f"{relative(fp8, bf16):.4f}, fp8 vs float32 {relative(fp8, reference):.4f}")
+    assert relative(bf16, reference) < 0.01 and relative(fp8, bf16) < 0.03 and relative(fp8, reference) < 0.03
+    assert model.blocks[0].ffn[0].input_dtype == torch.bfloat16
+
+
 def test_fp8_linear_matches_its_dequantised_weights() -> None:
     linear = Linear(256, 128)
     fp8 = Fp8Linear.from_linear(linear, "row")

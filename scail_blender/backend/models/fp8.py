@@ -27,11 +27,15 @@ ACTIVATION_SCALES = ("tensor", "row")
 
 
 def quantize_fp8(x: torch.Tensor, dim: int | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """e4m3 values and float32 scales of x: one scale overall (dim None) or one per slice along dim."""
-    xf = x.float()
-    amax = xf.abs().amax() if dim is None else xf.abs().amax(dim=dim, keepdim=True)
-    scale = amax.clamp_min(1e-12) / FP8_MAX
-    return (xf / scale).clamp_(-FP8_MAX, FP8_MAX).to(FP8), scale
+    """e4m3 values and float32 scales of x: one scale overall (dim None) or one per slice along dim.
+
+    Works in x's own dtype (bf16 activations: no float32 copy of a [tokens, 13824] input) with
+    the scale rounded to that dtype first, so that values * scale is what was quantised.
+    """
+    low, high = torch.aminmax(x) if dim is None else torch.aminmax(x, dim=dim, keepdim=True)
+    amax = torch.maximum(-low, high).float()
+    scale = (amax.clamp_min(1e-12) / FP8_MAX).to(x.dtype)
+    return (x / scale).clamp_(-FP8_MAX, FP8_MAX).to(FP8), scale.float()
 
 
 class Fp8Linear(nn.Module):

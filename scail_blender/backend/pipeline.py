@@ -174,9 +174,11 @@ class ScailPipeline:
         report(Progress("done", 1, 1, f"{frames_used} frames in {seconds:.1f} s"))
         return JobResult(output=str(job.output), frames=frames_used, fps=info.fps, seconds=seconds,
                          width=size[1], height=size[0], seed=s.seed,
-                         speed=speed.describe(skipped, total_steps) if s.cache else speed.describe())
+                         speed=speed.describe(skipped, total_steps))
 
-    def _models(self, speed: Speed = Speed()) -> tuple[ScailDiT, torch.nn.Module]:
+    def _models(self, speed: Speed | None = None) -> tuple[ScailDiT, torch.nn.Module]:
+        """The VAE and the DiT prepared for ``speed`` (default: the full-quality settings)."""
+        speed = speed or Speed()
         if self._vae is None:
             self._vae = load_vae(self.files.vae, torch.float32, self.device)
         if self._dit is None or self._dit_key != speed.model_key:

@@ -15,6 +15,7 @@ from scail_blender.backend.models.attention import BACKENDS, attention, exact_ba
 from scail_blender.backend.models.dit import DitConfig, ScailDiT, TokenLayout, add_mask_channels
 from scail_blender.backend.sampling import denoise, make_sampler
 from scail_blender.backend.speed import guided_forward
+from scail_blender.backend.step_cache import StepCache
 
 from ..test_dit_model import make_inputs
 
@@ -85,14 +86,17 @@ def test_the_sampling_loop_never_reads_a_device_value() -> None:
         ref = add_mask_channels(torch.empty(1, 16, 1, 8, 8), 1.0)
         pose = add_mask_channels(torch.empty(1, 16, 2, 4, 4), 1.0)
     calls = []
+    cache = None
 
     def velocity(latent: torch.Tensor, timestep: torch.Tensor) -> torch.Tensor:
         assert timestep.device.type == "meta"  # the schedule went to the device once, up front
         calls.append(timestep)
         x_in = torch.cat([latent, torch.zeros_like(latent[:, :4])], dim=1)
-        return guided_forward(model, x_in, timestep.float(), context, clip_fea, ref, pose, 5.0)
+        return guided_forward(model, x_in, timestep.float(), context, clip_fea, ref, pose, 5.0, cache=cache)
 
     for name in ("unipc", "euler"):
-        calls.clear()
-        out = denoise(make_sampler(name, 4, 3.0), velocity, x)
-        assert out.device.type == "meta" and out.shape == x.shape and len(calls) == 4
+        # A step cache's plan is made before the loop; reusing residuals inside it reads nothing back.
+        for cache in (None, StepCache([True, False, True, False])):
+            calls.clear()
+            out = denoise(make_sampler(name, 4, 3.0), velocity, x)
+            assert out.device.type == "meta" and out.shape == x.shape and len(calls) == 4

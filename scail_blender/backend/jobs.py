@@ -24,6 +24,13 @@ MODES: tuple[str, ...] = get_args(Mode)
 VARIANT_NAMES = {"scail": "SCAIL-Preview", "scail2": "SCAIL-2"}
 # One window of the model: 81 frames (21 latent frames), as both releases were trained.
 WINDOW_FRAMES = 81
+# Speed modes (backend/speed.py; README "Speed modes"). Everything but the defaults is opt-in.
+Precision = Literal["bf16", "fp8"]
+Attention = Literal["auto", "sdpa", "sage"]
+Vram = Literal["full", "24gb", "12gb"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
+ATTENTIONS: tuple[str, ...] = get_args(Attention)
+VRAM_MODES: tuple[str, ...] = get_args(Vram)
 
 
 @dataclass(kw_only=True)
@@ -58,6 +65,14 @@ class JobSettings:
     # None: taken from the checkpoint (a SCAIL-2 checkpoint has the mask embedding).
     variant: Variant | None = None
     mode: Mode = "animation"
+    # Speed modes, all off by default (README "Speed modes"): fp8 linears, 8-bit attention,
+    # TeaCache step skipping (a threshold; None = off), block offload for small GPUs, a LoRA file.
+    precision: Precision = "bf16"
+    attention: Attention = "auto"
+    cache: float | None = None
+    vram: Vram = "full"
+    lora: str | None = None
+    lora_strength: float = 1.0
 
 
 @dataclass(kw_only=True)
@@ -106,6 +121,22 @@ class Job:
             raise InputError("settings.height/width: give both or neither (--size HxW, e.g. 512x896)")
         if s.mode == "replacement" and s.variant == "scail":
             raise InputError("settings.mode: replacement needs a SCAIL-2 checkpoint; use mode 'animation'")
+        if s.precision not in PRECISIONS:
+            raise InputError(f"settings.precision: {s.precision!r} is unknown; use bf16 (full quality) or fp8 "
+                             "(half the weight memory, needs an Ada/Hopper GPU for speed)")
+        if s.attention not in ATTENTIONS:
+            raise InputError(f"settings.attention: {s.attention!r} is unknown; use one of {', '.join(ATTENTIONS)} "
+                             "(auto: exact, fastest kernel; sage: 8-bit, needs the sageattention package on GPU)")
+        if s.cache is not None and not 0.0 <= s.cache <= 1.0:
+            raise InputError(f"settings.cache: {s.cache} is out of range; use a TeaCache threshold from 0 to 1 "
+                             "(e.g. 0.1; higher skips more steps) or null to turn caching off")
+        if s.vram not in VRAM_MODES:
+            raise InputError(f"settings.vram: {s.vram!r} is unknown; use one of {', '.join(VRAM_MODES)} "
+                             "(24gb/12gb keep the DiT blocks in CPU memory and stream them to the GPU)")
+        if s.lora is not None and not s.lora:
+            raise InputError("settings.lora: empty; give the path of a .safetensors LoRA or null for none")
+        if not -4.0 <= s.lora_strength <= 4.0:
+            raise InputError(f"settings.lora_strength: {s.lora_strength} is out of range; use -4 to 4 (1 = as trained)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -117,6 +148,8 @@ class JobResult:
     height: int
     width: int
     seed: int
+    # The speed modes the job ran with (Speed.describe), e.g. "precision=bf16 attention=auto cache=off ...".
+    speed: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

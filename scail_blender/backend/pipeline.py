@@ -12,7 +12,10 @@ them). Unlike the official SAT script, which drops the frames after the last ful
 window, the last window here is shorter and ends at the clip's end.
 
 CFG runs the conditional and unconditional passes as one batch of two; they differ only in the
-text (reference, pose and CLIP features are the same), as in the official code.
+text (reference, pose and CLIP features are the same), as in the official code. The job's speed
+modes (speed.py) are applied when the DiT is loaded (LoRA, fp8, offload: a job with other values
+reloads it) and in the loop (attention backend, step cache; vram 12gb runs CFG as two passes).
+With vram 24gb/12gb the text encoder runs on the CPU; 12gb also decodes in spatial tiles.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from .components import ComponentFiles, load_clip, load_t5, load_vae
 from .jobs import Job, JobResult
 from .models.dit import ScailDiT, add_mask_channels
 from .sampling import denoise, make_sampler
+from .speed import Speed, guided_forward, prepare_dit
+from .step_cache import StepCache, plan_steps
 from .text import PromptTokenizer
 
 # A pose video whose shape differs more than this from the output would lose limbs to the crop.
@@ -54,11 +59,12 @@ class ScailPipeline:
         self.t5_dtype = torch.bfloat16 if on_gpu else torch.float32
         self.clip_dtype = torch.float16 if on_gpu else torch.float32
         self._dit: ScailDiT | None = None
+        self._dit_key: tuple | None = None
         self._vae = None
 
     def release(self) -> None:
         """Free the DiT and VAE (the server's 'release model')."""
-        self._dit = self._vae = None
+        self._dit = self._vae = self._dit_key = None
         _free_memory()
 
     def generate(self, job: Job, on_progress: ProgressCallback | None = None,
@@ -87,6 +93,7 @@ class ScailPipeline:
 
         job.validate()
         s, inputs = job.settings, job.inputs
+        speed = Speed.from_settings(s)
         image = pre.load_image(inputs.reference_image)
         info = probe_video(inputs.pose_video)
         size = (s.height, s.width) if s.height is not None else pre.auto_size(image)
@@ -97,14 +104,15 @@ class ScailPipeline:
                              "render a longer pose video" + (" or raise --max-frames" if s.max_frames else ""))
 
         report(Progress("load", 0, 3, "text encoder"))
-        context = self._encode_text([inputs.prompt, inputs.negative_prompt])
+        context = self._encode_text([inputs.prompt, inputs.negative_prompt],
+                                    torch.device("cpu") if speed.offloads else self.device)
         check_cancel(cancel)
         report(Progress("load", 1, 3, "image encoder"))
         reference = pre.reference_tensor(image, size).to(self.device)
         clip_fea = self._encode_image(reference)
         check_cancel(cancel)
         report(Progress("load", 2, 3, "diffusion model"))
-        dit, vae = self._models()
+        dit, vae = self._models(speed)
         variant = dit.config.variant
         if s.variant is not None and s.variant != variant:
             raise InputError(f"settings.variant is {s.variant} but {self.dit_file} is a {variant} checkpoint; "
@@ -122,6 +130,7 @@ class ScailPipeline:
         total_steps = len(windows) * s.steps
         pieces: list[torch.Tensor] = []
         previous: torch.Tensor | None = None
+        skipped = 0
 
         for index, window in enumerate(windows):
             check_cancel(cancel)
@@ -135,17 +144,20 @@ class ScailPipeline:
             if variant == "scail2" and window.history and previous is not None:
                 history = vae.encode(previous[:, :, -pre.HISTORY_FRAMES:])
             extra = self._mask_inputs(masks, window, latent_frames) if masks is not None else {}
+            sampler = make_sampler(s.sampler, s.steps, s.shift)
+            cache = plan_steps(dit, sampler.timesteps, s.cache) if s.cache else None
+            skipped += cache.skipped if cache is not None else 0
             velocity = self._guided_velocity(dit, s.cfg, context, clip_fea, ref_latent, pose_latent, history,
-                                             extra, s.mode == "replacement")
+                                             extra, s.mode == "replacement", speed, cache)
             step0 = index * s.steps
             report(Progress("denoise", step0, total_steps, f"window {index + 1}: step 0/{s.steps}"))
-            latent = denoise(make_sampler(s.sampler, s.steps, s.shift), velocity, noise, cancel=cancel,
+            latent = denoise(sampler, velocity, noise, cancel=cancel,
                              on_step=lambda i, n, step0=step0, window_no=index + 1: report(
                                  Progress("denoise", step0 + i, total_steps, f"window {window_no}: step {i}/{n}")))
             if history is not None:
                 latent[:, :, :history.shape[2]] = history
             report(Progress("decode", index, len(windows), f"window {index + 1} of {len(windows)}"))
-            decoded = vae.decode(latent)
+            decoded = vae.decode_tiled(latent) if speed.vram == "12gb" else vae.decode(latent)
             _join(pieces, decoded, window, variant)
             previous = decoded
         report(Progress("decode", len(windows), len(windows), "decoded"))
@@ -161,21 +173,30 @@ class ScailPipeline:
         seconds = time.monotonic() - started
         report(Progress("done", 1, 1, f"{frames_used} frames in {seconds:.1f} s"))
         return JobResult(output=str(job.output), frames=frames_used, fps=info.fps, seconds=seconds,
-                         width=size[1], height=size[0], seed=s.seed)
+                         width=size[1], height=size[0], seed=s.seed,
+                         speed=speed.describe(skipped, total_steps))
 
-    def _models(self) -> tuple[ScailDiT, torch.nn.Module]:
+    def _models(self, speed: Speed | None = None) -> tuple[ScailDiT, torch.nn.Module]:
+        """The VAE and the DiT prepared for ``speed`` (default: the full-quality settings)."""
+        speed = speed or Speed()
         if self._vae is None:
             self._vae = load_vae(self.files.vae, torch.float32, self.device)
-        if self._dit is None:
-            self._dit = load_dit(self.dit_file, self.dit_dtype, self.device)
+        if self._dit is None or self._dit_key != speed.model_key:
+            self._dit = self._dit_key = None
+            _free_memory()
+            # Offloaded blocks are built on the host: the whole bf16 model may not fit the GPU.
+            load_device = torch.device("cpu") if speed.offloads else self.device
+            self._dit = prepare_dit(load_dit(self.dit_file, self.dit_dtype, load_device), speed, self.device)
+            self._dit_key = speed.model_key
+        self._dit.set_attention(speed.attention)
         return self._dit, self._vae
 
-    def _encode_text(self, texts: list[str]) -> torch.Tensor:
-        """umT5 embeddings [len(texts), 512, 4096]; the encoder is freed right after."""
+    def _encode_text(self, texts: list[str], device: torch.device) -> torch.Tensor:
+        """umT5 embeddings [len(texts), 512, 4096] on the DiT's device; the encoder is freed right after."""
         tokenizer = PromptTokenizer(self.files.tokenizer)
-        encoder = load_t5(self.files.t5, self.t5_dtype, self.device)
+        encoder = load_t5(self.files.t5, self.t5_dtype, device)
         ids, mask = tokenizer(texts)
-        context = encoder(ids.to(self.device), mask.to(self.device)).to(self.dit_dtype)
+        context = encoder(ids.to(device), mask.to(device)).to(self.device, self.dit_dtype)
         del encoder
         _free_memory()
         return context
@@ -222,15 +243,10 @@ class ScailPipeline:
 
     def _guided_velocity(self, dit: ScailDiT, cfg: float, context: torch.Tensor, clip_fea: torch.Tensor,
                          ref_latent: torch.Tensor, pose_latent: torch.Tensor, history: torch.Tensor | None,
-                         extra: dict[str, torch.Tensor], replace: bool
+                         extra: dict[str, torch.Tensor], replace: bool, speed: Speed, cache: StepCache | None
                          ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-        guided = cfg > 1.0
-        batch = 2 if guided else 1
-        text = context if guided else context[:1]
-        ref = add_mask_channels(ref_latent, 1.0).expand(batch, -1, -1, -1, -1)
-        pose = add_mask_channels(pose_latent, 1.0).expand(batch, -1, -1, -1, -1)
-        image = clip_fea.expand(batch, -1, -1)
-        extra = {k: v.expand(batch, *v.shape[1:]) for k, v in extra.items()}
+        ref = add_mask_channels(ref_latent, 1.0)
+        pose = add_mask_channels(pose_latent, 1.0)
         frames = pose_latent.shape[2]
         mask4 = torch.zeros(1, 4, frames, *ref_latent.shape[-2:], device=self.device)
         if history is not None:
@@ -240,14 +256,10 @@ class ScailPipeline:
             if history is not None:
                 x = x.clone()
                 x[:, :, :history.shape[2]] = history
-            x_in = torch.cat([x, mask4], dim=1).expand(batch, -1, -1, -1, -1)
-            t = timestep.to(self.device, torch.float32).expand(batch)
-            with torch.no_grad():
-                out = dit(x_in, t, text, image, ref, pose, replace=replace, **extra).float()
-            if not guided:
-                return out
-            cond, uncond = out[:1], out[1:]
-            return uncond + cfg * (cond - uncond)
+            x_in = torch.cat([x, mask4], dim=1)
+            t = timestep.to(self.device, torch.float32)  # already there: denoise moved the schedule
+            return guided_forward(dit, x_in, t, context, clip_fea, ref, pose, cfg, cfg_batch=speed.cfg_batch,
+                                  cache=cache, replace=replace, **extra)
 
         return velocity
 

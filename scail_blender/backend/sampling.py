@@ -156,10 +156,12 @@ def denoise(
     """Integrate from noise ``x`` to data; ``velocity(x, timestep)`` is the (guided) network.
 
     Cancellation is checked between steps, never inside a forward pass, so a cancelled job
-    stops within one step and leaves nothing half-updated.
+    stops within one step and leaves nothing half-updated. The timesteps go to x's device once,
+    before the loop: a per-step host-to-device copy would wait for the GPU to finish the step.
+    Nothing in the loop reads a device value back, so the host only ever queues work.
     """
     total = len(sampler.timesteps)
-    for i, timestep in enumerate(sampler.timesteps):
+    for i, timestep in enumerate(sampler.timesteps.to(x.device)):
         if cancel is not None and cancel.is_set():
             raise Cancelled(f"cancelled at step {i} of {total}")
         v = velocity(x, timestep.reshape(1))

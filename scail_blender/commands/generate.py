@@ -7,7 +7,7 @@ import signal
 import sys
 import threading
 
-from ..backend.jobs import SAMPLERS, Job, JobInputs, JobSettings
+from ..backend.jobs import ATTENTIONS, PRECISIONS, SAMPLERS, VRAM_MODES, Job, JobInputs, JobSettings
 from ..errors import Cancelled
 from .common import size_arg, terminal_progress
 
@@ -20,6 +20,10 @@ Defaults are the official ones: UniPC, 40 steps, shift 3, CFG 5, empty negative 
 (896x512 for a portrait reference), output at the pose video's frame rate. Clips longer than 81
 frames are generated in windows 76 frames apart. Ctrl-C stops after the current step; nothing is
 written.
+
+Speed modes are off by default (README "Speed modes"): --precision fp8, --attention sage and
+--cache THRESHOLD trade some accuracy for speed; --vram 24gb/12gb streams the DiT blocks from CPU
+memory to fit smaller GPUs; --lora FILE merges a LoRA (kohya, diffusers or lightx2v keys).
 
 A SCAIL-2 checkpoint also needs --ref-mask and --pose-mask, as the official scripts do: the
 character painted in one colour (e.g. red) on black, in the reference image and in every frame of
@@ -55,6 +59,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="output size, height x width in multiples of 32, e.g. 512x896 (default: 512x896, "
                              "896x512 for a portrait reference)")
     parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    speed = parser.add_argument_group("speed modes (all off by default)")
+    speed.add_argument("--precision", choices=PRECISIONS, default=defaults.precision,
+                       help="fp8: e4m3 linears in the DiT blocks (default %(default)s)")
+    speed.add_argument("--attention", choices=ATTENTIONS, default=defaults.attention,
+                       help="auto: exact, fastest kernel; sage: 8-bit (default %(default)s)")
+    speed.add_argument("--cache", metavar="off|THRESHOLD", type=_cache_threshold, default=defaults.cache,
+                       help="TeaCache step skipping: a threshold such as 0.1, or off (default off)")
+    speed.add_argument("--vram", choices=VRAM_MODES, default=defaults.vram,
+                       help="24gb/12gb: stream DiT blocks from pinned CPU memory (default %(default)s)")
+    speed.add_argument("--lora", metavar="FILE.safetensors", help="LoRA merged into the DiT")
+    speed.add_argument("--lora-strength", type=float, default=defaults.lora_strength,
+                       help="LoRA scale (default %(default)s)")
     parser.set_defaults(run=run)
 
 
@@ -64,7 +80,9 @@ def run(args: argparse.Namespace) -> int:
                                negative_prompt=args.negative_prompt, reference_mask=args.ref_mask,
                                pose_mask=args.pose_mask),
               settings=JobSettings(steps=args.steps, cfg=args.cfg, shift=args.shift, seed=args.seed,
-                                   sampler=args.sampler, max_frames=args.max_frames, height=height, width=width),
+                                   sampler=args.sampler, max_frames=args.max_frames, height=height, width=width,
+                                   precision=args.precision, attention=args.attention, cache=args.cache,
+                                   vram=args.vram, lora=args.lora, lora_strength=args.lora_strength),
               output=args.out)
     job.validate()
     from ..backend.pipeline import ScailPipeline  # torch loads only when a job really runs
@@ -80,7 +98,17 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, previous)
     print(f"wrote {result.output} ({result.frames} frames, {result.height} high x {result.width} wide, "
           f"{result.fps:g} fps, {result.seconds:.1f} s, seed {result.seed})")
+    print(f"speed modes: {result.speed}")
     return 0
+
+
+def _cache_threshold(text: str) -> float | None:
+    if text.lower() == "off":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither 'off' nor a number such as 0.1") from None
 
 
 def _first_interrupt(cancel: threading.Event, previous) -> None:

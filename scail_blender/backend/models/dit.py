@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -28,6 +29,7 @@ from torch import nn
 
 from ...errors import InputError
 from ..jobs import VARIANTS
+from .attention import check_backend, exact_backend
 from .rope import scail_factors
 from .wan_block import FloatLinear, Head, LayerNorm, Linear, WanBlock
 
@@ -136,6 +138,22 @@ def sinusoidal_embedding(dim: int, t: torch.Tensor) -> torch.Tensor:
     return torch.cat([torch.cos(angles), torch.sin(angles)], dim=1).float()
 
 
+@dataclass
+class BlockResidual:
+    """What the blocks added to the tokens the last time they ran, for step caching.
+
+    With ``reuse`` set, a forward skips the blocks and adds ``value`` instead; otherwise it runs
+    them and stores what they added. One per batch that the caller runs (step_cache.py decides).
+    """
+
+    reuse: bool = False
+    value: torch.Tensor | None = None
+
+
+# Token layouts whose RoPE factors a model keeps (a job uses one or two: full and last window).
+ROPE_CACHE_SIZE = 8
+
+
 class PatchEmbed(nn.Conv3d):
     """Non-overlapping 3D patches to tokens, in the weight dtype."""
 
@@ -179,11 +197,52 @@ class ScailDiT(nn.Module):
         self.blocks = nn.ModuleList(WanBlock(c.dim, c.ffn_dim, c.num_heads, c.eps)
                                     for _ in range(c.num_layers))
         self.head = Head(c.dim, math.prod(c.patch_size) * c.out_dim, c.eps)
+        # Set by offload.BlockOffload: yields each block with its weights on the compute device.
+        self.offload: Iterable[WanBlock] | None = None
+        self._rope_cache: dict[tuple, torch.Tensor] = {}
+
+    def set_attention(self, backend: str) -> None:
+        """Pick the self-attention backend by name (attention.py); cross-attention stays exact."""
+        check_backend(backend)
+        for block in self.blocks:
+            block.self_attn.backend = backend
+            block.cross_attn.backend = exact_backend(backend)
+
+    def compile_blocks(self, **options) -> None:
+        """torch.compile each block (one graph for all: fused norms, modulation, RoPE, gates).
+
+        Blocks share their code, so the compiled graph is reused across them with the weights
+        as inputs; ``options`` go to torch.compile (e.g. mode="max-autotune-no-cudagraphs").
+        """
+        for block in self.blocks:
+            block.compile(dynamic=False, **options)
+
+    def rope_factors(self, layout: TokenLayout, replace: bool, device: torch.device) -> torch.Tensor:
+        """RoPE factors of a layout as a real [L, head_dim // 2, 2] float32 tensor on ``device``.
+
+        Built once per (layout, mode, device) in float64 on the CPU, then kept: rebuilding them
+        costs a CPU computation and a blocking host-to-device copy on every forward.
+        """
+        key = (layout, replace, device)
+        factors = self._rope_cache.get(key)
+        if factors is None:
+            if len(self._rope_cache) >= ROPE_CACHE_SIZE:
+                self._rope_cache.clear()
+            complex_factors = scail_factors(self.config.head_dim, *layout.grid, extra_refs=layout.extra_frames,
+                                            replace=replace)
+            factors = self._rope_cache[key] = torch.view_as_real(complex_factors).to(device)
+        return factors
+
+    def time_modulation(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Time embedding [B, dim] and the blocks' modulation input [B, 6, dim], float32."""
+        time = self.time_embedding(sinusoidal_embedding(self.config.freq_dim, t))
+        return time, self.time_projection(time).unflatten(1, (6, self.config.dim))
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, context: torch.Tensor, clip_fea: torch.Tensor,
                 ref: torch.Tensor, pose: torch.Tensor, *, ref_mask: torch.Tensor | None = None,
                 pose_mask: torch.Tensor | None = None, extra_refs: torch.Tensor | None = None,
-                extra_ref_masks: torch.Tensor | None = None, replace: bool = False) -> torch.Tensor:
+                extra_ref_masks: torch.Tensor | None = None, replace: bool = False,
+                residual: BlockResidual | None = None) -> torch.Tensor:
         """Predict the flow velocity of the video latent.
 
         x [B, 20, T, h, w] noisy latent + mask channels; t [B] timesteps (sigma * 1000);
@@ -191,18 +250,23 @@ class ScailDiT(nn.Module):
         clip_fea [B, 257, 1280] CLIP tokens of the reference; ref [B, 20, 1, h, w];
         pose [B, 20, T, h/2, w/2]. SCAIL-2 only: ref_mask [B, 28, 1+T, h, w], pose_mask
         [B, 28, T, h/2, w/2] (both required), extra_refs [B, 20, N, h, w] with extra_ref_masks
-        [B, 28, N, h, w], replace (replacement mode). Returns float32 [B, 16, T, h, w].
+        [B, 28, N, h, w], replace (replacement mode). ``residual``: step caching (BlockResidual).
+        Returns float32 [B, 16, T, h, w].
         """
         layout = self.check_inputs(x, t, context, clip_fea, ref, pose, ref_mask, pose_mask,
                                    extra_refs, extra_ref_masks)
         tokens = self.embed_tokens(x, ref, pose, ref_mask, pose_mask, extra_refs, extra_ref_masks)
-        time = self.time_embedding(sinusoidal_embedding(self.config.freq_dim, t))
-        time6 = self.time_projection(time).unflatten(1, (6, self.config.dim))
-        text, image = self.embed_context(context, clip_fea)
-        rope = scail_factors(self.config.head_dim, *layout.grid, extra_refs=layout.extra_frames,
-                             replace=replace).to(tokens.device)
-        for block in self.blocks:
-            tokens = block(tokens, time6, text, image, rope)
+        time, time6 = self.time_modulation(t)
+        if residual is not None and residual.reuse:
+            tokens = tokens + residual.value
+        else:
+            text, image = self.embed_context(context, clip_fea)
+            rope = self.rope_factors(layout, replace, tokens.device)
+            start = tokens if residual is not None else None  # held only when caching needs it
+            for block in self.blocks if self.offload is None else self.offload:
+                tokens = block(tokens, time6, text, image, rope)
+            if residual is not None:
+                residual.value = tokens - start
         out = self.head(tokens[:, layout.video_slice], time)
         return self.unpatchify(out, layout.grid)
 

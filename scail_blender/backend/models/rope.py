@@ -16,7 +16,8 @@ t = N) and a replacement mode where the video starts at the reference's t and th
 move 120 rows down instead.
 
 Factors are computed in float64 and applied in float32 (the official code applies them in
-float64; the difference is far below bf16 resolution).
+float64; the difference is far below bf16 resolution). They depend only on the token layout, so
+the DiT computes them once per layout and device and keeps them (ScailDiT.rope_factors).
 """
 
 from __future__ import annotations
@@ -87,6 +88,15 @@ def scail_factors(head_dim: int, frames: int, rows: int, cols: int, *, extra_ref
 
 
 def apply_rope(x: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
-    """Rotate channel pairs of x [B, L, heads, head_dim] by factors [L, head_dim // 2]; float32 out."""
-    pairs = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2))
-    return torch.view_as_real(pairs * factors[None, :, None, :]).flatten(-2)
+    """Rotate channel pairs of x [B, L, heads, head_dim] by factors; float32 out.
+
+    ``factors`` is complex [L, head_dim // 2] or its real view [L, head_dim // 2, 2] (what
+    ScailDiT caches on the device). The product is written in real arithmetic, the same
+    operations as the complex one, so that torch.compile can fuse it with its neighbours.
+    """
+    if factors.is_complex():
+        factors = torch.view_as_real(factors)
+    re, im = factors[None, :, None, :, 0], factors[None, :, None, :, 1]
+    pairs = x.float().unflatten(-1, (-1, 2))
+    a, b = pairs[..., 0], pairs[..., 1]
+    return torch.stack([a * re - b * im, a * im + b * re], dim=-1).flatten(-2)

@@ -278,3 +278,52 @@ class WanVAE(nn.Module):
         stream = Stream()
         frames = [self.decoder(z[:, :, i:i + 1], stream) for i in range(z.shape[2])]
         return torch.cat(frames, dim=2).float().clamp_(-1, 1)
+
+    @torch.no_grad()
+    def decode_tiled(self, latents: torch.Tensor, tile: int = 32, overlap: int = 8) -> torch.Tensor:
+        """``decode`` in overlapping spatial tiles of ``tile`` latent pixels, blended linearly.
+
+        Peak memory is that of one tile (the decoder's full-resolution activations dominate it),
+        at the price of seams that are blended rather than exact: the decoder's middle attention
+        and its wide receptive field see only the tile. A latent that fits one tile decodes whole.
+        """
+        h, w = latents.shape[-2:]
+        if h <= tile and w <= tile:
+            return self.decode(latents)
+        if not 0 <= overlap < tile:
+            raise ValueError(f"overlap {overlap} must be below the tile size {tile}")
+        s = self.spatial_stride
+        out = weight = None
+        for y0 in _tile_starts(h, tile, overlap):
+            for x0 in _tile_starts(w, tile, overlap):
+                part = self.decode(latents[..., y0:y0 + tile, x0:x0 + tile])
+                ramp = (_ramp(part.shape[-2], y0 > 0, y0 + tile < h, overlap * s)[:, None]
+                        * _ramp(part.shape[-1], x0 > 0, x0 + tile < w, overlap * s)[None, :]).to(part.device)
+                if out is None:
+                    out = part.new_zeros(*part.shape[:3], h * s, w * s)
+                    weight = part.new_zeros(h * s, w * s)
+                rows, cols = slice(y0 * s, y0 * s + part.shape[-2]), slice(x0 * s, x0 * s + part.shape[-1])
+                out[..., rows, cols] += part * ramp
+                weight[rows, cols] += ramp
+        return out / weight
+
+
+def _tile_starts(size: int, tile: int, overlap: int) -> list[int]:
+    """Tile origins covering 0..size with at least ``overlap`` shared; the last one ends at size."""
+    if size <= tile:
+        return [0]
+    starts = list(range(0, size - tile + 1, tile - overlap))
+    if starts[-1] + tile < size:
+        starts.append(size - tile)
+    return starts
+
+
+def _ramp(length: int, fade_in: bool, fade_out: bool, width: int) -> torch.Tensor:
+    """Blend weights along one tile axis: linear ramps over ``width`` pixels at inner edges, never 0."""
+    weights = torch.ones(length)
+    ramp = (torch.arange(width) + 0.5) / width
+    if fade_in and width:
+        weights[:width] = torch.minimum(weights[:width], ramp)
+    if fade_out and width:
+        weights[-width:] = torch.minimum(weights[-width:], ramp.flip(0))
+    return weights

@@ -18,11 +18,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .attention import attention
 from .rope import apply_rope
 
 
 class Linear(nn.Linear):
     """nn.Linear that casts its input to the weight dtype (what autocast did for the official code)."""
+
+    @property
+    def input_dtype(self) -> torch.dtype:
+        """The dtype inputs are cast to (fp8 layers, fp8.py, compute from bf16 inputs instead)."""
+        return self.weight.dtype
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return super().forward(x.to(self.weight.dtype))
@@ -59,14 +65,14 @@ class RMSNorm(nn.Module):
         return normed.to(x.dtype) * self.weight
 
 
-def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+def heads_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, backend: str) -> torch.Tensor:
     """Full attention of q [B, Lq, heads, d] over k, v [B, Lk, heads, d] -> [B, Lq, heads * d].
 
     q and k come out of RoPE in float32; like the official flash-attention call they are cast to
-    v's dtype. scaled_dot_product_attention picks flash attention on GPUs that have it.
+    v's dtype. The kernels get [B, heads, L, d] views (no copies); see attention.py for backends.
     """
     q, k = q.to(v.dtype), k.to(v.dtype)
-    out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
+    out = attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), backend)
     return out.transpose(1, 2).flatten(2)
 
 
@@ -74,6 +80,7 @@ class SelfAttention(nn.Module):
     def __init__(self, dim: int, num_heads: int, eps: float) -> None:
         super().__init__()
         self.num_heads = num_heads
+        self.backend = "sdpa"  # a name from attention.BACKENDS, set by ScailDiT.set_attention
         self.q = Linear(dim, dim)
         self.k = Linear(dim, dim)
         self.v = Linear(dim, dim)
@@ -83,11 +90,11 @@ class SelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, rope: torch.Tensor) -> torch.Tensor:
         shape = (*x.shape[:2], self.num_heads, -1)
-        x = x.to(self.q.weight.dtype)  # the float32 modulated input, cast once for q, k and v
+        x = x.to(self.q.input_dtype)  # the float32 modulated input, cast once for q, k and v
         q = apply_rope(self.norm_q(self.q(x)).view(shape), rope)
         k = apply_rope(self.norm_k(self.k(x)).view(shape), rope)
         v = self.v(x).view(shape)
-        return self.o(attention(q, k, v))
+        return self.o(heads_attention(q, k, v, self.backend))
 
 
 class CrossAttention(nn.Module):
@@ -96,6 +103,7 @@ class CrossAttention(nn.Module):
     def __init__(self, dim: int, num_heads: int, eps: float) -> None:
         super().__init__()
         self.num_heads = num_heads
+        self.backend = "sdpa"  # always an exact one (attention.exact_backend)
         self.q = Linear(dim, dim)
         self.k = Linear(dim, dim)
         self.v = Linear(dim, dim)
@@ -108,9 +116,10 @@ class CrossAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, text: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
         q = self._heads(self.norm_q(self.q(x)))
-        from_text = attention(q, self._heads(self.norm_k(self.k(text))), self._heads(self.v(text)))
-        from_image = attention(q, self._heads(self.norm_k_img(self.k_img(image))),
-                               self._heads(self.v_img(image)))
+        from_text = heads_attention(q, self._heads(self.norm_k(self.k(text))), self._heads(self.v(text)),
+                                    self.backend)
+        from_image = heads_attention(q, self._heads(self.norm_k_img(self.k_img(image))),
+                                     self._heads(self.v_img(image)), self.backend)
         return self.o(from_text + from_image)
 
     def _heads(self, t: torch.Tensor) -> torch.Tensor:

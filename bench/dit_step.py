@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dit_forward import CLIP_TOKENS, forward_flops, make_inputs, synchronize
 
-from scail_blender.backend.checkpoints import init_random_
+from scail_blender.backend.testing import init_random_
 from scail_blender.backend.models.clip import ClipConfig, ClipVision
 from scail_blender.backend.models.dit import BlockResidual, DitConfig, ScailDiT
 from scail_blender.backend.models.fp8 import convert_blocks_to_fp8

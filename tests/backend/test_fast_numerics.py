@@ -11,13 +11,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from scail_blender.backend.checkpoints import random_state_dict
+from scail_blender.backend.testing import random_state_dict
 from scail_blender.backend.models.attention import attention, quantize_int8_blocks, sage_reference
 from scail_blender.backend.models.dit import DitConfig, ScailDiT
 from scail_blender.backend.models.fp8 import FP8, Fp8Linear, convert_blocks_to_fp8, quantize_fp8
 from scail_blender.backend.models.wan_block import Linear
 
-from ..test_dit_model import make_inputs
+from tests.backend.test_dit_model import make_inputs
 
 
 def relative(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -8,14 +8,14 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from scail_blender.backend.checkpoints import random_state_dict
+from scail_blender.backend.testing import random_state_dict
 from scail_blender.backend.lora import attach_lora, merge_lora, read_lora
 from scail_blender.backend.models.dit import DitConfig, ScailDiT
 from scail_blender.backend.models.fp8 import convert_blocks_to_fp8
 from scail_blender.backend.speed import Speed, prepare_dit
 from scail_blender.errors import InputError
 
-from ..test_dit_model import make_inputs
+from tests.backend.test_dit_model import make_inputs
 
 RANK = 4
 

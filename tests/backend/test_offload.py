@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from scail_blender.backend.checkpoints import random_state_dict
+from scail_blender.backend.testing import random_state_dict
 from scail_blender.backend.models.dit import DitConfig, ScailDiT
 from scail_blender.backend.offload import BlockOffload
 from scail_blender.backend.speed import Speed, prepare_dit
 
-from ..test_dit_model import make_inputs
+from tests.backend.test_dit_model import make_inputs
 
 
 def make_model(variant: str, layers: int = 2) -> ScailDiT:

@@ -10,14 +10,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from scail_blender.backend.checkpoints import random_state_dict
+from scail_blender.backend.testing import random_state_dict
 from scail_blender.backend.models.attention import BACKENDS, attention, exact_backend
 from scail_blender.backend.models.dit import DitConfig, ScailDiT, TokenLayout, add_mask_channels
 from scail_blender.backend.sampling import denoise, make_sampler
 from scail_blender.backend.speed import guided_forward
 from scail_blender.backend.step_cache import StepCache
 
-from ..test_dit_model import make_inputs
+from tests.backend.test_dit_model import make_inputs
 
 
 def make_model(variant: str) -> ScailDiT:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from scail_blender.backend.checkpoints import random_state_dict
+from scail_blender.backend.testing import random_state_dict
 from scail_blender.backend.models.dit import DitConfig, ScailDiT
 from scail_blender.backend.sampling import denoise, make_sampler
 from scail_blender.backend.speed import guided_forward
@@ -17,7 +17,7 @@ from scail_blender.backend.step_cache import (
     rescale,
 )
 
-from ..test_dit_model import make_inputs
+from tests.backend.test_dit_model import make_inputs
 
 STEPS = 10
 # Random weights move the time projection by about 100% per step (a trained model by a few %), far

@@ -167,8 +167,12 @@ class ScailPipeline:
         if self._vae is None:
             self._vae = load_vae(self.files.vae, torch.float32, self.device)
         if self._dit is None:
-            self._dit = load_dit(self.dit_file, self.dit_dtype, self.device)
+            self._dit = self._load_dit()
         return self._dit, self._vae
+
+    def _load_dit(self) -> ScailDiT:
+        """The DiT on this pipeline's device (a device group loads it on every rank instead)."""
+        return load_dit(self.dit_file, self.dit_dtype, self.device)
 
     def _encode_text(self, texts: list[str]) -> torch.Tensor:
         """umT5 embeddings [len(texts), 512, 4096]; the encoder is freed right after."""

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 import threading
 
 from ..backend.jobs import SAMPLERS, Job, JobInputs, JobSettings
-from ..errors import Cancelled
+from ..errors import Cancelled, InputError
 from .common import size_arg, terminal_progress
 
 EPILOG = """\
@@ -20,6 +21,10 @@ Defaults are the official ones: UniPC, 40 steps, shift 3, CFG 5, empty negative 
 (896x512 for a portrait reference), output at the pose video's frame rate. Clips longer than 81
 frames are generated in windows 76 frames apart. Ctrl-C stops after the current step; nothing is
 written.
+
+--gpus N spreads each step over N GPUs of this machine: the conditional and unconditional CFG
+passes on two halves of them, and each pass's tokens split over the GPUs of its half (Ulysses).
+The 14B model's 40 heads allow 2, 4, 5 or 8. The encoders and the VAE run on the first GPU.
 
 A SCAIL-2 checkpoint also needs --ref-mask and --pose-mask, as the official scripts do: the
 character painted in one colour (e.g. red) on black, in the reference image and in every frame of
@@ -55,6 +60,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="output size, height x width in multiples of 32, e.g. 512x896 (default: 512x896, "
                              "896x512 for a portrait reference)")
     parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--gpus", type=int, default=1, metavar="N",
+                        help="run the job on N GPUs of this machine: CFG parallel x Ulysses sequence parallel; "
+                             "the model's 40 heads allow 1, 2, 4, 5 or 8 (with --device cpu: N CPU processes, "
+                             "for testing) (default %(default)s)")
+    parser.add_argument("--shard-weights", action="store_true",
+                        help="with --gpus: split the DiT weights over the GPUs (FSDP2) instead of one copy each")
     parser.set_defaults(run=run)
 
 
@@ -67,12 +78,15 @@ def run(args: argparse.Namespace) -> int:
                                    sampler=args.sampler, max_frames=args.max_frames, height=height, width=width),
               output=args.out)
     job.validate()
-    from ..backend.pipeline import ScailPipeline  # torch loads only when a job really runs
-
+    if args.gpus < 1:
+        raise InputError(f"--gpus must be at least 1, got {args.gpus}")
+    if args.shard_weights and args.gpus == 1:
+        raise InputError("--shard-weights splits the weights over several GPUs; give --gpus 2 or more")
     cancel = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: _first_interrupt(cancel, previous))
     try:
-        result = ScailPipeline(args.checkpoint, args.device).generate(job, terminal_progress(), cancel)
+        with _pipeline(args) as pipeline:
+            result = pipeline.generate(job, terminal_progress(), cancel)
     except Cancelled:
         print("\nscail: cancelled; nothing was written", file=sys.stderr)
         return 130
@@ -81,6 +95,21 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {result.output} ({result.frames} frames, {result.height} high x {result.width} wide, "
           f"{result.fps:g} fps, {result.seconds:.1f} s, seed {result.seed})")
     return 0
+
+
+def _pipeline(args: argparse.Namespace) -> contextlib.AbstractContextManager:
+    """One process (the default), or a group of ``--gpus`` processes that is stopped afterwards."""
+    # torch loads only when a job really runs
+    if args.gpus == 1:
+        from ..backend.pipeline import ScailPipeline
+
+        return contextlib.nullcontext(ScailPipeline(args.checkpoint, args.device))
+    from ..backend.parallel import ParallelPipeline
+
+    device = args.device or "cuda"
+    if device not in ("cuda", "cpu"):
+        raise InputError(f"--gpus uses the GPUs 0..N-1 (or --device cpu for N CPU processes); drop --device {device}")
+    return ParallelPipeline(args.checkpoint, args.gpus, device, shard_weights=args.shard_weights)
 
 
 def _first_interrupt(cancel: threading.Event, previous) -> None:

@@ -70,6 +70,12 @@ class DeviceGroup:
         """Process ids of the running ranks, rank order (empty before the first task)."""
         return [p.pid for p in self._ranks.processes] if self._ranks else []
 
+    def start(self) -> None:
+        """Start the ranks now instead of at the first ``run`` (they import and connect meanwhile)."""
+        with self._lock:
+            if self._ranks is None:
+                self._ranks = self._start()
+
     def run(self, task: Task, on_progress: ProgressCallback | None = None,
             cancel: threading.Event | None = None) -> Any:
         """Run ``task`` on rank 0 with the group; return its result or raise its error.
@@ -82,7 +88,7 @@ class DeviceGroup:
                 self._ranks = self._start()
             ranks = self._ranks
             try:
-                return self._run(ranks, task, on_progress, cancel)
+                kind, payload = self._run(ranks, task, on_progress, cancel)
             except _GroupFailed as failed:
                 self._ranks = None
                 raise failed.error from None
@@ -90,6 +96,9 @@ class DeviceGroup:
                 self._ranks = None
                 _stop(ranks.processes, graceful=False)
                 raise
+        if kind == "error":
+            raise payload  # the task's own error (cancelled, bad input...): the group carries on
+        return payload
 
     def close(self) -> None:
         """Stop the ranks (they finish the task in hand first); a later ``run`` starts new ones."""
@@ -104,7 +113,8 @@ class DeviceGroup:
             _stop(ranks.processes, graceful=True)
 
     def _run(self, ranks: _Ranks, task: Task, on_progress: ProgressCallback | None,
-             cancel: threading.Event | None) -> Any:
+             cancel: threading.Event | None) -> tuple[str, Any]:
+        """Relay progress until rank 0 answers ("result", value) or ("error", exception)."""
         ranks.leader.send(("task", task))
         cancel_sent = False
         while True:
@@ -121,10 +131,8 @@ class DeviceGroup:
                 elif message[0] == "progress":
                     if on_progress is not None:
                         on_progress(message[1])
-                elif message[0] == "result":
-                    return message[1]
                 else:
-                    raise message[1]
+                    return message
             if failures:
                 raise _GroupFailed(self._abort(ranks, failures))
 

@@ -4,8 +4,9 @@ Every rank calls the model with the same full inputs and gets the same full outp
 between, only the blocks are shared out (groups.py says how):
 
 - before the first block: this rank's batch part is taken, and the token sequence, padded with
-  zero tokens to a multiple of the degree, is cut into equal pieces; this rank keeps its piece
-  and the matching piece of the RoPE factors (padded with ones);
+  zero tokens to a multiple of the degree, is cut into equal pieces; this rank keeps its piece.
+  Every block gets the matching piece of the RoPE factors (padded with ones) and this rank's
+  part of the batch of time, text and image embeddings;
 - in each block's self-attention: q, k and v are all-to-all'd from [piece, all heads] to [whole
   sequence, heads / degree]; the padding tokens are dropped before attention, so they change
   nothing, and put back (as zeros) before the reverse all-to-all of the attention output.
@@ -14,7 +15,7 @@ between, only the blocks are shared out (groups.py says how):
 - after the last block: the pieces are all-gathered, the padding is cut off, and the two batch
   parts are all-gathered across the halves, so the head and unpatchify see the whole batch.
 
-This is done with a forward pre-hook on the first block, a forward hook on the last and a
+This is done with forward pre-hooks on the blocks, a forward hook on the last and a
 wrapper around each SelfAttention's ``attend`` callable, so wan_block.py and dit.py stay
 single-process code and whatever else their forward does (new attention backends included) is
 kept. Stem, time and text embeddings, head and unpatchify run in full on every rank: they are a
@@ -50,6 +51,8 @@ class _Forward:
     sequence: dist.ProcessGroup | None
     length: int  # tokens before padding
     padded: int  # tokens after padding, a multiple of share.degree
+    tokens: torch.Tensor  # this rank's piece of the first block's input
+    rope: torch.Tensor    # this rank's piece of the RoPE factors, the same for every block
 
 
 class SequenceParallel:
@@ -59,28 +62,44 @@ class SequenceParallel:
         self.groups = groups
         self.heads = dit.config.num_heads
         self._forward: _Forward | None = None
-        first, last = dit.blocks[0], dit.blocks[-1]
-        self._block_signature = inspect.signature(first.forward)
-        first.register_forward_pre_hook(self._scatter, with_kwargs=True)
-        last.register_forward_hook(self._gather)
+        self._first = dit.blocks[0]
+        self._block_signature = inspect.signature(self._first.forward)
         for block in dit.blocks:
+            block.register_forward_pre_hook(self._scatter, with_kwargs=True)
             block.self_attn.attend = _UlyssesAttention(block.self_attn.attend, self)
+        dit.blocks[-1].register_forward_hook(self._gather)
 
-    def _scatter(self, _block: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    def _scatter(self, block: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        """Every block gets this rank's batch part and RoPE piece; the first also cuts the tokens
+        (later blocks get the previous block's piece)."""
         bound = self._block_signature.bind(*args, **kwargs)
         values = bound.arguments
-        share = self.groups.split(values["x"].shape[0], self.heads)
-        if share.parts == 2:
-            for name in BATCH_ARGUMENTS:
-                values[name] = values[name].chunk(2)[share.part]
-        length = values["x"].shape[1]
-        padded = padded_length(length, share.degree)
-        piece = slice(share.piece * padded // share.degree, (share.piece + 1) * padded // share.degree)
-        values["x"] = _pad(values["x"], 1, padded)[:, piece]
-        rope = values["rope"]
-        values["rope"] = torch.cat([rope, rope.new_ones(padded - length, *rope.shape[1:])])[piece]
-        self._forward = _Forward(share, self.groups.sequence_group(share), length, padded)
+        if block is self._first:
+            self._forward = self._cut(values)
+        step = self._forward
+        if step is None:
+            raise RuntimeError("internal error: a block ran before the first block's hook")
+        if step.share.parts == 2:
+            for name in BATCH_ARGUMENTS[1:]:
+                values[name] = values[name].chunk(2)[step.share.part]
+        if block is self._first:
+            values["x"] = step.tokens
+        values["rope"] = step.rope
         return bound.args, bound.kwargs
+
+    def _cut(self, values: dict) -> _Forward:
+        """Split the first block's tokens and the RoPE factors for this rank."""
+        x, rope = values["x"], values["rope"]
+        share = self.groups.split(x.shape[0], self.heads)
+        if share.parts == 2:
+            x = x.chunk(2)[share.part]
+        length = x.shape[1]
+        padded = padded_length(length, share.degree)
+        size = padded // share.degree
+        piece = slice(share.piece * size, (share.piece + 1) * size)
+        rope = torch.cat([rope, rope.new_ones(padded - length, *rope.shape[1:])])
+        return _Forward(share, self.groups.sequence_group(share), length, padded,
+                        _pad(x, 1, padded)[:, piece], rope[piece])
 
     def _gather(self, _block: nn.Module, _args: tuple, x: torch.Tensor) -> torch.Tensor:
         step, self._forward = self._forward, None

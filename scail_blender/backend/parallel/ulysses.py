@@ -39,8 +39,9 @@ from .groups import ProcessGroups, Split, padded_length
 log = logging.getLogger(__name__)
 
 Attend = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
-# WanBlock.forward arguments that are batch-first (the rest, rope, is sequence-first).
-BATCH_ARGUMENTS = ("x", "time6", "text", "image")
+# WanBlock.forward arguments that every block gets for the whole batch from ScailDiT.forward
+# (x is cut once, before the first block; rope is the same for the whole batch).
+BATCH_ARGUMENTS = ("time6", "text", "image")
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,7 @@ class _Forward:
     sequence: dist.ProcessGroup | None
     length: int  # tokens before padding
     padded: int  # tokens after padding, a multiple of share.degree
-    tokens: torch.Tensor  # this rank's piece of the first block's input
-    rope: torch.Tensor    # this rank's piece of the RoPE factors, the same for every block
+    rope: torch.Tensor  # this rank's piece of the RoPE factors, the same for every block
 
 
 class SequenceParallel:
@@ -75,21 +75,18 @@ class SequenceParallel:
         bound = self._block_signature.bind(*args, **kwargs)
         values = bound.arguments
         if block is self._first:
-            self._forward = self._cut(values)
+            self._forward, values["x"] = self._cut(values["x"], values["rope"])
         step = self._forward
         if step is None:
             raise RuntimeError("internal error: a block ran before the first block's hook")
         if step.share.parts == 2:
-            for name in BATCH_ARGUMENTS[1:]:
+            for name in BATCH_ARGUMENTS:
                 values[name] = values[name].chunk(2)[step.share.part]
-        if block is self._first:
-            values["x"] = step.tokens
         values["rope"] = step.rope
         return bound.args, bound.kwargs
 
-    def _cut(self, values: dict) -> _Forward:
-        """Split the first block's tokens and the RoPE factors for this rank."""
-        x, rope = values["x"], values["rope"]
+    def _cut(self, x: torch.Tensor, rope: torch.Tensor) -> tuple[_Forward, torch.Tensor]:
+        """This rank's share of the first block's tokens (its batch part, its sequence piece)."""
         share = self.groups.split(x.shape[0], self.heads)
         if share.parts == 2:
             x = x.chunk(2)[share.part]
@@ -98,8 +95,8 @@ class SequenceParallel:
         size = padded // share.degree
         piece = slice(share.piece * size, (share.piece + 1) * size)
         rope = torch.cat([rope, rope.new_ones(padded - length, *rope.shape[1:])])
-        return _Forward(share, self.groups.sequence_group(share), length, padded,
-                        _pad(x, 1, padded)[:, piece], rope[piece])
+        step = _Forward(share, self.groups.sequence_group(share), length, padded, rope[piece])
+        return step, _pad(x, 1, padded)[:, piece]
 
     def _gather(self, _block: nn.Module, _args: tuple, x: torch.Tensor) -> torch.Tensor:
         step, self._forward = self._forward, None

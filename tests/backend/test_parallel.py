@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import signal
 import sys
 import threading
 from collections.abc import Iterator
@@ -178,8 +179,8 @@ def test_four_ranks_match_one_process(group4: DeviceGroup, dits: dict[str, Path]
     check_forwards(group4, dits[variant], variant)
 
 
-def test_fsdp2_sharded_weights_match_one_process(group4: DeviceGroup, dits: dict[str, Path]) -> None:
-    check_forwards(group4, dits["scail2"], "scail2", shard=True)
+def test_fsdp2_sharded_weights_match_one_process(group2: DeviceGroup, dits: dict[str, Path]) -> None:
+    check_forwards(group2, dits["scail2"], "scail2", shard=True)
 
 
 def test_generate_on_two_ranks_gives_the_video_of_one_process(group2: DeviceGroup, tiny: Path,
@@ -257,6 +258,9 @@ def test_a_failing_rank_fails_the_job_with_its_message_and_the_group_restarts(gr
     assert group2.pids == []
     check_forwards(group2, dits["scail"], "scail")
     assert group2.pids and group2.pids != pids
+    os.kill(group2.pids[1], signal.SIGKILL)  # no message at all: its end is the report
+    with pytest.raises(DeviceGroupError, match="rank 1 of 2 was killed by SIGKILL"):
+        check_forwards(group2, dits["scail"], "scail")
 
 
 def test_cli_gpus_runs_the_job_on_a_group(group2: DeviceGroup, tiny: Path, clip: dict[str, Path], tmp_path: Path,

@@ -89,16 +89,15 @@ class DeviceGroup:
             ranks = self._ranks
             try:
                 kind, payload = self._run(ranks, task, on_progress, cancel)
-            except _GroupFailed as failed:
-                self._ranks = None
-                raise failed.error from None
             except BaseException:  # e.g. a second Ctrl-C: rank 0 is mid-task, so the group goes
                 self._ranks = None
                 _stop(ranks.processes, graceful=False)
                 raise
-        if kind == "error":
-            raise payload  # the task's own error (cancelled, bad input...): the group carries on
-        return payload
+            if kind == "failed":  # the ranks are stopped already
+                self._ranks = None
+        if kind == "result":
+            return payload
+        raise payload  # "error": the task's own (cancelled, bad input...), the group carries on
 
     def close(self) -> None:
         """Stop the ranks (they finish the task in hand first); a later ``run`` starts new ones."""
@@ -114,7 +113,8 @@ class DeviceGroup:
 
     def _run(self, ranks: _Ranks, task: Task, on_progress: ProgressCallback | None,
              cancel: threading.Event | None) -> tuple[str, Any]:
-        """Relay progress until rank 0 answers ("result", value) or ("error", exception)."""
+        """Relay progress until rank 0 answers ("result", value) or ("error", exception), or
+        until a rank fails: ("failed", the error naming it), with every rank stopped."""
         ranks.leader.send(("task", task))
         cancel_sent = False
         while True:
@@ -134,7 +134,7 @@ class DeviceGroup:
                 else:
                     return message
             if failures:
-                raise _GroupFailed(self._abort(ranks, failures))
+                return "failed", self._abort(ranks, failures)
 
     def _start(self) -> _Ranks:
         os.environ.update(MULTICAST_OFF)  # inherited by every rank (and anything they start)
@@ -171,12 +171,6 @@ class DeviceGroup:
         # Reports still in the pipes count; the ends of the ranks stopped just now do not.
         failures += [m for m in ranks.read(ranks.connections) if isinstance(m, Failure) and m.exit_code is None]
         return _describe(_first_cause(failures), self.size)
-
-
-class _GroupFailed(Exception):
-    def __init__(self, error: ScailError) -> None:
-        super().__init__(str(error))
-        self.error = error
 
 
 @dataclass

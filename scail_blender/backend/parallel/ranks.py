@@ -143,6 +143,9 @@ def worker_main(rank: int, world: int, port: int, device_type: str, parent: Conn
         _report_failure(parent, rank, exc)
         os._exit(1)  # skip teardown: other ranks may be stuck in collectives with this one
     dist.destroy_process_group()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # all work is done and written; the interpreter's teardown of torch takes seconds
 
 
 def _bind_device(rank: int, world: int, device_type: str) -> torch.device:

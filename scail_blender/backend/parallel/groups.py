@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -83,15 +84,16 @@ class ProcessGroups:
     pairs: list[dist.ProcessGroup | None]
 
     @classmethod
-    def create(cls, rank: int, world: int) -> ProcessGroups:
+    def create(cls, rank: int, world: int, timeout: timedelta) -> ProcessGroups:
         """Every rank calls this in the same order (torch.distributed's rule for new_group)."""
         halves: list[dist.ProcessGroup | None] = []
         pairs: list[dist.ProcessGroup | None] = []
         if world % 2 == 0:
             half = world // 2
-            halves = [dist.new_group(list(range(h * half, (h + 1) * half))) if half > 1 else None
+            halves = [dist.new_group(list(range(h * half, (h + 1) * half)), timeout=timeout) if half > 1 else None
                       for h in range(2)]
-            pairs = [dist.new_group([i, i + half]) for i in range(half)]
+            pairs = [dist.new_group([i, i + half], timeout=timeout) for i in range(half)]
+            log.debug("rank %d of %d: halves of %d ranks, %d pair groups", rank, world, half, half)
         return cls(rank, world, halves, pairs)
 
     def split(self, batch: int, heads: int) -> Split:

@@ -44,6 +44,10 @@ from .ulysses import SequenceParallel
 log = logging.getLogger(__name__)
 
 STORE_TIMEOUT = timedelta(minutes=5)
+# Ranks may wait long in a collective for each other: rank 0 can send the first forward while a
+# follower is still reading a 30-60 GB checkpoint. A rank that dies is noticed by the parent at
+# once, not through this timeout, which only ends a group that hangs without anyone dying.
+COLLECTIVE_TIMEOUT = timedelta(hours=1)
 
 
 class DitSource(Protocol):
@@ -133,8 +137,9 @@ def worker_main(rank: int, world: int, port: int, device_type: str, parent: Conn
         device = _bind_device(rank, world, device_type)
         store = dist.TCPStore("127.0.0.1", port, is_master=False, timeout=STORE_TIMEOUT)
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo", store=store, rank=rank,
-                                world_size=world, device_id=device if device.type == "cuda" else None)
-        groups = ProcessGroups.create(rank, world)
+                                world_size=world, timeout=COLLECTIVE_TIMEOUT,
+                                device_id=device if device.type == "cuda" else None)
+        groups = ProcessGroups.create(rank, world, COLLECTIVE_TIMEOUT)
         if rank == 0:
             Leader(groups, device, peers).serve(parent)
         else:
@@ -207,25 +212,28 @@ class Leader:
                 parent.send(("error", _picklable(exc) or RuntimeError(f"{type(exc).__name__}: {exc}")))
             else:
                 parent.send(("result", result))
-        for peer in self.peers:
-            peer.send(None)
+        self.tell_followers(None)
 
     def load_dit(self, source: DitSource, dtype: torch.dtype, shard: bool = False) -> GroupDiT:
         """Load the DiT on every rank (replicated, or FSDP2-sharded with ``shard``)."""
         source.check()
         model = next(self._ids)
-        self._send(Load(model, source, dtype, shard))
-        dit = _build(source, dtype, shard, self.groups, self.device)
+        self.tell_followers(Load(model, source, dtype, shard))
+        try:
+            dit = _build(source, dtype, shard, self.groups, self.device)
+        except Exception:
+            self.tell_followers(Release(model))  # the followers loaded theirs: free it again
+            raise
         return GroupDiT(self, model, dit)
 
     def peak_memory_gb(self, reset: bool = False) -> list[float] | None:
         """Peak allocated CUDA memory of every rank, in rank order (None on the CPU)."""
         if self.device.type != "cuda":
             return None
-        self._send(PeakMemory(reset))
+        self.tell_followers(PeakMemory(reset))
         return _peak_memory(self.device, reset)
 
-    def _send(self, command: object) -> None:
+    def tell_followers(self, command: object) -> None:
         for peer in self.peers:
             peer.send(command)
 
@@ -266,7 +274,7 @@ class GroupDiT:
         self.leader.groups.split(inputs["x"].shape[0], self.config.num_heads)
         self.leader.broken = True
         tensors = {n: v.contiguous() for n, v in inputs.items() if isinstance(v, torch.Tensor)}
-        self.leader._send(Forward(self.model, {n: TensorSpec(tuple(tensors[n].shape), tensors[n].dtype)
+        self.leader.tell_followers(Forward(self.model, {n: TensorSpec(tuple(tensors[n].shape), tensors[n].dtype)
                                                if n in tensors else v for n, v in inputs.items()}))
         for tensor in tensors.values():
             dist.broadcast(tensor, src=0)
@@ -278,7 +286,7 @@ class GroupDiT:
     def release(self) -> None:
         """Free this model on every rank."""
         if self.dit is not None:
-            self.leader._send(Release(self.model))
+            self.leader.tell_followers(Release(self.model))
             self.dit = None
 
 

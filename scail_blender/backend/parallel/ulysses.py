@@ -68,6 +68,7 @@ class SequenceParallel:
             block.register_forward_pre_hook(self._scatter, with_kwargs=True)
             block.self_attn.attend = _UlyssesAttention(block.self_attn.attend, self)
         dit.blocks[-1].register_forward_hook(self._gather)
+        log.debug("rank %d of %d: %d blocks run split", groups.rank, groups.world, len(dit.blocks))
 
     def _scatter(self, block: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
         """Every block gets this rank's batch part and RoPE piece; the first also cuts the tokens

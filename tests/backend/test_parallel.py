@@ -124,7 +124,7 @@ def inputs(config: DitConfig, batch: int, frames: int, extra: int = 0, replace: 
     return x
 
 
-# (batch, frames, extra refs, replace): batch 2 is CFG, token counts 9, 24, 19, 13, 22.
+# (batch, frames, extra refs, replace): batch 2 is CFG; tokens 9, 9, 24, 19 (SCAIL), 13, 13, 18, 9 (SCAIL-2).
 CASES = {
     "scail": [(1, 1, 0, False), (2, 1, 0, False), (1, 4, 0, False), (2, 3, 0, False)],
     "scail2": [(2, 1, 1, False), (1, 1, 1, True), (2, 2, 1, True), (2, 1, 0, False)],

@@ -93,7 +93,7 @@ class Load:
 @dataclass(frozen=True)
 class Forward:
     model: int
-    # Input name -> (shape, dtype) of a tensor broadcast next, in this order, or a plain value.
+    # Input name -> a TensorSpec (that tensor is broadcast next, in this order) or a plain value.
     inputs: dict[str, Any]
 
 

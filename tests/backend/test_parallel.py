@@ -8,7 +8,6 @@ that 4 ranks can share them without CFG, and 2 x 2 with it.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 import signal
 import sys
@@ -267,11 +266,18 @@ def test_a_killed_rank_fails_the_job(group4: DeviceGroup, dits: dict[str, Path])
 
 def test_cli_gpus_runs_the_job_on_a_group(group2: DeviceGroup, tiny: Path, clip: dict[str, Path], tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(parallel, "ParallelPipeline", functools.partial(ParallelPipeline, group=group2))
+    asked = []
+
+    def on_group2(checkpoint: str, gpus: int, device: str, **options) -> ParallelPipeline:
+        asked.append((gpus, device, options))
+        return ParallelPipeline(checkpoint, group=group2, **options)
+
+    monkeypatch.setattr(parallel, "ParallelPipeline", on_group2)
     out = tmp_path / "out.mp4"
     code = scail(["generate", "--checkpoint", str(tiny), "--ref", str(clip["ref"]), "--pose", str(clip["pose"]),
                   "--out", str(out), "--steps", "2", "--size", "64x64", "--gpus", "2", "--device", "cpu"])
     assert code == 0 and probe_video(out).frames == 5
+    assert asked == [(2, "cpu", {"shard_weights": False})]
     assert group2.pids == [], "the command stops its group"
     assert scail(["generate", "--checkpoint", str(tiny), "--ref", "r.png", "--pose", "p.mp4", "--out", "o.mp4",
                   "--shard-weights"]) == 2

@@ -87,8 +87,10 @@ class ParallelPipeline:
     ``group`` shares an existing DeviceGroup (tests run several things on one).
     """
 
-    def __init__(self, checkpoint: str | Path, gpus: int = 2, device: str = "cuda", *,
+    def __init__(self, checkpoint: str | Path, gpus: int | None = None, device: str = "cuda", *,
                  shard_weights: bool = False, group: DeviceGroup | None = None) -> None:
+        if (gpus is None) == (group is None):
+            raise ValueError("give either gpus (a new group) or group (an existing one)")
         self.root = Path(checkpoint)
         ComponentFiles.locate(self.root)  # missing files fail here, before any process starts
         find_checkpoint_file(self.root)

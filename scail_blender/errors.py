@@ -33,5 +33,9 @@ class OutOfMemory(ScailError):
     """The device ran out of memory in the middle of a job."""
 
 
+class DeviceGroupError(ScailError):
+    """A process of a multi-GPU job failed or could not start; the message names the rank."""
+
+
 class Cancelled(ScailError):
     """The user cancelled a long operation."""

@@ -184,12 +184,16 @@ class ScailPipeline:
         if self._dit is None or self._dit_key != speed.model_key:
             self._dit = self._dit_key = None
             _free_memory()
-            # Offloaded blocks are built on the host: the whole bf16 model may not fit the GPU.
-            load_device = torch.device("cpu") if speed.offloads else self.device
-            self._dit = prepare_dit(load_dit(self.dit_file, self.dit_dtype, load_device), speed, self.device)
+            self._dit = self._load_dit(speed)
             self._dit_key = speed.model_key
         self._dit.set_attention(speed.attention)
         return self._dit, self._vae
+
+    def _load_dit(self, speed: Speed) -> ScailDiT:
+        """The DiT prepared for ``speed`` on this pipeline's device (a device group loads it on every rank instead)."""
+        # Offloaded blocks are built on the host: the whole bf16 model may not fit the GPU.
+        load_device = torch.device("cpu") if speed.offloads else self.device
+        return prepare_dit(load_dit(self.dit_file, self.dit_dtype, load_device), speed, self.device)
 
     def _encode_text(self, texts: list[str], device: torch.device) -> torch.Tensor:
         """umT5 embeddings [len(texts), 512, 4096] on the DiT's device; the encoder is freed right after."""

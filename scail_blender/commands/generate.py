@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 import threading
 
 from ..backend.jobs import ATTENTIONS, PRECISIONS, SAMPLERS, VRAM_MODES, Job, JobInputs, JobSettings
-from ..errors import Cancelled
+from ..errors import Cancelled, InputError
 from .common import size_arg, terminal_progress
 
 EPILOG = """\
@@ -24,6 +25,10 @@ written.
 Speed modes are off by default (README "Speed modes"): --precision fp8, --attention sage and
 --cache THRESHOLD trade some accuracy for speed; --vram 24gb/12gb streams the DiT blocks from CPU
 memory to fit smaller GPUs; --lora FILE merges a LoRA (kohya, diffusers or lightx2v keys).
+
+--gpus N spreads each step over N GPUs of this machine: the conditional and unconditional CFG
+passes on two halves of them, and each pass's tokens split over the GPUs of its half (Ulysses).
+The 14B model's 40 heads allow 2, 4, 5 or 8. The encoders and the VAE run on the first GPU.
 
 A SCAIL-2 checkpoint also needs --ref-mask and --pose-mask, as the official scripts do: the
 character painted in one colour (e.g. red) on black, in the reference image and in every frame of
@@ -59,6 +64,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="output size, height x width in multiples of 32, e.g. 512x896 (default: 512x896, "
                              "896x512 for a portrait reference)")
     parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--gpus", type=int, default=1, metavar="N",
+                        help="run the job on N GPUs of this machine: CFG parallel x Ulysses sequence parallel; "
+                             "the model's 40 heads allow 1, 2, 4, 5 or 8 (with --device cpu: N CPU processes, "
+                             "for testing) (default %(default)s)")
+    parser.add_argument("--shard-weights", action="store_true",
+                        help="with --gpus: split the DiT weights over the GPUs (FSDP2) instead of one copy each")
     speed = parser.add_argument_group("speed modes (all off by default)")
     speed.add_argument("--precision", choices=PRECISIONS, default=defaults.precision,
                        help="fp8: e4m3 linears in the DiT blocks (default %(default)s)")
@@ -85,12 +96,15 @@ def run(args: argparse.Namespace) -> int:
                                    vram=args.vram, lora=args.lora, lora_strength=args.lora_strength),
               output=args.out)
     job.validate()
-    from ..backend.pipeline import ScailPipeline  # torch loads only when a job really runs
-
+    if args.gpus < 1:
+        raise InputError(f"--gpus must be at least 1, got {args.gpus}")
+    if args.shard_weights and args.gpus == 1:
+        raise InputError("--shard-weights splits the weights over several GPUs; give --gpus 2 or more")
     cancel = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: _first_interrupt(cancel, previous))
     try:
-        result = ScailPipeline(args.checkpoint, args.device).generate(job, terminal_progress(), cancel)
+        with _pipeline(args) as pipeline:
+            result = pipeline.generate(job, terminal_progress(), cancel)
     except Cancelled:
         print("\nscail: cancelled; nothing was written", file=sys.stderr)
         return 130
@@ -109,6 +123,21 @@ def _cache_threshold(text: str) -> float | None:
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is neither 'off' nor a number such as 0.1") from None
+
+
+def _pipeline(args: argparse.Namespace) -> contextlib.AbstractContextManager:
+    """One process (the default), or a group of ``--gpus`` processes that is stopped afterwards."""
+    # torch loads only when a job really runs
+    if args.gpus == 1:
+        from ..backend.pipeline import ScailPipeline
+
+        return contextlib.nullcontext(ScailPipeline(args.checkpoint, args.device))
+    from ..backend.parallel import ParallelPipeline
+
+    device = args.device or "cuda"
+    if device not in ("cuda", "cpu"):
+        raise InputError(f"--gpus uses the GPUs 0..N-1 (or --device cpu for N CPU processes); drop --device {device}")
+    return ParallelPipeline(args.checkpoint, args.gpus, device, shard_weights=args.shard_weights)
 
 
 def _first_interrupt(cancel: threading.Event, previous) -> None:

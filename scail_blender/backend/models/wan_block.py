@@ -14,6 +14,8 @@ With float32 weights everything is float32, which is what the parity tests compa
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -87,6 +89,8 @@ class SelfAttention(nn.Module):
         self.o = Linear(dim, dim)
         self.norm_q = RMSNorm(dim, eps)
         self.norm_k = RMSNorm(dim, eps)
+        # The attention call, an attribute so that a wrapper (parallel/ulysses.py) can replace it.
+        self.attend: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] = self._attend
 
     def forward(self, x: torch.Tensor, rope: torch.Tensor) -> torch.Tensor:
         shape = (*x.shape[:2], self.num_heads, -1)
@@ -94,7 +98,10 @@ class SelfAttention(nn.Module):
         q = apply_rope(self.norm_q(self.q(x)).view(shape), rope)
         k = apply_rope(self.norm_k(self.k(x)).view(shape), rope)
         v = self.v(x).view(shape)
-        return self.o(heads_attention(q, k, v, self.backend))
+        return self.o(self.attend(q, k, v))
+
+    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return heads_attention(q, k, v, self.backend)
 
 
 class CrossAttention(nn.Module):

@@ -25,7 +25,7 @@ from .characters import scene_characters
 from ..errors import Cancelled, CameraError, InputError
 from ..pose.framing import require_model_size
 from ..pose.outputs import PoseFiles, strip_video_path
-from ..pose.video import ensure_writable_folder
+from ..outputs import check_outputs
 from ..motion.pose_video import frame_motion, motion_frames, write_pose_video
 from ..progress import Progress
 from .camera import camera_params
@@ -69,10 +69,12 @@ def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str]
                      camera: str | None = None, frame_range: tuple[int, int] | None = None,
                      size: tuple[int, int] = (512, 896), fps: float = 16.0, frames_dir: Path | None = None,
                      joints_out: Path | None = None, add_strip: bool = True, scheme: str = "preview",
-                     backend: str = "auto") -> PoseRender:
+                     backend: str = "auto", overwrite: bool = False) -> PoseRender:
     """Check every input and resolve characters and camera before anything runs.
 
-    The scene is not touched; the only side effect is creating the output folders.
+    Nothing is touched, neither the scene nor the disk: the outputs pass the one output policy
+    (``scail_blender.outputs``; ``overwrite`` lets the frames folder replace its numbered frames)
+    and their folders are made only when the files are written.
     """
     cam_obj = None
     if camera:
@@ -94,11 +96,12 @@ def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str]
     size = require_model_size(size)
     resolved = scene_characters(scene, characters)
     out = Path(out)
-    ensure_writable_folder(out.parent, "output")
-    if frames_dir is not None:
-        ensure_writable_folder(Path(frames_dir), "frames")
-    if joints_out is not None:
-        ensure_writable_folder(Path(joints_out).parent, "joints")
+    if joints_out is not None and Path(joints_out).suffix.lower() != ".npz":
+        raise InputError(f"The joints file {joints_out} is an .npz: end its name in .npz.")
+    copy = strip_video_path(out, scene_fps) if add_strip and abs(scene_fps - fps) > 1e-6 else None
+    check_outputs({"the pose video": out, "the scene-rate copy": copy, "the joints file": joints_out},
+                  inputs={"the .blend file": bpy.data.filepath}, frames={"the frames folder": frames_dir},
+                  overwrite=overwrite)
     return PoseRender(scene=scene, characters=resolved, camera=cam_obj or scene.camera,
                       frame_start=start, frame_end=end, size=size, fps=float(fps), video=out,
                       frames_dir=Path(frames_dir) if frames_dir else None,
@@ -164,13 +167,21 @@ class PoseRenderJob:
         return self._finish(result)
 
     def run(self) -> PoseFiles:
-        """Do the whole render now (command line, tests, scripts)."""
-        while True:
-            files = self.tick(budget_s=float("inf"))
-            if files is not None:
-                return files
-            if self._thread is not None:
-                self._thread.join(0.05)
+        """Do the whole render now (command line, tests, scripts).
+
+        Ctrl-C or SIGTERM lands here, in the main thread, while the worker writes: the worker is
+        cancelled and waited for, so its temporary files are gone before the exception goes on.
+        """
+        try:
+            while True:
+                files = self.tick(budget_s=float("inf"))
+                if files is not None:
+                    return files
+                if self._thread is not None:
+                    self._thread.join(0.05)
+        except BaseException:
+            self.abort()
+            raise
 
     def _read_joints(self, budget_s: float) -> None:
         total = len(self.plan.times)

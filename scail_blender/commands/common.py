@@ -14,6 +14,25 @@ from ..pose.framing import parse_size
 from ..progress import Progress, ProgressCallback
 
 
+MAX_FPS = 120.0
+
+
+def warn(message: str) -> None:
+    """A warning line on stderr, in the same form as the errors."""
+    print(f"scail: warning: {message}", file=sys.stderr)
+
+
+def fps_arg(text: str) -> float:
+    """argparse type for a frame rate: a number from 1 to 120 frames per second."""
+    try:
+        fps = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of frames per second, e.g. 16") from None
+    if not 1.0 <= fps <= MAX_FPS:
+        raise argparse.ArgumentTypeError(f"{text} frames per second is outside 1 to {MAX_FPS:g} (SCAIL uses 16)")
+    return fps
+
+
 def size_arg(text: str) -> tuple[int, int]:
     """argparse type for ``--size HxW``: (height, width)."""
     try:

@@ -9,12 +9,21 @@ import threading
 
 from ..backend.jobs import SAMPLERS, Job, JobInputs, JobSettings
 from ..errors import Cancelled
+from ..outputs import check_outputs
 from .common import size_arg, terminal_progress
 
 EPILOG = """\
 The checkpoint folder is the downloaded SCAIL-Preview or SCAIL-2 folder: model/1/... (the DiT),
-Wan2.1_VAE.pth, umt5-xxl/ (encoder + tokenizer files) and the CLIP .pth. `scail
-make-test-checkpoint DIR` writes a tiny random one to try a setup.
+Wan2.1_VAE.pth, umt5-xxl/ (encoder + tokenizer files) and the CLIP .pth. --checkpoint may also
+be a DiT written by `scail convert` (faster to load): its VAE, umT5 and CLIP come from the folder
+it sits in, else from the folder it was converted from (recorded in the file), else from
+--components DIR. `scail make-test-checkpoint DIR` writes a tiny random folder to try a setup
+(it prints the settings that make that take seconds).
+
+--out is checked before anything loads: it must not be an input, a folder, a device or in an
+unwritable folder; it is written under a hidden name beside it and renamed at the end, so a
+failed or cancelled job leaves nothing (an existing file is replaced only on success).
+--size HxW is height x width, the same form as render-pose's (512x896: 512 high x 896 wide).
 
 Defaults are the official ones: UniPC, 40 steps, shift 3, CFG 5, empty negative prompt, 512x896
 (896x512 for a portrait reference), output at the pose video's frame rate. Clips longer than 81
@@ -36,7 +45,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "generate", help="generate a SCAIL animation from a reference image and a pose video",
         description="Animate the character of a reference image with a SCAIL pose video.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", metavar="DIR", required=True, help="SCAIL-Preview or SCAIL-2 folder")
+    parser.add_argument("--checkpoint", metavar="DIR", required=True,
+                        help="SCAIL-Preview or SCAIL-2 folder, or a .safetensors DiT from `scail convert`")
+    parser.add_argument("--components", metavar="DIR",
+                        help="folder with the VAE, umT5 and CLIP files when --checkpoint is a DiT file kept elsewhere")
     parser.add_argument("--ref", metavar="IMAGE", required=True, help="reference image (PNG or JPEG)")
     parser.add_argument("--pose", metavar="POSE.mp4", required=True, help="SCAIL pose video")
     parser.add_argument("--prompt", default="", help="text prompt (default: empty)")
@@ -54,7 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--size", metavar="HxW", type=size_arg,
                         help="output size, height x width in multiples of 32, e.g. 512x896 (default: 512x896, "
                              "896x512 for a portrait reference)")
-    parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--device", help="torch device: cpu, cuda or cuda:N (default: cuda if available, else cpu)")
     parser.set_defaults(run=run)
 
 
@@ -67,12 +79,16 @@ def run(args: argparse.Namespace) -> int:
                                    sampler=args.sampler, max_frames=args.max_frames, height=height, width=width),
               output=args.out)
     job.validate()
+    check_outputs({"--out": args.out}, inputs={"--ref": args.ref, "--pose": args.pose, "--ref-mask": args.ref_mask,
+                                              "--pose-mask": args.pose_mask, "--checkpoint": args.checkpoint,
+                                              "--components": args.components})
     from ..backend.pipeline import ScailPipeline  # torch loads only when a job really runs
 
+    pipeline = ScailPipeline(args.checkpoint, args.device, components=args.components)
     cancel = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: _first_interrupt(cancel, previous))
     try:
-        result = ScailPipeline(args.checkpoint, args.device).generate(job, terminal_progress(), cancel)
+        result = pipeline.generate(job, terminal_progress(), cancel)
     except Cancelled:
         print("\nscail: cancelled; nothing was written", file=sys.stderr)
         return 130

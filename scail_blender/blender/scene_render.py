@@ -12,10 +12,16 @@ render restores the current frame and leaves no output and no strip behind.
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
+import os
 import queue
+import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -260,10 +266,37 @@ def render_blend_file(blend: Path, out: Path, **options) -> PoseFiles:
 
     ensure_registered()
     try:
-        bpy.ops.wm.open_mainfile(filepath=str(blend), load_ui=False)
+        with _blender_chatter_to_stderr():
+            bpy.ops.wm.open_mainfile(filepath=str(blend), load_ui=False)
     except RuntimeError as exc:
         raise InputError(f"Blender could not open {blend} ({str(exc).strip()}): is it a .blend file?") from exc
     return render_pose_video(plan_pose_render(bpy.context.scene, out, add_strip=False, **options))
+
+
+# Lines Blender prints on stdout while opening a file that say nothing to a command-line user:
+# "Read blend: ..." and, for every rig with a UI script (Rigify's rig_ui.py), "scripts disabled".
+_CHATTER = ("Read blend:", "scripts disabled for")
+
+
+@contextmanager
+def _blender_chatter_to_stderr() -> Iterator[None]:
+    """Keep stdout for the command's own output: Blender's C code prints there while opening a
+    file, so its file descriptor is captured; the known chatter is dropped, anything else goes to
+    stderr."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 1)
+        try:
+            yield
+        finally:
+            ctypes.CDLL(None).fflush(None)
+            os.dup2(saved, 1)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode(errors="replace").splitlines():
+                if line.strip() and not any(marker in line for marker in _CHATTER):
+                    print(line, file=sys.stderr)
 
 
 def preview_frame(scene: bpy.types.Scene, size: tuple[int, int] = (512, 896)):

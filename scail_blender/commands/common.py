@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 from ..errors import InputError
 from ..pose.framing import parse_size
@@ -42,14 +43,15 @@ def size_arg(text: str) -> tuple[int, int]:
 
 
 def terminal_progress() -> ProgressCallback:
-    """One progress line on stderr: rewritten in place on a terminal; in a log, a line per tenth
-    of each phase (so an 81-frame render writes about ten lines, a 40-step job every step it
-    crosses a tenth), which keeps CI and server logs readable."""
+    """One progress line on stderr with an ETA per phase: rewritten in place on a terminal; in a
+    log, a line per tenth of each phase (so an 81-frame render writes about ten lines, a 40-step
+    job every step it crosses a tenth), which keeps CI and server logs readable."""
     interactive = sys.stderr.isatty()
     last: list[tuple[str, int]] = []
+    eta = PhaseClock()
 
     def show(event: Progress) -> None:
-        text = f"{event.phase} {event.step}/{event.total} {event.message}".rstrip()
+        text = f"{event.phase} {event.step}/{event.total} {event.message}".rstrip() + eta.text(event)
         if interactive:
             end = "\n" if event.phase == "done" else ""
             print(f"\r\x1b[K{text}", end=end, file=sys.stderr, flush=True)
@@ -60,3 +62,32 @@ def terminal_progress() -> ProgressCallback:
             last[:] = [key]
 
     return show
+
+
+class PhaseClock:
+    """Time left in a phase from its own pace: phases interleave (a long clip encodes, denoises
+    and decodes window after window), so each phase keeps the seconds and steps spent in it."""
+
+    def __init__(self) -> None:
+        self._spent: dict[str, tuple[float, int]] = {}
+        self._last: tuple[str, int, float] | None = None
+
+    def text(self, event: Progress) -> str:
+        now = time.monotonic()
+        if self._last is not None and self._last[0] == event.phase and event.step > self._last[1]:
+            seconds, steps = self._spent.get(event.phase, (0.0, 0))
+            self._spent[event.phase] = (seconds + now - self._last[2], steps + event.step - self._last[1])
+        self._last = (event.phase, event.step, now)
+        seconds, steps = self._spent.get(event.phase, (0.0, 0))
+        if not steps or event.step >= event.total or event.phase == "done":
+            return ""
+        return f" (ETA {_duration(seconds / steps * (event.total - event.step))})"
+
+
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"

@@ -267,8 +267,30 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
     frames = re.findall(r"frame=\s*(\d+)", log)
     if fps is None or not frames:
         raise VideoError(f"Could not read the frame rate or frame count of {path}; re-export it as mp4 (H.264)")
-    return VideoInfo(width=int(stream.group(1)), height=int(stream.group(2)), fps=float(fps.group(1)),
+    info = VideoInfo(width=int(stream.group(1)), height=int(stream.group(2)), fps=float(fps.group(1)),
                      frames=int(frames[-1]))
+    _check_complete(path, log, info)
+    return info
+
+
+_DURATION_RE = re.compile(r"Duration: (\d+):(\d{2}):(\d{2}(?:\.\d+)?)")
+_DAMAGE = ("partial file", "Invalid data found", "corrupt input packet")
+
+
+def _check_complete(path: Path, log: str, info: VideoInfo) -> None:
+    """A video that decodes to fewer frames than its header promises is truncated or damaged: an
+    error, because a shorter pose video silently makes a shorter animation. (With an audio track
+    the header's duration may be the audio's, so there only decoding errors count.)"""
+    duration = _DURATION_RE.search(log)
+    if duration is None:
+        return
+    hours, minutes, seconds = duration.groups()
+    length = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    expected = round(length * info.fps)
+    damaged = any(marker in log for marker in _DAMAGE)
+    if info.frames < expected - 1 and (damaged or "Audio:" not in log):
+        raise VideoError(f"{path} is truncated or damaged: its header says {expected} frames ({length:g} s at "
+                         f"{info.fps:g} fps) but only {info.frames} decode; render, export or copy it again")
 
 
 def _last_line(log: str) -> str:

@@ -108,7 +108,7 @@ def _kind(mode: int) -> str:
 def _check_file_target(name: str, path: Path) -> None:
     try:
         mode = os.stat(path).st_mode
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # the folder check says what is wrong
         return
     except OSError as exc:
         raise InputError(f"{name} {path} cannot be checked ({exc.strerror}); give another path") from exc
@@ -137,12 +137,17 @@ def _nearest_existing(path: Path) -> Path:
 
 
 def _check_writable(name: str, folder: Path) -> None:
+    """Writable means a file can be made there: a probe file in the nearest existing folder
+    (permission bits alone say nothing to root, nor about read-only or virtual file systems)."""
     existing = _nearest_existing(folder)
     if not existing.is_dir():
         raise InputError(f"{name}: {existing} is a file, so the folder {folder} cannot be made; choose another folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
         where = f"{folder}" if existing == folder else f"{existing} (where {folder} would be made)"
-        raise InputError(f"{name}: the folder {where} is not writable; choose a writable folder")
+        raise InputError(f"{name}: the folder {where} is not writable ({exc.strerror}); choose a writable folder") from None
 
 
 def check_space(path: Path, need_bytes: int) -> None:

@@ -16,6 +16,7 @@ import ctypes
 import dataclasses
 import os
 import queue
+import signal
 import sys
 import tempfile
 import threading
@@ -135,6 +136,10 @@ class PoseRenderJob:
         self.message = "Reading joints"
         self._events: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
+        # Set by the worker when it is completely done. Waiting on it, not on Thread.join: a
+        # join interrupted by Ctrl-C marks the thread finished in Python 3.11 (the interpreter
+        # would then exit under a worker that still has temporary files open).
+        self._finished = threading.Event()
         self._outcome: list = []
         self._extractor = ClipExtractor(scene, plan.characters, plan.camera, plan.times, fps=plan.fps, size=plan.size)
         self._read = 0
@@ -147,7 +152,7 @@ class PoseRenderJob:
         """Stop now and wait for the cleanup (Blender is closing the operator or the file)."""
         self.cancel_event.set()
         if self._thread is not None:
-            self._thread.join()
+            self._finished.wait()
         else:
             self._extractor.close()
 
@@ -164,7 +169,7 @@ class PoseRenderJob:
                 raise
             return None
         self._drain()
-        if self._thread.is_alive():
+        if not self._finished.is_set():
             return None
         self._thread.join()
         result = self._outcome[0]
@@ -184,7 +189,7 @@ class PoseRenderJob:
                 if files is not None:
                     return files
                 if self._thread is not None:
-                    self._thread.join(0.05)
+                    self._finished.wait(0.05)
         except BaseException:
             self.abort()
             raise
@@ -222,6 +227,8 @@ class PoseRenderJob:
                 self._outcome.append(_encode(job, motion, progress, self.cancel_event))
             except BaseException as exc:  # handed to the main thread, which raises it
                 self._outcome.append(exc)
+            finally:
+                self._finished.set()
 
         self._thread = threading.Thread(target=work, name="scail-pose-render", daemon=True)
         self._thread.start()
@@ -268,9 +275,21 @@ def render_blend_file(blend: Path, out: Path, **options) -> PoseFiles:
     try:
         with _blender_chatter_to_stderr():
             bpy.ops.wm.open_mainfile(filepath=str(blend), load_ui=False)
+        _python_signal_handlers_back()
     except RuntimeError as exc:
         raise InputError(f"Blender could not open {blend} ({str(exc).strip()}): is it a .blend file?") from exc
     return render_pose_video(plan_pose_render(bpy.context.scene, out, add_strip=False, **options))
+
+
+def _python_signal_handlers_back() -> None:
+    """Blender installs its own C handler for Ctrl-C, which swallows the first one: put Python's
+    handlers back so Ctrl-C and SIGTERM unwind the render and its clean-up runs."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(signum)
+        if callable(handler):
+            signal.signal(signum, handler)
 
 
 # Lines Blender prints on stdout while opening a file that say nothing to a command-line user:

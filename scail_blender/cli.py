@@ -71,7 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     _log_warnings()
     try:
         with signals_as_interrupts():
-            return int(args.run(args) or 0)
+            code = int(args.run(args) or 0)
+            sys.stdout.flush()  # a closed pipe shows here, not as noise at interpreter exit
+            return code
     except ScailError as exc:
         print(f"scail: error: {exc}", file=sys.stderr)
         return 2

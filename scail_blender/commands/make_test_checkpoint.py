@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import InputError
+from ..outputs import check_outputs
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
     root = Path(args.dir)
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
         raise InputError(f"{root} exists and is not an empty folder; give a new folder name")
+    check_outputs({}, frames={"DIR": root})  # writable, room to make it
     from ..backend.tiny_checkpoint import write_tiny_checkpoint
 
     write_tiny_checkpoint(root, args.variant, args.seed)

@@ -106,7 +106,10 @@ def build_import(prepared: PreparedImport, context: bpy.types.Context, set_scene
     except BaseException:
         for obj in made:
             data = obj.data
+            action = obj.animation_data.action if obj.animation_data else None
             bpy.data.objects.remove(obj)
+            if action is not None and action.users == 0:
+                bpy.data.actions.remove(action)
             if data is not None and data.users == 0:
                 (bpy.data.armatures if isinstance(data, bpy.types.Armature) else bpy.data.cameras).remove(data)
         (scene.camera, render.resolution_x, render.resolution_y, render.resolution_percentage,

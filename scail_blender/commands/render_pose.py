@@ -119,6 +119,8 @@ def parse_intrinsics(text: str) -> Intrinsics:
 
 def check_paths(args: argparse.Namespace, source: str):
     """The output policy, before anything is read or rendered (see EPILOG)."""
+    if args.overwrite and not args.frames_dir:
+        warn("--overwrite only concerns --frames-dir; without it, it changes nothing")
     if args.joints_out and not args.joints_out.lower().endswith(".npz"):
         raise InputError(f"--joints-out {args.joints_out}: the joints file is an .npz; end its name in .npz")
     return check_outputs({"--out": args.out, "--joints-out": args.joints_out},

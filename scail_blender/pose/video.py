@@ -81,10 +81,10 @@ class VideoWriter:
                  preset: str = "medium") -> None:
         height, width = size
         if height <= 0 or width <= 0:
-            raise InputError(f"Video size {height}x{width} is empty; give a positive HxW")
+            raise InputError(f"Video size {height} high x {width} wide is empty; give a positive HxW (height x width)")
         if height % 2 or width % 2:
             raise InputError(
-                f"H.264 (yuv420p) needs an even width and height, got {height}x{width}; "
+                f"H.264 (yuv420p) needs an even height and width, got {height} high x {width} wide; "
                 "choose an even size or write PNG frames instead"
             )
         self.path = Path(path)
@@ -127,7 +127,7 @@ class VideoWriter:
         if frame.shape != (*self.size, 3) or frame.dtype != np.uint8:
             raise InputError(
                 f"Frame {self.frames_written} has shape {frame.shape} {frame.dtype}; "
-                f"this video expects {self.size[0]}x{self.size[1]}x3 uint8"
+                f"this video expects {self.size[0]} high x {self.size[1]} wide x 3 uint8"
             )
         try:
             self._proc.stdin.write(np.ascontiguousarray(frame).tobytes())

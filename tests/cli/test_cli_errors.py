@@ -195,3 +195,11 @@ def test_version_and_a_bug_is_called_a_bug(capsys: pytest.CaptureFixture, monkey
     assert main(["motion", "info", "x.npz"]) == 1
     err = capsys.readouterr().err
     assert "Traceback" in err and "ZeroDivisionError" in err and "this is a bug" in err
+
+    def too_big(args):
+        raise MemoryError()
+
+    monkeypatch.setattr(motion_command, "run_info", too_big)
+    assert main(["motion", "info", "x.npz"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("scail: error: ran out of memory") and "Traceback" not in err

@@ -82,7 +82,7 @@ def test_folder_under_a_file_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_odd_size_and_bad_fps_are_refused(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="even width and height"):
+    with pytest.raises(InputError, match="even height and width"):
         video.write_video(ramp_frames(1, size=(63, 96)), tmp_path / "odd.mp4", fps=16)
     with pytest.raises(InputError, match="Frame rate"):
         video.write_video(ramp_frames(1), tmp_path / "x.mp4", fps=0)

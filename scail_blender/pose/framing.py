@@ -46,7 +46,7 @@ def require_model_size(size: tuple[int, int]) -> tuple[int, int]:
     if not is_model_size(size):
         near = nearest_model_size(size)
         raise InputError(f"Pose video size {size_text(size)} is not usable: SCAIL needs both sides in "
-                         f"multiples of {MODEL_MULTIPLE}; the nearest is {size_text(near)} ({near[0]}x{near[1]}).")
+                         f"multiples of {MODEL_MULTIPLE}; the nearest is {near[0]}x{near[1]} ({size_text(near)}).")
     return size
 
 

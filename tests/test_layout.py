@@ -1,7 +1,7 @@
 """The shape of the house, checked: who may import whom, and what imports without bpy or torch.
 
 Rules (docs/architecture.md draws them):
-- ``pose/`` (renderer, marks, video io) uses only the base modules (errors, progress, timing);
+- ``pose/`` (renderer, marks, video io) uses only the base modules (errors, progress, timing, outputs);
   ``motion/`` may use ``pose/``; ``rig/`` and ``extract/`` may use both; ``backend/`` the core;
   ``commands/``, ``scail_server`` and the Blender skin (``blender/`` + ``operators/``) sit on top.
 - Nothing imports the Blender skin except the add-on entry point (``scail_blender/__init__``),
@@ -23,7 +23,7 @@ from tests.support import ROOT, run_script
 
 PACKAGE = ROOT / "scail_blender"
 SERVER = ROOT / "server"
-BASE = ("scail_blender.errors", "scail_blender.progress", "scail_blender.timing")
+BASE = ("scail_blender.errors", "scail_blender.progress", "scail_blender.timing", "scail_blender.outputs")
 SKIN = ("scail_blender.blender", "scail_blender.operators")
 CORE = ("scail_blender.pose", "scail_blender.motion", "scail_blender.rig", "scail_blender.extract",
         "scail_blender.backend")
@@ -32,6 +32,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "scail_blender.errors": (),
     "scail_blender.progress": BASE,
     "scail_blender.timing": BASE,
+    "scail_blender.outputs": BASE,
     "scail_blender.pose": BASE,
     "scail_blender.motion": (*BASE, "scail_blender.pose"),
     "scail_blender.rig": (*BASE, "scail_blender.pose", "scail_blender.motion"),

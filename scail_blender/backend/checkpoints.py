@@ -33,6 +33,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 
 from ..errors import CheckpointError
+from ..outputs import atomic_file
 from .jobs import VARIANT_NAMES
 from .models.dit import DitConfig, ScailDiT
 
@@ -42,6 +43,8 @@ SAT_PREFIX = "model.diffusion_model."
 KEY_COUNTS = {"scail": 1305, "scail2": 1307, "wan_i2v": 1303}
 HEAD_DIM = 128  # every released Wan2.1 size; shapes alone do not tell the number of heads
 CONFIG_METADATA = "scail_dit_config"
+# The release folder a converted file came from: where `scail generate` finds its VAE, umT5, CLIP.
+COMPONENTS_METADATA = "scail_components"
 
 # SAT name -> wan-branch name(s). {i} block index, {j} index inside a Sequential, {p} weight|bias.
 # Several targets mean the SAT tensor is those tensors stacked on dim 0, in this order.
@@ -113,9 +116,12 @@ def find_checkpoint_file(path: str | Path) -> Path:
         for relative in (SAT_PATH, FSDP_PATH):
             if (path / relative).is_file():
                 return path / relative
+        converted = sorted(path.glob("*.safetensors"))
+        if len(converted) == 1:  # a `scail convert` file placed in the folder instead of model/1/
+            return converted[0]
         raise CheckpointError(f"{path} holds no SCAIL DiT: expected {SAT_PATH} (SCAIL-Preview) or "
-                              f"{FSDP_PATH} (SCAIL-2) inside it; point to the downloaded model "
-                              "folder or to a .safetensors file")
+                              f"{FSDP_PATH} (SCAIL-2) inside it, nor one .safetensors file; point to the "
+                              "downloaded model folder or to a .safetensors file")
     raise CheckpointError(f"checkpoint {path} does not exist; give the SCAIL model folder or a "
                           ".safetensors file")
 
@@ -326,14 +332,20 @@ def read_config(path: str | Path, num_heads: int | None = None) -> tuple[Checkpo
 
 
 def load_dit(path: str | Path, dtype: torch.dtype = torch.bfloat16,
-             device: str | torch.device = "cpu", num_heads: int | None = None) -> ScailDiT:
+             device: str | torch.device = "cpu", num_heads: int | None = None,
+             on_tensor: Callable[[int, int], None] | None = None) -> ScailDiT:
     """Build the SCAIL DiT of any supported checkpoint, weights cast to dtype on device, eval mode.
 
     ``path`` is a SCAIL-Preview / SCAIL-2 model folder, one of their .pt files, or a
     wan-branch safetensors file. ``num_heads`` overrides dim // 128 for non-standard sizes.
+    ``on_tensor(done, total)`` follows the reading (minutes for the real model).
     """
     checkpoint, config = read_config(path, num_heads)
-    state = {name: checkpoint.read(name).to(device=device, dtype=dtype) for name in checkpoint.shapes}
+    state = {}
+    for index, name in enumerate(checkpoint.shapes):
+        state[name] = checkpoint.read(name).to(device=device, dtype=dtype)
+        if on_tensor is not None:
+            on_tensor(index + 1, len(checkpoint.shapes))
     with torch.device("meta"):
         model = ScailDiT(config)
     model.load_state_dict(state, strict=True, assign=True)
@@ -341,10 +353,37 @@ def load_dit(path: str | Path, dtype: torch.dtype = torch.bfloat16,
 
 
 def convert(source: str | Path, target: str | Path, dtype: torch.dtype = torch.bfloat16) -> DitConfig:
-    """Write any supported checkpoint as one wan-branch safetensors file, tensor by tensor."""
+    """Write any supported checkpoint as one wan-branch safetensors file, tensor by tensor.
+
+    The release folder it came from is recorded in the file, so ``scail generate --checkpoint
+    FILE`` finds the VAE, umT5 and CLIP there without being told again.
+    """
     checkpoint, config = read_config(source)
-    write_safetensors(Path(target), checkpoint.shapes, checkpoint.read, dtype, config)
+    write_safetensors(Path(target), checkpoint.shapes, checkpoint.read, dtype, config,
+                      components=release_folder(Path(source)))
     return config
+
+
+def release_folder(source: Path) -> Path:
+    """The folder of a release a DiT path belongs to (the folder itself, or above model/1/)."""
+    source = source.resolve()
+    if source.is_dir():
+        return source
+    if source.parent.parent.name == "model":
+        return source.parents[2]
+    return source.parent
+
+
+def recorded_components(file: Path) -> Path | None:
+    """The release folder ``scail convert`` recorded in a safetensors file, if any."""
+    if zipfile.is_zipfile(file):
+        return None
+    try:
+        with safe_open(file, framework="pt", device="cpu") as handle:
+            folder = (handle.metadata() or {}).get(COMPONENTS_METADATA)
+    except (SafetensorError, OSError, ValueError):
+        return None
+    return Path(folder) if folder else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -355,10 +394,11 @@ _SAFETENSORS_DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat1
 
 def write_safetensors(path: Path, shapes: dict[str, tuple[int, ...]],
                       read: Callable[[str], torch.Tensor], dtype: torch.dtype,
-                      config: DitConfig | None = None) -> None:
+                      config: DitConfig | None = None, components: Path | None = None) -> None:
     """Stream tensors into a safetensors file so that only one is in memory at a time.
 
-    The file appears only when complete (written next to it, then renamed).
+    The file appears only when complete (written beside it under a hidden name, then renamed
+    by the output policy's ``atomic_file``).
     """
     if dtype not in _SAFETENSORS_DTYPES:
         raise ValueError(f"unsupported dtype {dtype}")
@@ -366,6 +406,8 @@ def write_safetensors(path: Path, shapes: dict[str, tuple[int, ...]],
     header: dict = {"__metadata__": {"format": "pt"}}
     if config is not None:
         header["__metadata__"][CONFIG_METADATA] = json.dumps(asdict(config))
+    if components is not None:
+        header["__metadata__"][COMPONENTS_METADATA] = str(components)
     offset = 0
     names = sorted(shapes)
     for name in names:
@@ -375,14 +417,9 @@ def write_safetensors(path: Path, shapes: dict[str, tuple[int, ...]],
         offset += size
     encoded = json.dumps(header, separators=(",", ":")).encode()
     encoded += b" " * (-len(encoded) % 8)
-    partial = path.with_name(path.name + ".partial")
-    try:
-        with partial.open("wb") as out:
-            out.write(struct.pack("<Q", len(encoded)))
-            out.write(encoded)
-            for name in names:
-                tensor = read(name).to(dtype).contiguous()
-                out.write(tensor.reshape(-1).view(torch.uint8).numpy().data)
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)
+    with atomic_file(path, "checkpoint") as partial, partial.open("wb") as out:
+        out.write(struct.pack("<Q", len(encoded)))
+        out.write(encoded)
+        for name in names:
+            tensor = read(name).to(dtype).contiguous()
+            out.write(tensor.reshape(-1).view(torch.uint8).numpy().data)

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError
+from .checkpoints import recorded_components
 from .models.clip import ClipConfig, ClipVision, visual_state_dict
 from .models.t5 import T5Config, T5Encoder
 from .models.vae import VaeConfig, WanVAE
@@ -42,6 +43,30 @@ class ComponentFiles:
     t5: Path
     tokenizer: Path
     clip: Path
+
+    @classmethod
+    def for_checkpoint(cls, checkpoint: Path, dit_file: Path, components: str | Path | None = None) -> ComponentFiles:
+        """The VAE, umT5 and CLIP for a DiT: ``components`` when given; for a folder, the folder;
+        for a DiT file (a converted .safetensors), its own folder, else the release folder
+        ``scail convert`` recorded in it."""
+        if components is not None:
+            return cls.locate(components)
+        if checkpoint.is_dir():
+            return cls.locate(checkpoint)
+        recorded = recorded_components(dit_file)
+        for folder in (dit_file.parent, recorded):
+            if folder is not None and cls.complete(folder):
+                return cls.locate(folder)
+        where = f"beside it in {dit_file.parent}" + (f" nor in {recorded}, the folder it was converted from" if recorded else "")
+        raise CheckpointError(f"{dit_file} is a DiT file, and the VAE, umT5 and CLIP files of the release are not "
+                              f"{where}: put the file into the downloaded SCAIL folder, or give that folder with "
+                              "--components DIR")
+
+    @staticmethod
+    def complete(root: Path) -> bool:
+        """Whether ``root`` holds all the non-DiT files."""
+        return ((root / VAE_FILE).is_file() and (root / T5_DIR / T5_FILE).is_file()
+                and any((root / name).is_file() for name in CLIP_FILES))
 
     @classmethod
     def locate(cls, root: str | Path) -> ComponentFiles:

@@ -21,16 +21,19 @@ With vram 24gb/12gb the text encoder runs on the CPU; 12gb also decodes in spati
 from __future__ import annotations
 
 import gc
+import logging
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
 
 from ..errors import InputError, OutOfMemory
-from ..progress import Progress, ProgressCallback, check_cancel
+from ..progress import Progress, ProgressCallback, check_cancel, no_progress
+from ..pose.framing import size_text
 from ..pose.video import VideoWriter, probe_video, read_video
 from . import preprocess as pre
 from .checkpoints import find_checkpoint_file, load_dit
@@ -44,16 +47,60 @@ from .text import PromptTokenizer
 
 # A pose video whose shape differs more than this from the output would lose limbs to the crop.
 ASPECT_TOLERANCE = 0.05
+# The load phase in percent: the encoders are quick, reading the DiT's tensors is most of it.
+LOAD_STEPS = 100
+DIT_LOAD_FROM = 15
+log = logging.getLogger(__name__)
+
+
+def resolve_device(name: str | torch.device | None) -> torch.device:
+    """The torch device to run on; a name that is no device, or CUDA without a GPU, is the
+    user's to fix (one line), found before anything loads."""
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError) as exc:
+        raise InputError(f"--device {name!r} is not a torch device ({exc}); use cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda"):
+        raise InputError(f"--device {name!r}: SCAIL runs on cpu or cuda (cuda:N); use one of those")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(f"--device {name}: no CUDA GPU is usable from this Python (torch {torch.__version__}); "
+                             "use --device cpu (very slow), or run where an NVIDIA GPU and CUDA torch are installed")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise InputError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                             f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    return device
+
+
+@contextmanager
+def _per_call(module: torch.nn.Module, on_call: Callable[[], None]) -> Iterator[None]:
+    """Call ``on_call`` after every forward of ``module``: the VAE runs its encoder and decoder
+    once per chunk of frames, so this gives VAE progress without touching the model code."""
+    handle = module.register_forward_hook(lambda *_: on_call())
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 class ScailPipeline:
     """A checkpoint folder on one device; ``generate`` runs jobs one after another."""
 
-    def __init__(self, checkpoint: str | Path, device: str | torch.device | None = None) -> None:
+    def __init__(self, checkpoint: str | Path, device: str | torch.device | None = None, *,
+                 components: str | Path | None = None) -> None:
+        """``checkpoint``: a release folder, or a DiT file (a ``scail convert`` safetensors) whose
+        VAE, umT5 and CLIP are found beside it, in ``components``, or in the folder it was
+        converted from (see ``ComponentFiles.for_checkpoint``)."""
         self.root = Path(checkpoint)
-        self.files = ComponentFiles.locate(self.root)
-        self.dit_file = find_checkpoint_file(self.root)
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = resolve_device(device)
+        if self.root.is_dir() and components is None:
+            self.files = ComponentFiles.locate(self.root)
+            self.dit_file = find_checkpoint_file(self.root)
+        else:
+            self.dit_file = find_checkpoint_file(self.root)
+            self.files = ComponentFiles.for_checkpoint(self.root, self.dit_file, components)
         on_gpu = self.device.type == "cuda"
         self.dit_dtype = torch.bfloat16 if on_gpu else torch.float32
         self.t5_dtype = torch.bfloat16 if on_gpu else torch.float32
@@ -70,7 +117,7 @@ class ScailPipeline:
     def generate(self, job: Job, on_progress: ProgressCallback | None = None,
                  cancel: threading.Event | None = None) -> JobResult:
         """Run ``job``; the output file appears only when the whole video was written."""
-        phase = Progress("load", 0, 3)
+        phase = Progress("load", 0, LOAD_STEPS)
 
         def report(event: Progress) -> None:
             nonlocal phase
@@ -103,23 +150,26 @@ class ScailPipeline:
             raise InputError(f"the pose video has {info.frames} frames, SCAIL needs at least 5 (one latent step); "
                              "render a longer pose video" + (" or raise --max-frames" if s.max_frames else ""))
 
-        report(Progress("load", 0, 3, "text encoder"))
+        report(Progress("load", 0, LOAD_STEPS, "text encoder"))
         context = self._encode_text([inputs.prompt, inputs.negative_prompt],
                                     torch.device("cpu") if speed.offloads else self.device)
         check_cancel(cancel)
-        report(Progress("load", 1, 3, "image encoder"))
+        report(Progress("load", 10, LOAD_STEPS, "image encoder"))
         reference = pre.reference_tensor(image, size).to(self.device)
         clip_fea = self._encode_image(reference)
         check_cancel(cancel)
-        report(Progress("load", 2, 3, "diffusion model"))
-        dit, vae = self._models(speed)
+        report(Progress("load", DIT_LOAD_FROM, LOAD_STEPS, "diffusion model"))
+        dit, vae = self._models(speed, report)
         variant = dit.config.variant
+        if variant == "scail" and (inputs.reference_mask or inputs.pose_mask):
+            log.warning("SCAIL-Preview takes no masks: the reference and pose masks are ignored "
+                        "(they are for SCAIL-2 checkpoints); drop --ref-mask/--pose-mask")
         if s.variant is not None and s.variant != variant:
             raise InputError(f"settings.variant is {s.variant} but {self.dit_file} is a {variant} checkpoint; "
                              "drop the variant setting or use the matching checkpoint")
         if s.mode == "replacement" and variant != "scail2":
             raise InputError("replacement mode needs a SCAIL-2 checkpoint; use mode 'animation'")
-        report(Progress("load", 3, 3, "ready"))
+        report(Progress("load", LOAD_STEPS, LOAD_STEPS, "ready"))
 
         pose = pre.pose_tensor(list(_first_frames(inputs.pose_video, frames_used)), size)
         pose_half = pre.halve(pose)
@@ -131,12 +181,24 @@ class ScailPipeline:
         pieces: list[torch.Tensor] = []
         previous: torch.Tensor | None = None
         skipped = 0
+        # VAE chunks: the encoder and the decoder run once per latent frame of every window.
+        chunks = sum(1 + (w.frames - 1) // 4 for w in windows)
+        done = {"encode": 0, "decode": 0}
+        window_no = [0]
+
+        def chunk(phase: str) -> Callable[[], None]:
+            def step() -> None:
+                done[phase] = min(done[phase] + 1, chunks)
+                report(Progress(phase, done[phase], chunks, f"window {window_no[0]}: VAE {phase} {done[phase]}/{chunks}"))
+            return step
 
         for index, window in enumerate(windows):
             check_cancel(cancel)
-            report(Progress("encode", index, len(windows), f"window {index + 1} of {len(windows)}"))
+            window_no[0] = index + 1
+            report(Progress("encode", done["encode"], chunks, f"window {index + 1} of {len(windows)}"))
             pose_clip = pose_half[window.start:window.stop].to(self.device)
-            pose_latent = vae.encode(pose_clip.permute(1, 0, 2, 3)[None])
+            with _per_call(vae.encoder, chunk("encode")):
+                pose_latent = vae.encode(pose_clip.permute(1, 0, 2, 3)[None])
             latent_frames = pose_latent.shape[2]
             shape = (1, 16, latent_frames, *ref_latent.shape[-2:])
             noise = torch.randn(shape, generator=generator, device=self.device, dtype=torch.float32)
@@ -156,11 +218,12 @@ class ScailPipeline:
                                  Progress("denoise", step0 + i, total_steps, f"window {window_no}: step {i}/{n}")))
             if history is not None:
                 latent[:, :, :history.shape[2]] = history
-            report(Progress("decode", index, len(windows), f"window {index + 1} of {len(windows)}"))
-            decoded = vae.decode_tiled(latent) if speed.vram == "12gb" else vae.decode(latent)
+            report(Progress("decode", done["decode"], chunks, f"window {index + 1} of {len(windows)}"))
+            with _per_call(vae.decoder, chunk("decode")):
+                decoded = vae.decode_tiled(latent) if speed.vram == "12gb" else vae.decode(latent)
             _join(pieces, decoded, window, variant)
             previous = decoded
-        report(Progress("decode", len(windows), len(windows), "decoded"))
+        report(Progress("decode", chunks, chunks, "decoded"))
 
         video = torch.cat(pieces, dim=2)[0]
         _check_length(video.shape[1], frames_used)
@@ -176,7 +239,8 @@ class ScailPipeline:
                          width=size[1], height=size[0], seed=s.seed,
                          speed=speed.describe(skipped, total_steps))
 
-    def _models(self, speed: Speed | None = None) -> tuple[ScailDiT, torch.nn.Module]:
+    def _models(self, speed: Speed | None = None, report: ProgressCallback = no_progress
+                ) -> tuple[ScailDiT, torch.nn.Module]:
         """The VAE and the DiT prepared for ``speed`` (default: the full-quality settings)."""
         speed = speed or Speed()
         if self._vae is None:
@@ -184,16 +248,22 @@ class ScailPipeline:
         if self._dit is None or self._dit_key != speed.model_key:
             self._dit = self._dit_key = None
             _free_memory()
-            self._dit = self._load_dit(speed)
+            self._dit = self._load_dit(speed, report)
             self._dit_key = speed.model_key
         self._dit.set_attention(speed.attention)
         return self._dit, self._vae
 
-    def _load_dit(self, speed: Speed) -> ScailDiT:
+    def _load_dit(self, speed: Speed, report: ProgressCallback = no_progress) -> ScailDiT:
         """The DiT prepared for ``speed`` on this pipeline's device (a device group loads it on every rank instead)."""
+
+        def tensor(done: int, total: int) -> None:
+            if done % 20 == 0 or done == total:
+                step = DIT_LOAD_FROM + (LOAD_STEPS - DIT_LOAD_FROM - 1) * done // total
+                report(Progress("load", step, LOAD_STEPS, f"diffusion model: {done}/{total} tensors"))
+
         # Offloaded blocks are built on the host: the whole bf16 model may not fit the GPU.
         load_device = torch.device("cpu") if speed.offloads else self.device
-        return prepare_dit(load_dit(self.dit_file, self.dit_dtype, load_device), speed, self.device)
+        return prepare_dit(load_dit(self.dit_file, self.dit_dtype, load_device, on_tensor=tensor), speed, self.device)
 
     def _encode_text(self, texts: list[str], device: torch.device) -> torch.Tensor:
         """umT5 embeddings [len(texts), 512, 4096] on the DiT's device; the encoder is freed right after."""
@@ -279,8 +349,9 @@ def _check_pose_video(width: int, height: int, frames: int, size: tuple[int, int
     ratio, target = width / height, size[1] / size[0]
     if abs(ratio / target - 1) > ASPECT_TOLERANCE:
         raise InputError(
-            f"the {what} is {width}x{height} but the output is {size[1]}x{size[0]}; the centre crop would "
-            f"cut the skeleton off: render the {what} at the output size or set the width/height to match")
+            f"the {what} is {size_text((height, width))} but the output is {size_text(size)}; the centre crop "
+            f"would cut the skeleton off: render the {what} at the output size (scail render-pose --size "
+            f"{size[0]}x{size[1]}) or give generate --size {height}x{width} (height x width, multiples of 32)")
 
 
 def _join(pieces: list[torch.Tensor], decoded: torch.Tensor, window: pre.Window, variant: str) -> None:

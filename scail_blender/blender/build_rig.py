@@ -1,7 +1,9 @@
 """Motion -> Blender: one SMPL-named armature per person and the camera the motion was seen from.
 
 Everything that can fail (retiming, camera conversion, pose maths) runs before the scene is
-touched, so a failed import leaves the file as it was. Bones carry the motion as keyed
+touched, and a motion with nobody in it is refused there; if building still fails, everything
+made so far is removed and the scene camera, resolution and frame range are put back, so a
+failed import leaves the file as it was. Bones carry the motion as keyed
 location + rotation relative to their rest pose, so the joints land exactly where the source put
 them (NLF bone lengths vary per frame) while the rig stays an ordinary, editable armature.
 """
@@ -14,6 +16,7 @@ import bpy
 import numpy as np
 from mathutils import Matrix
 
+from ..errors import InputError
 from ..motion.model import Motion
 from ..motion.retime import retime
 from ..motion.rotations import matrix_to_quat
@@ -54,6 +57,17 @@ class PreparedImport:
 
 def prepare_import(motion: Motion, scene: bpy.types.Scene, retime_to_scene: bool) -> PreparedImport:
     """All the numbers of an import, computed without changing anything in Blender."""
+    if not motion.present().any():
+        raise InputError("the motion has no person in any frame (all joints are zero); there is nothing to import")
+    try:
+        with np.errstate(all="raise"):
+            return _prepare(motion, scene, retime_to_scene)
+    except (np.linalg.LinAlgError, FloatingPointError, ValueError, OverflowError) as exc:
+        raise InputError(f"the motion's values make no usable rig ({exc}); check the joints' units "
+                         "(millimetres, OpenCV camera space) and that people are not collapsed to a point") from None
+
+
+def _prepare(motion: Motion, scene: bpy.types.Scene, retime_to_scene: bool) -> PreparedImport:
     if retime_to_scene:
         motion = retime(motion, scene.render.fps / scene.render.fps_base)
     size = motion.image_size or FALLBACK_SIZE
@@ -80,11 +94,38 @@ def prepare_import(motion: Motion, scene: bpy.types.Scene, retime_to_scene: bool
 
 def build_import(prepared: PreparedImport, context: bpy.types.Context, set_scene_camera: bool = True
                  ) -> tuple[list[bpy.types.Object], bpy.types.Object]:
-    """Create the armatures and the camera of ``prepared`` in the active collection."""
+    """Create the armatures and the camera of ``prepared`` in the active collection; on failure
+    the scene is put back as it was (see the module docstring)."""
+    scene = context.scene
+    render = scene.render
+    saved = (scene.camera, render.resolution_x, render.resolution_y, render.resolution_percentage,
+             render.pixel_aspect_x, render.pixel_aspect_y, scene.frame_end)
+    made: list[bpy.types.Object] = []
+    try:
+        return _build(prepared, context, set_scene_camera, made)
+    except BaseException:
+        for obj in made:
+            data = obj.data
+            action = obj.animation_data.action if obj.animation_data else None
+            bpy.data.objects.remove(obj)
+            if action is not None and action.users == 0:
+                bpy.data.actions.remove(action)
+            if data is not None and data.users == 0:
+                (bpy.data.armatures if isinstance(data, bpy.types.Armature) else bpy.data.cameras).remove(data)
+        (scene.camera, render.resolution_x, render.resolution_y, render.resolution_percentage,
+         render.pixel_aspect_x, render.pixel_aspect_y, scene.frame_end) = saved
+        raise
+
+
+def _build(prepared: PreparedImport, context: bpy.types.Context, set_scene_camera: bool,
+           made: list[bpy.types.Object]) -> tuple[list[bpy.types.Object], bpy.types.Object]:
     scene = context.scene
     collection = context.collection or scene.collection
-    armatures = [_armature(person, collection, prepared.frame_start) for person in prepared.people]
+    armatures = []
+    for person in prepared.people:
+        armatures.append(_armature(person, collection, prepared.frame_start, made))
     camera = _camera(prepared, collection, prepared.motion.source or "motion")
+    made.append(camera)
     if set_scene_camera:
         params = prepared.camera_params
         scene.camera = camera
@@ -109,9 +150,11 @@ def _tails(heads: np.ndarray) -> np.ndarray:
     return tails
 
 
-def _armature(person: PreparedPerson, collection: bpy.types.Collection, frame_start: int) -> bpy.types.Object:
+def _armature(person: PreparedPerson, collection: bpy.types.Collection, frame_start: int,
+              made: list[bpy.types.Object]) -> bpy.types.Object:
     data = bpy.data.armatures.new(person.name)
     obj = bpy.data.objects.new(person.name, data)
+    made.append(obj)
     collection.objects.link(obj)
     previous = bpy.context.view_layer.objects.active
     bpy.context.view_layer.objects.active = obj

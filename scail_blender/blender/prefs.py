@@ -1,7 +1,8 @@
 """Add-on preferences: where outputs go and which backend runs the model.
 
-The backend, checkpoint and SMPL settings are shown now so users can prepare them; the
-generation issues wire them up. Everything here is per-installation, not per .blend.
+Only settings that do something are drawn: the backend (In Blender / Server), server URL, token
+and checkpoint folder are stored but hidden until generation from Blender is wired (the server
+work shows them again). Everything here is per-installation, not per .blend.
 """
 
 from __future__ import annotations
@@ -58,14 +59,6 @@ class ScailPreferences(bpy.types.AddonPreferences):
         col = layout.column(heading="Output")
         col.prop(self, "output_policy")
         col.prop(self, "output_folder")
-        col = layout.column(heading="Generation")
-        col.prop(self, "backend")
-        if self.backend == "SERVER":
-            col.prop(self, "server_url")
-            col.prop(self, "server_token")
-        else:
-            col.prop(self, "checkpoint_dir")
-        col.label(text="Generation from Blender arrives in a later version; these settings are kept.", icon="INFO")
         layout.column(heading="Motion").prop(self, "smpl_dir")
 
 

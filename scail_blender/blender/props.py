@@ -54,10 +54,10 @@ class ScailSettings(bpy.types.PropertyGroup):
     size_preset: bpy.props.EnumProperty(
         name="Size",
         items=(
-            ("512x896", "896 x 512 Landscape", "Width 896, height 512: SCAIL's native size"),
-            ("896x512", "512 x 896 Portrait", "Width 512, height 896: SCAIL's native size, upright"),
-            ("704x1280", "1280 x 704 Landscape", "Width 1280, height 704: the large size"),
-            ("CUSTOM", "Custom", "Any width and height, multiples of 32"),
+            ("512x896", "512 high x 896 wide (landscape)", "SCAIL's native size: 512 pixels high, 896 wide"),
+            ("896x512", "896 high x 512 wide (portrait)", "SCAIL's native size upright: 896 pixels high, 512 wide"),
+            ("704x1280", "704 high x 1280 wide (landscape)", "The large size: 704 pixels high, 1280 wide"),
+            ("CUSTOM", "Custom", "Any height and width, multiples of 32"),
         ),
         default="512x896",
     )

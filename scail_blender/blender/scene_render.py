@@ -12,10 +12,17 @@ render restores the current frame and leaves no output and no strip behind.
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
+import os
 import queue
+import signal
+import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +32,7 @@ from .characters import scene_characters
 from ..errors import Cancelled, CameraError, InputError
 from ..pose.framing import require_model_size
 from ..pose.outputs import PoseFiles, strip_video_path
-from ..pose.video import ensure_writable_folder
+from ..outputs import check_outputs
 from ..motion.pose_video import frame_motion, motion_frames, write_pose_video
 from ..progress import Progress
 from .camera import camera_params
@@ -69,10 +76,12 @@ def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str]
                      camera: str | None = None, frame_range: tuple[int, int] | None = None,
                      size: tuple[int, int] = (512, 896), fps: float = 16.0, frames_dir: Path | None = None,
                      joints_out: Path | None = None, add_strip: bool = True, scheme: str = "preview",
-                     backend: str = "auto") -> PoseRender:
+                     backend: str = "auto", overwrite: bool = False) -> PoseRender:
     """Check every input and resolve characters and camera before anything runs.
 
-    The scene is not touched; the only side effect is creating the output folders.
+    Nothing is touched, neither the scene nor the disk: the outputs pass the one output policy
+    (``scail_blender.outputs``; ``overwrite`` lets the frames folder replace its numbered frames)
+    and their folders are made only when the files are written.
     """
     cam_obj = None
     if camera:
@@ -94,11 +103,12 @@ def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str]
     size = require_model_size(size)
     resolved = scene_characters(scene, characters)
     out = Path(out)
-    ensure_writable_folder(out.parent, "output")
-    if frames_dir is not None:
-        ensure_writable_folder(Path(frames_dir), "frames")
-    if joints_out is not None:
-        ensure_writable_folder(Path(joints_out).parent, "joints")
+    if joints_out is not None and Path(joints_out).suffix.lower() != ".npz":
+        raise InputError(f"The joints file {joints_out} is an .npz: end its name in .npz.")
+    copy = strip_video_path(out, scene_fps) if add_strip and abs(scene_fps - fps) > 1e-6 else None
+    check_outputs({"the pose video": out, "the scene-rate copy": copy, "the joints file": joints_out},
+                  inputs={"the .blend file": bpy.data.filepath}, frames={"the frames folder": frames_dir},
+                  overwrite=overwrite)
     return PoseRender(scene=scene, characters=resolved, camera=cam_obj or scene.camera,
                       frame_start=start, frame_end=end, size=size, fps=float(fps), video=out,
                       frames_dir=Path(frames_dir) if frames_dir else None,
@@ -126,6 +136,10 @@ class PoseRenderJob:
         self.message = "Reading joints"
         self._events: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
+        # Set by the worker when it is completely done. Waiting on it, not on Thread.join: a
+        # join interrupted by Ctrl-C marks the thread finished in Python 3.11 (the interpreter
+        # would then exit under a worker that still has temporary files open).
+        self._finished = threading.Event()
         self._outcome: list = []
         self._extractor = ClipExtractor(scene, plan.characters, plan.camera, plan.times, fps=plan.fps, size=plan.size)
         self._read = 0
@@ -138,7 +152,7 @@ class PoseRenderJob:
         """Stop now and wait for the cleanup (Blender is closing the operator or the file)."""
         self.cancel_event.set()
         if self._thread is not None:
-            self._thread.join()
+            self._finished.wait()
         else:
             self._extractor.close()
 
@@ -155,7 +169,7 @@ class PoseRenderJob:
                 raise
             return None
         self._drain()
-        if self._thread.is_alive():
+        if not self._finished.is_set():
             return None
         self._thread.join()
         result = self._outcome[0]
@@ -164,13 +178,21 @@ class PoseRenderJob:
         return self._finish(result)
 
     def run(self) -> PoseFiles:
-        """Do the whole render now (command line, tests, scripts)."""
-        while True:
-            files = self.tick(budget_s=float("inf"))
-            if files is not None:
-                return files
-            if self._thread is not None:
-                self._thread.join(0.05)
+        """Do the whole render now (command line, tests, scripts).
+
+        Ctrl-C or SIGTERM lands here, in the main thread, while the worker writes: the worker is
+        cancelled and waited for, so its temporary files are gone before the exception goes on.
+        """
+        try:
+            while True:
+                files = self.tick(budget_s=float("inf"))
+                if files is not None:
+                    return files
+                if self._thread is not None:
+                    self._finished.wait(0.05)
+        except BaseException:
+            self.abort()
+            raise
 
     def _read_joints(self, budget_s: float) -> None:
         total = len(self.plan.times)
@@ -205,6 +227,8 @@ class PoseRenderJob:
                 self._outcome.append(_encode(job, motion, progress, self.cancel_event))
             except BaseException as exc:  # handed to the main thread, which raises it
                 self._outcome.append(exc)
+            finally:
+                self._finished.set()
 
         self._thread = threading.Thread(target=work, name="scail-pose-render", daemon=True)
         self._thread.start()
@@ -249,10 +273,49 @@ def render_blend_file(blend: Path, out: Path, **options) -> PoseFiles:
 
     ensure_registered()
     try:
-        bpy.ops.wm.open_mainfile(filepath=str(blend), load_ui=False)
+        with _blender_chatter_to_stderr():
+            bpy.ops.wm.open_mainfile(filepath=str(blend), load_ui=False)
+        _python_signal_handlers_back()
     except RuntimeError as exc:
         raise InputError(f"Blender could not open {blend} ({str(exc).strip()}): is it a .blend file?") from exc
     return render_pose_video(plan_pose_render(bpy.context.scene, out, add_strip=False, **options))
+
+
+def _python_signal_handlers_back() -> None:
+    """Blender installs its own C handler for Ctrl-C, which swallows the first one: put Python's
+    handlers back so Ctrl-C and SIGTERM unwind the render and its clean-up runs."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(signum)
+        if callable(handler):
+            signal.signal(signum, handler)
+
+
+# Lines Blender prints on stdout while opening a file that say nothing to a command-line user:
+# "Read blend: ..." and, for every rig with a UI script (Rigify's rig_ui.py), "scripts disabled".
+_CHATTER = ("Read blend:", "scripts disabled for")
+
+
+@contextmanager
+def _blender_chatter_to_stderr() -> Iterator[None]:
+    """Keep stdout for the command's own output: Blender's C code prints there while opening a
+    file, so its file descriptor is captured; the known chatter is dropped, anything else goes to
+    stderr."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 1)
+        try:
+            yield
+        finally:
+            ctypes.CDLL(None).fflush(None)
+            os.dup2(saved, 1)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode(errors="replace").splitlines():
+                if line.strip() and not any(marker in line for marker in _CHATTER):
+                    print(line, file=sys.stderr)
 
 
 def preview_frame(scene: bpy.types.Scene, size: tuple[int, int] = (512, 896)):

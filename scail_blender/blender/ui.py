@@ -102,9 +102,9 @@ class SCAIL_PT_camera_output(_Sidebar, bpy.types.Panel):
         layout.operator("scail.camera_from_view", icon="VIEW_CAMERA")
         layout.prop(settings, "size_preset")
         if settings.size_preset == "CUSTOM":
-            col = layout.column(align=True)
-            col.prop(settings, "width")
+            col = layout.column(align=True)  # height first, as everywhere (HxW)
             col.prop(settings, "height")
+            col.prop(settings, "width")
         layout.prop(settings, "fps")
         layout.prop(settings, "use_scene_range")
         col = layout.column(align=True)

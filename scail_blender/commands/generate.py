@@ -10,15 +10,24 @@ import threading
 
 from ..backend.jobs import ATTENTIONS, PRECISIONS, SAMPLERS, VRAM_MODES, Job, JobInputs, JobSettings
 from ..errors import Cancelled, InputError
+from ..outputs import check_outputs
 from .common import size_arg, terminal_progress
 
 EPILOG = """\
 The checkpoint folder is the downloaded SCAIL-Preview or SCAIL-2 folder: model/1/... (the DiT),
-Wan2.1_VAE.pth, umt5-xxl/ (encoder + tokenizer files) and the CLIP .pth. `scail
-make-test-checkpoint DIR` writes a tiny random one to try a setup.
+Wan2.1_VAE.pth, umt5-xxl/ (encoder + tokenizer files) and the CLIP .pth. --checkpoint may also
+be a DiT written by `scail convert` (faster to load): its VAE, umT5 and CLIP come from the folder
+it sits in, else from the folder it was converted from (recorded in the file), else from
+--components DIR. `scail make-test-checkpoint DIR` writes a tiny random folder to try a setup
+(it prints the settings that make that take seconds).
 
-Defaults are the official ones: UniPC, 40 steps, shift 3, CFG 5, empty negative prompt, 512x896
-(896x512 for a portrait reference), output at the pose video's frame rate. Clips longer than 81
+--out is checked before anything loads: it must not be an input, a folder, a device or in an
+unwritable folder; it is written under a hidden name beside it and renamed at the end, so a
+failed or cancelled job leaves nothing (an existing file is replaced only on success).
+--size HxW is height x width, the same form as render-pose's (512x896: 512 high x 896 wide).
+
+Defaults are the official ones: UniPC, 40 steps, shift 3, CFG 5, empty negative prompt, 512x896 (512 high x 896 wide;
+896x512 for a portrait reference), output at the pose video's frame rate. Clips longer than 81
 frames are generated in windows 76 frames apart. Ctrl-C stops after the current step; nothing is
 written.
 
@@ -45,7 +54,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "generate", help="generate a SCAIL animation from a reference image and a pose video",
         description="Animate the character of a reference image with a SCAIL pose video.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", metavar="DIR", required=True, help="SCAIL-Preview or SCAIL-2 folder")
+    parser.add_argument("--checkpoint", metavar="DIR", required=True,
+                        help="SCAIL-Preview or SCAIL-2 folder, or a .safetensors DiT from `scail convert`")
+    parser.add_argument("--components", metavar="DIR",
+                        help="folder with the VAE, umT5 and CLIP files when --checkpoint is a DiT file kept elsewhere")
     parser.add_argument("--ref", metavar="IMAGE", required=True, help="reference image (PNG or JPEG)")
     parser.add_argument("--pose", metavar="POSE.mp4", required=True, help="SCAIL pose video")
     parser.add_argument("--prompt", default="", help="text prompt (default: empty)")
@@ -63,7 +75,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--size", metavar="HxW", type=size_arg,
                         help="output size, height x width in multiples of 32, e.g. 512x896 (default: 512x896, "
                              "896x512 for a portrait reference)")
-    parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--device", help="torch device: cpu, cuda or cuda:N (default: cuda if available, else cpu)")
     parser.add_argument("--gpus", type=int, default=1, metavar="N",
                         help="run the job on N GPUs of this machine: CFG parallel x Ulysses sequence parallel; "
                              "the model's 40 heads allow 1, 2, 4, 5 or 8 (with --device cpu: N CPU processes, "
@@ -100,6 +112,11 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--gpus must be at least 1, got {args.gpus}")
     if args.shard_weights and args.gpus == 1:
         raise InputError("--shard-weights splits the weights over several GPUs; give --gpus 2 or more")
+    if args.components and args.gpus > 1:
+        raise InputError("--components works with one GPU for now; with --gpus give the release folder as --checkpoint")
+    check_outputs({"--out": args.out}, inputs={"--ref": args.ref, "--pose": args.pose, "--ref-mask": args.ref_mask,
+                                              "--pose-mask": args.pose_mask, "--checkpoint": args.checkpoint,
+                                              "--components": args.components})
     cancel = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: _first_interrupt(cancel, previous))
     try:
@@ -131,7 +148,7 @@ def _pipeline(args: argparse.Namespace) -> contextlib.AbstractContextManager:
     if args.gpus == 1:
         from ..backend.pipeline import ScailPipeline
 
-        return contextlib.nullcontext(ScailPipeline(args.checkpoint, args.device))
+        return contextlib.nullcontext(ScailPipeline(args.checkpoint, args.device, components=args.components))
     from ..backend.parallel import ParallelPipeline
 
     device = args.device or "cuda"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .common import fps_arg
+
 DESCRIPTION = """\
 Motion files: NLF results (.npz, .pt, .pkl as NLF, ComfyUI and SCAIL-Pose save them), the GLB of
 ComfyUI-SCAIL-Pose's "Save NLF Poses as 3D" node, and scail-blender's own .npz and skinned .glb.
@@ -15,6 +17,11 @@ ComfyUI-SCAIL-Pose's "Save NLF Poses as 3D" node, and scail-blender's own .npz a
 """
 
 EPILOG = """\
+convert writes OUT under a hidden name beside it and renames it at the end, so a failed or
+cancelled run leaves nothing. Refused before reading: OUT equal to IN (or --smpl-model), OUT
+that is a folder, device or socket, and an unwritable folder; an existing OUT file is replaced.
+Sizes are height x width (image size 512x896: 512 high x 896 wide).
+
 examples:
   scail motion info nlf_pose_3d_20260101.glb
   scail motion convert results.pkl dance.npz --fps 24
@@ -31,12 +38,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub.required = True
     info = sub.add_parser("info", help="describe a motion file")
     info.add_argument("file", metavar="FILE")
-    info.add_argument("--fps", type=float, help="frame rate to assume when the file has none")
+    info.add_argument("--fps", type=fps_arg, help="frame rate to assume when the file has none")
     info.set_defaults(run=run_info)
     convert = sub.add_parser("convert", help="convert a motion file to .npz or .glb")
     convert.add_argument("input", metavar="IN", help=".npz, .pt, .pth, .pkl or .glb")
     convert.add_argument("output", metavar="OUT", help=".npz or .glb")
-    convert.add_argument("--fps", type=float, help="frame rate of IN when it has none, or to override it")
+    convert.add_argument("--fps", type=fps_arg, help="frame rate of IN when it has none, or to override it")
     convert.add_argument("--smpl-model", metavar="FILE",
                          help="your SMPL model (.pkl or .npz): the GLB gets the SMPL body mesh instead of capsules")
     convert.set_defaults(run=run_convert)
@@ -44,6 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_info(args: argparse.Namespace) -> int:
     from ..motion import read_motion
+    from ..pose.framing import size_text
 
     loaded = read_motion(args.file, fps=args.fps)
     motion = loaded.motion
@@ -59,7 +67,7 @@ def run_info(args: argparse.Namespace) -> int:
         print(f"  camera: fx={k.fx:.2f} fy={k.fy:.2f} cx={k.cx:.2f} cy={k.cy:.2f}")
     else:
         print("  camera: not recorded (NLF's 55-degree default is used)")
-    print(f"  image size: {'x'.join(map(str, motion.image_size)) if motion.image_size else 'not recorded'}")
+    print(f"  image size: {size_text(motion.image_size) if motion.image_size else 'not recorded'}")
     extras = [name for name, value in (("hands", motion.hands), ("head marks", motion.head_marks),
                                        ("SMPL parameters", motion.smpl)) if value is not None]
     print(f"  also: {', '.join(extras) if extras else 'nothing else'}")
@@ -74,7 +82,9 @@ def run_convert(args: argparse.Namespace) -> int:
     from ..errors import InputError
     from ..motion import read_motion, save_motion
     from ..motion.smpl import load_body_model
+    from ..outputs import check_outputs
 
+    check_outputs({"OUT": args.output}, inputs={"IN": args.input, "--smpl-model": args.smpl_model})
     out = args.output.lower()
     if not out.endswith((".npz", ".glb")):
         raise InputError(f"{args.output}: convert writes .npz or .glb")

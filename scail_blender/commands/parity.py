@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..outputs import atomic_file, check_outputs
 
 REQUIRED = ("x", "t", "context", "clip_fea", "ref", "pose")
 OPTIONAL = ("ref_mask", "pose_mask", "extra_refs", "extra_ref_masks", "replace")
@@ -40,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--weights", required=True, type=Path,
                         help="DiT weights: wan-branch .safetensors (or an official checkpoint)")
     parser.add_argument("--inputs", required=True, type=Path, help="npz with the keys above")
-    parser.add_argument("--out", required=True, type=Path, help="npz to write the output to")
+    parser.add_argument("--out", required=True, type=Path, help="npz to write the output to (checked before the forward)")
     parser.add_argument("--dtype", choices=DTYPES, default="float32",
                         help="weight and compute dtype (default float32)")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
@@ -67,6 +68,9 @@ def run(args: argparse.Namespace) -> int:
 
     from ..backend.checkpoints import load_dit
 
+    if args.out.suffix != ".npz":
+        raise InputError(f"--out {args.out}: the output is an npz file; end its name in .npz")
+    check_outputs({"--out": args.out}, inputs={"--weights": args.weights, "--inputs": args.inputs})
     arrays = read_inputs(args.inputs)
     dtype = getattr(torch, args.dtype)
     model = load_dit(args.weights, dtype=dtype, device=args.device)
@@ -75,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     replace = bool(arrays["replace"]) if "replace" in arrays else False
     with torch.inference_mode():
         out = model(**tensors, replace=replace)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(args.out, out=out.float().cpu().numpy())
+    with atomic_file(args.out) as temp:
+        np.savez(temp, out=out.float().cpu().numpy())
     print(f"wrote {args.out}: out {list(out.shape)}")
     return 0

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from ..errors import InputError
 from ..pose.camera import Intrinsics
 from ..pose.framing import MODEL_SIZE, is_model_size, nearest_model_size
-from .common import size_arg, terminal_progress
+from ..outputs import check_outputs, check_space
+from ..pose.framing import size_text
+from .common import fps_arg, size_arg, terminal_progress, warn
 
 DESCRIPTION = """\
 Render the SCAIL pose video (coloured 3D capsules plus 2D face and hand marks, as the official
@@ -18,14 +19,17 @@ SCAIL-Pose renders it) from a motion file (--motion) or from the rigs of a .blen
 ComfyUI and SCAIL-Pose save them), a GLB (scail-blender's or ComfyUI-SCAIL-Pose's), or this .npz:
   joints3d_nonparam  float [T, P, 24, 3]  SMPL joint order, millimetres, OpenCV camera space
                                           (x right, y down, z forward); an all-zero person is
-                                          missing in that frame; NaN/inf joints count as missing
+                                          missing in that frame; NaN/inf or values beyond 1 km
+                                          are refused, naming key, frame and person
   intrinsics         float [3, 3]         optional pinhole matrix in pixels
   fps                scalar               optional, default 16
   image_size         int [2]              optional (H, W) the intrinsics refer to
   hands3d            float [T, P, 2, 21, 3]  optional left/right hand points (drawn as 2D marks)
   head3d             float [T, P, 5, 3]   optional nose, right eye, left eye, right ear, left ear
-Other keys are refused. Without intrinsics the camera is NLF's default: 55 degrees field of
-view on the larger image side, principal point at the image centre.
+Other keys are refused (NLF results are recognised by NLF's own keys). Without intrinsics the
+camera is NLF's default: 55 degrees field of view on the larger image side, principal point at
+the image centre. A clip in which nobody can be drawn (everyone missing, behind the camera or
+outside the view in every frame) is an error; frames that show nobody are counted in a warning.
 
 --blend opens the file with the bpy module and renders its active scene exactly as the
 Blender panel's Render Pose Video does: the armatures named by --character (default: every
@@ -35,7 +39,16 @@ sampled at --fps. The .blend is only read.
 """
 
 EPILOG = """\
-size: --size, else the file's image_size, else 512x896. When --size differs from the file's
+outputs: nothing is written until the whole clip rendered; then --out, --joints-out and the
+frames appear together (each is written beside its target under a hidden name and renamed), and
+Ctrl-C or SIGTERM leaves nothing behind. Refused before any work: an output that is an input or
+another output of the run, an existing folder/device/socket as --out or --joints-out, an
+unwritable folder, a full disk, and a --frames-dir that already holds numbered frames
+(00000.png...). --overwrite allows the latter: only the frames this run writes are replaced,
+every other file in the folder stays. An existing regular file at --out/--joints-out is replaced.
+
+size: --size HxW is height x width (512x896 is 512 high x 896 wide, landscape), else the
+file's image_size, else 512x896. When --size differs from the file's
 image_size, the file's camera follows a cover-and-centre-crop resize (as SCAIL resizes videos).
 Sizes that are not multiples of 32 render (for previews) with a warning naming the nearest size
 the model takes.
@@ -70,8 +83,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--joints-out", metavar="FILE.npz",
                         help="write the camera-space joints, intrinsics, size and fps actually rendered, "
                              "in the --motion format (rendering it again gives the same frames)")
-    parser.add_argument("--size", metavar="HxW", type=size_arg, help="frame size, height x width (e.g. 512x896)")
-    parser.add_argument("--fps", type=float, help="frame rate of the video; the motion is resampled to it")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="let --frames-dir replace the numbered frames already in it (nothing else is touched)")
+    parser.add_argument("--size", metavar="HxW", type=size_arg,
+                        help="frame size, height x width (512x896 is 512 high x 896 wide)")
+    parser.add_argument("--fps", type=fps_arg, help="frame rate of the video, 1 to 120; the motion is resampled to it")
     parser.add_argument("--intrinsics", metavar="fx,fy,cx,cy", type=parse_intrinsics,
                         help="--motion: pinhole camera in pixels for the output size (overrides the file's)")
     parser.add_argument("--palette", choices=("preview", "scail2"), default="preview",
@@ -95,9 +111,34 @@ def parse_intrinsics(text: str) -> Intrinsics:
         fx, fy, cx, cy = (float(v) for v in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not fx,fy,cx,cy (four numbers)") from None
-    if fx <= 0 or fy <= 0:
-        raise argparse.ArgumentTypeError("focal lengths fx and fy must be positive")
-    return Intrinsics(fx, fy, cx, cy)
+    try:
+        return Intrinsics(fx, fy, cx, cy)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} (fx,fy,cx,cy in pixels)") from None
+
+
+def check_paths(args: argparse.Namespace, source: str):
+    """The output policy, before anything is read or rendered (see EPILOG)."""
+    if args.overwrite and not args.frames_dir:
+        warn("--overwrite only concerns --frames-dir; without it, it changes nothing")
+    if args.joints_out and not args.joints_out.lower().endswith(".npz"):
+        raise InputError(f"--joints-out {args.joints_out}: the joints file is an .npz; end its name in .npz")
+    return check_outputs({"--out": args.out, "--joints-out": args.joints_out},
+                         inputs={f"--{source}": getattr(args, source)}, frames={"--frames-dir": args.frames_dir},
+                         overwrite=args.overwrite)
+
+
+def estimated_bytes(frames: int, size: tuple[int, int], pngs: bool) -> int:
+    """A generous guess of the outputs' size: H.264 pose frames are mostly black (about 1/50 of
+    the raw pixels), PNGs about a tenth."""
+    raw = frames * size[0] * size[1] * 3
+    return raw // 50 + (raw // 10 if pngs else 0)
+
+
+def report(files, size: tuple[int, int], fps: float) -> None:
+    for line in files.warnings:
+        warn(line)
+    print(f"wrote {files.video} ({files.frames} frames, {size_text(size)}, {fps:g} fps)")
 
 
 def load_motion_file(path: str):
@@ -115,15 +156,17 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"--{flag.replace('_', '-')} applies to --blend only; a motion file has its own camera and frames")
     from ..motion.pose_video import frame_motion, write_pose_video
 
+    checked = check_paths(args, "motion")
     motion = frame_motion(load_motion_file(args.motion), size=args.size, fps=args.fps, intrinsics=args.intrinsics)
     size = motion.image_size
+    check_space(checked.files["--out"], estimated_bytes(motion.frames, size, bool(args.frames_dir)))
     if not is_model_size(size):
         near = nearest_model_size(size)
-        print(f"scail: warning: {size[0]}x{size[1]} is fine for a preview but SCAIL needs multiples of 32; "
-              f"the nearest size it takes is {near[0]}x{near[1]} (--size {near[0]}x{near[1]})", file=sys.stderr)
+        warn(f"{size_text(size)} is fine for a preview but SCAIL needs multiples of 32; "
+             f"the nearest size it takes is {size_text(near)} (--size {near[0]}x{near[1]})")
     result = write_pose_video(motion, args.out, frames_dir=args.frames_dir, joints_out=args.joints_out,
-                               scheme=args.palette, backend=args.backend, progress=terminal_progress())
-    print(f"wrote {result.video} ({result.frames} frames, {size[0]}x{size[1]}, {motion.fps:g} fps)")
+                              scheme=args.palette, backend=args.backend, progress=terminal_progress())
+    report(result, size, motion.fps)
     return 0
 
 
@@ -137,10 +180,11 @@ def run_blend(args: argparse.Namespace) -> int:
         if "bpy" not in str(exc):
             raise
         raise InputError("--blend needs Blender's Python module: pip install bpy==5.0.1 (Python 3.11)") from exc
+    check_paths(args, "blend")
     options = {"characters": args.character, "camera": args.camera, "frame_range": args.frame_range,
                "size": args.size or MODEL_SIZE, "fps": args.fps or 16.0, "frames_dir": args.frames_dir,
-               "joints_out": args.joints_out, "scheme": args.palette, "backend": args.backend}
+               "joints_out": args.joints_out, "scheme": args.palette, "backend": args.backend,
+               "overwrite": args.overwrite}
     files = render_blend_file(args.blend, args.out, **options)
-    height, width = options["size"]
-    print(f"wrote {files.video} ({files.frames} frames, {height}x{width}, {options['fps']:g} fps)")
+    report(files, options["size"], options["fps"])
     return 0

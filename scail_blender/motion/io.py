@@ -17,7 +17,7 @@ from ..errors import InputError
 from .comfy_glb import is_comfy_glb, read_comfy_glb
 from .gltf import read_glb
 from .mesh_fit import is_mesh_result, motion_from_meshes
-from .model import NPZ_KEYS, Motion, motion_from_arrays, save_motion_npz
+from .model import MAX_FPS, NPZ_KEYS, Motion, check_npz_keys, motion_from_arrays, save_motion_npz
 from .nlf import motion_from_nlf
 from .safe_pickle import load_npz, load_pickle, load_torch
 from .skinned_glb import is_scail_glb, read_scail_glb, write_motion_glb
@@ -54,7 +54,8 @@ def read_motion(path: str | os.PathLike, fps: float | None = None,
         loaded = _read_glb(path)
     elif suffix == ".npz":
         arrays = load_npz(path)
-        if _is_motion_npz(arrays):
+        if _npz_kind(arrays, path.name) == "motion":
+            check_npz_keys(arrays, path.name)
             loaded = LoadedMotion(motion_from_arrays(arrays, source_default=path.name), "motion npz")
         elif is_smpl_params(arrays):
             motion, notes = motion_from_smpl_params(arrays, path.name, body_model, fps)
@@ -105,17 +106,31 @@ def _read_glb(path: Path) -> LoadedMotion:
     )
 
 
-def _is_motion_npz(arrays: dict) -> bool:
+# Keys of NLF's own result dict (and of SCAIL-Pose's saves of it) that the motion npz never has.
+NLF_KEYS = frozenset({
+    "boxes", "pose", "betas", "trans", "joints3d", "poses3d", "joints2d", "vertices3d", "vertices2d",
+    "vertices3d_nonparam", "vertices2d_nonparam", "joints2d_nonparam", "joint_uncertainties",
+    "vertex_uncertainties", "video_height", "video_width",
+})
+
+
+def _npz_kind(arrays: dict, name: str) -> str:
+    """"motion" or "nlf", told apart by the keys each format has (and NLF's ragged or single-person
+    joint arrays); a motion npz with a stray key is a motion npz with a stray key, and is refused."""
+    keys = set(arrays)
+    nlf, ours = keys & NLF_KEYS, keys & (set(NPZ_KEYS) - {"joints3d_nonparam"})
+    if nlf and ours:
+        raise InputError(f"{name} mixes keys of the motion npz ({sorted(ours)}) and of NLF results ({sorted(nlf)}); "
+                         f"keep one format: the motion npz allows {', '.join(NPZ_KEYS)}")
+    if nlf:
+        return "nlf"
     joints = arrays.get("joints3d_nonparam")
-    return (
-        set(arrays) <= set(NPZ_KEYS)
-        and isinstance(joints, np.ndarray)
-        and joints.dtype != object
-        and joints.ndim == 4
-    )
+    if keys == {"joints3d_nonparam"} and isinstance(joints, np.ndarray) and (joints.dtype == object or joints.ndim == 3):
+        return "nlf"
+    return "motion"
 
 
 def _checked_fps(fps: float) -> float:
-    if not np.isfinite(fps) or fps <= 0:
-        raise InputError(f"frame rate {fps!r} is not usable: give a positive number, e.g. 16.")
+    if not np.isfinite(fps) or not 0 < fps <= MAX_FPS:
+        raise InputError(f"frame rate {fps!r} is not usable: give a number of frames per second above 0 and up to {MAX_FPS:g}, e.g. 16.")
     return float(fps)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..outputs import atomic_file
 from ..pose.camera import Intrinsics
 
 JOINT_COUNT = 24
@@ -41,6 +42,9 @@ NPZ_KEYS = {
     "source": "where the motion came from",
 }
 DEFAULT_FPS = 16.0
+# Beyond this distance from the camera (1 km) a value is a unit or file error, not a person.
+MAX_MM = 1e6
+MAX_FPS = 1000.0
 
 
 @dataclass
@@ -70,14 +74,18 @@ class Motion:
         frames, people = self.joints.shape[:2]
         if frames == 0 or people == 0:
             raise InputError(f"The motion has {frames} frames and {people} people; it needs at least one of each")
+        _check_values(self.joints, "joints3d_nonparam")
         if self.hands is not None:
             self.hands = _float_array(self.hands, "hands3d", (frames, people, 2, HAND_POINTS, 3))
+            _check_values(self.hands, "hands3d")
         if self.head_marks is not None:
             self.head_marks = _float_array(self.head_marks, "head3d", (frames, people, len(HEAD_MARKS), 3))
+            _check_values(self.head_marks, "head3d")
         if self.face is not None:
             self.face = _float_array(self.face, "face3d", (frames, people, FACE_POINTS, 3))
-        if not np.isfinite(self.fps) or self.fps <= 0:
-            raise InputError(f"fps must be a positive number, got {self.fps!r}")
+            _check_values(self.face, "face3d")
+        if not np.isfinite(self.fps) or not 0 < self.fps <= MAX_FPS:
+            raise InputError(f"fps must be a positive number of frames per second, up to {MAX_FPS:g}, got {self.fps!r}")
         self.fps = float(self.fps)
         if self.image_size is not None:
             height, width = (int(v) for v in self.image_size)
@@ -114,6 +122,22 @@ class Motion:
     def intrinsics_or_default(self, size: tuple[int, int]) -> Intrinsics:
         """The recorded camera, or NLF's 55-degree default for ``size`` when none was recorded."""
         return self.intrinsics if self.intrinsics is not None else Intrinsics.default(*size)
+
+
+def _check_values(array: np.ndarray, key: str) -> None:
+    """Non-finite or absurd coordinates are errors naming the key, frame and person: drawing them
+    as missing would hide a broken file behind a black or partial video."""
+    finite = np.isfinite(array)
+    bad = ~finite | (np.abs(np.where(finite, array, 0.0)) > MAX_MM)
+    if not bad.any():
+        return
+    t, p = (int(i) for i in np.argwhere(bad)[0][:2])
+    value = array[t, p][bad[t, p]].flat[0]
+    count = int(bad.reshape(bad.shape[0], -1).any(axis=1).sum())
+    where = f"'{key}' frame {t} person {p}" + (f" (and {count - 1} more frames)" if count > 1 else "")
+    if not np.isfinite(value):
+        raise InputError(f"{where}: {value} is not a number; fix the file (an all-zero person means missing)")
+    raise InputError(f"{where}: {value:g} mm is more than 1 km from the camera; check the units (millimetres)")
 
 
 def _float_array(value: object, key: str, shape: tuple[int | None, ...], dtype: type = np.float32) -> np.ndarray:
@@ -160,10 +184,8 @@ def save_motion_npz(motion: Motion, path: str | os.PathLike) -> None:
     path = Path(path)
     if path.suffix != ".npz":
         raise InputError(f"Motion files end in .npz, got {path.name}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.partial.npz")
-    np.savez_compressed(temp, **arrays)
-    os.replace(temp, path)
+    with atomic_file(path, "motion") as temp:
+        np.savez_compressed(temp, **arrays)
 
 
 def load_motion_npz(path: str | os.PathLike) -> Motion:
@@ -180,12 +202,18 @@ def load_motion_npz(path: str | os.PathLike) -> Motion:
         raise InputError(f"{path} is not a readable npz file ({exc})") from exc
     except ValueError as exc:
         raise InputError(f"{path} holds pickled objects, which are never loaded; save plain numeric arrays") from exc
+    check_npz_keys(arrays, path.name)
+    return motion_from_arrays(arrays, source_default=path.name)
+
+
+def check_npz_keys(arrays: dict, name: str) -> None:
+    """The motion npz format has a fixed set of keys; anything else is refused, as the help says."""
     unknown = sorted(set(arrays) - set(NPZ_KEYS))
     if unknown:
-        raise InputError(f"{path.name} has unknown keys {unknown}; allowed keys: {', '.join(NPZ_KEYS)}")
+        raise InputError(f"{name} has unknown keys {unknown}; allowed keys: {', '.join(NPZ_KEYS)} "
+                         "(remove the others, or save NLF results with NLF's own keys)")
     if "joints3d_nonparam" not in arrays:
-        raise InputError(f"{path.name} has no 'joints3d_nonparam' ({NPZ_KEYS['joints3d_nonparam']})")
-    return motion_from_arrays(arrays, source_default=path.name)
+        raise InputError(f"{name} has no 'joints3d_nonparam' ({NPZ_KEYS['joints3d_nonparam']})")
 
 
 def motion_from_arrays(arrays: dict[str, np.ndarray], source_default: str = "") -> Motion:

@@ -3,7 +3,9 @@
 ``frame_motion`` decides what is rendered (size, camera, frame rate) and returns it as a Motion,
 so the exact joints and intrinsics of a render can be saved and rendered again to the same
 frames. ``write_pose_video`` streams the frames into an mp4 (and PNGs), reporting progress and
-honouring cancel between frames; outputs appear only when the whole clip succeeded.
+honouring cancel between frames; outputs appear only when the whole clip succeeded. A clip in
+which nobody can be drawn is refused before rendering (a black video with exit 0 would be a
+silent wrong result), and a clip with some empty frames says how many.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from ..pose.marks import Marks2D, project_marks
 from ..pose.render import render_clip
 from ..pose.skeleton import smpl_to_scail
 from ..pose.outputs import PoseFiles, write_pose_files
+from ..errors import InputError
+from ..outputs import atomic_file
 
 DEFAULT_SIZE = (512, 896)
 
@@ -72,6 +76,41 @@ def motion_frames(motion: Motion, scheme: str = "preview", backend: str = "auto"
                        marks=clip_marks(motion), scheme=scheme, backend=backend)
 
 
+def drawable(motion: Motion) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """[T, P] masks of a framed motion: present, in front of the camera, and drawable (some joint
+    in front of the camera projects into the picture)."""
+    assert motion.intrinsics is not None and motion.image_size is not None, "call frame_motion first"
+    present = motion.present()
+    z = motion.joints[..., 2]
+    front = (z > 0) & present[..., None]
+    xy = motion.intrinsics.project(motion.joints)
+    height, width = motion.image_size
+    with np.errstate(invalid="ignore"):
+        inside = front & (xy[..., 0] >= 0) & (xy[..., 0] < width) & (xy[..., 1] >= 0) & (xy[..., 1] < height)
+    return present, front.any(axis=2), inside.any(axis=2)
+
+
+def check_drawable(motion: Motion) -> list[str]:
+    """Refuse a framed motion in which nobody can be drawn in any frame, naming the reason;
+    otherwise the warnings to show (how many frames show nobody)."""
+    present, front, inside = drawable(motion)
+    shown = inside.any(axis=1)
+    if not shown.any():
+        if not present.any():
+            reason = "every person is missing (all-zero joints) in every frame"
+        elif not front.any():
+            reason = "every person is behind the camera in every frame (joint z <= 0; z points forward, in mm)"
+        else:
+            reason = "every person is outside the camera's view in every frame"
+        raise InputError(f"nobody would be drawn, the pose video would be black: {reason}; check the camera "
+                         "(or --intrinsics) and the joints' units and axes (OpenCV camera space, millimetres)")
+    empty = int((~shown).sum())
+    if not empty:
+        return []
+    first = int(np.flatnonzero(~shown)[0])
+    return [f"{empty} of {motion.frames} frames show nobody (first: frame {first}); they render black"]
+
+
 def write_pose_video(motion: Motion, out: str | os.PathLike, *, frames_dir: str | os.PathLike | None = None,
                       joints_out: str | os.PathLike | None = None,
                       strip: tuple[Path, float, Sequence[int]] | None = None, scheme: str = "preview",
@@ -80,16 +119,29 @@ def write_pose_video(motion: Motion, out: str | os.PathLike, *, frames_dir: str 
     """Render a framed motion (see ``frame_motion``) to ``out`` as H.264 at the motion's fps.
 
     ``strip`` adds a copy at the scene's rate (see ``outputs.write_pose_files``); ``joints_out``
-    receives the framed motion itself. All of them are written, or none.
+    receives the framed motion itself. All of them are written, or none. The paths must have
+    passed ``scail_blender.outputs.check_outputs``; the result's ``warnings`` are for the user.
     """
     assert motion.intrinsics is not None and motion.image_size is not None, "call frame_motion first"
-    files = write_pose_files(motion_frames(motion, scheme, backend), motion.image_size, motion.fps, Path(out),
-                             total=motion.frames, strip=strip, frames_dir=Path(frames_dir) if frames_dir else None,
-                             progress=progress, cancel=cancel)
-    if joints_out is not None:
+    warnings = check_drawable(motion)
+    frames = motion_frames(motion, scheme, backend)
+    target = Path(frames_dir) if frames_dir else None
+    if joints_out is None:
+        files = write_pose_files(frames, motion.image_size, motion.fps, Path(out), total=motion.frames,
+                                 strip=strip, frames_dir=target, progress=progress, cancel=cancel)
+    else:
+        done: list[PoseFiles] = []
         try:
-            save_motion_npz(motion, joints_out)
+            with atomic_file(joints_out, "joints") as temp:
+                save_motion_npz(motion, temp)  # written first, put in place right after the videos
+                done.append(write_pose_files(frames, motion.image_size, motion.fps, Path(out), total=motion.frames,
+                                             strip=strip, frames_dir=target, progress=progress, cancel=cancel))
         except BaseException:
-            files.remove()
+            for written in done:  # the joints file could not be put in place
+                written.remove()
             raise
-    return files
+        files = done[0]
+    if files.frames_kept:
+        warnings.append(f"{len(files.frames_kept)} older numbered frames in {files.frames_dir} "
+                        f"({files.frames_kept[0]}...) are past this clip's {files.frames} frames and were left as they were")
+    return dataclasses.replace(files, warnings=tuple(warnings))

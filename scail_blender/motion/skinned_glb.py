@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..outputs import atomic_file
 from ..pose.camera import Intrinsics
 from ..pose.skeleton import SMPL_JOINT_NAMES
 from .gltf import ARRAY_BUFFER, ELEMENT_ARRAY_BUFFER, GlbBuilder, Gltf
@@ -45,10 +46,8 @@ def write_motion_glb(motion: Motion, path: str | os.PathLike, body: BodyModel | 
     if path.suffix.lower() != ".glb":
         raise InputError(f"GLB files end in .glb, got {path.name}")
     data = motion_glb_bytes(motion, body)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.partial")
-    temp.write_bytes(data)
-    os.replace(temp, path)
+    with atomic_file(path, "motion") as temp:
+        temp.write_bytes(data)
 
 
 def motion_glb_bytes(motion: Motion, body: BodyModel | None = None) -> bytes:

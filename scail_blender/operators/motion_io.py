@@ -14,6 +14,7 @@ from ..blender import prefs
 from ..errors import ScailError
 from ..motion import read_motion, save_motion
 from ..motion.smpl import load_body_model
+from ..outputs import check_outputs
 
 
 class SCAIL_OT_import_motion(bpy.types.Operator, ImportHelper):
@@ -44,10 +45,10 @@ class SCAIL_OT_import_motion(bpy.types.Operator, ImportHelper):
         try:
             loaded = read_motion(self.filepath)
             prepared = prepare_import(loaded.motion, context.scene, self.timing == "SCENE")
+            armatures, _ = build_import(prepared, context, self.set_scene_camera)
         except ScailError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        armatures, _ = build_import(prepared, context, self.set_scene_camera)
         for note in loaded.notes:
             self.report({"WARNING"}, note)
         self.report({"INFO"}, f"Imported {len(armatures)} armature(s), {prepared.motion.frames} frames ({loaded.kind})")
@@ -89,6 +90,8 @@ class SCAIL_OT_export_motion(bpy.types.Operator, ExportHelper):
         armatures = [obj for obj in context.selected_objects if obj.type == "ARMATURE"]
         try:
             model = bpy.path.abspath(self.smpl_model) if self.smpl_model else prefs.smpl_model_file(context)
+            check_outputs({"The export file": self.filepath},
+                          inputs={"the SMPL model": model, "the open .blend file": bpy.data.filepath})
             body = load_body_model(model) if model else None
             motion = ClipExtractor(context.scene, armatures).run()
             save_motion(motion, self.filepath, body=body)

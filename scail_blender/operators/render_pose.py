@@ -23,8 +23,10 @@ def plan_from_panel(context: bpy.types.Context):
     camera_params(scene)  # a missing camera is the first thing to fix, before where files go
     folder = prefs.output_folder(context)
     video = default_video_path(scene, folder)
+    # The frames folder is named by the add-on after the video, so a new render replaces the
+    # frames of the last one (and only those: nothing else in it is touched).
     return plan_pose_render(scene, video, frame_range=settings.frame_range(scene), size=settings.size(),
-                            fps=settings.fps, add_strip=settings.add_strip,
+                            fps=settings.fps, add_strip=settings.add_strip, overwrite=True,
                             frames_dir=video.with_suffix("") if settings.write_frames else None)
 
 
@@ -56,6 +58,8 @@ class SCAIL_OT_render_pose(bpy.types.Operator):
         except ScailError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
+        for line in files.warnings:
+            self.report({"WARNING"}, line)
         self.report({"INFO"}, f"Wrote {files.video} ({files.frames} frames)")
         return {"FINISHED"}
 
@@ -93,6 +97,8 @@ class SCAIL_OT_render_pose(bpy.types.Operator):
         _redraw(context)
         if files is None:
             return {"PASS_THROUGH"}
+        for line in files.warnings:
+            self.report({"WARNING"}, line)
         return self._end(context, {"INFO"}, f"Wrote {files.video} ({files.frames} frames)", {"FINISHED"})
 
     def cancel(self, context):

@@ -55,7 +55,7 @@ class Intrinsics:
     def default(cls, height: int, width: int) -> Intrinsics:
         """NLF's default camera: 55 degrees on the larger side, principal point at W/2, H/2."""
         if height <= 0 or width <= 0:
-            raise InputError(f"image size must be positive, got {height}x{width}")
+            raise InputError(f"image size must be positive, got {height} high x {width} wide")
         focal = max(height, width) / (2.0 * math.tan(math.radians(DEFAULT_FOV_DEGREES) / 2.0))
         return cls(focal, focal, width / 2.0, height / 2.0)
 

@@ -18,12 +18,17 @@ MODEL_SIZE = (512, 896)
 MAX_SIDE = 4096
 
 
+def size_text(size: tuple[int, int]) -> str:
+    """How a size reads to a person, order spelled out: (512, 896) -> '512 high x 896 wide'."""
+    return f"{size[0]} high x {size[1]} wide"
+
+
 def parse_size(text: str) -> tuple[int, int]:
     """'512x896' -> (512, 896) as (height, width)."""
     try:
         height, width = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise InputError(f"Size {text!r} is not HxW, e.g. 512x896 (height x width)") from None
+        raise InputError(f"Size {text!r} is not HxW, height x width, e.g. 512x896 (512 high x 896 wide)") from None
     check_size((height, width))
     return height, width
 
@@ -31,7 +36,8 @@ def parse_size(text: str) -> tuple[int, int]:
 def check_size(size: tuple[int, int]) -> None:
     height, width = size
     if not (16 <= height <= MAX_SIDE and 16 <= width <= MAX_SIDE):
-        raise InputError(f"Size {height}x{width} is outside 16..{MAX_SIDE} pixels per side; SCAIL uses 512x896 or 896x512")
+        raise InputError(f"Size {size_text(size)} is outside 16..{MAX_SIDE} pixels per side; SCAIL uses 512x896 "
+                         "(512 high x 896 wide) or 896x512")
 
 
 def require_model_size(size: tuple[int, int]) -> tuple[int, int]:
@@ -39,8 +45,8 @@ def require_model_size(size: tuple[int, int]) -> tuple[int, int]:
     check_size(size)
     if not is_model_size(size):
         near = nearest_model_size(size)
-        raise InputError(f"Pose video size {size[0]}x{size[1]} (HxW) is not usable: SCAIL needs both sides in "
-                         f"multiples of {MODEL_MULTIPLE}; the nearest is {near[0]}x{near[1]} (e.g. 512x896).")
+        raise InputError(f"Pose video size {size_text(size)} is not usable: SCAIL needs both sides in "
+                         f"multiples of {MODEL_MULTIPLE}; the nearest is {near[0]}x{near[1]} ({size_text(near)}).")
     return size
 
 

@@ -3,8 +3,10 @@
 A render from Blender produces the pose video at SCAIL's rate, a copy at the scene's rate for
 the Sequencer (each pose frame repeated for as long as it is on screen) and optionally PNG
 frames. They are written in one pass so each frame is rendered once, and they succeed or fail
-together: on error or cancel no output of this render is left behind. Runs in a worker thread:
-no bpy here, cancellation arrives through a threading.Event.
+together: on error or cancel no output of this render is left behind (the PNGs commit last, so
+a video that cannot be put in place never costs the frames folder anything). Which paths may be
+written at all is ``scail_blender.outputs``' decision, made before the render starts. Runs in a
+worker thread: no bpy here, cancellation arrives through a threading.Event.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..outputs import FRAME_NAME
 from ..progress import Progress, ProgressCallback, check_cancel, no_progress
 from .video import PngSequenceWriter, VideoWriter
 
@@ -30,10 +33,14 @@ class PoseFiles:
     strip_video: Path | None = None
     strip_frames: int = 0
     frames_dir: Path | None = None
+    # Numbered frames that were in frames_dir before and that this render did not replace.
+    frames_kept: tuple[str, ...] = ()
+    # What the user should know about the result (empty frames, kept frames), one line each.
+    warnings: tuple[str, ...] = ()
 
     def remove(self) -> None:
         """Take back every file of this render (a later step of the same render failed)."""
-        _remove([path for path in (self.video, self.strip_video, self.frames_dir) if path is not None])
+        _remove([path for path in (self.video, self.strip_video, self.frames_dir) if path is not None], self.frames)
 
 
 def strip_video_path(video: Path, scene_fps: float) -> Path:
@@ -64,16 +71,18 @@ def write_pose_files(frames: Iterable[np.ndarray], size: tuple[int, int], fps: f
 
     try:
         with ExitStack() as stack:
+            # Entered first, so it exits (commits) last.
+            pngs = enter(PngSequenceWriter(frames_dir), frames_dir) if frames_dir else None
             main = enter(VideoWriter(video, fps, size), video)
             copy = enter(VideoWriter(strip[0], strip[1], size, preset="ultrafast"), strip[0]) if strip else None
-            pngs = enter(PngSequenceWriter(frames_dir), frames_dir) if frames_dir else None
             written = _stream(frames, main, copy, pngs, repeats, total, progress, cancel)
     except BaseException:
-        _remove(committed)
+        _remove(committed, total)
         raise
     progress(Progress("done", written, written, f"wrote {video}"))
     return PoseFiles(video=video, frames=written, strip_video=strip[0] if strip else None,
-                     strip_frames=len(strip[2]) if strip else 0, frames_dir=frames_dir)
+                     strip_frames=len(strip[2]) if strip else 0, frames_dir=frames_dir,
+                     frames_kept=tuple(pngs.kept) if pngs else ())
 
 
 def _stream(frames, main, copy, pngs, repeats: Counter, total: int, progress: ProgressCallback,
@@ -94,11 +103,12 @@ def _stream(frames, main, copy, pngs, repeats: Counter, total: int, progress: Pr
     return written
 
 
-def _remove(paths: list[Path]) -> None:
-    """Undo outputs that were already committed when a later one failed."""
+def _remove(paths: list[Path], frames: int) -> None:
+    """Undo outputs that were already committed when a later one failed; in a frames folder only
+    the frames this render wrote."""
     for path in paths:
         if path.is_dir():
-            for png in path.glob("[0-9][0-9][0-9][0-9][0-9].png"):
-                png.unlink()
+            for index in range(frames):
+                (path / FRAME_NAME.format(index)).unlink(missing_ok=True)
         else:
             path.unlink(missing_ok=True)

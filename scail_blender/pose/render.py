@@ -289,7 +289,7 @@ class PoseRenderer:
     def __init__(self, height: int, width: int, intrinsics: Intrinsics, depth: DepthRange,
                  palettes: Sequence[np.ndarray] | None = None, radius: float = RADIUS_MM) -> None:
         if height <= 0 or width <= 0:
-            raise InputError(f"image size must be positive, got {height}x{width}")
+            raise InputError(f"image size must be positive, got {height} high x {width} wide")
         self.height, self.width = int(height), int(width)
         self.intrinsics = intrinsics
         self.depth = depth

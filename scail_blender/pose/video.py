@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -24,8 +25,9 @@ from types import TracebackType
 import numpy as np
 
 from ..errors import InputError, VideoError
+from ..outputs import FRAME_GLOB, FRAME_NAME, commit, make_folder, remove_folders, temp_sibling
 
-PNG_PATTERN = "{:05d}.png"
+PNG_PATTERN = FRAME_NAME
 
 
 @dataclass(frozen=True)
@@ -68,26 +70,6 @@ def fps_fraction(fps: float) -> Fraction:
     return Fraction(fps).limit_denominator(1001)
 
 
-def _temp_sibling(path: Path) -> Path:
-    """A hidden temporary file next to ``path`` with the permissions a plain open() would give."""
-    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)
-    os.close(fd)
-    return Path(name)
-
-
-def ensure_writable_folder(folder: Path, what: str = "output") -> None:
-    """Create ``folder`` if needed; say which folder and what to do when it cannot be written."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise VideoError(f"Cannot create the {what} folder {folder}: {exc.strerror}; choose a writable folder") from exc
-    if not os.access(folder, os.W_OK):
-        raise VideoError(f"The {what} folder {folder} is not writable; choose another folder")
-
-
 class VideoWriter:
     """Stream RGB uint8 frames of one size into an H.264 mp4.
 
@@ -99,10 +81,10 @@ class VideoWriter:
                  preset: str = "medium") -> None:
         height, width = size
         if height <= 0 or width <= 0:
-            raise InputError(f"Video size {height}x{width} is empty; give a positive HxW")
+            raise InputError(f"Video size {height} high x {width} wide is empty; give a positive HxW (height x width)")
         if height % 2 or width % 2:
             raise InputError(
-                f"H.264 (yuv420p) needs an even width and height, got {height}x{width}; "
+                f"H.264 (yuv420p) needs an even height and width, got {height} high x {width} wide; "
                 "choose an even size or write PNG frames instead"
             )
         self.path = Path(path)
@@ -113,10 +95,11 @@ class VideoWriter:
         self.frames_written = 0
         self._proc: subprocess.Popen | None = None
         self._temp: Path | None = None
+        self._created: list[Path] = []
 
     def __enter__(self) -> VideoWriter:
-        ensure_writable_folder(self.path.parent)
-        self._temp = _temp_sibling(self.path)
+        self._created = make_folder(self.path.parent)
+        self._temp = temp_sibling(self.path)
         height, width = self.size
         cmd = [
             ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
@@ -125,8 +108,18 @@ class VideoWriter:
             "-an", "-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf),
             "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4", str(self._temp),
         ]
-        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        except BaseException:
+            self._discard()
+            raise
         return self
+
+    def _discard(self) -> None:
+        """Remove the temporary file and the folders this writer created."""
+        if self._temp is not None:
+            self._temp.unlink(missing_ok=True)
+        remove_folders(self._created)
 
     def write(self, frame: np.ndarray) -> None:
         if self._proc is None or self._proc.stdin is None:
@@ -134,7 +127,7 @@ class VideoWriter:
         if frame.shape != (*self.size, 3) or frame.dtype != np.uint8:
             raise InputError(
                 f"Frame {self.frames_written} has shape {frame.shape} {frame.dtype}; "
-                f"this video expects {self.size[0]}x{self.size[1]}x3 uint8"
+                f"this video expects {self.size[0]} high x {self.size[1]} wide x 3 uint8"
             )
         try:
             self._proc.stdin.write(np.ascontiguousarray(frame).tobytes())
@@ -157,39 +150,49 @@ class VideoWriter:
                 proc.stdin.close()
         except BrokenPipeError:
             pass
-        if exc_type is not None:
+        try:
+            if exc_type is not None:
+                proc.kill()
+                proc.wait()
+                self._discard()
+                return
+            err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
+            code = proc.wait()
+            if code != 0 or self.frames_written == 0:
+                reason = err or ("no frames were written" if self.frames_written == 0 else f"exit code {code}")
+                raise VideoError(f"Could not encode {self.path}: {reason}")
+            commit(temp, self.path)
+        except BaseException:
             proc.kill()
             proc.wait()
-            temp.unlink(missing_ok=True)
-            return
-        err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
-        code = proc.wait()
-        if code != 0 or self.frames_written == 0:
-            temp.unlink(missing_ok=True)
-            reason = err or ("no frames were written" if self.frames_written == 0 else f"exit code {code}")
-            raise VideoError(f"Could not encode {self.path}: {reason}")
-        try:
-            os.replace(temp, self.path)
-        except OSError as exc:
-            temp.unlink(missing_ok=True)
-            raise VideoError(f"Could not put the video at {self.path} ({exc.strerror}); choose another file name") from exc
+            self._discard()
+            raise
 
 
 class PngSequenceWriter:
     """Write frames as 00000.png, 00001.png... into a folder, all or nothing.
 
-    Frames go to a hidden staging folder next to the target that replaces the target's PNGs
-    only when the block succeeds, so a failed render never leaves a half-overwritten sequence.
+    Frames go to a hidden staging folder next to the target and replace the target's frames of
+    the same numbers only when the block succeeds, so a failed render never leaves a half-written
+    sequence. Nothing else in the folder is touched: frames numbered past this clip stay (listed
+    in ``kept``), because the folder may hold files this run did not make (``outputs`` refuses a
+    folder with numbered frames unless the user asked to overwrite them).
     """
 
     def __init__(self, folder: str | os.PathLike) -> None:
         self.folder = Path(folder)
         self.frames_written = 0
+        self.kept: list[str] = []
         self._stage: Path | None = None
+        self._created: list[Path] = []
 
     def __enter__(self) -> PngSequenceWriter:
-        ensure_writable_folder(self.folder)
-        self._stage = Path(tempfile.mkdtemp(prefix=f".{self.folder.name}.", dir=self.folder.parent))
+        self._created = make_folder(self.folder, "frames")
+        try:
+            self._stage = Path(tempfile.mkdtemp(prefix=f".{self.folder.name}.", dir=self.folder.parent))
+        except BaseException:
+            remove_folders(self._created)
+            raise
         return self
 
     def write(self, frame: np.ndarray) -> None:
@@ -204,14 +207,16 @@ class PngSequenceWriter:
         stage = self._stage
         assert stage is not None
         self._stage = None
-        if exc_type is None:
-            for old in self.folder.glob("[0-9][0-9][0-9][0-9][0-9].png"):
-                old.unlink()
-            for new in sorted(stage.iterdir()):
-                os.replace(new, self.folder / new.name)
-        for leftover in stage.iterdir():
-            leftover.unlink()
-        stage.rmdir()
+        try:
+            if exc_type is None:
+                for new in sorted(stage.iterdir()):
+                    commit(new, self.folder / new.name)
+                written = {PNG_PATTERN.format(i) for i in range(self.frames_written)}
+                self.kept = sorted(p.name for p in self.folder.glob(FRAME_GLOB) if p.name not in written)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+            if exc_type is not None:
+                remove_folders(self._created)
 
 
 def write_video(frames: Iterable[np.ndarray], path: str | os.PathLike, fps: float,
@@ -262,8 +267,30 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
     frames = re.findall(r"frame=\s*(\d+)", log)
     if fps is None or not frames:
         raise VideoError(f"Could not read the frame rate or frame count of {path}; re-export it as mp4 (H.264)")
-    return VideoInfo(width=int(stream.group(1)), height=int(stream.group(2)), fps=float(fps.group(1)),
+    info = VideoInfo(width=int(stream.group(1)), height=int(stream.group(2)), fps=float(fps.group(1)),
                      frames=int(frames[-1]))
+    _check_complete(path, log, info)
+    return info
+
+
+_DURATION_RE = re.compile(r"Duration: (\d+):(\d{2}):(\d{2}(?:\.\d+)?)")
+_DAMAGE = ("partial file", "Invalid data found", "corrupt input packet")
+
+
+def _check_complete(path: Path, log: str, info: VideoInfo) -> None:
+    """A video that decodes to fewer frames than its header promises is truncated or damaged: an
+    error, because a shorter pose video silently makes a shorter animation. (With an audio track
+    the header's duration may be the audio's, so there only decoding errors count.)"""
+    duration = _DURATION_RE.search(log)
+    if duration is None:
+        return
+    hours, minutes, seconds = duration.groups()
+    length = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    expected = round(length * info.fps)
+    damaged = any(marker in log for marker in _DAMAGE)
+    if info.frames < expected - 1 and (damaged or "Audio:" not in log):
+        raise VideoError(f"{path} is truncated or damaged: its header says {expected} frames ({length:g} s at "
+                         f"{info.fps:g} fps) but only {info.frames} decode; render, export or copy it again")
 
 
 _DURATION_RE = re.compile(r"Duration: (\d+):(\d+):([\d.]+)")

@@ -71,6 +71,10 @@ def test_progress_is_monotonic_and_same_seed_gives_same_video(tiny: Path, media:
     order = ["load", "encode", "denoise", "decode", "write", "done"]
     keys = [(order.index(e.phase), e.step / max(e.total, 1)) for e in events]
     assert keys == sorted(keys) and events[-1].phase == "done"
+    messages = [e.message for e in events]
+    # the long phases report their own steps: tensors read, and VAE chunks (5 frames: 2 latent frames)
+    assert any("tensors" in m for m in messages)
+    assert {"window 1: VAE encode 2/2", "window 1: VAE decode 1/2", "window 1: VAE decode 2/2"} <= set(messages)
     assert first.frames == 5 and first.seed == 7
     a, b, c = (np.stack(list(read_video(tmp_path / n))) for n in ("a.mp4", "b.mp4", "c.mp4"))
     assert np.array_equal(a, b) and not np.array_equal(a, c)

@@ -53,7 +53,10 @@ def test_panels_draw_existing_properties_and_operators() -> None:
     camera = drawn["SCAIL_PT_camera_output"]
     assert {"prop width", "prop height", "prop fps", "op scail.camera_from_view"} <= set(camera)
     assert "id reference_image" in drawn["SCAIL_PT_reference"]
-    assert {"prop output_policy", "prop server_url", "prop server_token", "prop smpl_dir"} <= set(drawn["preferences"])
+    preferences = set(drawn["preferences"])
+    assert {"prop output_policy", "prop output_folder", "prop smpl_dir"} <= preferences
+    # Backend settings are stored but not shown until Generate uses them.
+    assert not {"prop backend", "prop server_url", "prop server_token"} & preferences
 
 
 def test_modal_operator_steps_reports_progress_and_cancels_on_esc(tmp_path: Path) -> None:

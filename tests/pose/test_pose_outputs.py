@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scail_blender.errors import Cancelled, VideoError
+from scail_blender.errors import Cancelled, ScailError
 from scail_blender.pose.outputs import strip_video_path, write_pose_files
 from scail_blender.pose.video import probe_video, read_video
 from scail_blender.timing import pose_frame_count, scene_rate_indices
@@ -56,12 +56,13 @@ def test_cancel_leaves_no_output(tmp_path: Path) -> None:
 
 
 def test_later_failure_removes_already_committed_files(tmp_path: Path) -> None:
-    """PNGs commit first; when the scene copy then cannot be put in place they go away again."""
+    """When the scene copy cannot be put in place, the videos already committed go away again and
+    the PNGs, which commit last, never arrive."""
     video = tmp_path / "pose.mp4"
     blocker = tmp_path / "copy.mp4"
     blocker.mkdir()
     (blocker / "keep").write_text("a folder where the copy should go makes its final rename fail")
-    with pytest.raises(VideoError, match="choose another file name"):
+    with pytest.raises(ScailError, match="choose another file name"):
         write_pose_files(numbered_frames(3), SIZE, 16, video, total=3,
                          strip=(blocker, 24, [0, 1, 2]), frames_dir=tmp_path / "frames")
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == [blocker / "keep"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scail_blender.errors import InputError, VideoError
+from scail_blender.errors import InputError, ScailError, VideoError
 from scail_blender.pose import video
 
 
@@ -36,14 +36,17 @@ def test_fractional_frame_rate_is_kept(tmp_path: Path) -> None:
     assert video.probe_video(out).fps == pytest.approx(23.976, abs=0.01)
 
 
-def test_png_sequence_holds_exactly_the_encoded_frames(tmp_path: Path) -> None:
+def test_png_sequence_replaces_only_the_frames_it_writes(tmp_path: Path) -> None:
+    """A frame past the clip may be the user's: it stays, byte for byte (the output policy
+    decides beforehand whether the folder may be written at all)."""
     frames = ramp_frames(5)
     frames_dir = tmp_path / "frames"
     frames_dir.mkdir()
-    (frames_dir / "00007.png").write_bytes(b"stale frame of an older render")
+    (frames_dir / "00007.png").write_bytes(b"a frame this run did not make")
     video.write_video(iter(frames), tmp_path / "clip.mp4", fps=16, frames_dir=frames_dir)
     names = sorted(p.name for p in frames_dir.iterdir())
-    assert names == [f"{i:05d}.png" for i in range(5)]
+    assert names == [f"{i:05d}.png" for i in range(5)] + ["00007.png"]
+    assert (frames_dir / "00007.png").read_bytes() == b"a frame this run did not make"
     for original, back in zip(frames, video.read_video(frames_dir)):
         np.testing.assert_array_equal(original, back)
 
@@ -59,7 +62,7 @@ def test_failure_mid_clip_leaves_no_partial_files(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError):
         video.write_video(frames_then_crash(), out, fps=16, frames_dir=frames_dir)
     assert not out.exists()
-    assert list(tmp_path.iterdir()) == [frames_dir] and list(frames_dir.iterdir()) == []
+    assert list(tmp_path.iterdir()) == [], "the frames folder this run made is gone again"
 
 
 def test_existing_output_survives_a_failed_overwrite(tmp_path: Path) -> None:
@@ -74,12 +77,12 @@ def test_existing_output_survives_a_failed_overwrite(tmp_path: Path) -> None:
 def test_folder_under_a_file_is_a_clear_error(tmp_path: Path) -> None:
     blocker = tmp_path / "blocker"
     blocker.write_text("a file, not a folder")
-    with pytest.raises(VideoError, match="Cannot create the output folder"):
+    with pytest.raises(ScailError, match="cannot create the output folder"):
         video.write_video(ramp_frames(1), blocker / "sub" / "clip.mp4", fps=16)
 
 
 def test_odd_size_and_bad_fps_are_refused(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="even width and height"):
+    with pytest.raises(InputError, match="even height and width"):
         video.write_video(ramp_frames(1, size=(63, 96)), tmp_path / "odd.mp4", fps=16)
     with pytest.raises(InputError, match="Frame rate"):
         video.write_video(ramp_frames(1), tmp_path / "x.mp4", fps=0)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...errors import InputError
-from ...progress import ProgressCallback
+from ...progress import ProgressCallback, no_progress
 from ..checkpoints import find_checkpoint_file
 from ..components import ComponentFiles
 from ..jobs import Job, JobResult
@@ -38,7 +38,7 @@ class GroupPipeline(ScailPipeline):
         self.leader = leader
         self.shard_weights = shard_weights
 
-    def _load_dit(self, speed: Speed) -> GroupDiT:  # type: ignore[override] - called exactly like a ScailDiT
+    def _load_dit(self, speed: Speed, report: ProgressCallback = no_progress) -> GroupDiT:  # type: ignore[override]
         if speed != Speed(attention=speed.attention) or speed.attention not in EXACT_ON_EVERY_RANK:
             raise InputError(f"speed modes ({speed.describe()}) do not run with --gpus yet; drop them, or run on one GPU")
         dit = self.leader.load_dit(CheckpointSource(str(self.dit_file)), self.dit_dtype, self.shard_weights)

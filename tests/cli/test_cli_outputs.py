@@ -18,8 +18,10 @@ from scail_blender.cli import main
 from scail_blender.motion.model import save_motion_npz
 from scail_blender.pose import video
 
-from tests.support import ROOT, run_python
+from tests.support import ROOT, run_script
 from tests.support.motion_fixtures import walking
+
+DANCER_BLEND = ROOT / "tests" / "blender" / "scripts" / "dancer_blend.py"
 
 
 def digest(folder: Path) -> dict[str, str]:
@@ -124,16 +126,7 @@ def test_a_signal_mid_render_leaves_nothing(tmp_path: Path, signum: int, code: i
 
 def test_ctrl_c_during_a_blend_render_leaves_nothing(tmp_path: Path) -> None:
     blend = tmp_path / "shot.blend"
-    run_python(f"""
-        import bpy
-        from tools.demo_scene import add_camera, add_rigify_dancer, empty_scene
-        scene = empty_scene()
-        scene.render.fps = 16
-        scene.frame_start, scene.frame_end = 1, 900
-        add_rigify_dancer(scene, "Hero", (0.0, 0.0, 0.0))
-        add_camera(scene)
-        bpy.ops.wm.save_as_mainfile(filepath={str(blend)!r})
-        """)
+    run_script(DANCER_BLEND, {"blend": str(blend), "fps": 16, "frames": 900})
     out = tmp_path / "out"
     out.mkdir()
     before = digest(tmp_path)
@@ -148,15 +141,7 @@ def test_blend_chatter_stays_off_stdout(tmp_path: Path) -> None:
     """Opening a Rigify scene prints "Read blend" and "scripts disabled ... rig_ui.py" from C;
     stdout keeps only the command's own line."""
     blend = tmp_path / "short.blend"
-    run_python(f"""
-        import bpy
-        from tools.demo_scene import add_camera, add_rigify_dancer, empty_scene
-        scene = empty_scene()
-        scene.frame_start, scene.frame_end = 1, 3
-        add_rigify_dancer(scene, "Hero", (0.0, 0.0, 0.0))
-        add_camera(scene)
-        bpy.ops.wm.save_as_mainfile(filepath={str(blend)!r})
-        """)
+    run_script(DANCER_BLEND, {"blend": str(blend), "fps": 24, "frames": 3})
     proc = subprocess.run([sys.executable, "-m", "scail_blender.cli", "render-pose", "--blend", str(blend),
                            "--out", str(tmp_path / "p.mp4"), "--size", "128x224"], cwd=ROOT, capture_output=True,
                           text=True, timeout=300)

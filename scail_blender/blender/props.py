@@ -51,15 +51,28 @@ class ScailSettings(bpy.types.PropertyGroup):
     characters: bpy.props.CollectionProperty(type=ScailCharacter)
     active_character: bpy.props.IntProperty()
 
+    # Explicit numbers: saved files store the number, so items keep theirs when new ones come.
     size_preset: bpy.props.EnumProperty(
         name="Size",
         items=(
-            ("512x896", "896 x 512 Landscape", "Width 896, height 512: SCAIL's native size"),
-            ("896x512", "512 x 896 Portrait", "Width 512, height 896: SCAIL's native size, upright"),
-            ("704x1280", "1280 x 704 Landscape", "Width 1280, height 704: the large size"),
-            ("CUSTOM", "Custom", "Any width and height, multiples of 32"),
+            ("CAMERA", "From Camera", "SCAIL's native size in the scene camera's orientation: 896 x 512 for "
+             "landscape and square renders, 512 x 896 for portrait ones", 4),
+            ("512x896", "896 x 512 Landscape", "Width 896, height 512: SCAIL's native size", 0),
+            ("896x512", "512 x 896 Portrait", "Width 512, height 896: SCAIL's native size, upright", 1),
+            ("704x1280", "1280 x 704 Landscape", "Width 1280, height 704: the large size", 2),
+            ("CUSTOM", "Custom", "Any width and height, multiples of 32", 3),
         ),
-        default="512x896",
+        default="CAMERA",
+    )
+    framing: bpy.props.EnumProperty(
+        name="Framing",
+        description="How the camera fits a pose size of another shape than its render resolution (never stretched)",
+        items=(
+            ("sensor", "Sensor Fit", "As Blender renders the camera at the pose size (its sensor fit keeps one side)"),
+            ("crop", "Cover and Crop", "Scale the camera's picture to cover the pose size and crop the centre, "
+             "as SCAIL's video preprocessing does"),
+        ),
+        default="sensor",
     )
     width: bpy.props.IntProperty(name="Width", default=896, min=32, max=4096, step=32)
     height: bpy.props.IntProperty(name="Height", default=512, min=32, max=4096, step=32)
@@ -76,8 +89,10 @@ class ScailSettings(bpy.types.PropertyGroup):
     reference_image: bpy.props.PointerProperty(name="Reference", type=bpy.types.Image)
     prompt: bpy.props.StringProperty(name="Prompt", description="What the character looks like and does")
 
-    def size(self) -> tuple[int, int]:
-        """(height, width) of the pose video."""
+    def size(self) -> tuple[int, int] | None:
+        """(height, width) of the pose video; None follows the scene camera."""
+        if self.size_preset == "CAMERA":
+            return None
         if self.size_preset == "CUSTOM":
             return self.height, self.width
         return SIZE_PRESETS[self.size_preset]

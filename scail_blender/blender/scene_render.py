@@ -29,6 +29,7 @@ from ..pose.video import ensure_writable_folder
 from ..motion.pose_video import frame_motion, motion_frames, write_pose_video
 from ..progress import Progress
 from .camera import camera_params
+from ..rig.camera import FRAMINGS, Framing, default_pose_size, framing_note
 from .scene_motion import Character, ClipExtractor
 from .sequencer import place_movie
 from ..timing import pose_frame_count, sample_times, scene_rate_indices
@@ -54,6 +55,12 @@ class PoseRender:
     times: list[float] = field(default_factory=list)
     scheme: str = "preview"
     backend: str = "auto"
+    framing: Framing = "sensor"
+    framing_note: str = ""
+
+    def report_lines(self) -> list[str]:
+        """What this render will use, in words: the camera framing and the characters."""
+        return [f"scail: {self.framing_note}"]
 
     @property
     def scene_fps(self) -> float:
@@ -67,12 +74,14 @@ def default_video_path(scene: bpy.types.Scene, folder: Path) -> Path:
 
 def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str] | None = None,
                      camera: str | None = None, frame_range: tuple[int, int] | None = None,
-                     size: tuple[int, int] = (512, 896), fps: float = 16.0, frames_dir: Path | None = None,
+                     size: tuple[int, int] | None = None, fps: float = 16.0, frames_dir: Path | None = None,
                      joints_out: Path | None = None, add_strip: bool = True, scheme: str = "preview",
-                     backend: str = "auto") -> PoseRender:
+                     backend: str = "auto", framing: Framing = "sensor") -> PoseRender:
     """Check every input and resolve characters and camera before anything runs.
 
-    The scene is not touched; the only side effect is creating the output folders.
+    ``size`` None follows the camera: SCAIL's official size in the camera's orientation. A size
+    of another aspect than the camera's render is framed by ``framing`` (see rig.camera), never
+    stretched. The scene is not touched; the only side effect is creating the output folders.
     """
     cam_obj = None
     if camera:
@@ -80,7 +89,9 @@ def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str]
         if cam_obj is None or cam_obj.type != "CAMERA":
             names = ", ".join(o.name for o in scene.objects if o.type == "CAMERA") or "none"
             raise CameraError(f"No camera named {camera!r} in scene {scene.name!r} (cameras: {names}).")
-    camera_params(scene, cam_obj)  # raises CameraError for a missing or orthographic camera
+    params = camera_params(scene, cam_obj)  # raises CameraError for a missing or orthographic camera
+    if framing not in FRAMINGS:
+        raise InputError(f"Framing {framing!r} is unknown: use one of {', '.join(FRAMINGS)}.")
     start, end = frame_range or (scene.frame_start, scene.frame_end)
     if end < start:
         raise InputError(f"Frame range {start}:{end} ends before it starts: give START:END with START <= END.")
@@ -91,7 +102,7 @@ def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str]
     if count > MAX_POSE_FRAMES:
         raise InputError(f"Frame range {start}:{end} gives {count} pose frames, more than {MAX_POSE_FRAMES}: "
                          "render it in parts.")
-    size = require_model_size(size)
+    size = require_model_size(size if size is not None else default_pose_size(params))
     resolved = scene_characters(scene, characters)
     out = Path(out)
     ensure_writable_folder(out.parent, "output")
@@ -104,7 +115,8 @@ def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str]
                       frames_dir=Path(frames_dir) if frames_dir else None,
                       joints_out=Path(joints_out) if joints_out else None, add_strip=add_strip,
                       times=sample_times(start, end, scene_fps, fps),
-                      scheme=scheme, backend=backend)
+                      scheme=scheme, backend=backend, framing=framing,
+                      framing_note=framing_note(params, size, framing))
 
 
 def _encode(job: dict, motion, progress, cancel: threading.Event) -> PoseFiles:
@@ -127,7 +139,8 @@ class PoseRenderJob:
         self._events: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
         self._outcome: list = []
-        self._extractor = ClipExtractor(scene, plan.characters, plan.camera, plan.times, fps=plan.fps, size=plan.size)
+        self._extractor = ClipExtractor(scene, plan.characters, plan.camera, plan.times, fps=plan.fps, size=plan.size,
+                                        framing=plan.framing)
         self._read = 0
 
     def cancel(self) -> None:
@@ -237,10 +250,12 @@ def render_pose_video(plan: PoseRender) -> PoseFiles:
     return PoseRenderJob(plan).run()
 
 
-def render_blend_file(blend: Path, out: Path, **options) -> PoseFiles:
+def render_blend_file(blend: Path, out: Path, report=None, **options) -> tuple[PoseRender, PoseFiles]:
     """Open ``blend`` and render its active scene (``options`` as for ``plan_pose_render``).
 
-    The file is only read: no strip is added, because nothing saves the opened file.
+    ``report`` receives the plan's report lines (camera framing, characters used and skipped)
+    before the render starts. The file is only read: no strip is added, because nothing saves
+    the opened file.
     """
     blend = Path(blend)
     if not blend.is_file():
@@ -252,17 +267,21 @@ def render_blend_file(blend: Path, out: Path, **options) -> PoseFiles:
         bpy.ops.wm.open_mainfile(filepath=str(blend), load_ui=False)
     except RuntimeError as exc:
         raise InputError(f"Blender could not open {blend} ({str(exc).strip()}): is it a .blend file?") from exc
-    return render_pose_video(plan_pose_render(bpy.context.scene, out, add_strip=False, **options))
+    plan = plan_pose_render(bpy.context.scene, out, add_strip=False, **options)
+    for line in plan.report_lines():
+        (report or print)(line)
+    return plan, render_pose_video(plan)
 
 
-def preview_frame(scene: bpy.types.Scene, size: tuple[int, int] = (512, 896)):
-    """The pose frame of the scene's current frame, as RGB uint8 (H, W, 3).
+def preview_frame(scene: bpy.types.Scene, size: tuple[int, int] | None = None, framing: Framing = "sensor"):
+    """The pose frame of the scene's current frame, as RGB uint8 (H, W, 3); ``size`` None
+    follows the camera as a render does.
 
     The depth shading range comes from this frame alone, so a clip's frame can look slightly
     brighter or darker than its preview.
     """
-    camera_params(scene, None)
-    size = require_model_size(size)
+    params = camera_params(scene, None)
+    size = require_model_size(size if size is not None else default_pose_size(params))
     extractor = ClipExtractor(scene, scene_characters(scene), scene.camera,
-                              [scene.frame_current + scene.frame_subframe], size=size)
+                              [scene.frame_current + scene.frame_subframe], size=size, framing=framing)
     return next(iter(motion_frames(frame_motion(extractor.run(), size=size))))

@@ -105,6 +105,7 @@ class SCAIL_PT_camera_output(_Sidebar, bpy.types.Panel):
             col = layout.column(align=True)
             col.prop(settings, "width")
             col.prop(settings, "height")
+        layout.prop(settings, "framing")
         layout.prop(settings, "fps")
         layout.prop(settings, "use_scene_range")
         col = layout.column(align=True)

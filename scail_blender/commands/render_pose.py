@@ -7,7 +7,7 @@ import sys
 
 from ..errors import InputError
 from ..pose.camera import Intrinsics
-from ..pose.framing import MODEL_SIZE, is_model_size, nearest_model_size
+from ..pose.framing import is_model_size, nearest_model_size
 from .common import size_arg, terminal_progress
 
 DESCRIPTION = """\
@@ -41,8 +41,13 @@ Sizes that are not multiples of 32 render (for previews) with a warning naming t
 the model takes.
 fps: --fps resamples the motion in time (interpolated), so it keeps its real speed.
 
---blend: --size defaults to 512x896 and must be multiples of 32; --fps defaults to 16 and the
-animation is sampled at sub-frame times, so a 24 fps scene keeps its real speed.
+--blend: --size defaults to SCAIL's size in the scene camera's orientation (512x896 for a
+landscape or square render, 896x512 for a portrait one) and must be multiples of 32. A size of
+another shape than the camera's render is never stretched: --framing sensor (default) frames it
+as Blender renders that camera at that resolution (its sensor fit), --framing crop scales the
+camera's picture to cover it and crops the centre (as SCAIL's preprocessing resizes videos);
+the report line and --joints-out say which was used. --fps defaults to 16 and the animation is
+sampled at sub-frame times, so a 24 fps scene keeps its real speed.
 
 examples:
   scail render-pose --motion dance.npz --out pose.mp4
@@ -63,6 +68,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--character", metavar="NAME", action="append",
                         help="--blend: armature object to render (repeatable; default: every armature that maps)")
     parser.add_argument("--camera", metavar="NAME", help="--blend: camera object (default: the scene camera)")
+    parser.add_argument("--framing", choices=("sensor", "crop"), default=None,
+                        help="--blend: how the camera fits a --size of another shape than its render: "
+                             "sensor (Blender's sensor fit, default) or crop (cover and centre-crop)")
     parser.add_argument("--frame-range", metavar="START:END", type=frame_range_arg,
                         help="--blend: scene frames to render, both included (default: the scene's range)")
     parser.add_argument("--out", metavar="POSE.mp4", required=True, help="H.264 mp4 to write")
@@ -110,7 +118,7 @@ def load_motion_file(path: str):
 def run(args: argparse.Namespace) -> int:
     if args.blend:
         return run_blend(args)
-    for flag in ("character", "camera", "frame_range"):
+    for flag in ("character", "camera", "frame_range", "framing"):
         if getattr(args, flag):
             raise InputError(f"--{flag.replace('_', '-')} applies to --blend only; a motion file has its own camera and frames")
     from ..motion.pose_video import frame_motion, write_pose_video
@@ -138,9 +146,11 @@ def run_blend(args: argparse.Namespace) -> int:
             raise
         raise InputError("--blend needs Blender's Python module: pip install bpy==5.0.1 (Python 3.11)") from exc
     options = {"characters": args.character, "camera": args.camera, "frame_range": args.frame_range,
-               "size": args.size or MODEL_SIZE, "fps": args.fps or 16.0, "frames_dir": args.frames_dir,
-               "joints_out": args.joints_out, "scheme": args.palette, "backend": args.backend}
-    files = render_blend_file(args.blend, args.out, **options)
-    height, width = options["size"]
+               "size": args.size, "framing": args.framing or "sensor", "fps": args.fps or 16.0,
+               "frames_dir": args.frames_dir, "joints_out": args.joints_out, "scheme": args.palette,
+               "backend": args.backend}
+    plan, files = render_blend_file(args.blend, args.out, report=lambda line: print(line, file=sys.stderr),
+                                    **options)
+    height, width = plan.size
     print(f"wrote {files.video} ({files.frames} frames, {height}x{width}, {options['fps']:g} fps)")
     return 0

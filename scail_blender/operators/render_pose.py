@@ -24,7 +24,7 @@ def plan_from_panel(context: bpy.types.Context):
     folder = prefs.output_folder(context)
     video = default_video_path(scene, folder)
     return plan_pose_render(scene, video, frame_range=settings.frame_range(scene), size=settings.size(),
-                            fps=settings.fps, add_strip=settings.add_strip,
+                            framing=settings.framing, fps=settings.fps, add_strip=settings.add_strip,
                             frames_dir=video.with_suffix("") if settings.write_frames else None)
 
 
@@ -155,7 +155,7 @@ class SCAIL_OT_preview_frame(bpy.types.Operator):
     def execute(self, context):
         settings = context.scene.scail
         try:
-            pixels = preview_frame(context.scene, size=settings.size())
+            pixels = preview_frame(context.scene, size=settings.size(), framing=settings.framing)
         except ScailError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}

@@ -1,0 +1,329 @@
+"""Map a humanoid rig by its structure alone: no bone names, only the tree and the rest pose.
+
+Exporters and rig tools often leave names that say nothing (``Bone.001``, ``joint17``). The
+tree still says which bones form a body: five long chains end in the two hands, the two feet
+and the head; the three that meet deepest are the arms and the neck (the chest), the other two
+are the legs, and where the legs meet is the pelvis. Along each chain the joints are the bone
+heads whose spacing looks like a human limb (thigh as long as the shank, upper arm a little
+longer than the forearm, the head joint about a third of the way from the neck to the crown).
+Sides come from x in armature space (the character's left is +x in Blender, FBX and glTF rigs).
+The result is a guess and is always reported as one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import combinations
+
+import numpy as np
+
+from .bones import BoneInfo, JointSource
+from .fingers import finger_points
+from .presets import FINGERS, SMPL_ROLES
+
+_I = {role_side: i for i, role_side in enumerate(SMPL_ROLES)}
+# A chain counts as a limb when it reaches at least this share of the rig's size.
+LIMB_SHARE = 0.12
+# SMPL's head joint sits about this share of the way from the neck joint to the crown.
+HEAD_JOINT_SHARE = 0.35
+# Upper arm / forearm length in SMPL's rest skeleton.
+ARM_RATIO = 1.2
+
+
+@dataclass
+class StructureMap:
+    """Sources found by structure (SMPL index -> source), hand points per side, and notes."""
+
+    body: dict[int, JointSource]
+    hands: dict[str, list[JointSource | None]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+class _Tree:
+    """The bones to map (deform bones when the rig marks some) with parents re-linked past the rest."""
+
+    def __init__(self, bones: Sequence[BoneInfo]) -> None:
+        deform = [b for b in bones if b.use_deform]
+        use = deform if len(deform) >= 10 else list(bones)
+        kept = {b.name for b in use}
+        every = {b.name: b for b in bones}
+        self.bones = {b.name: b for b in use}
+        self.parent: dict[str, str | None] = {}
+        for bone in use:
+            parent = bone.parent
+            while parent is not None and parent not in kept:
+                parent = every[parent].parent if parent in every else None
+            self.parent[bone.name] = parent
+        self.children: dict[str, list[str]] = {n: [] for n in self.bones}
+        for name, parent in self.parent.items():
+            if parent is not None:
+                self.children[parent].append(name)
+        self.reach: dict[str, float] = {}
+        for name in reversed(self._order()):
+            self.reach[name] = self._reach(name)
+        points = np.array([p for b in use for p in (b.head, b.tail)], dtype=np.float64)
+        self.size = float(np.max(points.max(0) - points.min(0))) if len(points) else 0.0
+
+    def _order(self) -> list[str]:
+        """Parents before children."""
+        out = [n for n, p in self.parent.items() if p is None]
+        for name in out:
+            out.extend(self.children[name])
+        return out
+
+    def _reach(self, name: str) -> float:
+        """Farthest subtree point from the bone's head (children's reaches are known)."""
+        bone = self.bones[name]
+        head = np.asarray(bone.head)
+        best = bone.length
+        for child in self.children[name]:
+            offset = float(np.linalg.norm(np.subtract(self.bones[child].head, head)))
+            best = max(best, offset + self.reach[child])
+        return best
+
+    def limb_children(self, name: str) -> list[str]:
+        return [c for c in self.children[name] if self.reach[c] >= LIMB_SHARE * self.size]
+
+    def ancestors(self, name: str) -> list[str]:
+        """``name`` and its ancestors, nearest first."""
+        out = [name]
+        while (parent := self.parent[out[-1]]) is not None:
+            out.append(parent)
+        return out
+
+    def main_child(self, name: str) -> str | None:
+        """The child that carries the chain on: the one reaching farthest."""
+        children = self.children[name]
+        return max(children, key=lambda c: self.reach[c]) if children else None
+
+
+def map_by_structure(bones: Sequence[BoneInfo]) -> StructureMap | None:
+    """The SMPL body joints (and hands where fingers are found) of a humanoid, or None when the
+    tree does not look like one (the notes then say why, through ``explain_structure``)."""
+    return _map(_Tree(bones))[0]
+
+
+def explain_structure(bones: Sequence[BoneInfo]) -> str:
+    """Why ``map_by_structure`` found no humanoid (empty when it did)."""
+    return _map(_Tree(bones))[1]
+
+
+def _map(tree: _Tree) -> tuple[StructureMap | None, str]:
+    if tree.size <= 0:
+        return None, "the bones have no size"
+    ends = _limb_ends(tree)
+    if len(ends) != 5:
+        return None, (f"found {len(ends)} limb ends where a humanoid has 5 (two hands, two feet, the head): "
+                      + ", ".join(f"'{e}'" for e in ends))
+    depth = {e: {a: i for i, a in enumerate(reversed(tree.ancestors(e)))} for e in ends}
+
+    def meet(a: str, b: str) -> str:
+        shared = set(depth[a]) & set(depth[b])
+        return max(shared, key=lambda n: depth[a][n])
+
+    # The arms and the neck meet deepest: at the chest.
+    triples = []
+    for trio in combinations(ends, 3):
+        meets = {meet(a, b) for a, b in combinations(trio, 2)}
+        if len(meets) == 1:
+            chest = meets.pop()
+            triples.append((depth[trio[0]][chest], trio, chest))
+    if not triples:
+        return None, "no three limb chains meet at one bone (the chest: two arms and the neck)"
+    _, upper, chest = max(triples)
+    legs = [e for e in ends if e not in upper]
+    pelvis = meet(*legs)
+    if chest not in tree.ancestors(upper[0]) or pelvis == chest or chest in tree.ancestors(pelvis):
+        return None, "the legs do not hang below the chest in the bone tree"
+    chain: dict[str, list[str]] = {}
+    for end in upper:
+        chain[end] = _path_below(tree, chest, end)
+    for end in legs:
+        chain[end] = _path_below(tree, pelvis, end)
+    lengths = {e: _chain_length(tree, chain[e]) for e in upper}
+    arms = min(combinations(upper, 2), key=lambda pair: abs(lengths[pair[0]] - lengths[pair[1]]))
+    head_end = next(e for e in upper if e not in arms)
+
+    body: dict[int, JointSource] = {_I[("pelvis", "")]: JointSource(pelvis)}
+    notes: list[str] = []
+    pelvis_head = np.asarray(tree.bones[pelvis].head)
+    for end in legs:
+        side = _side(tree, chain[end], pelvis_head)
+        _leg(tree, chain[end], side, body)
+    for end in arms:
+        side = _side(tree, chain[end], pelvis_head)
+        _arm(tree, chain[end], side, body)
+    if {_side(tree, chain[e], pelvis_head) for e in legs} != {"L", "R"} or \
+            {_side(tree, chain[e], pelvis_head) for e in arms} != {"L", "R"}:
+        return None, "the two arms (or legs) are on the same side of the body"
+    _neck_and_head(tree, chain[head_end], body)
+    _spine(tree, pelvis, chest, body)
+    hands = {}
+    for end in arms:
+        side = "left" if _side(tree, chain[end], pelvis_head) == "L" else "right"
+        wrist = body[_I[("wrist", side[0].upper())]]
+        hands[side] = _hand(tree, wrist, notes, side)
+    return StructureMap(body, hands, notes), ""
+
+
+def _limb_ends(tree: _Tree) -> list[str]:
+    """Bones where a limb chain ends: reached through limb children, with none of their own."""
+    ends = []
+    stack = [n for n, p in tree.parent.items() if p is None]
+    while stack:
+        name = stack.pop()
+        limbs = tree.limb_children(name)
+        if not limbs:
+            if tree.parent[name] is not None:
+                ends.append(name)
+            continue
+        stack.extend(limbs)
+    return ends
+
+
+def _path_below(tree: _Tree, top: str | None, end: str) -> list[str]:
+    """Bones from just below ``top`` down to ``end``, then on along the main chain past it."""
+    path = []
+    for name in tree.ancestors(end):
+        if name == top:
+            break
+        path.append(name)
+    path.reverse()
+    current = end
+    while (child := tree.main_child(current)) is not None and len(tree.children[current]) == 1:
+        path.append(child)
+        current = child
+    return path
+
+
+def _points(tree: _Tree, path: list[str]) -> list[tuple[np.ndarray, JointSource]]:
+    """Joint candidates along a chain: each bone's head, then the last bone's tail."""
+    out = [(np.asarray(tree.bones[n].head, dtype=np.float64), JointSource(n)) for n in path]
+    last = tree.bones[path[-1]]
+    out.append((np.asarray(last.tail, dtype=np.float64), JointSource(last.name, "tail")))
+    return out
+
+
+def _chain_length(tree: _Tree, path: list[str]) -> float:
+    pts = [p for p, _ in _points(tree, path)]
+    return float(sum(np.linalg.norm(b - a) for a, b in zip(pts, pts[1:])))
+
+
+def _side(tree: _Tree, path: list[str], centre: np.ndarray) -> str:
+    pts = np.array([p for p, _ in _points(tree, path)])
+    return "L" if float(np.mean(pts[:, 0]) - centre[0]) > 0 else "R"
+
+
+def _best_triple(pts: list[np.ndarray], ratio: float, last: int | None = None) -> tuple[int, int, int] | None:
+    """Indices (i, j, k) of a limb's three joints: long segments in the given length ratio,
+    nearly in line at rest (a straight or slightly bent limb). ``last`` fixes k."""
+    best, choice = -np.inf, None
+    n = len(pts)
+    for i in range(n):
+        for j in range(i + 1, n):
+            for k in ([last] if last is not None else range(j + 1, n)):
+                if k <= j:
+                    continue
+                a, b = pts[j] - pts[i], pts[k] - pts[j]
+                la, lb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+                if la == 0 or lb == 0:
+                    continue
+                balance = max(0.0, 1 - 2 * abs(la - ratio * lb) / (la + ratio * lb))
+                straight = 0.5 + 0.5 * float(a @ b) / (la * lb)
+                score = (la + lb) * balance ** 2 * straight
+                if score > best:
+                    best, choice = score, (i, j, k)
+    return choice
+
+
+def _leg(tree: _Tree, path: list[str], side: str, body: dict[int, JointSource]) -> None:
+    cands = _points(tree, path)
+    triple = _best_triple([p for p, _ in cands], 1.0)
+    if triple is None:
+        return
+    i, j, k = triple
+    body[_I[("hip", side)]], body[_I[("knee", side)]], body[_I[("ankle", side)]] = (cands[x][1] for x in triple)
+    if k + 1 < len(cands):
+        body[_I[("foot", side)]] = cands[k + 1][1]
+
+
+def _arm(tree: _Tree, path: list[str], side: str, body: dict[int, JointSource]) -> None:
+    cands = _points(tree, path)
+    # The wrist is the first bone that branches into fingers, else a short last bone (a hand
+    # without fingers) starts there.
+    hand = next((x for x, name in enumerate(path) if len(tree.children[name]) >= 2), None)
+    if hand is None and len(path) >= 2 and tree.bones[path[-1]].length < 0.6 * tree.bones[path[-2]].length:
+        hand = len(path) - 1
+    triple = _best_triple([p for p, _ in cands], ARM_RATIO, last=hand)
+    if triple is None:
+        return
+    i, j, k = triple
+    body[_I[("shoulder", side)]], body[_I[("elbow", side)]], body[_I[("wrist", side)]] = (cands[x][1] for x in triple)
+    if i > 0:
+        body[_I[("collar", side)]] = cands[i - 1][1]
+    if k + 1 < len(cands):
+        body[_I[("hand", side)]] = cands[k + 1][1]
+
+
+def _neck_and_head(tree: _Tree, path: list[str], body: dict[int, JointSource]) -> None:
+    cands = _points(tree, path)
+    neck = cands[0][0]
+    top = float(np.linalg.norm(cands[-1][0] - neck))
+    body[_I[("neck", "")]] = cands[0][1]
+    if top == 0 or len(cands) < 2:
+        return
+    share = [abs(float(np.linalg.norm(p - neck)) / top - HEAD_JOINT_SHARE) for p, _ in cands[1:]]
+    body[_I[("head", "")]] = cands[1 + int(np.argmin(share))][1]
+
+
+def _spine(tree: _Tree, pelvis: str, chest: str, body: dict[int, JointSource]) -> None:
+    """spine1-3 at about a quarter, a half and three quarters of the way up to the neck."""
+    path = [n for n in reversed(tree.ancestors(chest)) if n not in tree.ancestors(pelvis)[1:]]
+    path = path[path.index(pelvis) + 1:] if pelvis in path else path
+    if not path:
+        return
+    low = np.asarray(tree.bones[pelvis].head, dtype=np.float64)
+    neck = body[_I[("neck", "")]]
+    high = np.asarray(tree.bones[neck.bone].head, dtype=np.float64)
+    span = float(np.linalg.norm(high - low))
+    if span == 0:
+        return
+    cands = [(float(np.linalg.norm(np.asarray(tree.bones[n].head) - low)) / span, JointSource(n)) for n in path]
+    used = {s.bone for s in body.values()}
+    for role, share in (("spine1", 0.25), ("spine2", 0.5), ("spine3", 0.75)):
+        free = [(abs(s - share), src) for s, src in cands if src.bone not in used and 0 < s < 1]
+        if free:
+            source = min(free, key=lambda x: x[0])[1]
+            body[_I[(role, "")]] = source
+            used.add(source.bone)
+
+
+def _hand(tree: _Tree, wrist: JointSource, notes: list[str], side: str) -> list[JointSource | None]:
+    """21 hand points when the wrist bone branches into at least four finger chains."""
+    points: list[JointSource | None] = [wrist] + [None] * 20
+    roots = [c for c in tree.children[wrist.bone] if tree.children[c] or tree.bones[c].length > 0]
+    chains = []
+    for root in roots:
+        chain = [root]
+        while (child := tree.main_child(chain[-1])) is not None:
+            chain.append(child)
+        if len(chain) >= 2:
+            chains.append(chain)
+    if len(chains) < 4:
+        return [None] * 21
+    heads = np.array([tree.bones[c[0]].head for c in chains], dtype=np.float64)
+    # The thumb starts farthest from the other fingers; the rest lie in a row, index nearest it.
+    spread = [float(np.mean(np.linalg.norm(heads - h, axis=1))) for h in heads]
+    thumb = int(np.argmax(spread)) if len(chains) == 5 else None
+    others = [x for x in range(len(chains)) if x != thumb]
+    if thumb is not None:
+        others.sort(key=lambda x: float(np.linalg.norm(heads[x] - heads[thumb])))
+    order = ([thumb] if thumb is not None else []) + others
+    fingers = FINGERS if thumb is not None else FINGERS[1:]
+    for finger, x in zip(fingers, order):
+        f = FINGERS.index(finger)
+        pts = finger_points([tree.bones[n] for n in chains[x][:4]], f"{side} {finger}", notes)
+        if pts is not None:
+            points[1 + 4 * f: 5 + 4 * f] = pts
+    return points

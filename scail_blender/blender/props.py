@@ -23,15 +23,25 @@ def _joint_items(_self, _context) -> list[tuple[str, str, str]]:
     return [(name, name.replace("_", " ").title(), f"SMPL joint {i}") for i, name in enumerate(SMPL_JOINT_NAMES)]
 
 
+def _remap_owner(self, context) -> None:
+    """Editing a manual choice maps its character again, so the report never lags behind."""
+    from .characters import remap_character
+
+    path = self.path_from_id()  # scail.characters[i].overrides[j]
+    character = self.id_data.path_resolve(path.rsplit(".overrides", 1)[0])
+    remap_character(character)
+
+
 class ScailJointOverride(bpy.types.PropertyGroup):
     """One manual choice: this SMPL joint sits at the head or tail of that bone."""
 
-    joint: bpy.props.EnumProperty(name="Joint", items=_joint_items)
-    bone: bpy.props.StringProperty(name="Bone")
+    joint: bpy.props.EnumProperty(name="Joint", items=_joint_items, update=_remap_owner)
+    bone: bpy.props.StringProperty(name="Bone", update=_remap_owner)
     end: bpy.props.EnumProperty(
         name="End",
         items=(("head", "Head", "The bone's root"), ("tail", "Tail", "The bone's tip")),
         default="head",
+        update=_remap_owner,
     )
 
 

@@ -19,7 +19,7 @@ from ..motion.model import Motion
 from ..pose.camera import Intrinsics
 from .armature import check_armature, check_bonemap, map_armature, rest_points_world, sample_pose
 from .camera import camera_params
-from ..rig.bonemap import BoneMap
+from ..rig.bonemap import BoneMap, MappingReport
 from ..rig.camera import Framing, framing_note, intrinsics_from_camera, world_to_opencv
 from ..rig.scale import auto_scale, skeleton_height
 
@@ -31,6 +31,7 @@ class Character:
     obj: bpy.types.Object
     bonemap: BoneMap | None = None
     scale: float | None = None
+    report: MappingReport | None = None  # the mapping's notes, shown with the render's report
 
 
 class ClipExtractor:
@@ -77,7 +78,7 @@ class ClipExtractor:
             bonemap, report = map_armature(character.obj)
             if not report.ok:
                 raise RigMappingError(f"'{character.obj.name}': {report.summary()}")
-            return Character(character.obj, bonemap, character.scale)
+            return Character(character.obj, bonemap, character.scale, report)
         check_bonemap(character.obj, character.bonemap)
         missing = character.bonemap.missing_required()
         if missing:

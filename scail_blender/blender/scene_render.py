@@ -20,15 +20,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import bpy
+import numpy as np
 
-from .characters import scene_characters
+from .characters import choose_characters, scene_characters
 from ..errors import Cancelled, CameraError, InputError
 from ..pose.framing import require_model_size
+from ..pose.skeleton import smpl_to_scail
 from ..pose.outputs import PoseFiles, strip_video_path
 from ..pose.video import ensure_writable_folder
 from ..motion.pose_video import frame_motion, motion_frames, write_pose_video
 from ..progress import Progress
 from .camera import camera_params
+from ..rig.bonemap import BoneMap
 from ..rig.camera import FRAMINGS, Framing, default_pose_size, framing_note
 from .scene_motion import Character, ClipExtractor
 from .sequencer import place_movie
@@ -57,10 +60,11 @@ class PoseRender:
     backend: str = "auto"
     framing: Framing = "sensor"
     framing_note: str = ""
+    character_lines: list[str] = field(default_factory=list)
 
     def report_lines(self) -> list[str]:
         """What this render will use, in words: the camera framing and the characters."""
-        return [f"scail: {self.framing_note}"]
+        return [f"scail: {line}" for line in [self.framing_note, *self.character_lines]]
 
     @property
     def scene_fps(self) -> float:
@@ -76,12 +80,15 @@ def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str]
                      camera: str | None = None, frame_range: tuple[int, int] | None = None,
                      size: tuple[int, int] | None = None, fps: float = 16.0, frames_dir: Path | None = None,
                      joints_out: Path | None = None, add_strip: bool = True, scheme: str = "preview",
-                     backend: str = "auto", framing: Framing = "sensor") -> PoseRender:
+                     backend: str = "auto", framing: Framing = "sensor",
+                     bonemaps: list[BoneMap] | None = None) -> PoseRender:
     """Check every input and resolve characters and camera before anything runs.
 
     ``size`` None follows the camera: SCAIL's official size in the camera's orientation. A size
     of another aspect than the camera's render is framed by ``framing`` (see rig.camera), never
-    stretched. The scene is not touched; the only side effect is creating the output folders.
+    stretched. ``bonemaps`` (saved bone maps) go with ``characters`` in order (see
+    ``choose_characters``). The scene is not touched; the only side effect is creating the
+    output folders.
     """
     cam_obj = None
     if camera:
@@ -103,20 +110,34 @@ def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str]
         raise InputError(f"Frame range {start}:{end} gives {count} pose frames, more than {MAX_POSE_FRAMES}: "
                          "render it in parts.")
     size = require_model_size(size if size is not None else default_pose_size(params))
-    resolved = scene_characters(scene, characters)
+    choice = choose_characters(scene, characters, bonemaps)
     out = Path(out)
     ensure_writable_folder(out.parent, "output")
     if frames_dir is not None:
         ensure_writable_folder(Path(frames_dir), "frames")
     if joints_out is not None:
         ensure_writable_folder(Path(joints_out).parent, "joints")
-    return PoseRender(scene=scene, characters=resolved, camera=cam_obj or scene.camera,
+    return PoseRender(scene=scene, characters=choice.used, camera=cam_obj or scene.camera,
                       frame_start=start, frame_end=end, size=size, fps=float(fps), video=out,
                       frames_dir=Path(frames_dir) if frames_dir else None,
                       joints_out=Path(joints_out) if joints_out else None, add_strip=add_strip,
                       times=sample_times(start, end, scene_fps, fps),
                       scheme=scheme, backend=backend, framing=framing,
-                      framing_note=framing_note(params, size, framing))
+                      framing_note=framing_note(params, size, framing), character_lines=choice.lines())
+
+
+def check_camera_outside(motion) -> None:
+    """Refuse a clip where the camera sits inside a character (joints all around it): the
+    picture would be limbs sweeping across the whole frame."""
+    joints = smpl_to_scail(motion.joints)
+    valid = np.any(joints != 0, axis=-1)
+    for t in range(motion.frames):
+        for p in range(motion.people):
+            pts = joints[t, p][valid[t, p]]
+            if len(pts) >= 4 and np.all(pts.min(0) < 0) and np.all(pts.max(0) > 0):
+                name = motion.person_ids[p] if motion.person_ids else f"person {p + 1}"
+                raise CameraError(f"The camera is inside '{name}' at pose frame {t + 1} (its joints lie on every "
+                                  "side of it): move the camera back or pick another camera. Nothing was written.")
 
 
 def _encode(job: dict, motion, progress, cancel: threading.Event) -> PoseFiles:
@@ -198,7 +219,9 @@ class PoseRenderJob:
         self.progress = 0.5 * self._read / total
         self.message = f"Reading joints {self._read}/{total}"
         if self._extractor.done:
-            self._start_worker(self._extractor.motion())
+            motion = self._extractor.motion()
+            check_camera_outside(motion)
+            self._start_worker(motion)
 
     def _start_worker(self, motion) -> None:
         plan = self.plan

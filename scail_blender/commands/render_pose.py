@@ -28,10 +28,14 @@ Other keys are refused. Without intrinsics the camera is NLF's default: 55 degre
 view on the larger image side, principal point at the image centre.
 
 --blend opens the file with the bpy module and renders its active scene exactly as the
-Blender panel's Render Pose Video does: the armatures named by --character (default: every
-armature that maps to the SCAIL skeleton, or the panel's characters when it lists some) seen
+Blender panel's Render Pose Video does: the armatures named by --character, else the panel's
+characters when it lists some, else the armatures that would render (visible in the view layer,
+not disabled in renders, not in an excluded collection, not a Rigify metarig whose generated rig
+is there, not an animation-only copy of a skinned armature) and map to the SCAIL skeleton; seen
 through --camera (default: the scene camera), over --frame-range (default: the scene's range)
-sampled at --fps. The .blend is only read.
+sampled at --fps. Bones are matched by name, then by hierarchy, then by structure alone (a
+guess, reported); --bonemap gives a saved map instead. A report on stderr says which armatures
+were used and skipped and why, and how the camera was framed. The .blend is only read.
 """
 
 EPILOG = """\
@@ -67,6 +71,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     source.add_argument("--blend", metavar="FILE.blend", help="render the rigs of this Blender file (needs bpy)")
     parser.add_argument("--character", metavar="NAME", action="append",
                         help="--blend: armature object to render (repeatable; default: every armature that maps)")
+    parser.add_argument("--bonemap", metavar="FILE.json", action="append",
+                        help="--blend: a saved bone map (the panel's Save Bone Map) for the armature named by the "
+                             "--character in the same position, or for the only armature that would render "
+                             "(repeatable)")
     parser.add_argument("--camera", metavar="NAME", help="--blend: camera object (default: the scene camera)")
     parser.add_argument("--framing", choices=("sensor", "crop"), default=None,
                         help="--blend: how the camera fits a --size of another shape than its render: "
@@ -118,7 +126,7 @@ def load_motion_file(path: str):
 def run(args: argparse.Namespace) -> int:
     if args.blend:
         return run_blend(args)
-    for flag in ("character", "camera", "frame_range", "framing"):
+    for flag in ("character", "camera", "frame_range", "framing", "bonemap"):
         if getattr(args, flag):
             raise InputError(f"--{flag.replace('_', '-')} applies to --blend only; a motion file has its own camera and frames")
     from ..motion.pose_video import frame_motion, write_pose_video
@@ -145,7 +153,11 @@ def run_blend(args: argparse.Namespace) -> int:
         if "bpy" not in str(exc):
             raise
         raise InputError("--blend needs Blender's Python module: pip install bpy==5.0.1 (Python 3.11)") from exc
-    options = {"characters": args.character, "camera": args.camera, "frame_range": args.frame_range,
+    from ..rig.bonemap import load_bonemap
+
+    bonemaps = [load_bonemap(path) for path in args.bonemap or []]
+    options = {"characters": args.character, "bonemaps": bonemaps, "camera": args.camera,
+               "frame_range": args.frame_range,
                "size": args.size, "framing": args.framing or "sensor", "fps": args.fps or 16.0,
                "frames_dir": args.frames_dir, "joints_out": args.joints_out, "scheme": args.palette,
                "backend": args.backend}

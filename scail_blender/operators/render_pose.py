@@ -52,7 +52,9 @@ class SCAIL_OT_render_pose(bpy.types.Operator):
     def execute(self, context):
         """Synchronous: used by scripts and when there is no window to keep alive."""
         try:
-            files = PoseRenderJob(plan_from_panel(context)).run()
+            plan = plan_from_panel(context)
+            self._report_plan(plan)
+            files = PoseRenderJob(plan).run()
         except ScailError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
@@ -63,7 +65,9 @@ class SCAIL_OT_render_pose(bpy.types.Operator):
         if context.window is None or bpy.app.background:
             return self.execute(context)  # no event loop to drive a modal operator
         try:
-            self._job = PoseRenderJob(plan_from_panel(context))
+            plan = plan_from_panel(context)
+            self._report_plan(plan)
+            self._job = PoseRenderJob(plan)
         except ScailError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
@@ -72,6 +76,11 @@ class SCAIL_OT_render_pose(bpy.types.Operator):
         self._timer = context.window_manager.event_timer_add(TICK_S, window=context.window)
         context.window_manager.modal_handler_add(self)
         return {"RUNNING_MODAL"}
+
+    def _report_plan(self, plan) -> None:
+        """Which camera framing and characters the render uses and skips, in the Info log."""
+        for line in plan.report_lines():
+            self.report({"WARNING"} if "skipped" in line or "Check" in line else {"INFO"}, line)
 
     def modal(self, context, event):
         state = context.window_manager.scail_job

@@ -8,16 +8,19 @@ and frame places every point, and face marks placed by rule turn with the head.
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from ..errors import RigMappingError
+from ..errors import InputError, RigMappingError
 from .bones import BoneInfo, JointSource
 from .face import face_axes, marks_from_head_mesh
 from .fingers import finger_points
-from .structure import map_by_structure
+from .structure import explain_structure, map_by_structure
 from ..pose.skeleton import SLOT_FROM_SMPL, SMPL_JOINT_NAMES
 from .names import LAYER_RANK, parse_name
 from .presets import FINGERS, PRESETS, SMPL_ROLES, Preset, unambiguous_fallbacks
@@ -88,9 +91,27 @@ class BoneMap:
             body = {SMPL_JOINT_NAMES.index(k): JointSource.from_dict(v) for k, v in data["body"].items()}
             hands = {side: [dec(d) for d in data["hands"][side]] for side in SIDES}
             marks = [dec(d) for d in data["head_marks"]]
-        except (KeyError, ValueError, TypeError) as exc:
-            raise RigMappingError(f"stored bone map is damaged ({exc}); run Auto-map again") from exc
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:
+            raise RigMappingError(f"stored bone map is damaged ({exc}); map the character again and save it") from exc
         return cls(body, hands, marks, str(data.get("preset", "")))
+
+
+def load_bonemap(path: str | os.PathLike) -> BoneMap:
+    """A bone map saved by the panel (Save Bone Map) or by ``save_bonemap``: BoneMap.to_dict as JSON."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"Bone map {path} does not exist: save one from the panel (Save Bone Map).") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"Bone map {path} is not readable JSON ({exc}); save it again from the panel.") from None
+    if not isinstance(data, dict):
+        raise InputError(f"Bone map {path} holds {type(data).__name__}, not a bone map; save it again from the panel.")
+    return BoneMap.from_dict(data)
+
+
+def save_bonemap(bonemap: BoneMap, path: str | os.PathLike) -> None:
+    Path(path).write_text(json.dumps(bonemap.to_dict(), indent=1) + "\n", encoding="utf-8")
 
 
 def sources_points(sources: Sequence[JointSource | None], matrices: Mapping[str, np.ndarray],
@@ -167,7 +188,11 @@ def auto_map(bones: Sequence[BoneInfo], overrides: Mapping[str, JointSource | st
     _fill_from_other_presets(index, body)
     _fill_from_hierarchy(index, body, suspicious)
     name = preset.name if preset else ""
-    guess = map_by_structure(bones) if by_structure and any(i not in body for i in REQUIRED) else None
+    guess = None
+    if by_structure and any(i not in body for i in REQUIRED):
+        guess = map_by_structure(bones)
+        if guess is None:
+            suspicious.append(f"mapping by structure failed: {explain_structure(bones)}")
     if guess is not None:
         found = sum(i in body for i in REQUIRED)
         if found < len(REQUIRED) // 2:

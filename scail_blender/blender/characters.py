@@ -150,7 +150,7 @@ def _default_characters(scene: bpy.types.Scene, bonemaps: list[BoneMap]) -> Char
     skipped: list[tuple[str, str]] = []
     shown = []
     for obj in armatures:
-        why = render_visibility_skip(scene, obj) or rigify_metarig_skip(obj, armatures)
+        why = render_visibility_skip(scene, obj) or rigify_metarig_skip(scene, obj, armatures)
         if why:
             skipped.append((obj.name, why))
         else:
@@ -203,7 +203,7 @@ def render_visibility_skip(scene: bpy.types.Scene, obj: bpy.types.Object) -> str
     return ""
 
 
-def rigify_metarig_skip(obj: bpy.types.Object, armatures: list[bpy.types.Object]) -> str:
+def rigify_metarig_skip(scene: bpy.types.Scene, obj: bpy.types.Object, armatures: list[bpy.types.Object]) -> str:
     """A Rigify metarig is only the template of its generated rig: skipped when that rig is here.
 
     The generated rig carries ``rig_id`` and an ``ORG-`` copy of every metarig bone; Rigify's
@@ -214,13 +214,10 @@ def rigify_metarig_skip(obj: bpy.types.Object, armatures: list[bpy.types.Object]
     names = set(obj.data.bones.keys())
     if not names or obj.data.get("rig_id") is not None:
         return ""
-    for other in armatures:
-        if other is obj or other.data.get("rig_id") is None:
-            continue
-        bones = other.data.bones
-        if sum(f"ORG-{n}" in bones for n in names) >= 0.8 * len(names):
-            return f"the Rigify metarig of '{other.name}'"
-    return ""
+    generated = [other for other in armatures if other is not obj and other.data.get("rig_id") is not None
+                 and sum(f"ORG-{n}" in other.data.bones for n in names) >= 0.8 * len(names)]
+    generated.sort(key=lambda other: not deforms_a_mesh(scene, other))  # the skinned one first
+    return f"the Rigify metarig of '{generated[0].name}'" if generated else ""
 
 
 def animation_copy_skip(scene: bpy.types.Scene, character: Character, mapped: list[Character]) -> str:

@@ -1,0 +1,40 @@
+"""Pose authoring on real scenes built with the bpy module (issue 10): each script builds one
+scene and checks several things in it; see the scripts' docstrings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.support import ROOT, run_script
+
+SCRIPTS = ROOT / "tests" / "blender" / "scripts"
+
+
+def test_rigify_scene_characters_framing_and_refusals(tmp_path: Path) -> None:
+    r = run_script(SCRIPTS / "rigify_scene.py", str(tmp_path))
+    # Default characters: only the generated, skinned rig; every other armature with its reason.
+    assert r["used"] == ["Hero"]
+    assert r["skipped"] == {
+        "metarig": "the Rigify metarig of 'Hero'",
+        "HeroAnim": "an animation-only copy of 'Hero' (same action 'HeroAction', no mesh of its own)",
+        "NoRender": "disabled in renders (its camera icon is off)",
+        "Excluded": "its collection 'Props' is excluded from the view layer",
+        "Hidden": "hidden in the view layer (itself or its collection)",
+    }
+    assert r["skipped_hidden_metarig"].startswith("hidden")
+    # Every sensor fit, shift, pixel aspect and pose size of another shape: Blender's own projection.
+    assert r["max_px_error"] < 1e-3, r["worst"]
+    # Bad input: clear messages, nothing written.
+    assert "camera is inside 'Hero'" in r["refusals"]["camera inside"]
+    assert "multiples of 32" in r["refusals"]["size"]
+    assert "scaled to zero" in r["refusals"]["zero scale"]
+    assert not r["bad_written"]
+    # The command line: portrait camera gives 896x512 (H x W), the report names what it used and
+    # skipped, the framing goes into --joints-out, the .blend is not touched.
+    assert r["cli_rc"] == 0, r["cli_stderr"]
+    assert r["cli_size"] == [896, 512] and r["cli_people"] == ["Hero"]
+    assert "896x512" in r["cli_stdout"]
+    assert "scail: characters (the armatures that would render): 'Hero'" in r["cli_stderr"]
+    assert "scail: skipped 'HeroAnim': an animation-only copy" in r["cli_stderr"]
+    assert "render size 896x512" in r["cli_source"]
+    assert r["blend_unchanged"]

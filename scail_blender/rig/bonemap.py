@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import InputError, RigMappingError
 from .bones import BoneInfo, JointSource
 from .face import face_axes, marks_from_head_mesh
-from .fingers import finger_points
+from .fingers import capped_note, finger_points
 from .structure import explain_structure, map_by_structure
 from ..pose.skeleton import SLOT_FROM_SMPL, SMPL_JOINT_NAMES
 from .names import LAYER_RANK, parse_name
@@ -378,8 +378,8 @@ def _split_overrides(overrides: Mapping[str, JointSource | str], index: _NameInd
     return body, hands, marks
 
 
-def _finger_chain(index: _NameIndex, stems: Iterable[str], side: str, label: str,
-                  notes: list[str]) -> list[JointSource] | None:
+def _finger_chain(index: _NameIndex, stems: Iterable[str], side: str, finger: str,
+                  capped: dict[str, float]) -> list[JointSource] | None:
     """Four points of a finger from its numbered bones (numbering from 0 or 1): the fourth
     numbered bone, else the third's only child, is the tip bone (see fingers.py)."""
     for stem in stems:
@@ -390,7 +390,7 @@ def _finger_chain(index: _NameIndex, stems: Iterable[str], side: str, label: str
                 if tip is None and len(index.children.get(names[2], ())) == 1:
                     tip = index.children[names[2]][0]
                 chain = [index.bones[n] for n in names[:3]] + ([index.bones[tip]] if tip else [])
-                return finger_points(chain, label, notes)
+                return finger_points(chain, finger, capped)
     return None
 
 
@@ -398,12 +398,15 @@ def _hand_sources(index: _NameIndex, preset: Preset | None, side: str,
                   body: dict[int, JointSource], notes: list[str]) -> list[JointSource | None]:
     letter = _SIDE_LETTER[side]
     points: list[JointSource | None] = [body.get(_SMPL_INDEX[("wrist", letter)])] + [None] * 20
+    capped: dict[str, float] = {}
     for f, finger in enumerate(FINGERS):
         stems = (preset.fingers.get(finger, ()) if preset else ()) + tuple(
             stem for p in PRESETS.values() for stem in p.fingers.get(finger, ()))
-        chain = _finger_chain(index, dict.fromkeys(stems), letter, f"{side} {finger}", notes)
+        chain = _finger_chain(index, dict.fromkeys(stems), letter, finger, capped)
         if chain:
             points[1 + 4 * f: 5 + 4 * f] = chain
+    if capped:
+        notes.append(capped_note(side, capped))
     if all(p is None for p in points[1:]):
         return [None] * 21
     return points

@@ -21,8 +21,9 @@ from .bones import BoneInfo, JointSource
 TIP_CAP = 1.5
 
 
-def finger_points(chain: Sequence[BoneInfo], label: str, notes: list[str]) -> list[JointSource] | None:
-    """Points of a finger from its bones, base first: three finger bones, then the tip bone if any."""
+def finger_points(chain: Sequence[BoneInfo], finger: str, capped: dict[str, float]) -> list[JointSource] | None:
+    """Points of a finger from its bones, base first: three finger bones, then the tip bone if any.
+    A capped tip is recorded in ``capped`` (finger -> how many times too long the last bone was)."""
     if len(chain) < 3:
         return None
     points = [JointSource(bone.name) for bone in chain[:3]]
@@ -32,7 +33,13 @@ def finger_points(chain: Sequence[BoneInfo], label: str, notes: list[str]) -> li
     middle = float(np.linalg.norm(np.subtract(last.head, chain[1].head)))
     limit = TIP_CAP * middle
     if middle > 0 and last.length > limit:
-        notes.append(f"{label}: fingertip capped at {TIP_CAP:g}x the segment before it (its last bone is "
-                     f"{last.length / middle:.0f}x that long, as the leaf bones of Blender's glTF importer are)")
+        capped[finger] = last.length / middle
         return points + [JointSource(last.name, "head", (0.0, limit, 0.0))]
     return points + [JointSource(last.name, "tail")]
+
+
+def capped_note(side: str, capped: dict[str, float]) -> str:
+    """One report line for the capped fingertips of a hand."""
+    return (f"{side} hand: fingertips of {', '.join(capped)} capped at {TIP_CAP:g}x the segment before them "
+            f"(their last bones are up to {max(capped.values()):.0f}x that long, as the leaf bones of Blender's "
+            "glTF importer are)")

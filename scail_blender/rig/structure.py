@@ -19,7 +19,7 @@ from itertools import combinations
 import numpy as np
 
 from .bones import BoneInfo, JointSource
-from .fingers import finger_points
+from .fingers import capped_note, finger_points
 from .presets import FINGERS, SMPL_ROLES
 
 _I = {role_side: i for i, role_side in enumerate(SMPL_ROLES)}
@@ -59,11 +59,38 @@ class _Tree:
         for name, parent in self.parent.items():
             if parent is not None:
                 self.children[parent].append(name)
+        self.length = {n: self._trusted_length(n) for n in self.bones}
         self.reach: dict[str, float] = {}
         for name in reversed(self._order()):
             self.reach[name] = self._reach(name)
-        points = np.array([p for b in use for p in (b.head, b.tail)], dtype=np.float64)
+        points = np.array([p for n in self.bones for p in (self.bones[n].head, self.tail(n))], dtype=np.float64)
         self.size = float(np.max(points.max(0) - points.min(0))) if len(points) else 0.0
+
+    def _trusted_length(self, name: str) -> float:
+        """The bone's length, capped at 3x the step from its parent's head to its own (a root's: to
+        its farthest child's): importers
+        (glTF at object scale 0.01) make bones up to 100x too long, and only heads are data."""
+        bone = self.bones[name]
+        parent = self.parent[name]
+        if parent is not None:
+            step = float(np.linalg.norm(np.subtract(bone.head, self.bones[parent].head)))
+        else:  # a root: by the steps to its children instead
+            step = max((float(np.linalg.norm(np.subtract(self.bones[c].head, bone.head))) for c in self.children[name]),
+                       default=0.0)
+        return min(bone.length, 3.0 * step) if step > 0 else bone.length
+
+    def tail(self, name: str) -> np.ndarray:
+        bone = self.bones[name]
+        head = np.asarray(bone.head, dtype=np.float64)
+        if bone.length == 0:
+            return head
+        return head + np.subtract(bone.tail, bone.head) * (self.length[name] / bone.length)
+
+    def tail_source(self, name: str) -> JointSource:
+        """The (trusted) tail as a point fixed in the bone."""
+        if self.length[name] < self.bones[name].length:
+            return JointSource(name, "head", (0.0, self.length[name], 0.0))
+        return JointSource(name, "tail")
 
     def _order(self) -> list[str]:
         """Parents before children."""
@@ -76,7 +103,7 @@ class _Tree:
         """Farthest subtree point from the bone's head (children's reaches are known)."""
         bone = self.bones[name]
         head = np.asarray(bone.head)
-        best = bone.length
+        best = self.length[name]
         for child in self.children[name]:
             offset = float(np.linalg.norm(np.subtract(self.bones[child].head, head)))
             best = max(best, offset + self.reach[child])
@@ -200,8 +227,7 @@ def _path_below(tree: _Tree, top: str | None, end: str) -> list[str]:
 def _points(tree: _Tree, path: list[str]) -> list[tuple[np.ndarray, JointSource]]:
     """Joint candidates along a chain: each bone's head, then the last bone's tail."""
     out = [(np.asarray(tree.bones[n].head, dtype=np.float64), JointSource(n)) for n in path]
-    last = tree.bones[path[-1]]
-    out.append((np.asarray(last.tail, dtype=np.float64), JointSource(last.name, "tail")))
+    out.append((tree.tail(path[-1]), tree.tail_source(path[-1])))
     return out
 
 
@@ -253,7 +279,7 @@ def _arm(tree: _Tree, path: list[str], side: str, body: dict[int, JointSource]) 
     # The wrist is the first bone that branches into fingers, else a short last bone (a hand
     # without fingers) starts there.
     hand = next((x for x, name in enumerate(path) if len(tree.children[name]) >= 2), None)
-    if hand is None and len(path) >= 2 and tree.bones[path[-1]].length < 0.6 * tree.bones[path[-2]].length:
+    if hand is None and len(path) >= 2 and tree.length[path[-1]] < 0.6 * tree.length[path[-2]]:
         hand = len(path) - 1
     triple = _best_triple([p for p, _ in cands], ARM_RATIO, last=hand)
     if triple is None:
@@ -302,7 +328,7 @@ def _spine(tree: _Tree, pelvis: str, chest: str, body: dict[int, JointSource]) -
 def _hand(tree: _Tree, wrist: JointSource, notes: list[str], side: str) -> list[JointSource | None]:
     """21 hand points when the wrist bone branches into at least four finger chains."""
     points: list[JointSource | None] = [wrist] + [None] * 20
-    roots = [c for c in tree.children[wrist.bone] if tree.children[c] or tree.bones[c].length > 0]
+    roots = tree.children[wrist.bone]
     chains = []
     for root in roots:
         chain = [root]
@@ -321,9 +347,12 @@ def _hand(tree: _Tree, wrist: JointSource, notes: list[str], side: str) -> list[
         others.sort(key=lambda x: float(np.linalg.norm(heads[x] - heads[thumb])))
     order = ([thumb] if thumb is not None else []) + others
     fingers = FINGERS if thumb is not None else FINGERS[1:]
+    capped: dict[str, float] = {}
     for finger, x in zip(fingers, order):
         f = FINGERS.index(finger)
-        pts = finger_points([tree.bones[n] for n in chains[x][:4]], f"{side} {finger}", notes)
+        pts = finger_points([tree.bones[n] for n in chains[x][:4]], finger, capped)
         if pts is not None:
             points[1 + 4 * f: 5 + 4 * f] = pts
+    if capped:
+        notes.append(capped_note(side, capped))
     return points

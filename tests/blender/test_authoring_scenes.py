@@ -38,3 +38,21 @@ def test_rigify_scene_characters_framing_and_refusals(tmp_path: Path) -> None:
     assert "scail: skipped 'HeroAnim': an animation-only copy" in r["cli_stderr"]
     assert "render size 896x512" in r["cli_source"]
     assert r["blend_unchanged"]
+
+
+def test_imported_generic_rig_maps_by_structure_with_hands_and_face(tmp_path: Path) -> None:
+    r = run_script(SCRIPTS / "imported_rigs.py", str(tmp_path))
+    assert r["leaf_length_ratio"] > 50  # the importer really made the leaf bones long
+    assert r["ok"] and r["preset"] == "by structure (a guess)" and r["required_mapped"] == 14, r["summary"]
+    assert max(r["joint_errors"].values()) < 1e-4, r["joint_errors"]
+    assert r["hands"] == {"left": 21, "right": 21}
+    assert r["tip_over_segment"] < 1.51 and "fingertips of thumb, index, middle, ring, pinky capped" in r["summary"]
+    # Face from the head mesh (an egg centred at (0, -0.02, 1.72), front at y = -0.12).
+    face = r["face"]
+    assert abs(face["nose"][0]) < 1e-3 and face["nose"][1] < -0.11 and abs(face["nose"][2] - 1.72) < 0.03
+    assert face["left_eye"][0] > 0.02 and face["right_eye"][0] < -0.02 and face["left_eye"][2] > face["nose"][2]
+    assert abs(abs(face["left_ear"][0]) - 0.075) < 0.005 and "face marks placed from the head mesh" in r["summary"]
+    cli = r["cli"]
+    assert cli["bonemap"]["rc"] == 0 and cli["bonemap"]["written"], cli["bonemap"]["stderr"]
+    assert cli["names"]["rc"] == 0 and "by structure (a guess)" in cli["names"]["stderr"]
+    assert cli["broken"]["rc"] == 2 and "bone map is damaged" in cli["broken"]["stderr"] and not cli["broken"]["written"]

@@ -1,0 +1,91 @@
+"""Rigs as they come out of importers (issue 10 points 3-5): a humanoid with exporter-generic
+bone names (Bone, Bone.001, ...), built in centimetres at object scale 0.01 with a skinned
+head, written with Blender's glTF exporter and read back with its importer, which makes the
+bones up to 100x too long. Checks the structure mapping against the skeleton it was built
+from, the capped fingertips, the face from the head mesh, and render-pose --bonemap on the
+saved scene. Prints one JSON line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import bpy
+import numpy as np
+
+from scail_blender.blender.armature import map_armature, rest_points_world
+from scail_blender.pose.skeleton import SMPL_JOINT_NAMES
+from scail_blender.rig.bonemap import REQUIRED, save_bonemap
+from tests.support.rig_skeletons import BODY, MIXAMO, skeleton
+from tools.demo_scene import add_camera, empty_scene
+
+out = Path(sys.argv[1])
+result: dict = {}
+scene = empty_scene()
+bones = skeleton(MIXAMO, fingers=True, scale=100.0)
+generic = {name: "Bone" if i == 0 else f"Bone.{i:03d}" for i, (name, *_rest) in enumerate(bones)}
+arm = bpy.data.armatures.new("Rig")
+rig = bpy.data.objects.new("Rig", arm)
+scene.collection.objects.link(rig)
+bpy.context.view_layer.objects.active = rig
+bpy.ops.object.mode_set(mode="EDIT")
+for name, parent, head, tail in bones:
+    bone = arm.edit_bones.new(generic[name])
+    bone.head, bone.tail = head, tail
+    if parent:
+        bone.parent = arm.edit_bones[generic[parent]]
+bpy.ops.object.mode_set(mode="OBJECT")
+rig.scale = (0.01, 0.01, 0.01)
+# A head: an egg of 15 x 20 x 23 cm facing -Y with a nose, skinned to the head bone.
+bpy.ops.mesh.primitive_uv_sphere_add(segments=24, ring_count=12, location=(0.0, -0.02, 1.72))
+head = bpy.context.active_object
+head.name = "HeadMesh"
+head.scale = (0.075, 0.10, 0.115)
+bpy.ops.object.transform_apply(scale=True)
+nose = min(head.data.vertices, key=lambda v: v.co.y + abs(v.co.z) + abs(v.co.x))
+nose.co.y -= 0.03
+head.vertex_groups.new(name=generic["Head"]).add(list(range(len(head.data.vertices))), 1.0, "REPLACE")
+head.parent = rig
+head.matrix_parent_inverse = rig.matrix_world.inverted()
+head.modifiers.new("Armature", "ARMATURE").object = rig
+bpy.ops.export_scene.gltf(filepath=str(out / "rig.glb"), export_format="GLB")
+for obj in list(scene.objects):
+    bpy.data.objects.remove(obj)
+bpy.ops.import_scene.gltf(filepath=str(out / "rig.glb"))
+imported = next(o for o in scene.objects if o.type == "ARMATURE")
+imported.name = "Imported"
+lengths = {n: imported.data.bones[generic[n]].length * imported.scale[0] for n in ("LeftHandIndex3", "Head")}
+result["leaf_length_ratio"] = lengths["LeftHandIndex3"] / 0.03
+
+bonemap, report = map_armature(imported)
+result["ok"], result["preset"], result["hands"] = report.ok, report.preset, report.hands
+result["summary"] = report.summary()
+points = rest_points_world(imported, bonemap)
+expected = {"left_elbow": BODY["forearm_L"][1], "right_knee": np.multiply(BODY["shin_L"][1], (-1, 1, 1)),
+            "left_wrist": BODY["hand_L"][1], "neck": BODY["neck"][1], "head": BODY["head"][1],
+            "left_hip": BODY["thigh_L"][1], "right_shoulder": np.multiply(BODY["upperarm_L"][1], (-1, 1, 1))}
+result["joint_errors"] = {k: float(np.linalg.norm(points[SMPL_JOINT_NAMES.index(k)] - v)) for k, v in expected.items()}
+result["required_mapped"] = int(np.isfinite(points[list(REQUIRED)]).all(axis=1).sum())
+# Fingertips: next to the last finger joint, not across the frame.
+tips = [24 + 1 + 4 * f + 3 for f in range(5)]
+result["tip_over_segment"] = max(float(np.linalg.norm(points[t] - points[t - 1]) / np.linalg.norm(points[t - 1] - points[t - 2]))
+                                 for t in tips)
+result["face"] = {name: [float(v) for v in points[66 + k]] for k, name in
+                  enumerate(("nose", "right_eye", "left_eye", "right_ear", "left_ear"))}
+
+# The command line with the saved map.
+add_camera(scene)
+save_bonemap(bonemap, out / "map.json")
+(out / "broken.json").write_text("{\"body\": 3}")
+bpy.ops.wm.save_as_mainfile(filepath=str(out / "imported.blend"))
+runs = {}
+for label, extra in (("bonemap", ["--bonemap", str(out / "map.json")]), ("broken", ["--bonemap", str(out / "broken.json")]),
+                     ("names", [])):
+    proc = subprocess.run([sys.executable, "-m", "scail_blender.cli", "render-pose", "--blend", str(out / "imported.blend"),
+                           "--frame-range", "1:1", "--out", str(out / f"{label}.mp4"), *extra],
+                          capture_output=True, text=True)
+    runs[label] = {"rc": proc.returncode, "stderr": proc.stderr, "written": (out / f"{label}.mp4").exists()}
+result["cli"] = runs
+print(json.dumps(result))

@@ -52,6 +52,8 @@ def test_imported_generic_rig_maps_by_structure_with_hands_and_face(tmp_path: Pa
     assert abs(face["nose"][0]) < 1e-3 and face["nose"][1] < -0.11 and abs(face["nose"][2] - 1.72) < 0.03
     assert face["left_eye"][0] > 0.02 and face["right_eye"][0] < -0.02 and face["left_eye"][2] > face["nose"][2]
     assert abs(abs(face["left_ear"][0]) - 0.075) < 0.005 and "face marks placed from the head mesh" in r["summary"]
+    assert r["panel_structure"] == {"mapped": True, "choices": 24}
+    assert r["panel_after_edit"] and r["panel_pick"] and r["panel_saved"]
     cli = r["cli"]
     assert cli["bonemap"]["rc"] == 0 and cli["bonemap"]["written"], cli["bonemap"]["stderr"]
     assert cli["names"]["rc"] == 0 and "by structure (a guess)" in cli["names"]["stderr"]

@@ -128,3 +128,10 @@ def test_a_millimetre_head_bone_gives_no_face_and_says_so() -> None:
     bonemap, report = auto_map(bones)
     assert bonemap.head_marks == [None] * 5 and not report.face_from_rule
     assert any(s.startswith("no face marks") and "too short" in s for s in report.suspicious)
+
+
+def test_a_headless_rig_says_what_is_missing() -> None:
+    bones = [b for b in bone_table(MIXAMO) if b.name not in ("Head",)]
+    _, report = auto_map(bones)
+    assert not report.ok and report.missing_required == ["head"]
+    assert "head" in report.how_to_fix()

@@ -75,6 +75,27 @@ result["tip_over_segment"] = max(float(np.linalg.norm(points[t] - points[t - 1])
 result["face"] = {name: [float(v) for v in points[66 + k]] for k, name in
                   enumerate(("nose", "right_eye", "left_eye", "right_ear", "left_ear"))}
 
+# The panel: Map by Structure keeps the guess as manual choices, an edited choice remaps at once,
+# Use Selected Bone takes the viewport's active bone, Save Bone Map writes what --bonemap reads.
+import scail_blender  # noqa: E402
+
+scail_blender.register()
+settings = scene.scail
+character = settings.characters.add()
+character.armature = imported
+bpy.ops.scail.character_map_structure()
+result["panel_structure"] = {"mapped": character.mapped, "choices": len(character.overrides)}
+row = next(r for r in character.overrides if r.joint == "left_elbow")
+row.bone = generic["LeftHand"]  # a wrong choice: the report follows without Map Bones Again
+result["panel_after_edit"] = json.loads(character.bonemap_json)["body"]["left_elbow"]["bone"] == generic["LeftHand"]
+character.active_override = list(character.overrides).index(row)
+imported.data.bones.active = imported.data.bones[generic["LeftForeArm"]]
+bpy.ops.scail.override_pick()
+result["panel_pick"] = row.bone == generic["LeftForeArm"]
+bpy.ops.scail.bonemap_save(filepath=str(out / "panel.json"))
+result["panel_saved"] = json.loads((out / "panel.json").read_text())["body"]["left_elbow"]["bone"] == generic["LeftForeArm"]
+scail_blender.unregister()
+
 # The command line with the saved map.
 add_camera(scene)
 save_bonemap(bonemap, out / "map.json")

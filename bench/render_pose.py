@@ -131,6 +131,8 @@ def main() -> int:
         # Before pinning this process: the command gets the machine's cores as a user's would.
         whole = time_end_to_end(args.frames, args.backend, args.repeat)
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        if hasattr(os, "getloadavg"):  # other work on the machine slows every number below
+            print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         for label, seconds in whole.items():
             print(f"end to end, 1 person, {label}: {seconds:.2f} s for {args.frames} frames = "
                   f"{args.frames / seconds:.1f} frames/s (median of {args.repeat}, {cores} cores)")

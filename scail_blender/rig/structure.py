@@ -25,6 +25,8 @@ from .presets import FINGERS, SMPL_ROLES
 _I = {role_side: i for i, role_side in enumerate(SMPL_ROLES)}
 # A chain counts as a limb when it reaches at least this share of the rig's size.
 LIMB_SHARE = 0.12
+# Limb ends inside a subtree smaller than this share of the rig (a head's face bones) are one end.
+SMALL_SHARE = 0.2
 # SMPL's head joint sits about this share of the way from the neck joint to the crown.
 HEAD_JOINT_SHARE = 0.35
 # Upper arm / forearm length in SMPL's rest skeleton.
@@ -120,9 +122,23 @@ class _Tree:
         return out
 
     def main_child(self, name: str) -> str | None:
-        """The child that carries the chain on: the one reaching farthest."""
+        """The child that carries the chain on: the one reaching farthest from this bone's head
+        (a foot rather than a heel bone beside it)."""
         children = self.children[name]
-        return max(children, key=lambda c: self.reach[c]) if children else None
+        head = np.asarray(self.bones[name].head)
+        return max(children, key=lambda c: float(np.linalg.norm(np.subtract(self.bones[c].head, head)))
+                   + self.reach[c]) if children else None
+
+    def farthest(self, name: str, origin: np.ndarray) -> float:
+        """The farthest (trusted) point of ``name``'s subtree from ``origin``."""
+        best = 0.0
+        stack = [name]
+        while stack:
+            bone = stack.pop()
+            for point in (self.bones[bone].head, self.tail(bone)):
+                best = max(best, float(np.linalg.norm(np.subtract(point, origin))))
+            stack.extend(self.children[bone])
+        return best
 
 
 def map_by_structure(bones: Sequence[BoneInfo]) -> StructureMap | None:
@@ -195,7 +211,10 @@ def _map(tree: _Tree) -> tuple[StructureMap | None, str]:
 
 
 def _limb_ends(tree: _Tree) -> list[str]:
-    """Bones where a limb chain ends: reached through limb children, with none of their own."""
+    """Bones where a limb chain ends: reached through limb children, with none of their own.
+
+    Ends that share a small subtree (the face bones of a head, the fingers of a hand) are one
+    end: the bone where they meet."""
     ends = []
     stack = [n for n, p in tree.parent.items() if p is None]
     while stack:
@@ -206,7 +225,29 @@ def _limb_ends(tree: _Tree) -> list[str]:
                 ends.append(name)
             continue
         stack.extend(limbs)
-    return ends
+    small = SMALL_SHARE * tree.size
+    merged = True
+    while merged:
+        merged = False
+        for a, b in combinations(ends, 2):
+            top = _meet(tree, a, b)
+            if max(_reach_from(tree, top, a), _reach_from(tree, top, b)) < small:
+                ends = [e for e in ends if e not in (a, b)] + [top]
+                merged = True
+                break
+    return [e for e in ends if not any(e != o and e in tree.ancestors(o) for o in ends)]
+
+
+def _meet(tree: _Tree, a: str, b: str) -> str:
+    """The deepest bone above both (each bone counts as above itself)."""
+    above = set(tree.ancestors(b))
+    return next(n for n in tree.ancestors(a) if n in above)
+
+
+def _reach_from(tree: _Tree, top: str, end: str) -> float:
+    """How far ``end``'s subtree reaches from ``top``'s head (an upper bound)."""
+    step = float(np.linalg.norm(np.subtract(tree.bones[end].head, tree.bones[top].head)))
+    return step + tree.reach[end]
 
 
 def _path_below(tree: _Tree, top: str | None, end: str) -> list[str]:
@@ -218,7 +259,8 @@ def _path_below(tree: _Tree, top: str | None, end: str) -> list[str]:
         path.append(name)
     path.reverse()
     current = end
-    while (child := tree.main_child(current)) is not None and len(tree.children[current]) == 1:
+    # On past the end (feet to toes past a heel bone) but not into a hand's or a head's branches.
+    while (child := tree.main_child(current)) is not None and len(tree.children[current]) <= 2:
         path.append(child)
         current = child
     return path
@@ -257,10 +299,23 @@ def _best_triple(pts: list[np.ndarray], ratio: float, last: int | None = None) -
                     continue
                 balance = max(0.0, 1 - 2 * abs(la - ratio * lb) / (la + ratio * lb))
                 straight = 0.5 + 0.5 * float(a @ b) / (la * lb)
-                score = (la + lb) * balance ** 2 * straight
+                # A limb segment is straight: points between its ends lie on it (twist bones do;
+                # an ankle between knee and toe does not).
+                bent = max(_off_line(pts, i, j), _off_line(pts, j, k))
+                score = (la + lb) * balance ** 2 * straight * max(0.0, 1 - 4 * bent)
                 if score > best:
                     best, choice = score, (i, j, k)
     return choice
+
+
+def _off_line(pts: list[np.ndarray], i: int, j: int) -> float:
+    """Largest distance of the points between i and j from the segment i-j, per its length."""
+    a, b = pts[i], pts[j]
+    span = float(np.linalg.norm(b - a))
+    if j - i < 2 or span == 0:
+        return 0.0
+    axis = (b - a) / span
+    return max(float(np.linalg.norm((p - a) - axis * float((p - a) @ axis))) for p in pts[i + 1:j]) / span
 
 
 def _leg(tree: _Tree, path: list[str], side: str, body: dict[int, JointSource]) -> None:
@@ -295,7 +350,7 @@ def _arm(tree: _Tree, path: list[str], side: str, body: dict[int, JointSource]) 
 def _neck_and_head(tree: _Tree, path: list[str], body: dict[int, JointSource]) -> None:
     cands = _points(tree, path)
     neck = cands[0][0]
-    top = float(np.linalg.norm(cands[-1][0] - neck))
+    top = tree.farthest(path[0], neck)  # the crown
     body[_I[("neck", "")]] = cands[0][1]
     if top == 0 or len(cands) < 2:
         return
@@ -326,16 +381,26 @@ def _spine(tree: _Tree, pelvis: str, chest: str, body: dict[int, JointSource]) -
 
 
 def _hand(tree: _Tree, wrist: JointSource, notes: list[str], side: str) -> list[JointSource | None]:
-    """21 hand points when the wrist bone branches into at least four finger chains."""
+    """21 hand points when the wrist bone leads to four or five finger chains.
+
+    A finger is a path from the wrist to a leaf; a first bone that starts at the wrist itself
+    (a palm bone, as in Rigify) is not part of it."""
     points: list[JointSource | None] = [wrist] + [None] * 20
-    roots = tree.children[wrist.bone]
-    chains = []
-    for root in roots:
-        chain = [root]
-        while (child := tree.main_child(chain[-1])) is not None:
-            chain.append(child)
-        if len(chain) >= 2:
-            chains.append(chain)
+    wrist_head = np.asarray(tree.bones[wrist.bone].head, dtype=np.float64)
+    paths = [p for p in _leaf_paths(tree, wrist.bone) if len(p) >= 3]
+    if not paths:
+        return [None] * 21
+
+    def reach(name: str) -> float:
+        return float(np.linalg.norm(np.subtract(tree.bones[name].head, wrist_head)))
+
+    # Palm bones: most fingers' first bones start well before where their second bones do (only
+    # a thumb's first bone does that on a hand without palm bones).
+    second = float(np.median([reach(p[1]) for p in paths]))
+    palms = sum(reach(p[0]) < 0.6 * second for p in paths) >= 3
+    chains = [(p[1:] if palms and len(p) >= 4 else p)[:4] for p in paths]
+    if len(chains) > 5:
+        chains = sorted(chains, key=lambda c: -_chain_length(tree, c))[:5]
     if len(chains) < 4:
         return [None] * 21
     heads = np.array([tree.bones[c[0]].head for c in chains], dtype=np.float64)
@@ -350,9 +415,22 @@ def _hand(tree: _Tree, wrist: JointSource, notes: list[str], side: str) -> list[
     capped: dict[str, float] = {}
     for finger, x in zip(fingers, order):
         f = FINGERS.index(finger)
-        pts = finger_points([tree.bones[n] for n in chains[x][:4]], finger, capped)
+        pts = finger_points([tree.bones[n] for n in chains[x]], finger, capped)
         if pts is not None:
             points[1 + 4 * f: 5 + 4 * f] = pts
     if capped:
         notes.append(capped_note(side, capped))
     return points
+
+
+def _leaf_paths(tree: _Tree, top: str) -> list[list[str]]:
+    """Every path from a child of ``top`` down to a leaf."""
+    out = []
+    stack = [[c] for c in tree.children[top]]
+    while stack:
+        path = stack.pop()
+        children = tree.children[path[-1]]
+        if not children:
+            out.append(path)
+        stack.extend(path + [c] for c in children)
+    return out

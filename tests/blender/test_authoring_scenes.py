@@ -22,6 +22,10 @@ def test_rigify_scene_characters_framing_and_refusals(tmp_path: Path) -> None:
         "Hidden": "hidden in the view layer (itself or its collection)",
     }
     assert r["skipped_hidden_metarig"].startswith("hidden")
+    # The metarig under generic names maps by structure onto the joints its names give.
+    generic = r["generic_metarig"]
+    assert generic["ok"] and generic["preset"] == "by structure (a guess)"
+    assert generic["body"] < 1e-6 and generic["hands"] < 1e-6 and generic["face"] < 0.005, generic
     # Every sensor fit, shift, pixel aspect and pose size of another shape: Blender's own projection.
     assert r["max_px_error"] < 1e-3, r["worst"]
     # Bad input: clear messages, nothing written.

@@ -1,6 +1,6 @@
-"""A real Rigify scene (issue 10 points 1, 2 and bad input): a generated rig with its metarig
-kept, a skinned mesh, an animation-only copy, armatures hidden in several ways, a portrait
-camera. Checks the default characters and their reasons, the camera framing against Blender's
+"""A real Rigify scene (issue 10 points 1-3 and bad input): a generated rig with its metarig
+kept (and mapped again under generic names), a skinned mesh, an animation-only copy, armatures
+hidden in several ways, a portrait camera. Checks the default characters and their reasons, the camera framing against Blender's
 own projection for every sensor fit, shift and pixel aspect, the command line's report and
 defaults, and the refusals. Prints one JSON line."""
 
@@ -18,12 +18,12 @@ import numpy as np
 from bpy_extras.object_utils import world_to_camera_view
 from mathutils import Vector
 
-from scail_blender.blender.armature import sample_pose
+from scail_blender.blender.armature import bone_infos, sample_pose
 from scail_blender.blender.characters import choose_characters
 from scail_blender.blender.scene_motion import ClipExtractor
 from scail_blender.blender.scene_render import plan_pose_render, render_pose_video
 from scail_blender.errors import ScailError
-from scail_blender.rig.bonemap import REQUIRED
+from scail_blender.rig.bonemap import REQUIRED, BoneInfo, auto_map, rest_points
 from tools.demo_scene import _enable_rigify, add_camera, empty_scene
 
 out = Path(sys.argv[1])
@@ -74,6 +74,22 @@ for name, how in (("NoRender", "hide_render"), ("Excluded", "exclude"), ("Hidden
 camera = add_camera(scene, location=(0.4, -5.0, 1.2), target=(0.0, 0.0, 1.0), lens=40.0)
 scene.render.resolution_x, scene.render.resolution_y = 512, 896  # portrait
 bpy.context.view_layer.update()
+
+# The metarig again with exporter-generic names (Bone, Bone.001, ...): by structure alone, it must
+# land on the joints its Rigify names give (palm bones, face bones and heels included).
+named = bone_infos(metarig)
+generic = {b.name: "Bone" if i == 0 else f"Bone.{i:03d}" for i, b in enumerate(named)}
+renamed = [BoneInfo(generic[b.name], generic.get(b.parent) if b.parent else None, b.head, b.tail, b.use_deform,
+                    b.matrix) for b in named]
+by_name, _ = auto_map(named)
+by_structure, structure_report = auto_map(renamed)
+a, b = rest_points(named, by_name), rest_points(renamed, by_structure)
+result["generic_metarig"] = {
+    "preset": structure_report.preset, "ok": structure_report.ok,
+    "body": float(np.nanmax(np.linalg.norm(a[list(REQUIRED)] - b[list(REQUIRED)], axis=1))),
+    "hands": float(np.nanmax(np.linalg.norm(a[24:66] - b[24:66], axis=1))),
+    "face": float(np.nanmax(np.linalg.norm(a[66:] - b[66:], axis=1))),
+}
 
 choice = choose_characters(scene)
 result["used"] = [c.obj.name for c in choice.used]

@@ -56,6 +56,9 @@ def test_imported_generic_rig_maps_by_structure_with_hands_and_face(tmp_path: Pa
     assert abs(face["nose"][0]) < 1e-3 and face["nose"][1] < -0.11 and abs(face["nose"][2] - 1.72) < 0.03
     assert face["left_eye"][0] > 0.02 and face["right_eye"][0] < -0.02 and face["left_eye"][2] > face["nose"][2]
     assert abs(abs(face["left_ear"][0]) - 0.075) < 0.005 and "face marks placed from the head mesh" in r["summary"]
+    bvh = r["bvh"]
+    assert bvh["ok"] and bvh["preset"] == "CMU/BVH" and bvh["head_length"] < 0.002
+    assert bvh["marks"] == [False] * 5 and any("too short" in w for w in bvh["warnings"]), bvh
     assert r["panel_structure"] == {"mapped": True, "choices": 24}
     assert r["panel_after_edit"] and r["panel_pick"] and r["panel_saved"]
     cli = r["cli"]

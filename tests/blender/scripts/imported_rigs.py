@@ -96,6 +96,43 @@ bpy.ops.scail.bonemap_save(filepath=str(out / "panel.json"))
 result["panel_saved"] = json.loads((out / "panel.json").read_text())["body"]["left_elbow"]["bone"] == generic["LeftForeArm"]
 scail_blender.unregister()
 
+# A CMU-style BVH whose head ends in a 1 mm end site: no face marks (not a dot cluster in the
+# neck), and a warning saying why.
+def bvh_lines(name: str, offset: tuple, children: list, end: tuple | None = None, root: bool = False) -> list[str]:
+    channels = ("CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation" if root
+                else "CHANNELS 3 Zrotation Xrotation Yrotation")
+    lines = [f"{'ROOT' if root else 'JOINT'} {name}", "{", "OFFSET {} {} {}".format(*offset), channels]
+    for child in children:
+        lines += bvh_lines(*child)
+    if end is not None:
+        lines += ["End Site", "{", "OFFSET {} {} {}".format(*end), "}"]
+    return lines + ["}"]
+
+
+def leg(side: str, x: float) -> tuple:
+    return (f"{side[0]}HipJoint", (0, 0, 0), [(f"{side}UpLeg", (x, -0.05, 0), [(f"{side}Leg", (0, -0.45, 0), [
+        (f"{side}Foot", (0, -0.45, 0), [(f"{side}ToeBase", (0, -0.05, 0.12), [], (0, 0, 0.05))])])])])
+
+
+def arm(side: str, x: float) -> tuple:
+    return (f"{side}Shoulder", (0.02 * x, 0.1, 0), [(f"{side}Arm", (0.15 * x, 0, 0), [(f"{side}ForeArm", (0.27 * x, 0, 0), [
+        (f"{side}Hand", (0.25 * x, 0, 0), [], (0.08 * x, 0, 0))])])])
+
+
+neck = ("Neck", (0, 0.12, 0), [("Neck1", (0, 0.08, 0), [("Head", (0, 0.08, 0), [], (0, 0.001, 0))])])
+spine = ("LowerBack", (0, 0, 0), [("Spine", (0, 0.15, 0), [("Spine1", (0, 0.15, 0), [neck, arm("Left", 1), arm("Right", -1)])])])
+hierarchy = bvh_lines("Hips", (0, 1, 0), [leg("Left", 0.1), leg("Right", -0.1), spine], root=True)
+channels = sum(6 if line.startswith("CHANNELS 6") else 3 for line in hierarchy if line.startswith("CHANNELS"))
+(out / "cmu.bvh").write_text("\n".join(["HIERARCHY", *hierarchy, "MOTION", "Frames: 1", "Frame Time: 0.0333333",
+                                        " ".join(["0"] * channels)]) + "\n")
+bpy.ops.import_anim.bvh(filepath=str(out / "cmu.bvh"))
+bvh_rig = bpy.context.active_object
+bvh_map, bvh_report = map_armature(bvh_rig)
+result["bvh"] = {"ok": bvh_report.ok, "preset": bvh_report.preset, "head_length": bvh_rig.data.bones["Head"].length,
+                 "marks": [m is not None for m in bvh_map.head_marks],
+                 "warnings": [n for n in bvh_report.suspicious if "face" in n]}
+bpy.data.objects.remove(bvh_rig)
+
 # The command line with the saved map.
 add_camera(scene)
 save_bonemap(bonemap, out / "map.json")

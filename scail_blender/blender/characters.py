@@ -22,8 +22,10 @@ import bpy
 import numpy as np
 
 from ..errors import RigMappingError
-from .armature import deformed_meshes, map_armature, sample_pose
+from .armature import bone_infos, deformed_meshes, map_armature, sample_pose
+from ..pose.skeleton import SMPL_JOINT_NAMES
 from ..rig.bonemap import REQUIRED, BoneMap, JointSource
+from ..rig.structure import explain_structure, map_by_structure
 from .scene_motion import Character
 
 
@@ -54,10 +56,6 @@ def remap_character(character) -> None:
 def structure_choices(character) -> int:
     """Replace the character's manual choices by the body joints the structure mapper finds
     (one click for a rig with unknown names); returns how many joints were set."""
-    from ..rig.structure import explain_structure, map_by_structure
-    from ..pose.skeleton import SMPL_JOINT_NAMES
-    from .armature import bone_infos
-
     bones = bone_infos(character.armature)
     guess = map_by_structure(bones)
     if guess is None:

@@ -159,24 +159,18 @@ def _map(tree: _Tree) -> tuple[StructureMap | None, str]:
     if len(ends) != 5:
         return None, (f"found {len(ends)} limb ends where a humanoid has 5 (two hands, two feet, the head): "
                       + ", ".join(f"'{e}'" for e in ends))
-    depth = {e: {a: i for i, a in enumerate(reversed(tree.ancestors(e)))} for e in ends}
-
-    def meet(a: str, b: str) -> str:
-        shared = set(depth[a]) & set(depth[b])
-        return max(shared, key=lambda n: depth[a][n])
-
     # The arms and the neck meet deepest: at the chest.
     triples = []
     for trio in combinations(ends, 3):
-        meets = {meet(a, b) for a, b in combinations(trio, 2)}
+        meets = {_meet(tree, a, b) for a, b in combinations(trio, 2)}
         if len(meets) == 1:
             chest = meets.pop()
-            triples.append((depth[trio[0]][chest], trio, chest))
+            triples.append((len(tree.ancestors(chest)), trio, chest))
     if not triples:
         return None, "no three limb chains meet at one bone (the chest: two arms and the neck)"
     _, upper, chest = max(triples)
     legs = [e for e in ends if e not in upper]
-    pelvis = meet(*legs)
+    pelvis = _meet(tree, *legs)
     if chest not in tree.ancestors(upper[0]) or pelvis == chest or chest in tree.ancestors(pelvis):
         return None, "the legs do not hang below the chest in the bone tree"
     chain: dict[str, list[str]] = {}

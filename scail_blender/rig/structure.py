@@ -57,6 +57,7 @@ class _Tree:
             while parent is not None and parent not in kept:
                 parent = every[parent].parent if parent in every else None
             self.parent[bone.name] = parent
+        self._join_separate_trees()
         self.children: dict[str, list[str]] = {n: [] for n in self.bones}
         for name, parent in self.parent.items():
             if parent is not None:
@@ -67,6 +68,29 @@ class _Tree:
             self.reach[name] = self._reach(name)
         points = np.array([p for n in self.bones for p in (self.bones[n].head, self.tail(n))], dtype=np.float64)
         self.size = float(np.max(points.max(0) - points.min(0))) if len(points) else 0.0
+
+    def _join_separate_trees(self) -> None:
+        """Deform bones whose parents are controls (Rigify's DEF chains) fall into separate
+        trees once the controls are skipped; each smaller tree hangs from the bone of the
+        others whose head or tail its root touches (the nearest), as the skin sees them joined."""
+        def root_of(name: str) -> str:
+            while self.parent[name] is not None:
+                name = self.parent[name]
+            return name
+
+        while True:
+            roots: dict[str, list[str]] = {}
+            for name in self.bones:
+                roots.setdefault(root_of(name), []).append(name)
+            if len(roots) < 2:
+                return
+            main = max(roots, key=lambda r: len(roots[r]))
+            root = min((r for r in roots if r != main), key=lambda r: -len(roots[r]))
+            head = np.asarray(self.bones[root].head, dtype=np.float64)
+            others = [n for r, names in roots.items() if r != root for n in names]
+            self.parent[root] = min(others, key=lambda n: min(
+                float(np.linalg.norm(np.subtract(self.bones[n].head, head))),
+                float(np.linalg.norm(np.subtract(self.bones[n].tail, head)))))
 
     def _trusted_length(self, name: str) -> float:
         """The bone's length, capped at 3x the step from its parent's head to its own (a root's: to
@@ -233,7 +257,7 @@ def _limb_ends(tree: _Tree) -> list[str]:
 
 
 def _meet(tree: _Tree, a: str, b: str) -> str:
-    """The deepest bone above both (each bone counts as above itself)."""
+    """The deepest bone above both (each bone counts as above itself; the tree is joined)."""
     above = set(tree.ancestors(b))
     return next(n for n in tree.ancestors(a) if n in above)
 

@@ -135,3 +135,15 @@ def test_a_headless_rig_says_what_is_missing() -> None:
     _, report = auto_map(bones)
     assert not report.ok and report.missing_required == ["head"]
     assert "head" in report.how_to_fix()
+
+
+def test_limbs_in_separate_bone_trees_are_joined_where_they_touch() -> None:
+    # Deform chains whose parents were controls: the legs start their own trees.
+    named = bone_table(MIXAMO)
+    reference, _ = auto_map(named)
+    names = {b.name: "Bone" if i == 0 else f"Bone.{i:03d}" for i, b in enumerate(named)}
+    cut = {names["LeftUpLeg"], names["RightUpLeg"]}
+    split = [BoneInfo(b.name, None if b.name in cut else b.parent, b.head, b.tail) for b in renamed(named)]
+    bonemap, report = auto_map(split)
+    assert report.ok, report.summary()
+    np.testing.assert_allclose(required_points(split, bonemap), required_points(named, reference), atol=1e-9)

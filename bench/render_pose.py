@@ -4,8 +4,12 @@ One process pinned to one CPU core (threads limited before numpy loads) renders 
 synthetic clips at 512x896: frames per second for one and two people, the reference tracer on a
 few frames only (it is slow), their ratio (ours with marks vs the tracer without), and peak traced memory for 81 vs 243 frames.
 ``--backend torch`` times the batched torch renderer instead (on the GPU when there is one).
+End to end (``--end-to-end``, on by default): ``scail render-pose --motion`` of the 1-person clip
+as a user runs it, timed from process start to the mp4 on disk (interpreter start-up, imports,
+reading the file, rendering, H.264 encoding), with and without ``--frames-dir``; this child runs
+on every core of the machine, as the command does.
 
-    python bench/render_pose.py [--frames 81] [--backend numpy|torch] [--reference-frames 2]
+    python bench/render_pose.py [--frames 81] [--backend numpy|torch] [--reference-frames 2] [--no-end-to-end]
 """
 
 from __future__ import annotations
@@ -16,7 +20,10 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 import tracemalloc  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -26,12 +33,13 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from scail_blender.motion.model import Motion, save_motion_npz  # noqa: E402
 from scail_blender.pose import synthetic  # noqa: E402
 from scail_blender.pose.camera import Intrinsics  # noqa: E402
 from scail_blender.pose.marks import Marks2D, project_marks  # noqa: E402
 from scail_blender.pose.render import build_scene, check_joints, depth_range, joint_validity, render_clip  # noqa: E402
 from scail_blender.pose.skeleton import palettes_for, smpl_to_scail  # noqa: E402
-from tests.reference_marcher import march_scene  # noqa: E402
+from tests.pose.reference_marcher import march_scene  # noqa: E402
 
 H, W = 512, 896
 
@@ -83,6 +91,32 @@ def peak_memory(joints: np.ndarray, backend: str) -> int:
     return peak
 
 
+def time_end_to_end(frames: int, backend: str, repeat: int) -> dict[str, float]:
+    """Median wall seconds of the whole command, process start to mp4 on disk, per variant."""
+    clip = synthetic.CLIPS["walking"](frames=frames)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env.pop(var, None)  # the command as a user runs it
+    times: dict[str, list[float]] = {"mp4": [], "mp4 + frames folder": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        motion = Path(tmp) / "walk.npz"
+        save_motion_npz(Motion(joints=clip.joints, fps=16.0, hands=clip.hands3d, head_marks=clip.head3d,
+                               image_size=(H, W)), motion)
+        for _ in range(repeat):
+            for label, extra in (("mp4", []), ("mp4 + frames folder", ["--frames-dir", str(Path(tmp) / "frames")])):
+                out = Path(tmp) / "pose.mp4"
+                out.unlink(missing_ok=True)
+                cmd = [sys.executable, "-m", "scail_blender.cli", "render-pose", "--motion", str(motion),
+                       "--out", str(out), "--size", f"{H}x{W}", "--backend", backend, *extra]
+                start = time.perf_counter()
+                subprocess.run(cmd, env=env, cwd=tmp, check=True, capture_output=True)
+                elapsed = time.perf_counter() - start
+                if not out.is_file():
+                    raise RuntimeError(f"{' '.join(cmd)} wrote no mp4")
+                times[label].append(elapsed)
+    return {label: statistics.median(values) for label, values in times.items()}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=81)
@@ -90,7 +124,18 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="timed clips per measurement (mean)")
     parser.add_argument("--reference-frames", type=int, default=2,
                         help="frames the reference tracer renders per clip (0 skips it)")
+    parser.add_argument("--end-to-end", action=argparse.BooleanOptionalAction, default=True,
+                        help="also time the whole `scail render-pose --motion` command (default on)")
     args = parser.parse_args()
+    if args.end_to_end:
+        # Before pinning this process: the command gets the machine's cores as a user's would.
+        whole = time_end_to_end(args.frames, args.backend, args.repeat)
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        if hasattr(os, "getloadavg"):  # other work on the machine slows every number below
+            print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        for label, seconds in whole.items():
+            print(f"end to end, 1 person, {label}: {seconds:.2f} s for {args.frames} frames = "
+                  f"{args.frames / seconds:.1f} frames/s (median of {args.repeat}, {cores} cores)")
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     print(f"{H}x{W}, {args.frames} frames, backend {args.backend}, cores {len(os.sched_getaffinity(0))}")

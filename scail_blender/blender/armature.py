@@ -8,6 +8,8 @@ import numpy as np
 from ..errors import RigMappingError
 from ..rig.bonemap import BoneInfo, BoneMap, JointSource, MappingReport, auto_map, sources_points
 
+HEAD_JOINT = 15  # SMPL head
+
 
 def check_armature(obj: bpy.types.Object | None) -> bpy.types.Object:
     if obj is None or obj.type != "ARMATURE":
@@ -26,9 +28,46 @@ def bone_infos(obj: bpy.types.Object) -> list[BoneInfo]:
     ]
 
 
-def map_armature(obj: bpy.types.Object, overrides: dict[str, JointSource | str] | None = None
-                 ) -> tuple[BoneMap, MappingReport]:
-    return auto_map(bone_infos(obj), overrides)
+def map_armature(obj: bpy.types.Object, overrides: dict[str, JointSource | str] | None = None,
+                 by_structure: bool = True) -> tuple[BoneMap, MappingReport]:
+    """Map by names, hierarchy and structure; the face marks come from the head's mesh when
+    the rig has no face bones and a mesh is weighted to its head bone."""
+    bones = bone_infos(obj)
+    bonemap, report = auto_map(bones, overrides, by_structure=by_structure)
+    head = bonemap.body.get(HEAD_JOINT)
+    if head is not None and (report.face_from_rule or any(m is None for m in bonemap.head_marks)):
+        points = head_mesh_points(obj, head.bone)
+        if points is not None:
+            bonemap, report = auto_map(bones, overrides, head_mesh=points, by_structure=by_structure)
+    return bonemap, report
+
+
+def deformed_meshes(armature: bpy.types.Object) -> list[bpy.types.Object]:
+    """Meshes that ``armature`` deforms (an Armature modifier on them, or armature parenting)."""
+    return [obj for obj in bpy.data.objects if obj.type == "MESH" and (
+        any(m.type == "ARMATURE" and m.object == armature for m in obj.modifiers)
+        or (obj.parent == armature and obj.parent_type == "ARMATURE"))]
+
+
+def head_mesh_points(armature: bpy.types.Object, head_bone: str, min_weight: float = 0.5) -> np.ndarray | None:
+    """Rest positions (armature space) of the mesh vertices weighted to ``head_bone``, or None."""
+    to_armature = np.linalg.inv(np.asarray(armature.matrix_world))
+    chunks = []
+    for mesh in deformed_meshes(armature):
+        group = mesh.vertex_groups.get(head_bone)
+        if group is None:
+            continue
+        index = group.index
+        verts = mesh.data.vertices
+        co = np.empty(len(verts) * 3, np.float64)
+        verts.foreach_get("co", co)
+        keep = [v.index for v in verts if any(g.group == index and g.weight >= min_weight for g in v.groups)]
+        if not keep:
+            continue
+        local = co.reshape(-1, 3)[keep]
+        matrix = to_armature @ np.asarray(mesh.matrix_world)
+        chunks.append(local @ matrix[:3, :3].T + matrix[:3, 3])
+    return np.concatenate(chunks) if chunks else None
 
 
 def check_bonemap(obj: bpy.types.Object, bonemap: BoneMap) -> None:

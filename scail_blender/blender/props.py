@@ -23,15 +23,25 @@ def _joint_items(_self, _context) -> list[tuple[str, str, str]]:
     return [(name, name.replace("_", " ").title(), f"SMPL joint {i}") for i, name in enumerate(SMPL_JOINT_NAMES)]
 
 
+def _remap_owner(self, context) -> None:
+    """Editing a manual choice maps its character again, so the report never lags behind."""
+    from .characters import remap_character
+
+    path = self.path_from_id()  # scail.characters[i].overrides[j]
+    character = self.id_data.path_resolve(path.rsplit(".overrides", 1)[0])
+    remap_character(character)
+
+
 class ScailJointOverride(bpy.types.PropertyGroup):
     """One manual choice: this SMPL joint sits at the head or tail of that bone."""
 
-    joint: bpy.props.EnumProperty(name="Joint", items=_joint_items)
-    bone: bpy.props.StringProperty(name="Bone")
+    joint: bpy.props.EnumProperty(name="Joint", items=_joint_items, update=_remap_owner)
+    bone: bpy.props.StringProperty(name="Bone", update=_remap_owner)
     end: bpy.props.EnumProperty(
         name="End",
         items=(("head", "Head", "The bone's root"), ("tail", "Tail", "The bone's tip")),
         default="head",
+        update=_remap_owner,
     )
 
 
@@ -51,15 +61,28 @@ class ScailSettings(bpy.types.PropertyGroup):
     characters: bpy.props.CollectionProperty(type=ScailCharacter)
     active_character: bpy.props.IntProperty()
 
+    # Explicit numbers: saved files store the number, so items keep theirs when new ones come.
     size_preset: bpy.props.EnumProperty(
         name="Size",
         items=(
-            ("512x896", "512 high x 896 wide (landscape)", "SCAIL's native size: 512 pixels high, 896 wide"),
-            ("896x512", "896 high x 512 wide (portrait)", "SCAIL's native size upright: 896 pixels high, 512 wide"),
-            ("704x1280", "704 high x 1280 wide (landscape)", "The large size: 704 pixels high, 1280 wide"),
-            ("CUSTOM", "Custom", "Any height and width, multiples of 32"),
+            ("CAMERA", "From Camera", "SCAIL's native size in the scene camera's orientation: 512 high x 896 wide "
+             "for landscape and square renders, 896 high x 512 wide for portrait ones", 4),
+            ("512x896", "512 high x 896 wide (landscape)", "SCAIL's native size: 512 pixels high, 896 wide", 0),
+            ("896x512", "896 high x 512 wide (portrait)", "SCAIL's native size upright: 896 pixels high, 512 wide", 1),
+            ("704x1280", "704 high x 1280 wide (landscape)", "The large size: 704 pixels high, 1280 wide", 2),
+            ("CUSTOM", "Custom", "Any height and width, multiples of 32", 3),
         ),
-        default="512x896",
+        default="CAMERA",
+    )
+    framing: bpy.props.EnumProperty(
+        name="Framing",
+        description="How the camera fits a pose size of another shape than its render resolution (never stretched)",
+        items=(
+            ("sensor", "Sensor Fit", "As Blender renders the camera at the pose size (its sensor fit keeps one side)"),
+            ("crop", "Cover and Crop", "Scale the camera's picture to cover the pose size and crop the centre, "
+             "as SCAIL's video preprocessing does"),
+        ),
+        default="sensor",
     )
     width: bpy.props.IntProperty(name="Width", default=896, min=32, max=4096, step=32)
     height: bpy.props.IntProperty(name="Height", default=512, min=32, max=4096, step=32)
@@ -76,8 +99,10 @@ class ScailSettings(bpy.types.PropertyGroup):
     reference_image: bpy.props.PointerProperty(name="Reference", type=bpy.types.Image)
     prompt: bpy.props.StringProperty(name="Prompt", description="What the character looks like and does")
 
-    def size(self) -> tuple[int, int]:
-        """(height, width) of the pose video."""
+    def size(self) -> tuple[int, int] | None:
+        """(height, width) of the pose video; None follows the scene camera."""
+        if self.size_preset == "CAMERA":
+            return None
         if self.size_preset == "CUSTOM":
             return self.height, self.width
         return SIZE_PRESETS[self.size_preset]

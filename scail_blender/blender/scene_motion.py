@@ -19,8 +19,8 @@ from ..motion.model import Motion
 from ..pose.camera import Intrinsics
 from .armature import check_armature, check_bonemap, map_armature, rest_points_world, sample_pose
 from .camera import camera_params
-from ..rig.bonemap import BoneMap
-from ..rig.camera import intrinsics_from_camera, world_to_opencv
+from ..rig.bonemap import BoneMap, MappingReport
+from ..rig.camera import Framing, framing_note, intrinsics_from_camera, world_to_opencv
 from ..rig.scale import auto_scale, skeleton_height
 
 
@@ -31,6 +31,7 @@ class Character:
     obj: bpy.types.Object
     bonemap: BoneMap | None = None
     scale: float | None = None
+    report: MappingReport | None = None  # the mapping's notes, shown with the render's report
 
 
 class ClipExtractor:
@@ -42,12 +43,15 @@ class ClipExtractor:
 
     def __init__(self, scene: bpy.types.Scene, characters: Sequence[Character | bpy.types.Object],
                  camera: bpy.types.Object | None = None, frame_times: Sequence[float] | None = None,
-                 fps: float | None = None, size: tuple[int, int] | None = None) -> None:
+                 fps: float | None = None, size: tuple[int, int] | None = None,
+                 framing: Framing = "sensor") -> None:
         self.scene = scene
         self.camera = camera
         params = camera_params(scene, camera)
         self.size = size if size is not None else (params.res_y, params.res_x)
-        self.intrinsics: Intrinsics = intrinsics_from_camera(params, self.size)
+        self.framing = framing
+        self.intrinsics: Intrinsics = intrinsics_from_camera(params, self.size, framing)
+        self.framing_note = framing_note(params, self.size, framing)
         if frame_times is None:
             frame_times = range(scene.frame_start, scene.frame_end + 1, max(scene.frame_step, 1))
         self.frame_times = [float(t) for t in frame_times]
@@ -74,7 +78,7 @@ class ClipExtractor:
             bonemap, report = map_armature(character.obj)
             if not report.ok:
                 raise RigMappingError(f"'{character.obj.name}': {report.summary()}")
-            return Character(character.obj, bonemap, character.scale)
+            return Character(character.obj, bonemap, character.scale, report)
         check_bonemap(character.obj, character.bonemap)
         missing = character.bonemap.missing_required()
         if missing:
@@ -102,7 +106,7 @@ class ClipExtractor:
         whole = math.floor(time)
         self.scene.frame_set(int(whole), subframe=time - whole)
         params = camera_params(self.scene, self.camera)
-        if intrinsics_from_camera(params, self.size) != self.intrinsics and not self.warnings:
+        if intrinsics_from_camera(params, self.size, self.framing) != self.intrinsics and not self.warnings:
             self.warnings.append("the camera's lens, sensor or shift changes during the clip; "
                                  "the first frame's settings are used for the whole clip")
         to_camera = world_to_opencv(params)
@@ -141,5 +145,5 @@ class ClipExtractor:
             hands=points[:, :, 24:66].reshape(len(points), len(self.characters), 2, 21, 3).copy(),
             head_marks=points[:, :, 66:71].copy(),
             person_ids=[c.obj.name for c in self.characters],
-            source=f"blender:{self.scene.name}",
+            source=f"blender:{self.scene.name}; {self.framing_note}",
         )

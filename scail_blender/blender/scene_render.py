@@ -27,15 +27,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import bpy
+import numpy as np
 
-from .characters import scene_characters
+from .characters import choose_characters, scene_characters
 from ..errors import Cancelled, CameraError, InputError
 from ..pose.framing import require_model_size
+from ..pose.skeleton import smpl_to_scail
 from ..pose.outputs import PoseFiles, strip_video_path
 from ..outputs import check_outputs
 from ..motion.pose_video import frame_motion, motion_frames, write_pose_video
 from ..progress import Progress
 from .camera import camera_params
+from ..rig.bonemap import BoneMap
+from ..rig.camera import FRAMINGS, Framing, default_pose_size, framing_note
 from .scene_motion import Character, ClipExtractor
 from .sequencer import place_movie
 from ..timing import pose_frame_count, sample_times, scene_rate_indices
@@ -61,6 +65,13 @@ class PoseRender:
     times: list[float] = field(default_factory=list)
     scheme: str = "preview"
     backend: str = "auto"
+    framing: Framing = "sensor"
+    framing_note: str = ""
+    character_lines: list[str] = field(default_factory=list)
+
+    def report_lines(self) -> list[str]:
+        """What this render will use, in words: the camera framing and the characters."""
+        return [f"scail: {line}" for line in [self.framing_note, *self.character_lines]]
 
     @property
     def scene_fps(self) -> float:
@@ -74,14 +85,18 @@ def default_video_path(scene: bpy.types.Scene, folder: Path) -> Path:
 
 def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str] | None = None,
                      camera: str | None = None, frame_range: tuple[int, int] | None = None,
-                     size: tuple[int, int] = (512, 896), fps: float = 16.0, frames_dir: Path | None = None,
+                     size: tuple[int, int] | None = None, fps: float = 16.0, frames_dir: Path | None = None,
                      joints_out: Path | None = None, add_strip: bool = True, scheme: str = "preview",
-                     backend: str = "auto", overwrite: bool = False) -> PoseRender:
+                     backend: str = "auto", framing: Framing = "sensor",
+                     bonemaps: list[BoneMap] | None = None, overwrite: bool = False) -> PoseRender:
     """Check every input and resolve characters and camera before anything runs.
 
-    Nothing is touched, neither the scene nor the disk: the outputs pass the one output policy
-    (``scail_blender.outputs``; ``overwrite`` lets the frames folder replace its numbered frames)
-    and their folders are made only when the files are written.
+    ``size`` None follows the camera: SCAIL's official size in the camera's orientation. A size
+    of another aspect than the camera's render is framed by ``framing`` (see rig.camera), never
+    stretched. ``bonemaps`` (saved bone maps) go with ``characters`` in order (see
+    ``choose_characters``). Nothing is touched, neither the scene nor the disk: the outputs pass
+    the one output policy (``scail_blender.outputs``; ``overwrite`` lets the frames folder replace
+    its numbered frames) and their folders are made only when the files are written.
     """
     cam_obj = None
     if camera:
@@ -89,7 +104,9 @@ def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str]
         if cam_obj is None or cam_obj.type != "CAMERA":
             names = ", ".join(o.name for o in scene.objects if o.type == "CAMERA") or "none"
             raise CameraError(f"No camera named {camera!r} in scene {scene.name!r} (cameras: {names}).")
-    camera_params(scene, cam_obj)  # raises CameraError for a missing or orthographic camera
+    params = camera_params(scene, cam_obj)  # raises CameraError for a missing or orthographic camera
+    if framing not in FRAMINGS:
+        raise InputError(f"Framing {framing!r} is unknown: use one of {', '.join(FRAMINGS)}.")
     start, end = frame_range or (scene.frame_start, scene.frame_end)
     if end < start:
         raise InputError(f"Frame range {start}:{end} ends before it starts: give START:END with START <= END.")
@@ -100,8 +117,8 @@ def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str]
     if count > MAX_POSE_FRAMES:
         raise InputError(f"Frame range {start}:{end} gives {count} pose frames, more than {MAX_POSE_FRAMES}: "
                          "render it in parts.")
-    size = require_model_size(size)
-    resolved = scene_characters(scene, characters)
+    size = require_model_size(size if size is not None else default_pose_size(params))
+    choice = choose_characters(scene, characters, bonemaps)
     out = Path(out)
     if joints_out is not None and Path(joints_out).suffix.lower() != ".npz":
         raise InputError(f"The joints file {joints_out} is an .npz: end its name in .npz.")
@@ -109,12 +126,27 @@ def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str]
     check_outputs({"the pose video": out, "the scene-rate copy": copy, "the joints file": joints_out},
                   inputs={"the .blend file": bpy.data.filepath}, frames={"the frames folder": frames_dir},
                   overwrite=overwrite)
-    return PoseRender(scene=scene, characters=resolved, camera=cam_obj or scene.camera,
+    return PoseRender(scene=scene, characters=choice.used, camera=cam_obj or scene.camera,
                       frame_start=start, frame_end=end, size=size, fps=float(fps), video=out,
                       frames_dir=Path(frames_dir) if frames_dir else None,
                       joints_out=Path(joints_out) if joints_out else None, add_strip=add_strip,
                       times=sample_times(start, end, scene_fps, fps),
-                      scheme=scheme, backend=backend)
+                      scheme=scheme, backend=backend, framing=framing,
+                      framing_note=framing_note(params, size, framing), character_lines=choice.lines())
+
+
+def check_camera_outside(motion) -> None:
+    """Refuse a clip where the camera sits inside a character (joints all around it): the
+    picture would be limbs sweeping across the whole frame."""
+    joints = smpl_to_scail(motion.joints)
+    valid = np.any(joints != 0, axis=-1)
+    for t in range(motion.frames):
+        for p in range(motion.people):
+            pts = joints[t, p][valid[t, p]]
+            if len(pts) >= 4 and np.all(pts.min(0) < 0) and np.all(pts.max(0) > 0):
+                name = motion.person_ids[p] if motion.person_ids else f"person {p + 1}"
+                raise CameraError(f"The camera is inside '{name}' at pose frame {t + 1} (its joints lie on every "
+                                  "side of it): move the camera back or pick another camera. Nothing was written.")
 
 
 def _encode(job: dict, motion, progress, cancel: threading.Event) -> PoseFiles:
@@ -141,7 +173,8 @@ class PoseRenderJob:
         # would then exit under a worker that still has temporary files open).
         self._finished = threading.Event()
         self._outcome: list = []
-        self._extractor = ClipExtractor(scene, plan.characters, plan.camera, plan.times, fps=plan.fps, size=plan.size)
+        self._extractor = ClipExtractor(scene, plan.characters, plan.camera, plan.times, fps=plan.fps, size=plan.size,
+                                        framing=plan.framing)
         self._read = 0
 
     def cancel(self) -> None:
@@ -207,7 +240,9 @@ class PoseRenderJob:
         self.progress = 0.5 * self._read / total
         self.message = f"Reading joints {self._read}/{total}"
         if self._extractor.done:
-            self._start_worker(self._extractor.motion())
+            motion = self._extractor.motion()
+            check_camera_outside(motion)
+            self._start_worker(motion)
 
     def _start_worker(self, motion) -> None:
         plan = self.plan
@@ -261,10 +296,12 @@ def render_pose_video(plan: PoseRender) -> PoseFiles:
     return PoseRenderJob(plan).run()
 
 
-def render_blend_file(blend: Path, out: Path, **options) -> PoseFiles:
+def render_blend_file(blend: Path, out: Path, report=None, **options) -> tuple[PoseRender, PoseFiles]:
     """Open ``blend`` and render its active scene (``options`` as for ``plan_pose_render``).
 
-    The file is only read: no strip is added, because nothing saves the opened file.
+    ``report`` receives the plan's report lines (camera framing, characters used and skipped)
+    before the render starts. The file is only read: no strip is added, because nothing saves
+    the opened file.
     """
     blend = Path(blend)
     if not blend.is_file():
@@ -278,7 +315,10 @@ def render_blend_file(blend: Path, out: Path, **options) -> PoseFiles:
         _python_signal_handlers_back()
     except RuntimeError as exc:
         raise InputError(f"Blender could not open {blend} ({str(exc).strip()}): is it a .blend file?") from exc
-    return render_pose_video(plan_pose_render(bpy.context.scene, out, add_strip=False, **options))
+    plan = plan_pose_render(bpy.context.scene, out, add_strip=False, **options)
+    for line in plan.report_lines():
+        (report or print)(line)
+    return plan, render_pose_video(plan)
 
 
 def _python_signal_handlers_back() -> None:
@@ -318,14 +358,15 @@ def _blender_chatter_to_stderr() -> Iterator[None]:
                     print(line, file=sys.stderr)
 
 
-def preview_frame(scene: bpy.types.Scene, size: tuple[int, int] = (512, 896)):
-    """The pose frame of the scene's current frame, as RGB uint8 (H, W, 3).
+def preview_frame(scene: bpy.types.Scene, size: tuple[int, int] | None = None, framing: Framing = "sensor"):
+    """The pose frame of the scene's current frame, as RGB uint8 (H, W, 3); ``size`` None
+    follows the camera as a render does.
 
     The depth shading range comes from this frame alone, so a clip's frame can look slightly
     brighter or darker than its preview.
     """
-    camera_params(scene, None)
-    size = require_model_size(size)
+    params = camera_params(scene, None)
+    size = require_model_size(size if size is not None else default_pose_size(params))
     extractor = ClipExtractor(scene, scene_characters(scene), scene.camera,
-                              [scene.frame_current + scene.frame_subframe], size=size)
+                              [scene.frame_current + scene.frame_subframe], size=size, framing=framing)
     return next(iter(motion_frames(frame_motion(extractor.run(), size=size))))

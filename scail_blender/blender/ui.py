@@ -81,12 +81,16 @@ class SCAIL_PT_characters(_Sidebar, bpy.types.Panel):
                 col = box.column(align=True)
                 for joint, source in json.loads(character.bonemap_json)["body"].items():
                     col.label(text=f"{joint}: {source['bone']} ({source['end']})")
+        row = box.row(align=True)
+        row.operator("scail.character_map_structure", icon="OUTLINER_DATA_ARMATURE")
+        row.operator("scail.bonemap_save", icon="EXPORT")
         box.label(text="Manual bone choices:")
         row = box.row()
         row.template_list("SCAIL_UL_overrides", "", character, "overrides", character, "active_override", rows=2)
         col = row.column(align=True)
         col.operator("scail.override_add", text="", icon="ADD")
         col.operator("scail.override_remove", text="", icon="REMOVE")
+        col.operator("scail.override_pick", text="", icon="EYEDROPPER")
 
 
 class SCAIL_PT_camera_output(_Sidebar, bpy.types.Panel):
@@ -105,6 +109,7 @@ class SCAIL_PT_camera_output(_Sidebar, bpy.types.Panel):
             col = layout.column(align=True)  # height first, as everywhere (HxW)
             col.prop(settings, "height")
             col.prop(settings, "width")
+        layout.prop(settings, "framing")
         layout.prop(settings, "fps")
         layout.prop(settings, "use_scene_range")
         col = layout.column(align=True)

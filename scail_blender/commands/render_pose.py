@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..errors import InputError
 from ..pose.camera import Intrinsics
-from ..pose.framing import MODEL_SIZE, is_model_size, nearest_model_size
 from ..outputs import check_outputs, check_space
-from ..pose.framing import size_text
+from ..pose.framing import is_model_size, nearest_model_size, size_text
 from .common import fps_arg, size_arg, terminal_progress, warn
 
 DESCRIPTION = """\
@@ -32,10 +32,14 @@ the image centre. A clip in which nobody can be drawn (everyone missing, behind 
 outside the view in every frame) is an error; frames that show nobody are counted in a warning.
 
 --blend opens the file with the bpy module and renders its active scene exactly as the
-Blender panel's Render Pose Video does: the armatures named by --character (default: every
-armature that maps to the SCAIL skeleton, or the panel's characters when it lists some) seen
+Blender panel's Render Pose Video does: the armatures named by --character, else the panel's
+characters when it lists some, else the armatures that would render (visible in the view layer,
+not disabled in renders, not in an excluded collection, not a Rigify metarig whose generated rig
+is there, not an animation-only copy of a skinned armature) and map to the SCAIL skeleton; seen
 through --camera (default: the scene camera), over --frame-range (default: the scene's range)
-sampled at --fps. The .blend is only read.
+sampled at --fps. Bones are matched by name, then by hierarchy, then by structure alone (a
+guess, reported); --bonemap gives a saved map instead. A report on stderr says which armatures
+were used and skipped and why, and how the camera was framed. The .blend is only read.
 """
 
 EPILOG = """\
@@ -54,8 +58,13 @@ Sizes that are not multiples of 32 render (for previews) with a warning naming t
 the model takes.
 fps: --fps resamples the motion in time (interpolated), so it keeps its real speed.
 
---blend: --size defaults to 512x896 and must be multiples of 32; --fps defaults to 16 and the
-animation is sampled at sub-frame times, so a 24 fps scene keeps its real speed.
+--blend: --size defaults to SCAIL's size in the scene camera's orientation (512x896 for a
+landscape or square render, 896x512 for a portrait one) and must be multiples of 32. A size of
+another shape than the camera's render is never stretched: --framing sensor (default) frames it
+as Blender renders that camera at that resolution (its sensor fit), --framing crop scales the
+camera's picture to cover it and crops the centre (as SCAIL's preprocessing resizes videos);
+the report line and --joints-out say which was used. --fps defaults to 16 and the animation is
+sampled at sub-frame times, so a 24 fps scene keeps its real speed.
 
 examples:
   scail render-pose --motion dance.npz --out pose.mp4
@@ -75,7 +84,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     source.add_argument("--blend", metavar="FILE.blend", help="render the rigs of this Blender file (needs bpy)")
     parser.add_argument("--character", metavar="NAME", action="append",
                         help="--blend: armature object to render (repeatable; default: every armature that maps)")
+    parser.add_argument("--bonemap", metavar="FILE.json", action="append",
+                        help="--blend: a saved bone map (the panel's Save Bone Map) for the armature named by the "
+                             "--character in the same position, or for the only armature that would render "
+                             "(repeatable)")
     parser.add_argument("--camera", metavar="NAME", help="--blend: camera object (default: the scene camera)")
+    parser.add_argument("--framing", choices=("sensor", "crop"), default=None,
+                        help="--blend: how the camera fits a --size of another shape than its render: "
+                             "sensor (Blender's sensor fit, default) or crop (cover and centre-crop)")
     parser.add_argument("--frame-range", metavar="START:END", type=frame_range_arg,
                         help="--blend: scene frames to render, both included (default: the scene's range)")
     parser.add_argument("--out", metavar="POSE.mp4", required=True, help="H.264 mp4 to write")
@@ -151,7 +167,7 @@ def load_motion_file(path: str):
 def run(args: argparse.Namespace) -> int:
     if args.blend:
         return run_blend(args)
-    for flag in ("character", "camera", "frame_range"):
+    for flag in ("character", "camera", "frame_range", "framing", "bonemap"):
         if getattr(args, flag):
             raise InputError(f"--{flag.replace('_', '-')} applies to --blend only; a motion file has its own camera and frames")
     from ..motion.pose_video import frame_motion, write_pose_video
@@ -180,11 +196,15 @@ def run_blend(args: argparse.Namespace) -> int:
         if "bpy" not in str(exc):
             raise
         raise InputError("--blend needs Blender's Python module: pip install bpy==5.0.1 (Python 3.11)") from exc
+    from ..rig.bonemap import load_bonemap
+
     check_paths(args, "blend")
-    options = {"characters": args.character, "camera": args.camera, "frame_range": args.frame_range,
-               "size": args.size or MODEL_SIZE, "fps": args.fps or 16.0, "frames_dir": args.frames_dir,
-               "joints_out": args.joints_out, "scheme": args.palette, "backend": args.backend,
-               "overwrite": args.overwrite}
-    files = render_blend_file(args.blend, args.out, **options)
-    report(files, options["size"], options["fps"])
+    bonemaps = [load_bonemap(path) for path in args.bonemap or []]
+    options = {"characters": args.character, "bonemaps": bonemaps, "camera": args.camera,
+               "frame_range": args.frame_range, "size": args.size, "framing": args.framing or "sensor",
+               "fps": args.fps or 16.0, "frames_dir": args.frames_dir, "joints_out": args.joints_out,
+               "scheme": args.palette, "backend": args.backend, "overwrite": args.overwrite}
+    plan, files = render_blend_file(args.blend, args.out, report=lambda line: print(line, file=sys.stderr),
+                                    **options)
+    report(files, plan.size, options["fps"])
     return 0

@@ -4,16 +4,23 @@ That file is a preview, not a rig: per person 14 joint spheres and 13 limb cylin
 flipped to glTF axes, shifted by the clip's bounding-box centre c and scaled by s. The limb
 cylinders carry both ends of every limb in every frame (start = translation, end = start +
 rotation * (0, length, 0)), so the 14 drawn joints come back exactly up to c and s:
-- s is the sphere scale divided by the node's cylinder radius (21.5 mm unless changed);
-- c is not stored. It shows through only where a limb was missing (the node then places its
-  joint at (0 - c) * s); otherwise the clip is put on the optical axis where it fits a 55-degree
-  view, which keeps its shape and motion but not its true place.
-The other ten SMPL joints were never drawn; they are estimated from their neighbours.
+- s is the sphere scale divided by the node's cylinder radius (21.5 mm unless changed; a
+  radius the file was saved with shows as people far from human height, and is then estimated
+  from their size);
+- c is not stored. It shows through wherever someone is missing (the node leaves their joint
+  spheres at (0 - c) * s); otherwise the clip is put on the optical axis where it fits a
+  55-degree view, which keeps its shape and motion but not its true place.
+When a person leaves, the node refills its slots by nearest pelvis, swapping people between
+slots; the swaps are found by following each person and undone. Keys are written at i / fps
+with the node's default of 24; repeated keys reveal a clip resampled from a slower rate. The
+other ten SMPL joints were never drawn; they are estimated from their neighbours. Every guess
+is a note for ``scail motion info``.
 """
 
 from __future__ import annotations
 
 import math
+from itertools import permutations
 
 import numpy as np
 
@@ -31,6 +38,13 @@ DRAWN = (12, 17, 19, 21, 16, 18, 20, 2, 5, 8, 1, 4, 7, 15)
 # The node scales the clip so its largest bounding-box side is this long (glTF units).
 NODE_EXTENT = 1.8
 FIT_HALF_ANGLE = math.radians(55.0) / 2
+# Standing heights taken as adult people; outside them the radius the file was saved with is
+# probably not the default, and the clip is scaled to HUMAN_SCALE_MM instead.
+HUMAN_HEIGHT_MM = (1350.0, 2100.0)
+HUMAN_SCALE_MM = 1700.0
+# Thigh + shank + hip-to-neck + neck-to-head as a share of standing height (as rig/scale.py).
+SKELETON_SHARE_OF_HEIGHT = 0.851
+COMMON_FPS = (8.0, 10.0, 12.0, 12.5, 15.0, 16.0, 20.0, 23.976, 24.0, 25.0, 29.97, 30.0, 48.0, 50.0, 60.0)
 
 
 def is_comfy_glb(gltf: Gltf) -> bool:
@@ -76,13 +90,10 @@ def read_comfy_glb(gltf: Gltf, radius_mm: float = DEFAULT_RADIUS_MM) -> tuple[Mo
             scaled[:, person, a] = start[:, limbs][:, k]
             scaled[:, person, b] = end[:, limbs][:, k]
 
-    notes = [
-        f"scale: taken from the joint spheres assuming the node's cylinder radius of {radius_mm:g} mm",
-        "no camera or image size in this file: renders use the default 55-degree NLF camera",
-        "pelvis, spine, collars, feet and hand ends are not in this file: estimated from the drawn joints",
-    ]
     if not present.any():
         raise InputError(f"{gltf.name}: every limb has zero length in every frame; there is no pose to recover.")
+    notes = ["no camera or image size in this file: renders use the default 55-degree NLF camera",
+             "pelvis, spine, collars, feet and hand ends are not in this file: estimated from the drawn joints"]
     lost = [p + 1 for p in range(people) if not present[:, p].any()]
     if lost:
         notes.append(f"person {', '.join(map(str, lost))}: absent from the first frame, so the node dropped them")
@@ -90,10 +101,26 @@ def read_comfy_glb(gltf: Gltf, radius_mm: float = DEFAULT_RADIUS_MM) -> tuple[Mo
     extent = float(np.max(points.max(0) - points.min(0)))
     if abs(extent - NODE_EXTENT) > 0.01 and abs(s - 1.0) > 1e-6:
         notes.append(f"the clip spans {extent:.3f} units, not the node's {NODE_EXTENT}: the file may have been edited")
+    swaps = _undo_slot_swaps(scaled, present)
+    if swaps:
+        notes.append("people: the node swapped slots when someone left the frame (it follows the nearest pelvis); "
+                     "undone at pose frame(s) " + ", ".join(str(t + 1) for t in swaps))
 
-    centre = _missing_limb_centre(tracks, gltf, joint_nodes[0], valid[:, 0], frames)
+    height = _implied_height_mm(scaled / s, present)
+    if radius_mm == DEFAULT_RADIUS_MM and height is not None and not HUMAN_HEIGHT_MM[0] <= height <= HUMAN_HEIGHT_MM[1]:
+        radius_mm = radius_mm * HUMAN_SCALE_MM / height
+        s = float(np.median(sphere)) / radius_mm
+        notes.insert(0, f"scale: with the node's default cylinder_radius of {DEFAULT_RADIUS_MM:g} mm the people "
+                        f"would be {height / 1000:.2f} m tall, so the file was saved with a cylinder_radius of about "
+                        f"{radius_mm:.1f} mm; read with that radius (people {HUMAN_SCALE_MM / 1000:.2f} m tall)")
+    else:
+        tall = f" (people {height / 1000:.2f} m tall)" if height else ""
+        notes.insert(0, f"scale: taken from the joint spheres with the node's cylinder radius of {radius_mm:g} mm{tall}")
+
+    centre = _revealed_centre(tracks, gltf, joint_nodes, start, end, valid, frames)
     if centre is not None:
-        notes.append("position: recovered exactly from frames where a limb was missing")
+        notes.append("position: recovered exactly from the joints of missing people, which the node leaves at "
+                     "the clip's centre")
         flipped = (scaled + centre) / s
     else:
         notes.append("position: the node does not store where the clip was; it is placed on the camera axis to fit a 55-degree view")
@@ -108,6 +135,7 @@ def read_comfy_glb(gltf: Gltf, radius_mm: float = DEFAULT_RADIUS_MM) -> tuple[Mo
     fps = NODE_FPS
     if frames > 1 and times[-1] > times[0]:
         fps = float(round((frames - 1) / float(times[-1] - times[0]), 3))
+        notes += _fps_notes(scaled, present, fps)
     else:
         notes.append(f"a single frame: frame rate unknown, assumed the node's default {NODE_FPS:g}")
     motion = Motion(
@@ -174,17 +202,89 @@ def _rotate_y(quat: np.ndarray) -> np.ndarray:
     return np.stack([2 * (x * y - w * z), 1 - 2 * (x * x + z * z), 2 * (y * z + w * x)], -1)
 
 
-def _missing_limb_centre(tracks: dict, gltf: Gltf, joint0: int, limb0_valid: np.ndarray, frames: int) -> np.ndarray | None:
-    """c * s, read off the first joint in frames where the first person's first limb was missing.
+def _revealed_centre(tracks: dict, gltf: Gltf, joint_nodes: list[int], start: np.ndarray, end: np.ndarray,
+                     valid: np.ndarray, frames: int) -> np.ndarray | None:
+    """c * s, read off every joint sphere whose limbs are all missing in a frame.
 
-    Only when that person was there in the first frame: otherwise the node collapsed all their
-    joints into one and the first joint means nothing."""
-    if limb0_valid.all() or not limb0_valid[0]:
+    The node places such a joint at (0 - c) * s (a missing person's joints are zeros); which
+    limbs touch which sphere is known from the first frame, where the node built its spheres.
+    None when no frame shows it, or the spheres disagree (then it is not that)."""
+    where = []
+    for node in joint_nodes:
+        position = _track(tracks, gltf, node, "translation", frames)
+        touching = (np.linalg.norm(start[0] - position[0], axis=-1) < 1e-4) | \
+            (np.linalg.norm(end[0] - position[0], axis=-1) < 1e-4)
+        if not touching.any() or not valid[0, touching].all():
+            continue
+        gone = ~valid[:, touching].any(axis=1)
+        where.extend(position[gone])
+    if not where:
         return None
-    where = _track(tracks, gltf, joint0, "translation", frames)[~limb0_valid]
+    where = np.asarray(where)
     if np.ptp(where, axis=0).max() > 1e-4:
         return None
     return -where.mean(axis=0)
+
+
+def _undo_slot_swaps(scaled: np.ndarray, present: np.ndarray) -> list[int]:
+    """Put people back in their own slots where the node swapped them; the frames it happened.
+
+    Each slot is matched to the track whose last seen centre (mean of the drawn joints) is
+    nearest, over every assignment; a better assignment than the slots' own is a swap."""
+    frames, people = present.shape
+    if people < 2 or people > 6:
+        return []
+    centre = scaled[:, :, DRAWN].mean(axis=2)
+    last = [None] * people
+    order = list(range(people))  # track k is in slot order[k] for the current frame
+    swaps = []
+    for t in range(frames):
+        if t and all(x is not None for x in last):
+            def cost(assign, t=t):
+                return sum(float(np.linalg.norm(centre[t, assign[k]] - last[k])) for k in range(people)
+                           if present[t, assign[k]])
+            best = min(permutations(range(people)), key=cost)
+            if list(best) != order and cost(best) < 0.5 * cost(order):
+                order = list(best)
+                swaps.append(t)
+        if order != list(range(people)):
+            scaled[t] = scaled[t, order]
+            present[t] = present[t, order]
+            centre[t] = centre[t, order]
+        for k in range(people):
+            if present[t, k]:
+                last[k] = centre[t, k]
+    return swaps
+
+
+def _implied_height_mm(joints: np.ndarray, present: np.ndarray) -> float | None:
+    """Standing height from the drawn joints' lengths along the body (median over frames), as
+    rig/scale.py measures it; None without anyone present."""
+    p = joints[present]
+    if not len(p):
+        return None
+    leg = sum(np.linalg.norm(p[:, a] - p[:, b], axis=-1) for a, b in ((1, 4), (4, 7), (2, 5), (5, 8))) / 2
+    trunk = np.linalg.norm(p[:, 12] - (p[:, 1] + p[:, 2]) / 2, axis=-1)
+    head = np.linalg.norm(p[:, 15] - p[:, 12], axis=-1)
+    return float(np.median((leg + trunk + head) / SKELETON_SHARE_OF_HEIGHT))
+
+
+def _fps_notes(scaled: np.ndarray, present: np.ndarray, fps: float) -> list[str]:
+    """A frame rate that is probably not the clip's own: the node's default, or resampled keys
+    (whole frames repeated, as when a slower clip is stretched to a higher rate)."""
+    notes = []
+    moved = np.abs(np.diff(scaled[:, :, DRAWN], axis=0)).max(axis=(1, 2, 3)) > 1e-7
+    seen = present[1:].any(axis=1) & present[:-1].any(axis=1)
+    repeats = int((~moved & seen).sum())
+    if repeats >= 2 and repeats < len(moved):
+        unique = 1 - repeats / len(moved)
+        real = min(COMMON_FPS, key=lambda rate: abs(rate - fps * unique))
+        notes.append(f"frame rate: {repeats} of {len(moved)} keys repeat the one before, as when a {real:g} fps clip "
+                     f"is resampled to {fps:g} fps: the motion is probably {real:g} fps (drop the repeated frames)")
+    elif fps == NODE_FPS:
+        notes.append(f"frame rate: {fps:g} fps is the node's default; SCAIL works at 16 fps, so a clip from a "
+                     "16 fps run saved with the default plays 1.5x too fast: check the node's fps setting")
+    return notes
 
 
 def _estimate_undrawn(joints: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import bpy
 
 from ..errors import CameraError
+from ..pose.framing import MODEL_SIZE
 
 VIEWPORT_SENSOR = 36.0  # Blender's DEFAULT_SENSOR_WIDTH
 VIEWPORT_ZOOM = 2.0     # Blender's CAMERA_PARAM_ZOOM_INIT_PERSP for non-camera views
@@ -63,6 +64,15 @@ def camera_from_view(scene: bpy.types.Scene, space: bpy.types.SpaceView3D, view_
     return camera
 
 
+def pose_size_for_view(scene: bpy.types.Scene, view_size: tuple[int, int]) -> tuple[int, int]:
+    """The panel's pose size; "From Camera" takes SCAIL's size in the viewport's orientation."""
+    size = scene.scail.size()
+    if size is not None:
+        return size
+    height, width = MODEL_SIZE
+    return (width, height) if view_size[1] > view_size[0] else (height, width)
+
+
 def find_view3d(context: bpy.types.Context) -> tuple[bpy.types.SpaceView3D, tuple[int, int]] | None:
     """The active 3D view, else the screen's largest one, with its drawing region's size."""
     areas = [context.area] if context.area and context.area.type == "VIEW_3D" else []
@@ -93,7 +103,7 @@ class SCAIL_OT_camera_from_view(bpy.types.Operator):
     def execute(self, context):
         space, view_size = find_view3d(context)
         try:
-            camera = camera_from_view(context.scene, space, view_size, context.scene.scail.size())
+            camera = camera_from_view(context.scene, space, view_size, pose_size_for_view(context.scene, view_size))
         except CameraError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}

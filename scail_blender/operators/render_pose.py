@@ -26,7 +26,7 @@ def plan_from_panel(context: bpy.types.Context):
     # The frames folder is named by the add-on after the video, so a new render replaces the
     # frames of the last one (and only those: nothing else in it is touched).
     return plan_pose_render(scene, video, frame_range=settings.frame_range(scene), size=settings.size(),
-                            fps=settings.fps, add_strip=settings.add_strip, overwrite=True,
+                            framing=settings.framing, fps=settings.fps, add_strip=settings.add_strip, overwrite=True,
                             frames_dir=video.with_suffix("") if settings.write_frames else None)
 
 
@@ -54,7 +54,9 @@ class SCAIL_OT_render_pose(bpy.types.Operator):
     def execute(self, context):
         """Synchronous: used by scripts and when there is no window to keep alive."""
         try:
-            files = PoseRenderJob(plan_from_panel(context)).run()
+            plan = plan_from_panel(context)
+            self._report_plan(plan)
+            files = PoseRenderJob(plan).run()
         except ScailError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
@@ -67,7 +69,9 @@ class SCAIL_OT_render_pose(bpy.types.Operator):
         if context.window is None or bpy.app.background:
             return self.execute(context)  # no event loop to drive a modal operator
         try:
-            self._job = PoseRenderJob(plan_from_panel(context))
+            plan = plan_from_panel(context)
+            self._report_plan(plan)
+            self._job = PoseRenderJob(plan)
         except ScailError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
@@ -76,6 +80,11 @@ class SCAIL_OT_render_pose(bpy.types.Operator):
         self._timer = context.window_manager.event_timer_add(TICK_S, window=context.window)
         context.window_manager.modal_handler_add(self)
         return {"RUNNING_MODAL"}
+
+    def _report_plan(self, plan) -> None:
+        """Which camera framing and characters the render uses and skips, in the Info log."""
+        for line in plan.report_lines():
+            self.report({"WARNING"} if "skipped" in line or "Check" in line else {"INFO"}, line)
 
     def modal(self, context, event):
         state = context.window_manager.scail_job
@@ -161,7 +170,7 @@ class SCAIL_OT_preview_frame(bpy.types.Operator):
     def execute(self, context):
         settings = context.scene.scail
         try:
-            pixels = preview_frame(context.scene, size=settings.size())
+            pixels = preview_frame(context.scene, size=settings.size(), framing=settings.framing)
         except ScailError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}

@@ -9,7 +9,10 @@ numpy on one CPU core; ``render_torch`` runs the same algorithm batched on a GPU
 
 from __future__ import annotations
 
+import importlib.util
 import logging
+import os
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -419,9 +422,24 @@ def render_clip(joints: np.ndarray, intrinsics: Intrinsics, size: tuple[int, int
 
 
 def _cuda_available() -> bool:
-    """True when torch is importable and sees a GPU (torch stays optional for the core)."""
-    try:
-        import torch
-    except ImportError:
+    """True when torch is installed and sees a GPU (torch stays optional for the core).
+
+    Importing torch costs seconds, more than rendering a whole clip, so it is imported only when
+    an NVIDIA driver is there to be found (its device files or library); without one the answer
+    is no without the import.
+    """
+    if importlib.util.find_spec("torch") is None or not _nvidia_driver_present():
         return False
+    import torch
+
     return bool(torch.cuda.is_available())
+
+
+def _nvidia_driver_present() -> bool:
+    """A cheap look for an NVIDIA driver: Linux device files, the Windows CUDA driver library."""
+    if sys.platform.startswith("linux"):
+        return os.path.exists("/dev/nvidiactl") or os.path.exists("/proc/driver/nvidia/version")
+    if sys.platform == "win32":
+        system = os.path.join(os.environ.get("SystemRoot", r"C:\Windows"), "System32")
+        return os.path.exists(os.path.join(system, "nvcuda.dll"))
+    return False  # macOS: no CUDA; the torch path stays available with --backend torch

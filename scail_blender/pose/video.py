@@ -24,6 +24,7 @@ from types import TracebackType
 
 import numpy as np
 
+from .png import write_png
 from ..errors import InputError, VideoError
 from ..outputs import FRAME_GLOB, FRAME_NAME, commit, make_folder, remove_folders, temp_sibling
 
@@ -196,10 +197,8 @@ class PngSequenceWriter:
         return self
 
     def write(self, frame: np.ndarray) -> None:
-        from PIL import Image
-
         assert self._stage is not None, "PngSequenceWriter.write called outside its 'with' block"
-        Image.fromarray(frame).save(self._stage / PNG_PATTERN.format(self.frames_written), compress_level=1)
+        write_png(self._stage / PNG_PATTERN.format(self.frames_written), frame)
         self.frames_written += 1
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

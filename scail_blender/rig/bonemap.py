@@ -8,17 +8,25 @@ and frame places every point, and face marks placed by rule turn with the head.
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from ..errors import RigMappingError
+from ..errors import InputError, RigMappingError
+from .bones import BoneInfo, JointSource
+from .face import face_axes, marks_from_head_mesh
+from .fingers import capped_note, finger_points
+from .structure import explain_structure, map_by_structure
 from ..pose.skeleton import SLOT_FROM_SMPL, SMPL_JOINT_NAMES
 from .names import LAYER_RANK, parse_name
 from .presets import FINGERS, PRESETS, SMPL_ROLES, Preset, unambiguous_fallbacks
 
 REQUIRED = tuple(sorted(SLOT_FROM_SMPL))
+STRUCTURE_PRESET = "by structure (a guess)"
 SIDES = ("left", "right")
 HAND_POINT_NAMES = ("wrist",) + tuple(f"{finger}{k}" for finger in FINGERS for k in range(1, 5))
 HEAD_MARK_NAMES = ("nose", "right_eye", "left_eye", "right_ear", "left_ear")
@@ -34,64 +42,12 @@ FACE_RULE = {
     "left_ear": (0.46, 0.40, 0.03),
 }
 
+# A head bone shorter than this share of the neck-to-head distance cannot size the face rule.
+MIN_HEAD_SHARE = 0.3
+
 _CHAINS = (("shoulder", "elbow", "wrist"), ("hip", "knee", "ankle"), ("neck", "head"))
 _SMPL_INDEX = {role_side: i for i, role_side in enumerate(SMPL_ROLES)}
 _SIDE_LETTER = {"left": "L", "right": "R"}
-
-
-@dataclass(frozen=True)
-class BoneInfo:
-    """One bone at rest, in armature space (Blender's Bone.head_local / tail_local / matrix_local)."""
-
-    name: str
-    parent: str | None
-    head: tuple[float, float, float]
-    tail: tuple[float, float, float]
-    use_deform: bool = True
-    matrix: tuple[tuple[float, ...], ...] | None = None  # 4x4 rest matrix; None: roll 0 assumed
-
-    @property
-    def length(self) -> float:
-        return float(np.linalg.norm(np.subtract(self.tail, self.head)))
-
-    def rest_matrix(self) -> np.ndarray:
-        """The bone's rest axes (Y along the bone), as Blender poses it, so offsets follow the bone."""
-        if self.matrix is not None:
-            return np.asarray(self.matrix, dtype=np.float64)
-        out = np.eye(4)
-        out[:3, :3] = _rotation_y_to(np.subtract(self.tail, self.head))
-        out[:3, 3] = self.head
-        return out
-
-
-@dataclass(frozen=True)
-class JointSource:
-    """A point fixed in a bone: its head, its tail, or ``offset`` from its head in its own rest axes."""
-
-    bone: str
-    end: str = "head"
-    offset: tuple[float, float, float] | None = None
-
-    def __post_init__(self) -> None:
-        if self.end not in ("head", "tail"):
-            raise RigMappingError(f"bone end must be 'head' or 'tail', not {self.end!r}")
-
-    def local_point(self, bone_length: float) -> np.ndarray:
-        """The point in the bone's own axes (origin at the head, +Y towards the tail)."""
-        if self.offset is not None:
-            return np.asarray(self.offset, dtype=np.float64)
-        return np.array([0.0, bone_length if self.end == "tail" else 0.0, 0.0])
-
-    def to_dict(self) -> dict:
-        out: dict = {"bone": self.bone, "end": self.end}
-        if self.offset is not None:
-            out["offset"] = list(self.offset)
-        return out
-
-    @classmethod
-    def from_dict(cls, data: Mapping) -> JointSource:
-        offset = data.get("offset")
-        return cls(str(data["bone"]), str(data.get("end", "head")), tuple(offset) if offset else None)
 
 
 @dataclass
@@ -135,9 +91,27 @@ class BoneMap:
             body = {SMPL_JOINT_NAMES.index(k): JointSource.from_dict(v) for k, v in data["body"].items()}
             hands = {side: [dec(d) for d in data["hands"][side]] for side in SIDES}
             marks = [dec(d) for d in data["head_marks"]]
-        except (KeyError, ValueError, TypeError) as exc:
-            raise RigMappingError(f"stored bone map is damaged ({exc}); run Auto-map again") from exc
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:
+            raise RigMappingError(f"stored bone map is damaged ({exc}); map the character again and save it") from exc
         return cls(body, hands, marks, str(data.get("preset", "")))
+
+
+def load_bonemap(path: str | os.PathLike) -> BoneMap:
+    """A bone map saved by the panel (Save Bone Map) or by ``save_bonemap``: BoneMap.to_dict as JSON."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"Bone map {path} does not exist: save one from the panel (Save Bone Map).") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"Bone map {path} is not readable JSON ({exc}); save it again from the panel.") from None
+    if not isinstance(data, dict):
+        raise InputError(f"Bone map {path} holds {type(data).__name__}, not a bone map; save it again from the panel.")
+    return BoneMap.from_dict(data)
+
+
+def save_bonemap(bonemap: BoneMap, path: str | os.PathLike) -> None:
+    Path(path).write_text(json.dumps(bonemap.to_dict(), indent=1) + "\n", encoding="utf-8")
 
 
 def sources_points(sources: Sequence[JointSource | None], matrices: Mapping[str, np.ndarray],
@@ -195,13 +169,16 @@ class MappingReport:
         return "\n".join(lines + ([fix] if fix else []))
 
 
-def auto_map(bones: Sequence[BoneInfo], overrides: Mapping[str, JointSource | str] | None = None
-             ) -> tuple[BoneMap, MappingReport]:
+def auto_map(bones: Sequence[BoneInfo], overrides: Mapping[str, JointSource | str] | None = None,
+             head_mesh: np.ndarray | None = None, by_structure: bool = True) -> tuple[BoneMap, MappingReport]:
     """Map a rig by name (best matching convention, then unambiguous names of the others), then
-    by hierarchy for arm, leg and neck chains, then apply ``overrides``.
+    by hierarchy for arm, leg and neck chains, then, when joints are still missing, by structure
+    alone (structure.py, reported as a guess), then apply ``overrides``.
 
     ``overrides`` maps point names (SMPL joint names such as "left_elbow", "left_hand.index2",
-    "nose", "right_ear") to a JointSource or a bone name (its head).
+    "nose", "right_ear") to a JointSource or a bone name (its head). ``head_mesh`` are the rest
+    positions (armature space) of the mesh vertices weighted to the head bone, which place the
+    face marks when the rig has no eye, ear or nose bones (face.py).
     """
     if not bones:
         raise RigMappingError("the armature has no bones; pick the character's armature")
@@ -210,15 +187,37 @@ def auto_map(bones: Sequence[BoneInfo], overrides: Mapping[str, JointSource | st
     suspicious: list[str] = []
     _fill_from_other_presets(index, body)
     _fill_from_hierarchy(index, body, suspicious)
+    name = preset.name if preset else ""
+    guess = None
+    if by_structure and any(i not in body for i in REQUIRED):
+        guess = map_by_structure(bones)
+        if guess is None:
+            suspicious.append(f"mapping by structure failed: {explain_structure(bones)}")
+    if guess is not None:
+        found = sum(i in body for i in REQUIRED)
+        if found < len(REQUIRED) // 2:
+            body = dict(guess.body)  # the names said little: trust the structure throughout
+        else:
+            used = {s.bone for s in body.values()}
+            body.update({i: s for i, s in guess.body.items() if i not in body and s.bone not in used})
+        name = STRUCTURE_PRESET
+        suspicious.append("joints placed from the bone tree and rest pose, not from names (a guess): check the "
+                          "skeleton in the viewport (Show Skeleton) and fix any joint with a manual bone choice")
 
     override_body, override_hands, override_marks = _split_overrides(overrides or {}, index)
     body.update(override_body)
-    hands = {side: _hand_sources(index, preset, side, body) for side in SIDES}
+    hands = {side: _hand_sources(index, preset, side, body, suspicious) for side in SIDES}
+    for side in SIDES:
+        if guess is not None and all(p is None for p in hands[side][1:]) and guess.hands.get(side):
+            hands[side] = list(guess.hands[side])
+            suspicious += [n for n in guess.notes if n.startswith(side)]
+        if any(p is not None for p in hands[side][1:]):
+            hands[side][0] = body.get(_SMPL_INDEX[("wrist", _SIDE_LETTER[side])])
     for (side, k), source in override_hands.items():
         hands[side][k] = source
-    marks, from_rule = _head_mark_sources(index, preset, body, override_marks)
+    marks, from_rule = _head_mark_sources(index, preset, body, override_marks, head_mesh, suspicious)
 
-    bonemap = BoneMap(body, hands, marks, preset.name if preset else "")
+    bonemap = BoneMap(body, hands, marks, name)
     suspicious += _suspicious(index, bonemap)
     report = MappingReport(
         preset=bonemap.preset,
@@ -379,34 +378,45 @@ def _split_overrides(overrides: Mapping[str, JointSource | str], index: _NameInd
     return body, hands, marks
 
 
-def _finger_chain(index: _NameIndex, stems: Iterable[str], side: str) -> list[JointSource] | None:
-    """Four points of a finger from its first three numbered bones (numbering from 0 or 1)."""
+def _finger_chain(index: _NameIndex, stems: Iterable[str], side: str, finger: str,
+                  capped: dict[str, float]) -> list[JointSource] | None:
+    """Four points of a finger from its numbered bones (numbering from 0 or 1): the fourth
+    numbered bone, else the third's only child, is the tip bone (see fingers.py)."""
     for stem in stems:
         for first in (1, 0):
-            names = [index.by_key.get((side, f"{stem}{first + k}")) for k in range(3)]
-            if all(names):
-                return [JointSource(names[0]), JointSource(names[1]), JointSource(names[2]),
-                        JointSource(names[2], "tail")]
+            names = [index.by_key.get((side, f"{stem}{first + k}")) for k in range(4)]
+            if all(names[:3]):
+                tip = names[3]
+                if tip is None and len(index.children.get(names[2], ())) == 1:
+                    tip = index.children[names[2]][0]
+                chain = [index.bones[n] for n in names[:3]] + ([index.bones[tip]] if tip else [])
+                return finger_points(chain, finger, capped)
     return None
 
 
 def _hand_sources(index: _NameIndex, preset: Preset | None, side: str,
-                  body: dict[int, JointSource]) -> list[JointSource | None]:
+                  body: dict[int, JointSource], notes: list[str]) -> list[JointSource | None]:
     letter = _SIDE_LETTER[side]
     points: list[JointSource | None] = [body.get(_SMPL_INDEX[("wrist", letter)])] + [None] * 20
+    capped: dict[str, float] = {}
     for f, finger in enumerate(FINGERS):
         stems = (preset.fingers.get(finger, ()) if preset else ()) + tuple(
             stem for p in PRESETS.values() for stem in p.fingers.get(finger, ()))
-        chain = _finger_chain(index, dict.fromkeys(stems), letter)
+        chain = _finger_chain(index, dict.fromkeys(stems), letter, finger, capped)
         if chain:
             points[1 + 4 * f: 5 + 4 * f] = chain
+    if capped:
+        notes.append(capped_note(side, capped))
     if all(p is None for p in points[1:]):
         return [None] * 21
     return points
 
 
 def _head_mark_sources(index: _NameIndex, preset: Preset | None, body: dict[int, JointSource],
-                       overrides: Mapping[int, JointSource]) -> tuple[list[JointSource | None], list[str]]:
+                       overrides: Mapping[int, JointSource], head_mesh: np.ndarray | None,
+                       notes: list[str]) -> tuple[list[JointSource | None], list[str]]:
+    """Face marks: the user's choices, then eye/ear/nose bones (placed by the rig's author on
+    the features), then the head's mesh, then the head-bone rule; none when nothing is usable."""
     face = dict(preset.face) if preset else {}
     generic = {"eye": ("eye", "faceeye", "eyesmplhf"), "ear": ("ear",), "nose": ()}
     marks: list[JointSource | None] = []
@@ -415,19 +425,37 @@ def _head_mark_sources(index: _NameIndex, preset: Preset | None, body: dict[int,
         side = {"right": "R", "left": "L"}.get(name.split("_")[0], "")
         specs = face.get(part, ()) + generic[part]
         marks.append(overrides.get(k) or _resolve(index, specs, side))
-    from_rule = []
-    if any(m is None for m in marks):
-        placed = _face_rule(index, body)
+    if all(m is not None for m in marks):
+        return marks, []
+    frame = _head_frame(index, body)
+    if frame is None:
+        notes.append("no face marks: the rig has no head bone or no left-right pair (shoulders or hips) to "
+                     "orient a face by; choose eye, ear and nose bones by hand")
+        return marks, []
+    head_bone, axes = frame
+    placed = _face_from_mesh(head_bone, axes, head_mesh)
+    if placed is not None:
         for k, name in enumerate(HEAD_MARK_NAMES):
-            if marks[k] is None and placed is not None:
+            if marks[k] is None:
                 marks[k] = placed[name]
-                from_rule.append(name)
+        notes.append(f"face marks placed from the head mesh (vertices weighted to '{head_bone.name}')")
+        return marks, []
+    placed, reason = _face_rule(index, body, head_bone, axes)
+    if placed is None:
+        notes.append(f"no face marks: {reason}")
+        return marks, []
+    from_rule = []
+    for k, name in enumerate(HEAD_MARK_NAMES):
+        if marks[k] is None:
+            marks[k] = placed[name]
+            from_rule.append(name)
     return marks, from_rule
 
 
-def _face_rule(index: _NameIndex, body: dict[int, JointSource]) -> dict[str, JointSource] | None:
-    """Face marks fixed in the head bone, from FACE_RULE. Needs the head bone and a left-right
-    axis from the shoulders (else the hips); the character's forward is left x up."""
+def _head_frame(index: _NameIndex, body: dict[int, JointSource]) -> tuple[BoneInfo, np.ndarray] | None:
+    """The head bone and the character's (left, up, forward) axes at rest: left from the
+    shoulders (else hips, collars), up along the head bone (along the neck-to-head line when the
+    head bone is too short to point anywhere)."""
     head_src = body.get(_SMPL_INDEX[("head", "")])
     if head_src is None:
         return None
@@ -435,24 +463,47 @@ def _face_rule(index: _NameIndex, body: dict[int, JointSource]) -> dict[str, Joi
     pair = next(((a, b) for a, b in pairs if a in body and b in body), None)
     if pair is None:
         return None
-    pts = {i: _rest_point(index, body[i]) for i in pair}
-    left = pts[pair[0]] - pts[pair[1]]
+    left = _rest_point(index, body[pair[0]]) - _rest_point(index, body[pair[1]])
     head_bone = index.bones[head_src.bone]
     up = np.subtract(head_bone.tail, head_bone.head)
+    neck_src = body.get(_SMPL_INDEX[("neck", "")])
+    if neck_src is not None:
+        neck_up = _rest_point(index, head_src) - _rest_point(index, neck_src)
+        if head_bone.length < MIN_HEAD_SHARE * np.linalg.norm(neck_up):
+            up = neck_up
+    axes = face_axes(left, up)
+    return None if axes is None else (head_bone, axes)
+
+
+def _face_from_mesh(head_bone: BoneInfo, axes: np.ndarray, head_mesh: np.ndarray | None
+                    ) -> dict[str, JointSource] | None:
+    if head_mesh is None:
+        return None
+    placed = marks_from_head_mesh(head_mesh, axes)
+    if placed is None:
+        return None
+    inverse = np.linalg.inv(head_bone.rest_matrix())
+    return {name: JointSource(head_bone.name, "head", tuple(float(v) for v in inverse[:3, :3] @ p + inverse[:3, 3]))
+            for name, p in placed.items()}
+
+
+def _face_rule(index: _NameIndex, body: dict[int, JointSource], head_bone: BoneInfo, axes: np.ndarray
+               ) -> tuple[dict[str, JointSource] | None, str]:
+    """Face marks fixed in the head bone, from FACE_RULE (the last resort). A head bone much
+    shorter than the neck-to-head distance (a BVH end site) would put them in the neck: none then."""
+    head_src = body[_SMPL_INDEX[("head", "")]]
     size = head_bone.length
     neck_src = body.get(_SMPL_INDEX[("neck", "")])
     if neck_src is not None:
         neck_to_head = float(np.linalg.norm(_rest_point(index, head_src) - _rest_point(index, neck_src)))
         if neck_to_head > 0:
-            size = float(np.clip(size, 0.8 * neck_to_head, 3.0 * neck_to_head))
-    if np.linalg.norm(left) == 0 or size == 0:
-        return None
-    left = left / np.linalg.norm(left)
-    up = up - left * np.dot(up, left)
-    if np.linalg.norm(up) == 0:
-        return None
-    up = up / np.linalg.norm(up)
-    forward = np.cross(left, up)
+            if size < MIN_HEAD_SHARE * neck_to_head:
+                return None, (f"the head bone '{head_bone.name}' is {size / neck_to_head:.0%} of the neck-to-head "
+                              "distance, too short to size a face by, and no mesh is weighted to it")
+            size = float(min(size, 3.0 * neck_to_head))
+    if size == 0:
+        return None, f"the head bone '{head_bone.name}' has no length and no mesh is weighted to it"
+    left, up, forward = axes
     origin = _rest_point(index, head_src)
     inverse = np.linalg.inv(head_bone.rest_matrix())
     out = {}
@@ -460,7 +511,7 @@ def _face_rule(index: _NameIndex, body: dict[int, JointSource]) -> dict[str, Joi
         point = origin + size * (a * left + b * up + c * forward)
         local = inverse[:3, :3] @ point + inverse[:3, 3]
         out[name] = JointSource(head_bone.name, "head", tuple(float(v) for v in local))
-    return out
+    return out, ""
 
 
 def _rest_point(index: _NameIndex, source: JointSource) -> np.ndarray:
@@ -488,17 +539,3 @@ def _suspicious(index: _NameIndex, bonemap: BoneMap) -> list[str]:
             notes.append(f"{role_a}-{role_b}: left and right lengths differ "
                          f"({lengths['L']:.3g} vs {lengths['R']:.3g}); check both sides' bones")
     return notes
-
-
-def _rotation_y_to(direction: np.ndarray) -> np.ndarray:
-    """Smallest rotation taking +Y onto ``direction`` (Blender's bone axes at roll 0)."""
-    norm = np.linalg.norm(direction)
-    if norm == 0:
-        return np.eye(3)
-    y = np.asarray(direction, dtype=np.float64) / norm
-    axis = np.cross([0.0, 1.0, 0.0], y)
-    s, c = np.linalg.norm(axis), y[1]
-    if s < 1e-9:
-        return np.eye(3) if c > 0 else np.diag([-1.0, -1.0, 1.0])
-    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]]) / s
-    return np.eye(3) + s * k + (1 - c) * (k @ k)

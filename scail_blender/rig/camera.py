@@ -8,12 +8,22 @@ integers, the pose core pixel centres, hence the half-pixel terms.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
-from ..errors import CameraError
+from ..errors import CameraError, InputError
 from ..pose.camera import Intrinsics
+from ..pose.framing import MODEL_SIZE, cover_crop
+
+# How a camera is framed into a pose size of another aspect than its render resolution:
+# "sensor" renders it the way Blender would at that resolution (its sensor fit decides which
+# side keeps the field of view), "crop" scales the camera's own picture to cover the size and
+# crops the centre (what SCAIL's preprocessing does to a video). Neither stretches.
+Framing = Literal["sensor", "crop"]
+FRAMINGS: tuple[str, ...] = ("sensor", "crop")
 
 # Blender camera axes (x right, y up, looking down -z) to OpenCV axes (x right, y down, z forward).
 BLENDER_TO_OPENCV_AXES = np.diag([1.0, -1.0, -1.0, 1.0])
@@ -73,21 +83,58 @@ def _fit(params: CameraParams) -> tuple[float, float, float]:
     return sensor, viewfac, ycor
 
 
-def intrinsics_from_camera(params: CameraParams, size: tuple[int, int] | None = None) -> Intrinsics:
-    """Pinhole intrinsics of the render; ``size`` (H, W) gives the same view frame at another size.
+def intrinsics_from_camera(params: CameraParams, size: tuple[int, int] | None = None,
+                           framing: Framing = "sensor") -> Intrinsics:
+    """Pinhole intrinsics of the render, or of the pose size ``size`` (H, W) framed by ``framing``.
 
-    Blender's pixel edges sit on integers and ours on half-integers, hence the 0.5 terms.
+    x and y are never scaled differently: fx / fy stays the camera's pixel aspect whatever the
+    size, so a portrait camera rendered at a landscape size is reframed, not squashed.
     """
     params.check()
+    native = _render_intrinsics(params)
+    if size is None or tuple(size) == (params.res_y, params.res_x):
+        return native
+    if framing == "sensor":
+        return _render_intrinsics(dataclasses.replace(params, res_x=int(size[1]), res_y=int(size[0])))
+    if framing == "crop":
+        return cover_crop(native, (params.res_y, params.res_x), (int(size[0]), int(size[1])))
+    raise InputError(f"unknown framing {framing!r}: use one of {', '.join(FRAMINGS)}")
+
+
+def _render_intrinsics(params: CameraParams) -> Intrinsics:
+    """Blender's projection at the camera's own resolution. Blender's pixel edges sit on
+    integers and ours on half-integers, hence the 0.5 terms."""
     sensor, viewfac, ycor = _fit(params)
     fx = params.lens * viewfac / sensor
     fy = fx / ycor
     cx = 0.5 * params.res_x - params.shift_x * viewfac - 0.5
     cy = 0.5 * params.res_y + params.shift_y * viewfac / ycor - 0.5
-    intrinsics = Intrinsics(float(fx), float(fy), float(cx), float(cy))
-    if size is None:
-        return intrinsics
-    return intrinsics.scaled(size[0] / params.res_y, size[1] / params.res_x)
+    return Intrinsics(float(fx), float(fy), float(cx), float(cy))
+
+
+def is_portrait(params: CameraParams) -> bool:
+    """True when the render is taller than wide as displayed (pixel aspect included)."""
+    return params.pixel_aspect_y * params.res_y > params.pixel_aspect_x * params.res_x
+
+
+def default_pose_size(params: CameraParams) -> tuple[int, int]:
+    """SCAIL's official size in the camera's orientation: 512x896 (H x W) for landscape and
+    square renders (square references stay landscape, as in the official scripts), 896x512 for
+    portrait ones."""
+    height, width = MODEL_SIZE
+    return (width, height) if is_portrait(params) else (height, width)
+
+
+def framing_note(params: CameraParams, size: tuple[int, int], framing: Framing) -> str:
+    """One line saying how the camera was fitted to the pose size, for reports and --joints-out."""
+    render = f"{params.res_y}x{params.res_x}"
+    if tuple(size) == (params.res_y, params.res_x):
+        return f"camera at its render size {render} (H x W)"
+    if abs(size[0] * params.res_x - size[1] * params.res_y) == 0:
+        return f"camera render {render} scaled to {size[0]}x{size[1]} (H x W, same aspect)"
+    how = (f"as Blender renders it at that resolution (sensor fit {params.sensor_fit})" if framing == "sensor"
+           else "by scaling its picture to cover and cropping the centre (SCAIL's video preprocessing)")
+    return f"camera render {render} framed into {size[0]}x{size[1]} (H x W) {how}"
 
 
 def world_to_opencv(params: CameraParams) -> np.ndarray:

@@ -1,14 +1,19 @@
-"""What every ``scail`` sub-command shares: the size option and the terminal progress line.
+"""What every ``scail`` sub-command shares: the size option, the job flags and the progress line.
 
 Sizes are height x width everywhere (as SCAIL's own scripts give them), so one parser serves
-every command and every message spells the order out.
+every command and every message spells the order out. ``scail generate`` and ``scail submit``
+take the same job flags from ``add_job_arguments`` and build the job with ``job_from_args``, so
+a job means the same in this process and on a server.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
+from ..backend.jobs import SAMPLERS, Job, JobInputs, JobSettings
+from ..backend.runner import JobStatus
 from ..errors import InputError
 from ..pose.framing import parse_size
 from ..progress import Progress, ProgressCallback
@@ -41,3 +46,53 @@ def terminal_progress() -> ProgressCallback:
             last[:] = [key]
 
     return show
+
+
+def add_job_arguments(parser: argparse.ArgumentParser) -> None:
+    """The inputs, output and sampling settings of one job (``scail generate``, ``scail submit``)."""
+    parser.add_argument("--ref", metavar="IMAGE", required=True, help="reference image (PNG or JPEG)")
+    parser.add_argument("--pose", metavar="POSE.mp4", required=True, help="SCAIL pose video")
+    parser.add_argument("--prompt", default="", help="text prompt (default: empty)")
+    parser.add_argument("--negative-prompt", default="", help="negative prompt (default: empty)")
+    parser.add_argument("--ref-mask", metavar="IMAGE", help="SCAIL-2: colour mask of the reference image")
+    parser.add_argument("--pose-mask", metavar="MASK.mp4", help="SCAIL-2: colour mask video, one frame per pose frame")
+    parser.add_argument("--out", metavar="OUT.mp4", required=True, help="H.264 mp4 to write")
+    defaults = JobSettings()
+    parser.add_argument("--steps", type=int, default=defaults.steps, help="sampling steps (default %(default)s)")
+    parser.add_argument("--cfg", type=float, default=defaults.cfg,
+                        help="guidance scale; 1 turns it off (default %(default)s)")
+    parser.add_argument("--shift", type=float, default=defaults.shift, help="schedule shift (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="noise seed (default %(default)s)")
+    parser.add_argument("--sampler", choices=SAMPLERS, default=defaults.sampler, help="default %(default)s")
+    parser.add_argument("--max-frames", type=int, help="use at most this many pose frames")
+    parser.add_argument("--size", metavar="HxW", type=size_arg,
+                        help="output size, height x width in multiples of 32, e.g. 512x896 (default: 512x896, "
+                             "896x512 for a portrait reference)")
+
+
+def job_from_args(args: argparse.Namespace) -> Job:
+    """The job the flags of ``add_job_arguments`` describe, its values checked."""
+    height, width = args.size or (None, None)
+    job = Job(inputs=JobInputs(reference_image=args.ref, pose_video=args.pose, prompt=args.prompt,
+                               negative_prompt=args.negative_prompt, reference_mask=args.ref_mask,
+                               pose_mask=args.pose_mask),
+              settings=JobSettings(steps=args.steps, cfg=args.cfg, shift=args.shift, seed=args.seed,
+                                   sampler=args.sampler, max_frames=args.max_frames, height=height, width=width),
+              output=args.out)
+    job.validate()
+    return job
+
+
+def status_progress() -> Callable[[JobStatus], None]:
+    """``terminal_progress`` for job statuses (runner listeners, server events): each new
+    progress event is shown once, state changes alone print nothing."""
+    show = terminal_progress()
+    last: list[Progress | None] = [None]
+
+    def on_status(status: JobStatus) -> None:
+        event = status.event
+        if event is not None and event != last[0]:
+            last[0] = event
+            show(event)
+
+    return on_status

@@ -1,15 +1,18 @@
-"""``scail generate``: animate a reference image with a pose video, in this process."""
+"""``scail generate``: animate a reference image with a pose video, in this process.
+
+The job goes through the same ``LocalRunner`` as Blender's and the server's jobs: one place
+queues, cancels and reports progress.
+"""
 
 from __future__ import annotations
 
 import argparse
 import signal
 import sys
-import threading
 
-from ..backend.jobs import SAMPLERS, Job, JobInputs, JobSettings
+from ..backend.runner import JobHandle, LocalRunner
 from ..errors import Cancelled
-from .common import size_arg, terminal_progress
+from .common import add_job_arguments, job_from_args, status_progress
 
 EPILOG = """\
 The checkpoint folder is the downloaded SCAIL-Preview or SCAIL-2 folder: model/1/... (the DiT),
@@ -37,54 +40,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Animate the character of a reference image with a SCAIL pose video.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", metavar="DIR", required=True, help="SCAIL-Preview or SCAIL-2 folder")
-    parser.add_argument("--ref", metavar="IMAGE", required=True, help="reference image (PNG or JPEG)")
-    parser.add_argument("--pose", metavar="POSE.mp4", required=True, help="SCAIL pose video")
-    parser.add_argument("--prompt", default="", help="text prompt (default: empty)")
-    parser.add_argument("--negative-prompt", default="", help="negative prompt (default: empty)")
-    parser.add_argument("--ref-mask", metavar="IMAGE", help="SCAIL-2: colour mask of the reference image")
-    parser.add_argument("--pose-mask", metavar="MASK.mp4", help="SCAIL-2: colour mask video, one frame per pose frame")
-    parser.add_argument("--out", metavar="OUT.mp4", required=True, help="H.264 mp4 to write")
-    defaults = JobSettings()
-    parser.add_argument("--steps", type=int, default=defaults.steps, help="sampling steps (default %(default)s)")
-    parser.add_argument("--cfg", type=float, default=defaults.cfg, help="guidance scale; 1 turns it off (default %(default)s)")
-    parser.add_argument("--shift", type=float, default=defaults.shift, help="schedule shift (default %(default)s)")
-    parser.add_argument("--seed", type=int, default=defaults.seed, help="noise seed (default %(default)s)")
-    parser.add_argument("--sampler", choices=SAMPLERS, default=defaults.sampler, help="default %(default)s")
-    parser.add_argument("--max-frames", type=int, help="use at most this many pose frames")
-    parser.add_argument("--size", metavar="HxW", type=size_arg,
-                        help="output size, height x width in multiples of 32, e.g. 512x896 (default: 512x896, "
-                             "896x512 for a portrait reference)")
+    add_job_arguments(parser)
     parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    height, width = args.size or (None, None)
-    job = Job(inputs=JobInputs(reference_image=args.ref, pose_video=args.pose, prompt=args.prompt,
-                               negative_prompt=args.negative_prompt, reference_mask=args.ref_mask,
-                               pose_mask=args.pose_mask),
-              settings=JobSettings(steps=args.steps, cfg=args.cfg, shift=args.shift, seed=args.seed,
-                                   sampler=args.sampler, max_frames=args.max_frames, height=height, width=width),
-              output=args.out)
-    job.validate()
-    from ..backend.pipeline import ScailPipeline  # torch loads only when a job really runs
-
-    cancel = threading.Event()
-    previous = signal.signal(signal.SIGINT, lambda *_: _first_interrupt(cancel, previous))
+    job = job_from_args(args)
+    runner = LocalRunner(args.checkpoint, args.device)
+    handle = runner.submit(job, listener=status_progress())
+    previous = signal.signal(signal.SIGINT, lambda *_: _first_interrupt(handle, previous))
     try:
-        result = ScailPipeline(args.checkpoint, args.device).generate(job, terminal_progress(), cancel)
+        result = handle.result()
     except Cancelled:
         print("\nscail: cancelled; nothing was written", file=sys.stderr)
         return 130
     finally:
         signal.signal(signal.SIGINT, previous)
+        runner.close()
     print(f"wrote {result.output} ({result.frames} frames, {result.height} high x {result.width} wide, "
           f"{result.fps:g} fps, {result.seconds:.1f} s, seed {result.seed})")
     return 0
 
 
-def _first_interrupt(cancel: threading.Event, previous) -> None:
+def _first_interrupt(handle: JobHandle, previous) -> None:
     """Ctrl-C asks the job to stop after the current step; a second Ctrl-C interrupts at once."""
-    cancel.set()
+    handle.cancel()
     signal.signal(signal.SIGINT, previous)
     print("\nscail: stopping after the current step (Ctrl-C again to abort now)", file=sys.stderr)

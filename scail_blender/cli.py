@@ -14,7 +14,7 @@ import sys
 from .errors import ScailError
 
 COMMAND_MODULES: tuple[str, ...] = (
-    "render_pose", "motion", "generate", "make_test_checkpoint", "convert", "parity",
+    "render_pose", "motion", "generate", "submit", "jobs", "serve", "make_test_checkpoint", "convert", "parity",
 )
 
 

@@ -96,3 +96,10 @@ def status_progress() -> Callable[[JobStatus], None]:
             show(event)
 
     return on_status
+
+
+def add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the job server is (``scail submit``, ``scail jobs``)."""
+    parser.add_argument("--server", metavar="URL", default="http://127.0.0.1:8188",
+                        help="job server address (default %(default)s)")
+    parser.add_argument("--token", help="the server's bearer token (scail serve --token)")

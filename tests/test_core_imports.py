@@ -16,7 +16,7 @@ SKIN = ("scail_blender.addon", "scail_blender.operators", "scail_blender.ui", "s
 # Modules that compute tensors and may import torch at the top. The job contract is the
 # exception inside the backend: clients and the server read it without torch.
 TORCH = ("scail_blender.backend.", "scail_blender.pose.render_torch")
-TORCH_FREE = ("scail_blender.backend.jobs",)
+TORCH_FREE = ("scail_blender.backend.jobs", "scail_blender.backend.runner", "scail_blender.backend.client")
 
 
 def core_modules() -> list[str]:

@@ -113,7 +113,7 @@ def test_listeners_see_every_change_in_order_with_progress_over_the_whole_job(ru
     seen: list[JobStatus] = []
     handle = runner.submit(a_job(0, steps=4), listener=seen.append)
     handle.wait(WAIT)
-    assert [s.state for s in seen][0] == "running" and seen[-1].state == "succeeded"
+    assert seen[0].state == "running" and seen[-1].state == "succeeded"
     assert [s.step for s in seen if s.state == "running" and s.phase == "denoise"] == [0, 1, 2, 3, 4]
     fractions = [s.progress for s in seen]
     assert fractions == sorted(fractions) and 0.05 <= fractions[1] < fractions[-2] <= 0.95

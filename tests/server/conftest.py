@@ -22,6 +22,9 @@ from scail_blender.backend.jobs import Job, JobInputs, JobSettings
 
 from ..conftest import ROOT
 
+# The server package of this checkout, whatever an older editable install of the venv points at.
+sys.path.insert(0, str(ROOT / "server"))
+
 TOKEN = "test-token-0123456789"
 START_TIMEOUT = 90.0
 

@@ -41,6 +41,7 @@ def create_app(settings: Settings) -> FastAPI:
         runner = LocalRunner(settings.checkpoint, device)
         service = JobService(settings, storage, runner, variant)
         app.state.service = service
+        service.remove_expired()
         queued = service.recover()
         log.info("serving %s (%s) on %s; %d jobs queued from before", settings.checkpoint, variant, device, queued)
         upkeep = asyncio.create_task(_retention(service))
@@ -82,9 +83,10 @@ def _default_device() -> str:
 
 
 async def _retention(service: JobService) -> None:
+    """Remove expired jobs every hour (start-up did it once already)."""
     while True:
+        await asyncio.sleep(RETENTION_PERIOD_S)
         try:
             await run_in_threadpool(service.remove_expired)
         except Exception:
             log.exception("removing old jobs failed")
-        await asyncio.sleep(RETENTION_PERIOD_S)

@@ -1,0 +1,68 @@
+"""Upload limits inside the app (no process needed): the body is cut off while it streams, and a
+full disk refuses uploads before a byte is stored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from scail_server import Settings, create_app
+
+BOUNDARY = "scailtestboundary"
+
+
+def chunked_body(chunks: int, sent: list[int]):
+    """A multipart body of ``chunks`` x 64 KB in one file part, sent without a Content-Length."""
+    yield (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"pose\"; filename=\"p.mp4\"\r\n"
+           "Content-Type: application/octet-stream\r\n\r\n").encode()
+    for _ in range(chunks):
+        sent.append(1)
+        yield b"\0" * 65536
+    yield f"\r\n--{BOUNDARY}--\r\n".encode()
+
+
+@pytest.fixture
+def app_factory(checkpoint: Path, tmp_path: Path):
+    def make(**settings) -> TestClient:
+        return TestClient(create_app(Settings(checkpoint=checkpoint, data_dir=tmp_path / "data", max_upload_mb=1,
+                                              **settings)))
+    return make
+
+
+def test_a_body_over_the_limit_is_refused_while_streaming(app_factory, tmp_path: Path) -> None:
+    sent: list[int] = []
+    with app_factory() as client:
+        response = client.post("/v1/jobs", content=chunked_body(64, sent),
+                               headers={"content-type": f"multipart/form-data; boundary={BOUNDARY}"})
+        assert (response.status_code, response.json()["error"]["code"]) == (413, "too_large")
+        assert client.get("/v1/jobs").json()["total"] == 0
+    assert list((tmp_path / "data" / "uploads").iterdir()) == []
+
+
+def test_a_nearly_full_disk_refuses_uploads(app_factory) -> None:
+    with app_factory(min_free_mb=2**40) as client:
+        response = client.post("/v1/jobs", files={"pose": ("p.mp4", b"x")})
+        assert (response.status_code, response.json()["error"]["code"]) == (507, "no_space")
+        assert "free" in response.json()["error"]["message"]
+
+
+def test_old_finished_jobs_are_removed(app_factory, tmp_path: Path) -> None:
+    import time
+
+    from scail_blender.backend.jobs import Job, JobInputs
+    from scail_blender.backend.runner import JobStatus
+    from scail_server.storage import Storage
+
+    storage = Storage(tmp_path / "data")
+    job = Job(inputs=JobInputs(reference_image="r.png", pose_video="p.mp4"))
+    old = time.time() - 3 * 86400
+    storage.add(job, JobStatus(id="old", state="succeeded", created=old, finished=old))
+    storage.add(job, JobStatus(id="new", state="succeeded", created=time.time(), finished=time.time()))
+    storage.add(job, JobStatus(id="waiting", created=old))
+    (storage.job_dir("old")).mkdir()
+    storage.close()
+    with app_factory(keep_days=2) as client:
+        assert [j["id"] for j in client.get("/v1/jobs").json()["jobs"]] == ["new", "waiting"]
+    assert not (tmp_path / "data" / "jobs" / "old").exists()

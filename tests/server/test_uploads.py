@@ -3,12 +3,16 @@ full disk refuses uploads before a byte is stored."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-
 from scail_server import Settings, create_app
+from scail_server.storage import Storage
+
+from scail_blender.backend.jobs import Job, JobInputs
+from scail_blender.backend.runner import JobStatus
 
 BOUNDARY = "scailtestboundary"
 
@@ -49,12 +53,6 @@ def test_a_nearly_full_disk_refuses_uploads(app_factory) -> None:
 
 
 def test_old_finished_jobs_are_removed(app_factory, tmp_path: Path) -> None:
-    import time
-
-    from scail_blender.backend.jobs import Job, JobInputs
-    from scail_blender.backend.runner import JobStatus
-    from scail_server.storage import Storage
-
     storage = Storage(tmp_path / "data")
     job = Job(inputs=JobInputs(reference_image="r.png", pose_video="p.mp4"))
     old = time.time() - 3 * 86400

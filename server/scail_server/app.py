@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from scail_blender.backend.runner import LocalRunner
 
-from .auth import require_token
+from .auth import refuse_web_pages, require_token
 from .errors import ERROR_SCHEMA, install_handlers
 from .routes import health, jobs, models
 from .service import JobService
@@ -60,7 +60,7 @@ def create_app(settings: Settings) -> FastAPI:
                   responses={"4XX": {"description": "error", "content": {"application/json": {"schema": ERROR_SCHEMA}}}})
     app.state.settings = settings
     install_handlers(app)
-    secured = [Depends(require_token)]
+    secured = [Depends(refuse_web_pages), Depends(require_token)]
     app.include_router(health.router, prefix="/v1", dependencies=secured)
     app.include_router(jobs.router, prefix="/v1", dependencies=secured)
     app.include_router(models.router, prefix="/v1", dependencies=secured)

@@ -72,6 +72,7 @@ class JobService:
             folder = self.storage.job_dir(job_id)
             replace_atomically(upload.folder, folder)
             job = _moved(job, upload.folder, folder)
+            job.output = str(folder / RESULT_NAME)
             status = JobStatus(id=job_id, created=time.time())
             self.storage.add(job, status)
             self._queue(job, status)
@@ -91,7 +92,6 @@ class JobService:
                              "character painted in one colour on black, in the reference and in every pose frame")
 
     def _queue(self, job: Job, status: JobStatus) -> None:
-        job.output = str(self.storage.job_dir(status.id) / RESULT_NAME)
         handle = self.runner.submit(job, job_id=status.id, listener=self._changed)
         self._handles[status.id] = handle
 

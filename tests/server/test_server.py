@@ -125,6 +125,9 @@ def test_bad_inputs_get_4xx_json_and_leave_the_queue_intact(server: Server, medi
     for headers in ({}, {"Authorization": "Bearer wrong-token-000000"}, {"Authorization": TOKEN}):
         response = post_job(server, small_files(media), SMALL, headers)
         assert (response.status_code, response.json()["error"]["code"]) == (401, "unauthorized")
+    for headers, code in (({"Origin": "http://evil.example"}, "cross_origin"), ({"Host": "evil.example:80"}, "bad_host")):
+        response = post_job(server, small_files(media), SMALL, {**AUTH, **headers})
+        assert (response.status_code, response.json()["error"]["code"]) == (403, code)
     for method, path in (("GET", ""), ("GET", "/events"), ("GET", "/result"), ("POST", "/cancel"), ("DELETE", "")):
         response = requests.request(method, f"{server.url}/v1/jobs/0123abc{path}", headers=AUTH, timeout=10)
         assert (response.status_code, response.json()["error"]["code"]) == (404, "not_found")

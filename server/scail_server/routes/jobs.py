@@ -74,7 +74,7 @@ async def job_events(request: Request, job_id: str) -> StreamingResponse:
     record = await run_in_threadpool(service.record, job_id)
     changes: asyncio.Queue[JobStatus] = asyncio.Queue()
     loop = asyncio.get_running_loop()
-    handle = service.handle(job_id)
+    handle = await run_in_threadpool(service.handle, job_id)
     # Subscribed before the first snapshot is read, so no change falls between the two.
     unsubscribe = handle.subscribe(lambda s: loop.call_soon_threadsafe(changes.put_nowait, s)) if handle else None
 

@@ -59,9 +59,8 @@ class JobService:
                                    reference_mask=_str(files.get("reference_mask")),
                                    pose_mask=_str(files.get("pose_mask"))), settings=settings)
         self._check_model_fit(job)
-        from scail_blender.backend.pipeline import (
-            check_inputs,  # torch: loaded at start-up already
-        )
+        # Imported here so the server's modules import without torch (the app has loaded it by now).
+        from scail_blender.backend.pipeline import check_inputs
 
         try:
             check_inputs(job)  # decodes the image, probes the videos: what the pipeline would refuse

@@ -144,7 +144,7 @@ def main() -> None:
             pinger.start()
             for event in client.events(status.id):
                 now = time.perf_counter()
-                key = event.state if event.state != "running" else f"{event.phase}:{event.step}"
+                key = event.state if event.state != "running" or event.phase is None else f"{event.phase}:{event.step}"
                 times.setdefault(key, now)
                 if event.state == "running":
                     times.setdefault("running", now)

@@ -30,7 +30,7 @@ def chunked_body(chunks: int, sent: list[int]):
 @pytest.fixture
 def app_factory(checkpoint: Path, tmp_path: Path):
     def make(**settings) -> TestClient:
-        return TestClient(create_app(Settings(checkpoint=checkpoint, data_dir=tmp_path / "data", max_upload_mb=1,
+        return TestClient(base_url="http://127.0.0.1", app=create_app(Settings(checkpoint=checkpoint, data_dir=tmp_path / "data", max_upload_mb=1,
                                               **settings)))
     return make
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import select
+import socket
 import subprocess
 import sys
 import threading
@@ -18,6 +20,7 @@ from ..conftest import ROOT
 from .conftest import TOKEN, Server, a_job, child_env
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+BOUNDARY = "scailtestboundary"
 WAIT = 120
 
 
@@ -140,6 +143,26 @@ def test_bad_inputs_get_4xx_json_and_leave_the_queue_intact(server: Server, medi
     assert client.list(limit=500)[1] == before, "no refused upload became a job"
     assert list((server.data_dir / "uploads").iterdir()) == [], "refused uploads leave no files"
     assert client.wait(client.submit(a_job(media, steps=1)).id).state == "succeeded"
+
+
+def test_an_upload_over_the_limit_is_cut_off_while_it_streams(server: Server) -> None:
+    """A chunked body (no Content-Length) gets its 413 once past the 1 MB limit, long before the
+    client has sent it all."""
+    head = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"pose\"; filename=\"p.mp4\"\r\n\r\n").encode()
+    port = int(server.url.rsplit(":", 1)[1])
+    sent = 0
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(f"POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {TOKEN}\r\n"
+                     f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     .encode())
+        for data in [head] + [b"\0" * 65536] * 256:  # 16 MB offered
+            if select.select([sock], [], [], 0.01)[0]:  # paced, so kernel buffers do not run ahead
+                break
+            sock.sendall(b"%x\r\n%s\r\n" % (len(data), data))
+            sent += len(data)
+        answer = sock.recv(65536).decode(errors="replace")
+    assert answer.startswith("HTTP/1.1 413") and '"too_large"' in answer
+    assert sent < 4 * 2**20, f"the server read {sent} bytes before refusing"
 
 
 def _with(job, **inputs):

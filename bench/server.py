@@ -128,7 +128,8 @@ def main() -> None:
         with server(checkpoint, tmp / "data") as url:
             client = ScailClient(url)
             idle: list[float] = []
-            health_latencies(url, threading.Event(), idle, limit=300)
+            health_latencies(url, threading.Event(), [], limit=50)  # warm the server's first requests up
+            health_latencies(url, threading.Event(), idle, limit=500)
             # A first, short job loads the model, so the measured job meets a warm server as in production.
             warm = Job(inputs=job.inputs, settings=JobSettings(steps=1, cfg=1.0, height=height, width=width,
                                                                max_frames=5))

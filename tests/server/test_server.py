@@ -199,6 +199,15 @@ def test_scail_submit_and_jobs_commands(server: Server, media: dict[str, Path], 
     listed = subprocess.run([*base, "jobs", *flags], check=False, cwd=ROOT, env=child_env(), capture_output=True,
                             text=True, timeout=WAIT)
     assert listed.returncode == 0 and job_id in listed.stdout
+    queued = subprocess.run([*base, "submit", *flags, "--ref", str(media["ref64"]), "--pose", str(media["pose64"]),
+                             "--steps", "1000", "--sampler", "euler", "--size", "64x64", "--out", "x.mp4", "--no-wait"],
+                            check=False, cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=WAIT)
+    other = queued.stdout.strip()
+    assert queued.returncode == 0 and len(other) == 32, queued.stderr
+    deleted = subprocess.run([*base, "jobs", *flags, "--delete", other], check=False, cwd=ROOT, env=child_env(),
+                             capture_output=True, text=True, timeout=WAIT)
+    assert deleted.returncode == 0 and "deleted" in deleted.stdout
+    assert other not in [s.id for s in server.client().list(limit=500)[0]]
     bad = subprocess.run([*base, "jobs", "--server", server.url, "--token", "wrong-token-000000"], check=False,
                          cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=WAIT)
     assert bad.returncode == 2 and "needs its token" in bad.stderr

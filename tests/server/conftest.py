@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import struct
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,8 +112,18 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         Image.fromarray((rng.random((size, size, 3)) * 255).astype(np.uint8)).save(folder / f"ref{size}.png")
     (folder / "corrupt.mp4").write_bytes((folder / "pose64.mp4").read_bytes()[:300])
     (folder / "not_an_image.png").write_text("hello")
+    (folder / "bomb.png").write_bytes(png_header(30000, 30000))
     (folder / "big.bin").write_bytes(os.urandom(3 * 2**20))
     return {p.stem: p for p in folder.iterdir()}
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that claims a huge size: a decompression bomb as the image library sees it."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b""))
 
 
 def a_job(media: dict[str, Path], size: int = 64, steps: int = 3, **settings) -> Job:

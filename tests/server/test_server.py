@@ -111,6 +111,7 @@ def test_bad_inputs_get_4xx_json_and_leave_the_queue_intact(server: Server, medi
     cases = [
         (small_files(media, pose=("pose.mp4", media["corrupt"].read_bytes())), SMALL, 400, "invalid_video"),
         (small_files(media, reference=("ref.png", media["not_an_image"].read_bytes())), SMALL, 400, "invalid_input"),
+        (small_files(media, reference=("ref.png", media["bomb"].read_bytes())), SMALL, 400, "invalid_input"),
         (small_files(media, pose=("pose.mp4", media["big"].read_bytes())), SMALL, 413, "too_large"),
         (small_files(media, reference=("../../ref.png", image)), SMALL, 400, "invalid_filename"),
         (small_files(media, pose=("/etc/pose.mp4", video)), SMALL, 400, "invalid_filename"),

@@ -29,12 +29,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from dit_forward import make_inputs  # noqa: E402
+from dit_forward import make_inputs
 
-from scail_blender.backend.models.dit import DitConfig, ScailDiT  # noqa: E402
-from scail_blender.backend.parallel import DeviceGroup  # noqa: E402
-from scail_blender.backend.parallel.ranks import Leader  # noqa: E402
-from scail_blender.backend.testing import init_random_  # noqa: E402
+from scail_blender.backend.models.dit import DitConfig, ScailDiT
+from scail_blender.backend.parallel import DeviceGroup
+from scail_blender.backend.parallel.ranks import Leader
+from scail_blender.backend.testing import init_random_
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

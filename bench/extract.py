@@ -17,24 +17,24 @@ import os
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ[_var] = "1"
 
-import argparse  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import tracemalloc  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scail_blender.extract.detector import PersonDetector  # noqa: E402
-from scail_blender.extract.nlf3d import load_nlf  # noqa: E402
-from scail_blender.extract.pipeline import ExtractOptions, Models, run  # noqa: E402
-from scail_blender.extract.runtime import onnx_session  # noqa: E402
-from scail_blender.extract.testing import Scene, crossing_scene, write_scene, write_tiny_weights  # noqa: E402
-from scail_blender.extract.weights import find_weights  # noqa: E402
-from scail_blender.extract.wholebody import WholeBody  # noqa: E402
-from scail_blender.pose.video import probe_header, read_video  # noqa: E402
+from scail_blender.extract.detector import PersonDetector
+from scail_blender.extract.nlf3d import load_nlf
+from scail_blender.extract.pipeline import ExtractOptions, Models, run
+from scail_blender.extract.runtime import onnx_session
+from scail_blender.extract.testing import Scene, crossing_scene, write_scene, write_tiny_weights
+from scail_blender.extract.weights import find_weights
+from scail_blender.extract.wholebody import WholeBody
+from scail_blender.pose.video import probe_header, read_video
 
 SIZE = (512, 896)
 

@@ -19,27 +19,27 @@ import os
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ[_var] = "1"
 
-import argparse  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import tracemalloc  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scail_blender.motion.model import Motion, save_motion_npz  # noqa: E402
-from scail_blender.pose import synthetic  # noqa: E402
-from scail_blender.pose.camera import Intrinsics  # noqa: E402
-from scail_blender.pose.marks import Marks2D, project_marks  # noqa: E402
-from scail_blender.pose.render import build_scene, check_joints, depth_range, joint_validity, render_clip  # noqa: E402
-from scail_blender.pose.skeleton import palettes_for, smpl_to_scail  # noqa: E402
-from tests.pose.reference_marcher import march_scene  # noqa: E402
+from scail_blender.motion.model import Motion, save_motion_npz
+from scail_blender.pose import synthetic
+from scail_blender.pose.camera import Intrinsics
+from scail_blender.pose.marks import Marks2D, project_marks
+from scail_blender.pose.render import build_scene, check_joints, depth_range, joint_validity, render_clip
+from scail_blender.pose.skeleton import palettes_for, smpl_to_scail
+from tests.pose.reference_marcher import march_scene
 
 H, W = 512, 896
 

@@ -24,7 +24,8 @@ from .errors import ScailError
 from .outputs import Terminated, signals_as_interrupts
 
 COMMAND_MODULES: tuple[str, ...] = (
-    "render_pose", "motion", "extract", "generate", "make_test_checkpoint", "convert", "parity",
+    "render_pose", "motion", "extract", "generate", "submit", "jobs", "serve", "make_test_checkpoint", "convert",
+    "parity",
 )
 
 
@@ -106,6 +107,9 @@ def _show_warnings() -> None:
     if not any(isinstance(h, _StderrHandler) for h in package.handlers):
         handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("scail: %(levelname)s: %(message)s"))
+        # A job's outcome is the command's own line (its error, or "wrote ..."); the runner's log
+        # records of it are for the server's log.
+        handler.addFilter(lambda record: not record.name.startswith("scail_blender.backend.runner"))
         package.addHandler(handler)
         package.setLevel(logging.WARNING)
 

@@ -44,8 +44,8 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scail_blender.backend.models.dit import DitConfig  # noqa: E402
-from scail_blender.backend.testing import random_state_dict  # noqa: E402
+from scail_blender.backend.models.dit import DitConfig
+from scail_blender.backend.testing import random_state_dict
 
 FIXTURES = ROOT / "tests" / "backend" / "fixtures"
 REPOS = {"scail": ("https://github.com/zai-org/SCAIL.git", "wan"),

@@ -25,6 +25,7 @@ import logging
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Callable, Iterator
 
@@ -34,7 +35,7 @@ import torch
 from ..errors import InputError, OutOfMemory
 from ..progress import Progress, ProgressCallback, check_cancel, no_progress
 from ..pose.framing import size_text
-from ..pose.video import VideoWriter, probe_video, read_video
+from ..pose.video import VideoInfo, VideoWriter, probe_video, read_video
 from . import preprocess as pre
 from .checkpoints import find_checkpoint_file, load_dit
 from .components import ComponentFiles, load_clip, load_t5, load_vae
@@ -109,6 +110,11 @@ class ScailPipeline:
         self._dit_key: tuple | None = None
         self._vae = None
 
+    @property
+    def loaded(self) -> bool:
+        """Whether the DiT is in memory (the text and image encoders never stay)."""
+        return self._dit is not None
+
     def release(self) -> None:
         """Free the DiT and VAE (the server's 'release model')."""
         self._dit = self._vae = self._dit_key = None
@@ -138,17 +144,10 @@ class ScailPipeline:
     def _generate(self, job: Job, report: ProgressCallback, cancel: threading.Event | None) -> JobResult:
         started = time.monotonic()
 
-        job.validate()
+        checked = check_inputs(job)
         s, inputs = job.settings, job.inputs
         speed = Speed.from_settings(s)
-        image = pre.load_image(inputs.reference_image)
-        info = probe_video(inputs.pose_video)
-        size = (s.height, s.width) if s.height is not None else pre.auto_size(image)
-        _check_pose_video(info.width, info.height, info.frames, size)
-        frames_used = pre.usable_frames(info.frames, s.max_frames)
-        if frames_used < 5:
-            raise InputError(f"the pose video has {info.frames} frames, SCAIL needs at least 5 (one latent step); "
-                             "render a longer pose video" + (" or raise --max-frames" if s.max_frames else ""))
+        image, info, size, frames_used = checked.image, checked.video, checked.size, checked.frames
 
         report(Progress("load", 0, LOAD_STEPS, "text encoder"))
         context = self._encode_text([inputs.prompt, inputs.negative_prompt],
@@ -296,11 +295,6 @@ class ScailPipeline:
                 "SCAIL-2 needs a reference mask and a pose mask (inputs.reference_mask and inputs.pose_mask, "
                 "or --ref-mask and --pose-mask): the character painted in one colour (e.g. red) on black, in the "
                 "reference image and in every frame of the driving video, as SCAIL-Pose's SAM step writes them")
-        info = probe_video(drive_path)
-        _check_pose_video(info.width, info.height, info.frames, size, "pose mask")
-        if info.frames < frames:
-            raise InputError(f"the pose mask has {info.frames} frames but {frames} pose frames are used; "
-                             "give a mask video with one frame per pose frame")
         h, w = size[0] // 8, size[1] // 8
         ref = pre.reference_tensor(pre.load_image(ref_path, "reference mask"), size)
         drive = pre.halve(pre.pose_tensor(list(_first_frames(drive_path, frames)), size))
@@ -336,6 +330,38 @@ class ScailPipeline:
                                   cache=cache, replace=replace, **extra)
 
         return velocity
+
+
+@dataclass(frozen=True)
+class CheckedInputs:
+    image: np.ndarray
+    video: VideoInfo
+    size: tuple[int, int]  # output height, width
+    frames: int  # pose frames the job uses
+
+
+def check_inputs(job: Job) -> CheckedInputs:
+    """Every check of a job's values and files that needs no model: the pipeline runs it first,
+    and the server runs it on uploads before queueing, so a bad file is refused at once."""
+    job.validate()
+    s, inputs = job.settings, job.inputs
+    image = pre.load_image(inputs.reference_image)
+    info = probe_video(inputs.pose_video)
+    size = (s.height, s.width) if s.height is not None else pre.auto_size(image)
+    _check_pose_video(info.width, info.height, info.frames, size)
+    frames_used = pre.usable_frames(info.frames, s.max_frames)
+    if frames_used < 5:
+        raise InputError(f"the pose video has {info.frames} frames, SCAIL needs at least 5 (one latent step); "
+                         "render a longer pose video" + (" or raise --max-frames" if s.max_frames else ""))
+    if inputs.reference_mask:
+        pre.load_image(inputs.reference_mask, "reference mask")
+    if inputs.pose_mask:
+        mask = probe_video(inputs.pose_mask)
+        _check_pose_video(mask.width, mask.height, mask.frames, size, "pose mask")
+        if mask.frames < frames_used:
+            raise InputError(f"the pose mask has {mask.frames} frames but {frames_used} pose frames are used; "
+                             "give a mask video with one frame per pose frame")
+    return CheckedInputs(image=image, video=info, size=size, frames=frames_used)
 
 
 def _first_frames(path: str, count: int):

@@ -38,6 +38,8 @@ def load_image(path: str | Path, what: str = "reference image") -> np.ndarray:
         raise InputError(f"{what} {path} does not exist; give the path of a PNG or JPEG") from None
     except (UnidentifiedImageError, OSError) as exc:
         raise InputError(f"{what} {path} is not a readable image ({exc}); save it as PNG or JPEG") from exc
+    except Image.DecompressionBombError as exc:  # a tiny file that decodes to gigabytes
+        raise InputError(f"{what} {path} is too large ({exc}); scale it down to a few megapixels") from exc
 
 
 def auto_size(image: np.ndarray) -> tuple[int, int]:

@@ -1,7 +1,9 @@
-"""What every ``scail`` sub-command shares: the size option and the terminal progress line.
+"""What every ``scail`` sub-command shares: the size option, the job flags and the progress line.
 
 Sizes are height x width everywhere (as SCAIL's own scripts give them), so one parser serves
-every command and every message spells the order out.
+every command and every message spells the order out. ``scail generate`` and ``scail submit``
+take the same job flags from ``add_job_arguments`` and build the job with ``job_from_args``, so
+a job means the same in this process and on a server.
 """
 
 from __future__ import annotations
@@ -9,11 +11,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 
+from ..backend.jobs import ATTENTIONS, PRECISIONS, SAMPLERS, VRAM_MODES, Job, JobInputs, JobSettings
+from ..backend.runner import JobStatus
 from ..errors import InputError
 from ..pose.framing import parse_size
 from ..progress import Progress, ProgressCallback
-
 
 MAX_FPS = 120.0
 
@@ -91,3 +95,84 @@ def _duration(seconds: float) -> str:
     if seconds < 3600:
         return f"{seconds // 60}m{seconds % 60:02d}s"
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def add_job_arguments(parser: argparse.ArgumentParser) -> None:
+    """The inputs, output and sampling settings of one job (``scail generate``, ``scail submit``)."""
+    parser.add_argument("--ref", metavar="IMAGE", required=True, help="reference image (PNG or JPEG)")
+    parser.add_argument("--pose", metavar="POSE.mp4", required=True, help="SCAIL pose video")
+    parser.add_argument("--prompt", default="", help="text prompt (default: empty)")
+    parser.add_argument("--negative-prompt", default="", help="negative prompt (default: empty)")
+    parser.add_argument("--ref-mask", metavar="IMAGE", help="SCAIL-2: colour mask of the reference image")
+    parser.add_argument("--pose-mask", metavar="MASK.mp4", help="SCAIL-2: colour mask video, one frame per pose frame")
+    parser.add_argument("--out", metavar="OUT.mp4", required=True, help="H.264 mp4 to write")
+    defaults = JobSettings()
+    parser.add_argument("--steps", type=int, default=defaults.steps, help="sampling steps (default %(default)s)")
+    parser.add_argument("--cfg", type=float, default=defaults.cfg,
+                        help="guidance scale; 1 turns it off (default %(default)s)")
+    parser.add_argument("--shift", type=float, default=defaults.shift, help="schedule shift (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="noise seed (default %(default)s)")
+    parser.add_argument("--sampler", choices=SAMPLERS, default=defaults.sampler, help="default %(default)s")
+    parser.add_argument("--max-frames", type=int, help="use at most this many pose frames")
+    parser.add_argument("--size", metavar="HxW", type=size_arg,
+                        help="output size, height x width in multiples of 32, e.g. 512x896 (default: 512x896, "
+                             "896x512 for a portrait reference)")
+    speed = parser.add_argument_group("speed modes (all off by default)")
+    speed.add_argument("--precision", choices=PRECISIONS, default=defaults.precision,
+                       help="fp8: e4m3 linears in the DiT blocks (default %(default)s)")
+    speed.add_argument("--attention", choices=ATTENTIONS, default=defaults.attention,
+                       help="auto: exact, fastest kernel; sage: 8-bit (default %(default)s)")
+    speed.add_argument("--cache", metavar="off|THRESHOLD", type=cache_threshold, default=defaults.cache,
+                       help="TeaCache step skipping: a threshold such as 0.1, or off (default off)")
+    speed.add_argument("--vram", choices=VRAM_MODES, default=defaults.vram,
+                       help="24gb/12gb: stream DiT blocks from pinned CPU memory (default %(default)s)")
+    speed.add_argument("--lora", metavar="FILE.safetensors", help="LoRA merged into the DiT")
+    speed.add_argument("--lora-strength", type=float, default=defaults.lora_strength,
+                       help="LoRA scale (default %(default)s)")
+
+
+def cache_threshold(text: str) -> float | None:
+    """argparse type for ``--cache``: off, or a TeaCache threshold."""
+    if text.lower() == "off":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither 'off' nor a number such as 0.1") from None
+
+
+def job_from_args(args: argparse.Namespace) -> Job:
+    """The job the flags of ``add_job_arguments`` describe, its values checked."""
+    height, width = args.size or (None, None)
+    job = Job(inputs=JobInputs(reference_image=args.ref, pose_video=args.pose, prompt=args.prompt,
+                               negative_prompt=args.negative_prompt, reference_mask=args.ref_mask,
+                               pose_mask=args.pose_mask),
+              settings=JobSettings(steps=args.steps, cfg=args.cfg, shift=args.shift, seed=args.seed,
+                                   sampler=args.sampler, max_frames=args.max_frames, height=height, width=width,
+                                   precision=args.precision, attention=args.attention, cache=args.cache,
+                                   vram=args.vram, lora=args.lora, lora_strength=args.lora_strength),
+              output=args.out)
+    job.validate()
+    return job
+
+
+def status_progress() -> Callable[[JobStatus], None]:
+    """``terminal_progress`` for job statuses (runner listeners, server events): each new
+    progress event is shown once, state changes alone print nothing."""
+    show = terminal_progress()
+    last: list[Progress | None] = [None]
+
+    def on_status(status: JobStatus) -> None:
+        event = status.event
+        if event is not None and event != last[0]:
+            last[0] = event
+            show(event)
+
+    return on_status
+
+
+def add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the job server is (``scail submit``, ``scail jobs``)."""
+    parser.add_argument("--server", metavar="URL", default="http://127.0.0.1:8188",
+                        help="job server address (default %(default)s)")
+    parser.add_argument("--token", help="the server's bearer token (scail serve --token)")

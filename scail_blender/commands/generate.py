@@ -1,4 +1,8 @@
-"""``scail generate``: animate a reference image with a pose video, in this process."""
+"""``scail generate``: animate a reference image with a pose video, in this process.
+
+The job goes through the same ``LocalRunner`` as Blender's and the server's jobs: one place
+queues, cancels and reports progress.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,11 @@ import argparse
 import contextlib
 import signal
 import sys
-import threading
 
-from ..backend.jobs import ATTENTIONS, PRECISIONS, SAMPLERS, VRAM_MODES, Job, JobInputs, JobSettings
+from ..backend.runner import JobHandle, LocalRunner
 from ..errors import Cancelled, InputError
 from ..outputs import check_outputs
-from .common import size_arg, terminal_progress
+from .common import add_job_arguments, job_from_args, status_progress
 
 EPILOG = """\
 The checkpoint folder is the downloaded SCAIL-Preview or SCAIL-2 folder: model/1/... (the DiT),
@@ -58,23 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="SCAIL-Preview or SCAIL-2 folder, or a .safetensors DiT from `scail convert`")
     parser.add_argument("--components", metavar="DIR",
                         help="folder with the VAE, umT5 and CLIP files when --checkpoint is a DiT file kept elsewhere")
-    parser.add_argument("--ref", metavar="IMAGE", required=True, help="reference image (PNG or JPEG)")
-    parser.add_argument("--pose", metavar="POSE.mp4", required=True, help="SCAIL pose video")
-    parser.add_argument("--prompt", default="", help="text prompt (default: empty)")
-    parser.add_argument("--negative-prompt", default="", help="negative prompt (default: empty)")
-    parser.add_argument("--ref-mask", metavar="IMAGE", help="SCAIL-2: colour mask of the reference image")
-    parser.add_argument("--pose-mask", metavar="MASK.mp4", help="SCAIL-2: colour mask video, one frame per pose frame")
-    parser.add_argument("--out", metavar="OUT.mp4", required=True, help="H.264 mp4 to write")
-    defaults = JobSettings()
-    parser.add_argument("--steps", type=int, default=defaults.steps, help="sampling steps (default %(default)s)")
-    parser.add_argument("--cfg", type=float, default=defaults.cfg, help="guidance scale; 1 turns it off (default %(default)s)")
-    parser.add_argument("--shift", type=float, default=defaults.shift, help="schedule shift (default %(default)s)")
-    parser.add_argument("--seed", type=int, default=defaults.seed, help="noise seed (default %(default)s)")
-    parser.add_argument("--sampler", choices=SAMPLERS, default=defaults.sampler, help="default %(default)s")
-    parser.add_argument("--max-frames", type=int, help="use at most this many pose frames")
-    parser.add_argument("--size", metavar="HxW", type=size_arg,
-                        help="output size, height x width in multiples of 32, e.g. 512x896 (default: 512x896, "
-                             "896x512 for a portrait reference)")
+    add_job_arguments(parser)
     parser.add_argument("--device", help="torch device: cpu, cuda or cuda:N (default: cuda if available, else cpu)")
     parser.add_argument("--gpus", type=int, default=1, metavar="N",
                         help="run the job on N GPUs of this machine: CFG parallel x Ulysses sequence parallel; "
@@ -82,32 +69,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "for testing) (default %(default)s)")
     parser.add_argument("--shard-weights", action="store_true",
                         help="with --gpus: split the DiT weights over the GPUs (FSDP2) instead of one copy each")
-    speed = parser.add_argument_group("speed modes (all off by default)")
-    speed.add_argument("--precision", choices=PRECISIONS, default=defaults.precision,
-                       help="fp8: e4m3 linears in the DiT blocks (default %(default)s)")
-    speed.add_argument("--attention", choices=ATTENTIONS, default=defaults.attention,
-                       help="auto: exact, fastest kernel; sage: 8-bit (default %(default)s)")
-    speed.add_argument("--cache", metavar="off|THRESHOLD", type=_cache_threshold, default=defaults.cache,
-                       help="TeaCache step skipping: a threshold such as 0.1, or off (default off)")
-    speed.add_argument("--vram", choices=VRAM_MODES, default=defaults.vram,
-                       help="24gb/12gb: stream DiT blocks from pinned CPU memory (default %(default)s)")
-    speed.add_argument("--lora", metavar="FILE.safetensors", help="LoRA merged into the DiT")
-    speed.add_argument("--lora-strength", type=float, default=defaults.lora_strength,
-                       help="LoRA scale (default %(default)s)")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    height, width = args.size or (None, None)
-    job = Job(inputs=JobInputs(reference_image=args.ref, pose_video=args.pose, prompt=args.prompt,
-                               negative_prompt=args.negative_prompt, reference_mask=args.ref_mask,
-                               pose_mask=args.pose_mask),
-              settings=JobSettings(steps=args.steps, cfg=args.cfg, shift=args.shift, seed=args.seed,
-                                   sampler=args.sampler, max_frames=args.max_frames, height=height, width=width,
-                                   precision=args.precision, attention=args.attention, cache=args.cache,
-                                   vram=args.vram, lora=args.lora, lora_strength=args.lora_strength),
-              output=args.out)
-    job.validate()
+    job = job_from_args(args)
     if args.gpus < 1:
         raise InputError(f"--gpus must be at least 1, got {args.gpus}")
     if args.shard_weights and args.gpus == 1:
@@ -117,29 +83,23 @@ def run(args: argparse.Namespace) -> int:
     check_outputs({"--out": args.out}, inputs={"--ref": args.ref, "--pose": args.pose, "--ref-mask": args.ref_mask,
                                               "--pose-mask": args.pose_mask, "--checkpoint": args.checkpoint,
                                               "--components": args.components})
-    cancel = threading.Event()
-    previous = signal.signal(signal.SIGINT, lambda *_: _first_interrupt(cancel, previous))
-    try:
-        with _pipeline(args) as pipeline:
-            result = pipeline.generate(job, terminal_progress(), cancel)
-    except Cancelled:
-        print("\nscail: cancelled; nothing was written", file=sys.stderr)
-        return 130
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    with contextlib.ExitStack() as pipelines:
+        runner = LocalRunner(args.checkpoint, args.device,
+                             pipeline_factory=lambda *_: pipelines.enter_context(_pipeline(args)))
+        handle = runner.submit(job, listener=status_progress())
+        previous = signal.signal(signal.SIGINT, lambda *_: _first_interrupt(handle, previous))
+        try:
+            result = handle.result()
+        except Cancelled:
+            print("\nscail: cancelled; nothing was written", file=sys.stderr)
+            return 130
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            runner.close()
     print(f"wrote {result.output} ({result.frames} frames, {result.height} high x {result.width} wide, "
           f"{result.fps:g} fps, {result.seconds:.1f} s, seed {result.seed})")
     print(f"speed modes: {result.speed}")
     return 0
-
-
-def _cache_threshold(text: str) -> float | None:
-    if text.lower() == "off":
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is neither 'off' nor a number such as 0.1") from None
 
 
 def _pipeline(args: argparse.Namespace) -> contextlib.AbstractContextManager:
@@ -157,8 +117,8 @@ def _pipeline(args: argparse.Namespace) -> contextlib.AbstractContextManager:
     return ParallelPipeline(args.checkpoint, args.gpus, device, shard_weights=args.shard_weights)
 
 
-def _first_interrupt(cancel: threading.Event, previous) -> None:
+def _first_interrupt(handle: JobHandle, previous) -> None:
     """Ctrl-C asks the job to stop after the current step; a second Ctrl-C interrupts at once."""
-    cancel.set()
+    handle.cancel()
     signal.signal(signal.SIGINT, previous)
     print("\nscail: stopping after the current step (Ctrl-C again to abort now)", file=sys.stderr)

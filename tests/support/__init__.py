@@ -30,7 +30,7 @@ def run_script(path: str | os.PathLike, *args: str | os.PathLike | dict, env: di
     """
     full_env = dict(os.environ)
     full_env.update(env or {})
-    full_env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [full_env.get("PYTHONPATH")])])
+    full_env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "server"), *filter(None, [full_env.get("PYTHONPATH")])])
     argv = [json.dumps(a) if isinstance(a, dict) else str(a) for a in args]
     proc = subprocess.run([sys.executable, str(path), *argv], cwd=ROOT, env=full_env, capture_output=True, text=True,
                           timeout=timeout)

@@ -113,6 +113,11 @@ class ParallelPipeline:
         job.validate()
         return self.group.run(GenerateTask(str(self.root), job, self.shard_weights), on_progress, cancel)
 
+    @property
+    def loaded(self) -> bool:
+        """Whether the group's processes are up (they keep the model between jobs)."""
+        return bool(self.group.pids)
+
     def release(self) -> None:
         """Free the DiT and VAE on every GPU (the server's 'release model'); the processes stay."""
         if self.group.pids:

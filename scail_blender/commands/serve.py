@@ -1,0 +1,61 @@
+"""``scail serve``: the job server (FastAPI + uvicorn) for one checkpoint on one device.
+
+fastapi, uvicorn and the server package are imported inside ``run``: ``scail serve --help``
+stays instant and the core never depends on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+EPILOG = """\
+The server listens on 127.0.0.1 (this machine only) unless --host says otherwise; any other
+address needs --token, which every request then sends as 'Authorization: Bearer TOKEN'. Jobs
+and their files live in --data-dir (an SQLite file and one folder per job), so queued and
+finished jobs survive a restart; a job that was running is queued again once.
+
+API v1 (OpenAPI at /docs and /openapi.json): POST /v1/jobs (multipart: reference, pose,
+optional reference_mask and pose_mask, field job = JSON prompt/negative_prompt/settings),
+GET /v1/jobs, GET /v1/jobs/ID, GET /v1/jobs/ID/events (server-sent events), GET
+/v1/jobs/ID/result, POST /v1/jobs/ID/cancel, DELETE /v1/jobs/ID, GET /v1/health, GET
+/v1/models, POST /v1/models/release.
+
+example:
+  scail serve --checkpoint SCAIL-Preview --data-dir ~/scail-jobs
+  scail submit --server http://127.0.0.1:8188 --ref ref.png --pose pose.mp4 --out dance.mp4
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "serve", help="run the job server (HTTP API) for one checkpoint",
+        description="Serve SCAIL generation jobs over HTTP, one at a time on one device.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", metavar="DIR", required=True, help="SCAIL-Preview or SCAIL-2 folder")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s: this machine "
+                        "only; other addresses need --token)")
+    parser.add_argument("--port", type=int, default=8188, help="port (default %(default)s)")
+    parser.add_argument("--data-dir", metavar="DIR", type=Path, default=Path("scail-server-data"),
+                        help="jobs database, uploads and results (default ./%(default)s)")
+    parser.add_argument("--token", help="bearer token clients must send (required off loopback)")
+    parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--max-upload-mb", type=int, default=512,
+                        help="largest upload per job, all files together (default %(default)s)")
+    parser.add_argument("--keep-days", type=float, default=7.0,
+                        help="delete finished jobs and their files after this many days (default %(default)s)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+    from scail_server import Settings, create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings(checkpoint=Path(args.checkpoint), data_dir=args.data_dir, host=args.host, port=args.port,
+                        token=args.token, device=args.device, max_upload_mb=args.max_upload_mb,
+                        keep_days=args.keep_days)
+    app = create_app(settings)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
+    return 0

@@ -1,0 +1,71 @@
+"""``scail submit``: send a job to a ``scail serve`` server, follow it, download the result."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+from ..backend.client import ScailClient
+from .common import (
+    add_job_arguments,
+    add_server_arguments,
+    job_from_args,
+    status_progress,
+)
+
+EPILOG = """\
+Takes the same job flags as `scail generate`; the files are uploaded and checked by the server
+before it answers. Progress follows the server's events; the result is downloaded to --out (the
+file appears only when complete). Ctrl-C asks the server to cancel the job. With --no-wait the
+job id is printed and the command returns; `scail jobs` lists, cancels and deletes jobs.
+
+example:
+  scail submit --server http://127.0.0.1:8188 --ref ref.png --pose pose.mp4 \\
+      --prompt "a woman dancing in a park" --out dance.mp4
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "submit", help="run a generation job on a job server (scail serve)",
+        description="Submit a SCAIL job to a job server and download the result.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_server_arguments(parser)
+    add_job_arguments(parser)
+    parser.add_argument("--no-wait", action="store_true", help="print the job id and return at once")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    job = job_from_args(args)
+    client = ScailClient(args.server, args.token)
+    status = client.submit(job)
+    print(f"job {status.id} {status.state}", file=sys.stderr)
+    if args.no_wait:
+        print(status.id)
+        return 0
+    previous = signal.signal(signal.SIGINT, lambda *_: _cancel(client, status.id, previous))
+    try:
+        final = client.wait(status.id, status_progress())
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if final.state == "cancelled":
+        print(f"scail: job {final.id} cancelled; nothing was written", file=sys.stderr)
+        return 130
+    if final.state == "failed":
+        assert final.error is not None
+        raise final.error.exception()
+    client.download(final.id, args.out)
+    result = final.result
+    assert result is not None
+    print(f"wrote {args.out} ({result.frames} frames, {result.height} high x {result.width} wide, "
+          f"{result.fps:g} fps, {result.seconds:.1f} s on the server, seed {result.seed}, job {final.id})")
+    return 0
+
+
+def _cancel(client: ScailClient, job_id: str, previous) -> None:
+    """Ctrl-C cancels the job on the server (it stops after its current step); a second one quits."""
+    signal.signal(signal.SIGINT, previous)
+    client.cancel(job_id)
+    print(f"\nscail: asked the server to cancel job {job_id} (Ctrl-C again to stop waiting)", file=sys.stderr)

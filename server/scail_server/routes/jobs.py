@@ -1,0 +1,122 @@
+"""``/v1/jobs``: submit (multipart), list, read, follow (server-sent events), download, cancel, delete."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import FileResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from scail_blender.backend.runner import JobStatus
+
+from ..schemas import JOB_REQUEST, JobPage, JobView
+from ..service import JobService
+from ..uploads import FILE_FIELDS, JOB_FIELD, receive_upload
+
+router = APIRouter(tags=["jobs"])
+
+KEEP_ALIVE_S = 15.0
+UPLOAD_SCHEMA = {
+    "required": True,
+    "content": {"multipart/form-data": {"schema": {
+        "type": "object",
+        "required": ["reference", "pose", JOB_FIELD],
+        "properties": {
+            **{name: {"type": "string", "format": "binary"} for name in FILE_FIELDS},
+            JOB_FIELD: {**JOB_REQUEST.json_schema(), "description": "JSON text: prompt, negative_prompt and "
+                        "settings (the fields of JobSettings; unknown fields are refused)"},
+        },
+    }}},
+}
+
+
+def _service(request: Request) -> JobService:
+    return request.app.state.service
+
+
+@router.post("/jobs", status_code=201, response_model=JobView, openapi_extra={"requestBody": UPLOAD_SCHEMA},
+             summary="Submit a job: files reference, pose (optional reference_mask, pose_mask), field job")
+async def submit(request: Request) -> JobView:
+    service = _service(request)
+    settings = service.settings
+    folder = service.storage.new_upload_dir()
+    try:
+        upload = await receive_upload(request, folder, settings.max_upload_bytes, service.storage.free_bytes(),
+                                      settings.min_free_mb * 2**20)
+        return await run_in_threadpool(service.accept, upload)
+    finally:
+        if folder.exists():  # refused: accepted uploads were moved into their job's folder
+            await run_in_threadpool(shutil.rmtree, folder, True)
+
+
+@router.get("/jobs", response_model=JobPage, summary="Jobs in submission order")
+def list_jobs(request: Request, limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0)) -> JobPage:
+    records, total = _service(request).storage.page(limit, offset)
+    return JobPage(jobs=[JobView.of(r.status, r.job, r.attempts) for r in records], total=total, limit=limit,
+                   offset=offset)
+
+
+@router.get("/jobs/{job_id}", response_model=JobView)
+def get_job(request: Request, job_id: str) -> JobView:
+    return _service(request).view(job_id)
+
+
+@router.get("/jobs/{job_id}/events", response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {}},
+                             "description": "`event: job` with the job's JSON at every change, ending with a "
+                                            "final state (succeeded, failed, cancelled)"}})
+async def job_events(request: Request, job_id: str) -> StreamingResponse:
+    service = _service(request)
+    record = await run_in_threadpool(service.record, job_id)
+    changes: asyncio.Queue[JobStatus] = asyncio.Queue()
+    loop = asyncio.get_running_loop()
+    handle = await run_in_threadpool(service.handle, job_id)
+    # Subscribed before the first snapshot is read, so no change falls between the two.
+    unsubscribe = handle.subscribe(lambda s: loop.call_soon_threadsafe(changes.put_nowait, s)) if handle else None
+
+    async def stream() -> AsyncIterator[str]:
+        try:
+            view = await run_in_threadpool(service.view, job_id)
+            yield _event(view)
+            while unsubscribe is not None and view.state not in ("succeeded", "failed", "cancelled"):
+                try:
+                    status = await asyncio.wait_for(changes.get(), KEEP_ALIVE_S)
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+                    continue
+                attempts = view.attempts + (status.state == "running" and view.state == "queued")
+                view = JobView.of(status, record.job, attempts)
+                yield _event(view)
+        finally:
+            if unsubscribe is not None:
+                unsubscribe()
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def _event(view: JobView) -> str:
+    return f"event: job\ndata: {json.dumps(view.model_dump(mode='json'))}\n\n"
+
+
+@router.get("/jobs/{job_id}/result", response_class=FileResponse,
+            responses={200: {"content": {"video/mp4": {}}, "description": "the H.264 mp4"}})
+def job_result(request: Request, job_id: str) -> FileResponse:
+    path = _service(request).result_file(job_id)
+    return FileResponse(path, media_type="video/mp4", filename=f"scail-{job_id}.mp4")
+
+
+@router.post("/jobs/{job_id}/cancel", response_model=JobView,
+             summary="Cancel: a queued job at once, a running one after its current step")
+def cancel_job(request: Request, job_id: str) -> JobView:
+    return _service(request).cancel(job_id)
+
+
+@router.delete("/jobs/{job_id}", status_code=204, summary="Cancel if needed, then remove the job and its files")
+def delete_job(request: Request, job_id: str) -> Response:
+    _service(request).delete(job_id)
+    return Response(status_code=204)

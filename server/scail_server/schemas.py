@@ -1,0 +1,85 @@
+"""The request and response shapes of API v1, made by pydantic from the job contract's dataclasses.
+
+``JobSettings`` is validated as it is written in ``scail_blender.backend.jobs`` (the same
+``Literal`` choices, defaults and types), strictly and with unknown fields refused, so a typo
+in a setting is an error rather than a silently ignored default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import field
+
+import pydantic
+from pydantic import ConfigDict, TypeAdapter
+
+from scail_blender.backend.jobs import Job, JobResult, JobSettings
+from scail_blender.backend.runner import JobError, JobStatus
+
+STRICT = ConfigDict(extra="forbid", strict=True)
+
+StrictSettings = pydantic.dataclasses.dataclass(JobSettings, config=STRICT)
+
+
+@pydantic.dataclasses.dataclass(config=STRICT, kw_only=True)
+class JobRequest:
+    """The ``job`` form field of ``POST /v1/jobs``."""
+
+    prompt: str = ""
+    negative_prompt: str = ""
+    settings: StrictSettings = field(default_factory=StrictSettings)  # type: ignore[valid-type]
+
+
+JOB_REQUEST = TypeAdapter(JobRequest)
+
+
+class JobView(pydantic.BaseModel):
+    """One job as the API shows it: its status, what was asked, and where the result is."""
+
+    id: str
+    state: str
+    phase: str | None
+    step: int
+    total: int
+    message: str
+    progress: float = pydantic.Field(description="fraction of the whole job done, 0..1")
+    eta_seconds: float | None = pydantic.Field(description="seconds left; null while unknown")
+    error: JobError | None
+    result: JobResult | None = pydantic.Field(description="output is the URL of the mp4")
+    created: float
+    started: float | None
+    finished: float | None
+    attempts: int
+    prompt: str
+    negative_prompt: str
+    settings: JobSettings
+
+    @classmethod
+    def of(cls, status: JobStatus, job: Job, attempts: int) -> JobView:
+        data = status.to_dict()
+        if status.result is not None:
+            data["result"]["output"] = f"/v1/jobs/{status.id}/result"
+        return cls(**data, attempts=attempts, prompt=job.inputs.prompt, negative_prompt=job.inputs.negative_prompt,
+                   settings=job.settings)
+
+
+class JobPage(pydantic.BaseModel):
+    jobs: list[JobView]
+    total: int
+    limit: int
+    offset: int
+
+
+class Health(pydantic.BaseModel):
+    ok: bool
+    version: str
+    queued: int
+    running: str | None = pydantic.Field(description="id of the running job")
+
+
+class ModelInfo(pydantic.BaseModel):
+    checkpoint: str
+    variant: str
+    device: str
+    loaded: bool
+    memory: dict[str, int] = pydantic.Field(description="bytes: process_rss, and cuda_allocated / "
+                                            "cuda_reserved on a GPU")

@@ -1,0 +1,241 @@
+"""The server's one job queue: storage and the runner, kept in step.
+
+Every path of a job goes through here: accept (check the upload, store it, queue it), status
+changes from the runner (written to SQLite as they happen), cancel, delete, restart recovery and
+retention. Routes only translate HTTP to these calls.
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+import shutil
+import sys
+import threading
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import pydantic
+
+from scail_blender.backend.jobs import Job, JobInputs, JobSettings
+from scail_blender.backend.runner import JobHandle, JobStatus, LocalRunner
+from scail_blender.errors import InputError, ScailError
+
+from .errors import ApiError, not_found
+from .schemas import JOB_REQUEST, JobRequest, JobView, ModelInfo
+from .settings import Settings
+from .storage import Record, Storage, replace_atomically
+from .uploads import Upload
+
+log = logging.getLogger(__name__)
+
+RESULT_NAME = "result.mp4"
+
+
+class JobService:
+    def __init__(self, settings: Settings, storage: Storage, runner: LocalRunner, variant: str) -> None:
+        self.settings = settings
+        self.storage = storage
+        self.runner = runner
+        self.variant = variant
+        self._handles: dict[str, JobHandle] = {}  # jobs the runner holds (queued or running)
+        self._lock = threading.Lock()  # one order for the database and the queue
+        self._closing = False
+
+    # Submitting --------------------------------------------------------------------------------
+
+    def accept(self, upload: Upload) -> JobView:
+        """Check a received upload completely, then store and queue it; nothing is queued on error."""
+        request = _parse_request(upload.job_json)
+        for name in ("reference", "pose"):
+            if name not in upload.files:
+                raise ApiError(400, "invalid_upload", f"the '{name}' file is missing; send the reference image as "
+                               "'reference' and the pose video as 'pose'")
+        files = upload.files
+        settings = JobSettings(**asdict(request.settings))
+        job = Job(inputs=JobInputs(reference_image=str(files["reference"]), pose_video=str(files["pose"]),
+                                   prompt=request.prompt, negative_prompt=request.negative_prompt,
+                                   reference_mask=_str(files.get("reference_mask")),
+                                   pose_mask=_str(files.get("pose_mask"))), settings=settings)
+        self._check_model_fit(job)
+        # Imported here so the server's modules import without torch (the app has loaded it by now).
+        from scail_blender.backend.pipeline import check_inputs
+
+        try:
+            check_inputs(job)  # decodes the image, probes the videos: what the pipeline would refuse
+        except ScailError as exc:  # name the uploaded field, not the server's temporary path
+            raise type(exc)(str(exc).replace(f"{upload.folder}/", "uploaded ")) from None
+        with self._lock:
+            job_id = self.storage.new_id()
+            folder = self.storage.job_dir(job_id)
+            replace_atomically(upload.folder, folder)
+            job = _moved(job, upload.folder, folder)
+            job.output = str(folder / RESULT_NAME)
+            status = JobStatus(id=job_id, created=time.time())
+            self.storage.add(job, status)
+            self._queue(job, status)
+        log.info("job %s accepted", job_id)
+        return JobView.of(status, job, 0)
+
+    def _check_model_fit(self, job: Job) -> None:
+        """The checks the pipeline makes once the model is loaded, made now from the checkpoint's variant."""
+        s, inputs = job.settings, job.inputs
+        if s.variant is not None and s.variant != self.variant:
+            raise InputError(f"settings.variant is {s.variant} but this server runs a {self.variant} checkpoint; "
+                             "drop the variant setting or use a server with the matching checkpoint")
+        if s.mode == "replacement" and self.variant != "scail2":
+            raise InputError("replacement mode needs a SCAIL-2 checkpoint; use mode 'animation'")
+        if self.variant == "scail2" and not (inputs.reference_mask and inputs.pose_mask):
+            raise InputError("this server runs SCAIL-2, which needs the files reference_mask and pose_mask: the "
+                             "character painted in one colour on black, in the reference and in every pose frame")
+
+    def _queue(self, job: Job, status: JobStatus) -> None:
+        handle = self.runner.submit(job, job_id=status.id, listener=self._changed)
+        self._handles[status.id] = handle
+
+    def _changed(self, status: JobStatus) -> None:
+        """The runner's listener (its worker thread): every change goes to disk at once."""
+        with self._lock:
+            if self._closing:  # the stop re-queued it; later changes must not overwrite that
+                return
+            if self.storage.get(status.id) is None:  # deleted while it ran
+                if status.final:
+                    self._handles.pop(status.id, None)
+                    shutil.rmtree(self.storage.job_dir(status.id), ignore_errors=True)
+                return
+            self.storage.update(status)
+            if status.final:
+                self._handles.pop(status.id, None)
+        if status.final:
+            log.info("job %s %s%s", status.id, status.state, f": {status.error.message}" if status.error else "")
+
+    # Reading -----------------------------------------------------------------------------------
+
+    def record(self, job_id: str) -> Record:
+        record = self.storage.get(job_id)
+        if record is None:
+            raise not_found(job_id)
+        return record
+
+    def view(self, job_id: str) -> JobView:
+        record = self.record(job_id)
+        return JobView.of(record.status, record.job, record.attempts)
+
+    def handle(self, job_id: str) -> JobHandle | None:
+        with self._lock:
+            return self._handles.get(job_id)
+
+    def result_file(self, job_id: str) -> Path:
+        record = self.record(job_id)
+        if record.status.state != "succeeded":
+            raise ApiError(409, "not_ready", f"job {job_id} is {record.status.state}; the result exists once it "
+                           "has succeeded (watch GET /v1/jobs/ID/events)")
+        path = self.storage.job_dir(job_id) / RESULT_NAME
+        if not path.is_file():
+            raise ApiError(410, "gone", f"the result of job {job_id} was removed from the server's disk")
+        return path
+
+    # Changing ----------------------------------------------------------------------------------
+
+    def cancel(self, job_id: str) -> JobView:
+        self.record(job_id)
+        handle = self.handle(job_id)
+        if handle is not None:
+            handle.cancel()  # a queued job is cancelled at once, a running one after its current step
+        return self.view(job_id)
+
+    def delete(self, job_id: str) -> None:
+        """Cancel the job if it runs and remove its record and files; a running job's folder is removed
+        again when it stops (it may still be writing)."""
+        self.record(job_id)
+        handle = self.handle(job_id)
+        if handle is not None:
+            handle.cancel()
+        with self._lock:
+            self.storage.delete(job_id)
+        log.info("job %s deleted", job_id)
+
+    # Start-up and upkeep -----------------------------------------------------------------------
+
+    def recover(self) -> int:
+        """Queue again every job that was queued or running when the server stopped."""
+        records = self.storage.recover()
+        with self._lock:
+            for record in records:
+                self._queue(record.job, record.status)
+        return len(records)
+
+    def remove_expired(self) -> int:
+        if self.settings.keep_days is None:
+            return 0
+        expired = self.storage.expired(self.settings.keep_days)
+        for job_id in expired:
+            with self._lock:
+                self.storage.delete(job_id)
+        if expired:
+            log.info("removed %d jobs older than %g days", len(expired), self.settings.keep_days)
+        return len(expired)
+
+    def queued(self) -> int:
+        with self._lock:  # statuses are read outside: the worker holds a handle's lock when it calls in
+            handles = list(self._handles.values())
+        return sum(1 for h in handles if h.status.state == "queued")
+
+    def shutdown(self) -> None:
+        """On a clean stop the running job goes back to the queue without using up an attempt; the
+        database keeps every queued job for the next start, the runner drops them."""
+        with self._lock:
+            self._closing = True
+            running = self.runner.running
+            if running is not None:
+                self.storage.requeue(running.id)
+            handles = list(self._handles.values())
+        for handle in handles:
+            handle.cancel()
+
+    def model_info(self) -> ModelInfo:
+        memory = {"process_rss": _rss_bytes()}
+        torch = sys.modules.get("torch")
+        device = self.runner.device or "cpu"
+        if torch is not None and device.startswith("cuda") and torch.cuda.is_available():
+            memory["cuda_allocated"] = int(torch.cuda.memory_allocated(device))
+            memory["cuda_reserved"] = int(torch.cuda.memory_reserved(device))
+        return ModelInfo(checkpoint=str(self.settings.checkpoint), variant=self.variant, device=device,
+                         loaded=self.runner.loaded, memory=memory)
+
+
+def _parse_request(text: bytes) -> JobRequest:
+    if not text:
+        raise ApiError(400, "invalid_job", "the 'job' field is missing; send JSON like "
+                       '{"prompt": "...", "negative_prompt": "", "settings": {"steps": 40}}')
+    try:
+        return JOB_REQUEST.validate_json(text)
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "job"
+        kind = "unknown field" if first["type"] == "unexpected_keyword_argument" else first["msg"]
+        raise ApiError(422, "invalid_job", f"job.{where}: {kind}" if where != "job" else f"job: {kind}") from None
+
+
+def _moved(job: Job, old: Path, new: Path) -> Job:
+    """The same job with its file paths in the job's own folder."""
+    def move(path: str | None) -> str | None:
+        return None if path is None else str(new / Path(path).relative_to(old))
+
+    i = job.inputs
+    return Job(inputs=replace(i, reference_image=move(i.reference_image), pose_video=move(i.pose_video),
+                              reference_mask=move(i.reference_mask), pose_mask=move(i.pose_mask)),
+               settings=job.settings, output=job.output)
+
+
+def _str(path: Path | None) -> str | None:
+    return None if path is None else str(path)
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * resource.getpagesize()
+    except OSError:  # not Linux: the peak is the best there is
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

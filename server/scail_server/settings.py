@@ -1,0 +1,55 @@
+"""What one server instance is: its checkpoint, device, address, data folder and limits.
+
+A plain value built by ``scail serve`` (or a test) and passed into ``create_app``: the app reads
+no environment and no globals, so two apps in one process never share state.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+
+from scail_blender.errors import InputError
+
+DEFAULT_PORT = 8188
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    checkpoint: Path
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    token: str | None = None
+    device: str | None = None  # None: cuda when available, else cpu
+    max_upload_mb: int = 512  # one request, all files together
+    keep_days: float | None = 7.0  # finished jobs older than this are deleted; None keeps all
+    min_free_mb: int = 1024  # uploads are refused when they would leave less free disk than this
+
+    def check(self) -> None:
+        """Refuse settings that would expose the GPU or cannot work."""
+        if not is_loopback(self.host) and not self.token:
+            raise InputError(f"binding {self.host} lets other machines use this GPU; start with --token SECRET "
+                             "(clients send it as 'Authorization: Bearer SECRET') or bind 127.0.0.1")
+        if self.token is not None and len(self.token) < 8:
+            raise InputError("--token is shorter than 8 characters; use a long random one, e.g. from "
+                             "`python -c 'import secrets; print(secrets.token_urlsafe())'`")
+        if self.max_upload_mb < 1:
+            raise InputError(f"--max-upload-mb {self.max_upload_mb}: give at least 1")
+        if self.keep_days is not None and self.keep_days <= 0:
+            raise InputError(f"--keep-days {self.keep_days}: give a positive number of days")
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024

@@ -1,0 +1,148 @@
+"""Multipart uploads streamed straight into the data folder, under names the server chooses.
+
+Starlette's form parser would spool every file to the system temp folder before the route saw
+a byte, so the size limit and the disk check could only come after the whole upload; this
+parser writes each part into the job's upload folder as it arrives and stops the moment the
+body passes the limit. Client file names are checked (a name with a folder in it is refused,
+as a sign of a confused client) and otherwise ignored: files are stored as ``reference``,
+``pose``, ``reference_mask`` and ``pose_mask``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from python_multipart.multipart import (
+    MultipartParseError,
+    MultipartParser,
+    parse_options_header,
+)
+from starlette.requests import Request
+
+from .errors import ApiError
+
+FILE_FIELDS = ("reference", "pose", "reference_mask", "pose_mask")
+JOB_FIELD = "job"
+MAX_JOB_JSON = 64 * 1024
+
+
+@dataclass
+class Upload:
+    folder: Path
+    files: dict[str, Path] = field(default_factory=dict)
+    job_json: bytes = b""
+
+
+class _Parts:
+    """The parser's callbacks: one part at a time, into a file or into the job field."""
+
+    def __init__(self, upload: Upload) -> None:
+        self.upload = upload
+        self.headers: dict[bytes, bytes] = {}
+        self._field = b""
+        self._value = b""
+        self.name = ""
+        self.file: BinaryIO | None = None
+        self.text: bytearray | None = None
+
+    def callbacks(self) -> dict:
+        return {"on_part_begin": self.begin, "on_header_field": self.header_field,
+                "on_header_value": self.header_value, "on_header_end": self.header_end,
+                "on_headers_finished": self.headers_finished, "on_part_data": self.data, "on_part_end": self.end}
+
+    def begin(self) -> None:
+        self.headers, self.file, self.text = {}, None, None
+
+    def header_field(self, data: bytes, start: int, end: int) -> None:
+        self._field += data[start:end]
+
+    def header_value(self, data: bytes, start: int, end: int) -> None:
+        self._value += data[start:end]
+
+    def header_end(self) -> None:
+        self.headers[self._field.lower()] = self._value
+        self._field = self._value = b""
+
+    def headers_finished(self) -> None:
+        _, options = parse_options_header(self.headers.get(b"content-disposition", b""))
+        name = options.get(b"name", b"").decode("utf-8", "replace")
+        filename = options.get(b"filename")
+        if name in FILE_FIELDS:
+            if filename is None:
+                raise ApiError(400, "invalid_upload", f"'{name}' must be sent as a file")
+            _check_filename(filename.decode("utf-8", "replace"))
+            if name in self.upload.files:
+                raise ApiError(400, "invalid_upload", f"'{name}' was sent twice; send each file once")
+            path = self.upload.folder / name
+            self.upload.files[name] = path
+            self.file = open(path, "wb")  # noqa: SIM115 - closed in end()
+        elif name == JOB_FIELD:
+            self.text = bytearray()
+        else:
+            raise ApiError(400, "invalid_upload", f"unknown form field {name!r}; send {', '.join(FILE_FIELDS)} "
+                           f"as files and '{JOB_FIELD}' as JSON")
+        self.name = name
+
+    def data(self, data: bytes, start: int, end: int) -> None:
+        if self.file is not None:
+            self.file.write(data[start:end])
+        elif self.text is not None:
+            self.text += data[start:end]
+            if len(self.text) > MAX_JOB_JSON:
+                raise ApiError(413, "too_large", f"the '{JOB_FIELD}' field is over {MAX_JOB_JSON // 1024} KB")
+
+    def end(self) -> None:
+        if self.file is not None:
+            self.file.flush()
+            os.fsync(self.file.fileno())
+            self.file.close()
+            self.file = None
+        elif self.text is not None:
+            self.upload.job_json = bytes(self.text)
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+def _check_filename(name: str) -> None:
+    if "/" in name or "\\" in name or name.startswith(".") or "\x00" in name or ":" in name:
+        raise ApiError(400, "invalid_filename", f"file name {name!r} has a folder or drive in it; send a plain "
+                       "name like pose.mp4 (the server picks its own names anyway)")
+
+
+async def receive_upload(request: Request, folder: Path, limit: int, free_bytes: int, reserve: int) -> Upload:
+    """Stream the multipart body of ``request`` into ``folder``; refuse it past ``limit`` bytes
+    or when it would leave less than ``reserve`` bytes of ``free_bytes`` on the disk."""
+    content_type, options = parse_options_header(request.headers.get("content-type"))
+    if content_type != b"multipart/form-data" or b"boundary" not in options:
+        raise ApiError(415, "invalid_upload", "send the job as multipart/form-data (files reference and pose, "
+                       "field job)")
+    declared = request.headers.get("content-length")
+    expected = int(declared) if declared and declared.isdigit() else limit
+    if expected > limit:
+        raise ApiError(413, "too_large", f"the upload is {expected / 2**20:.0f} MB; this server takes at most "
+                       f"{limit // 2**20} MB per job (scail serve --max-upload-mb)")
+    if free_bytes - expected < reserve:
+        raise ApiError(507, "no_space", f"the server's disk has {free_bytes / 2**20:.0f} MB free, too little for "
+                       "this upload; delete old jobs (DELETE /v1/jobs/ID) or free disk space")
+    upload = Upload(folder)
+    parts = _Parts(upload)
+    parser = MultipartParser(options[b"boundary"], parts.callbacks())
+    received = 0
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > limit:
+                raise ApiError(413, "too_large", f"the upload is over {limit // 2**20} MB, the most this server "
+                               "takes per job (scail serve --max-upload-mb)")
+            parser.write(chunk)
+        parser.finalize()
+    except MultipartParseError as exc:
+        raise ApiError(400, "invalid_upload", f"the multipart body is malformed ({exc})") from None
+    finally:
+        parts.close()
+    return upload

@@ -56,21 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _log_warnings() -> None:
-    """Warnings the core logs (ignored inputs and the like) print like the command's own."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("scail: warning: %(message)s"))
-    handler.setLevel(logging.WARNING)
-    root = logging.getLogger("scail_blender")
-    root.addHandler(handler)
-    root.setLevel(logging.WARNING)
-
-
 def main(argv: list[str] | None = None) -> int:
     _show_warnings()
     parser = build_parser()
     args = parser.parse_args(argv)
-    _log_warnings()
     try:
         with signals_as_interrupts():
             code = int(args.run(args) or 0)
@@ -106,7 +95,7 @@ def _show_warnings() -> None:
     package = logging.getLogger("scail_blender")
     if not any(isinstance(h, _StderrHandler) for h in package.handlers):
         handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter("scail: %(levelname)s: %(message)s"))
+        handler.setFormatter(logging.Formatter("scail: warning: %(message)s"))
         # A job's outcome is the command's own line (its error, or "wrote ..."); the runner's log
         # records of it are for the server's log.
         handler.addFilter(lambda record: not record.name.startswith("scail_blender.backend.runner"))

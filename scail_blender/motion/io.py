@@ -54,12 +54,13 @@ def read_motion(path: str | os.PathLike, fps: float | None = None,
         loaded = _read_glb(path)
     elif suffix == ".npz":
         arrays = load_npz(path)
-        if _npz_kind(arrays, path.name) == "motion":
-            check_npz_keys(arrays, path.name)
-            loaded = LoadedMotion(motion_from_arrays(arrays, source_default=path.name), "motion npz")
-        elif is_smpl_params(arrays):
+        # SMPL-family parameter files are told apart first: their keys belong to neither format.
+        if is_smpl_params(arrays):
             motion, notes = motion_from_smpl_params(arrays, path.name, body_model, fps)
             loaded = LoadedMotion(motion, "SMPL parameters (npz)", notes)
+        elif _npz_kind(arrays, path.name) == "motion":
+            check_npz_keys(arrays, path.name)
+            loaded = LoadedMotion(motion_from_arrays(arrays, source_default=path.name), "motion npz")
         elif is_mesh_result(arrays):
             motion, notes = motion_from_meshes(arrays, path.name, body_model, fps)
             loaded = LoadedMotion(motion, "NLF meshes (npz)", notes)

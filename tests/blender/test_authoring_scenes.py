@@ -37,7 +37,7 @@ def test_rigify_scene_characters_framing_and_refusals(tmp_path: Path) -> None:
     # skipped, the framing goes into --joints-out, the .blend is not touched.
     assert r["cli_rc"] == 0, r["cli_stderr"]
     assert r["cli_size"] == [896, 512] and r["cli_people"] == ["Hero"]
-    assert "896x512" in r["cli_stdout"]
+    assert "896 high x 512 wide" in r["cli_stdout"]
     assert "scail: characters (the armatures that would render): 'Hero'" in r["cli_stderr"]
     assert "scail: skipped 'HeroAnim': an animation-only copy" in r["cli_stderr"]
     assert "render size 896x512" in r["cli_source"]

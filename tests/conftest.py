@@ -19,3 +19,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         folder = Path(str(item.fspath)).resolve().relative_to(HERE).parts[0]
         if folder in BLENDER_FOLDERS or "bpy" in item.keywords:
             item.add_marker(pytest.mark.blender)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One tiny SCAIL-Preview folder for every test that only reads it (written once a session)."""
+    from scail_blender.backend.tiny_checkpoint import write_tiny_checkpoint
+
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("ck") / "SCAIL-Preview")

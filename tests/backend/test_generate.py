@@ -20,24 +20,22 @@ from scail_blender.errors import Cancelled, CheckpointError, InputError, OutOfMe
 from scail_blender.pose.video import probe_video, read_video, write_video
 
 from tests.support import ROOT
+from tests.support.media import write_job_media
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_tiny_checkpoint(tmp_path_factory.mktemp("ck") / "SCAIL-Preview")
+def tiny(tiny_checkpoint: Path) -> Path:
+    return tiny_checkpoint
 
 
 @pytest.fixture(scope="module")
 def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("media")
-    rng = np.random.default_rng(0)
-    frames = [(rng.random((64, 64, 3)) * 255).astype(np.uint8) for _ in range(7)]
-    write_video(frames, folder / "pose.mp4", 12)
-    write_video(frames[:3], folder / "short.mp4", 12)
+    files = write_job_media(folder, frames=7, ref_shape=(80, 60))
+    files.update(write_job_media(folder, frames=3, suffix="_short"))
     write_video([np.zeros((64, 128, 3), np.uint8)] * 5, folder / "wide.mp4", 12)
-    Image.fromarray((rng.random((80, 60, 3)) * 255).astype(np.uint8)).save(folder / "ref.png")
     (folder / "not_an_image.png").write_text("hello")
-    return {p.stem: p for p in folder.iterdir()}
+    return {**files, "short": files["pose_short"], "wide": folder / "wide.mp4", "not_an_image": folder / "not_an_image.png"}
 
 
 def job(media: dict[str, Path], out: Path, **settings) -> Job:

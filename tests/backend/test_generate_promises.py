@@ -7,34 +7,28 @@ import logging
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from scail_blender.backend.checkpoints import convert, find_checkpoint_file
 from scail_blender.backend.jobs import Job, JobInputs, JobSettings
 from scail_blender.backend.pipeline import ScailPipeline
-from scail_blender.backend.tiny_checkpoint import write_tiny_checkpoint
 from scail_blender.cli import main
 from scail_blender.commands.make_test_checkpoint import SMOKE_SETTINGS
 from scail_blender.errors import CheckpointError, InputError
-from scail_blender.pose.video import probe_video, write_video
+from scail_blender.pose.video import probe_video
 
 from tests.support import ROOT
+from tests.support.media import write_job_media
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_tiny_checkpoint(tmp_path_factory.mktemp("ck") / "SCAIL-Preview")
+def tiny(tiny_checkpoint: Path) -> Path:
+    return tiny_checkpoint
 
 
 @pytest.fixture(scope="module")
 def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("media")
-    rng = np.random.default_rng(0)
-    write_video([(rng.random((64, 64, 3)) * 255).astype(np.uint8) for _ in range(5)], folder / "pose.mp4", 12)
-    Image.fromarray((rng.random((64, 64, 3)) * 255).astype(np.uint8)).save(folder / "ref.png")
-    return {p.stem: p for p in folder.iterdir()}
+    return write_job_media(tmp_path_factory.mktemp("media"))
 
 
 def test_a_converted_safetensors_is_a_checkpoint(tiny: Path, media: dict[str, Path], tmp_path: Path,

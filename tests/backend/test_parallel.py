@@ -19,7 +19,6 @@ import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
-from PIL import Image
 
 import scail_blender.backend.parallel as parallel
 
@@ -32,12 +31,12 @@ from scail_blender.backend.parallel.launch import MULTICAST_OFF
 from scail_blender.backend.parallel.ranks import CheckpointSource, DitSource, Leader
 from scail_blender.backend.pipeline import ScailPipeline
 from scail_blender.backend.testing import random_state_dict, save_safetensors
-from scail_blender.backend.tiny_checkpoint import write_tiny_checkpoint
 from scail_blender.cli import main as scail
 from scail_blender.errors import Cancelled, DeviceGroupError, InputError
-from scail_blender.pose.video import probe_video, read_video, write_video
+from scail_blender.pose.video import probe_video, read_video
 
 from tests.support import ROOT
+from tests.support.media import write_job_media
 
 sys.path.insert(0, str(ROOT / "bench"))
 
@@ -81,18 +80,14 @@ def group4(groups: dict[int, DeviceGroup]) -> DeviceGroup:
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny(tiny_checkpoint: Path) -> Path:
     """The tiny SCAIL-Preview folder (2 heads)."""
-    return write_tiny_checkpoint(tmp_path_factory.mktemp("ck") / "SCAIL-Preview")
+    return tiny_checkpoint
 
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("media")
-    rng = np.random.default_rng(0)
-    write_video([(rng.random((64, 64, 3)) * 255).astype(np.uint8) for _ in range(7)], folder / "pose.mp4", 12)
-    Image.fromarray((rng.random((80, 60, 3)) * 255).astype(np.uint8)).save(folder / "ref.png")
-    return {"ref": folder / "ref.png", "pose": folder / "pose.mp4"}
+    return write_job_media(tmp_path_factory.mktemp("media"), frames=7, ref_shape=(80, 60))
 
 
 def job(clip: dict[str, Path], out: Path, **settings) -> Job:

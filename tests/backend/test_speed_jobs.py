@@ -5,10 +5,8 @@ from __future__ import annotations
 import typing
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 from safetensors.torch import save_file
 
 from scail_blender import cli
@@ -17,15 +15,15 @@ from scail_blender.backend.pipeline import ScailPipeline
 from scail_blender.backend.speed import Speed
 from scail_blender.backend.tiny_checkpoint import write_tiny_checkpoint
 from scail_blender.errors import InputError
-from scail_blender.pose.video import probe_video, write_video
+from scail_blender.pose.video import probe_video
+
+from tests.support.media import write_job_media
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("speed")
-    rng = np.random.default_rng(0)
-    write_video([(rng.random((64, 64, 3)) * 255).astype(np.uint8) for _ in range(5)], folder / "pose.mp4", 12)
-    Image.fromarray((rng.random((64, 64, 3)) * 255).astype(np.uint8)).save(folder / "ref.png")
+    write_job_media(folder)
     g = torch.Generator().manual_seed(0)
     save_file({"lora_unet_blocks_0_self_attn_q.lora_down.weight": torch.randn(4, 256, generator=g),
                "lora_unet_blocks_0_self_attn_q.lora_up.weight": torch.randn(256, 4, generator=g) * 0.01,

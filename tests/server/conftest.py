@@ -14,15 +14,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pytest
 import requests
-from PIL import Image
 
 from scail_blender.backend.client import ScailClient
 from scail_blender.backend.jobs import Job, JobInputs, JobSettings
 
 from tests.support import ROOT
+from tests.support.media import write_job_media
 
 # The server package of this checkout, whatever an older editable install of the venv points at.
 sys.path.insert(0, str(ROOT / "server"))
@@ -94,22 +93,16 @@ def running_server(checkpoint: Path, data_dir: Path, *extra: str, token: str | N
 
 
 @pytest.fixture(scope="session")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from scail_blender.backend.tiny_checkpoint import write_tiny_checkpoint
-
-    return write_tiny_checkpoint(tmp_path_factory.mktemp("ck") / "SCAIL-Preview")
+def checkpoint(tiny_checkpoint: Path) -> Path:
+    return tiny_checkpoint
 
 
 @pytest.fixture(scope="session")
 def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from scail_blender.pose.video import write_video
 
     folder = tmp_path_factory.mktemp("media")
-    rng = np.random.default_rng(0)
     for size in (32, 64):
-        frames = [(rng.random((size, size, 3)) * 255).astype(np.uint8) for _ in range(5)]
-        write_video(frames, folder / f"pose{size}.mp4", 12)
-        Image.fromarray((rng.random((size, size, 3)) * 255).astype(np.uint8)).save(folder / f"ref{size}.png")
+        write_job_media(folder, size=(size, size), ref_shape=(size, size), suffix=str(size))
     (folder / "corrupt.mp4").write_bytes((folder / "pose64.mp4").read_bytes()[:300])
     (folder / "not_an_image.png").write_text("hello")
     (folder / "bomb.png").write_bytes(png_header(30000, 30000))

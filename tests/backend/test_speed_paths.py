@@ -71,7 +71,8 @@ def test_cfg_as_two_passes_equals_the_batch_of_two(variant: str) -> None:
     args = (model, inputs["x"], inputs["t"], context, inputs["clip_fea"], inputs["ref"], inputs["pose"], 5.0)
     batch = guided_forward(*args, cfg_batch=True, **extra)
     passes = guided_forward(*args, cfg_batch=False, **extra)
-    assert (batch - passes).abs().max() < 1e-5
+    # Batched and separate matrix products round differently in float32: equal to 1e-5 relative.
+    torch.testing.assert_close(passes, batch, rtol=1e-5, atol=1e-5 * batch.abs().max().item())
     assert not torch.allclose(batch, guided_forward(*args[:-1], 1.0, **extra), atol=1e-4)
 
 

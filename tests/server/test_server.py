@@ -161,9 +161,28 @@ def test_an_upload_over_the_limit_is_cut_off_while_it_streams(server: Server) ->
                 break
             sock.sendall(b"%x\r\n%s\r\n" % (len(data), data))
             sent += len(data)
-        answer = sock.recv(65536).decode(errors="replace")
+        answer = _read_response(sock)
     assert answer.startswith("HTTP/1.1 413") and '"too_large"' in answer
     assert sent < 4 * 2**20, f"the server read {sent} bytes before refusing"
+
+
+def _read_response(sock: socket.socket) -> str:
+    """The whole response: its head and body may arrive in separate packets."""
+    data = b""
+    while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < _content_length(data):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode(errors="replace")
+
+
+def _content_length(data: bytes) -> int:
+    for line in data.split(b"\r\n\r\n", 1)[0].split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    return 0
 
 
 def _with(job, **inputs):

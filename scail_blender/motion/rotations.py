@@ -79,3 +79,20 @@ def continuous(q: np.ndarray) -> np.ndarray:
         flip = np.sum(out[t] * out[t - 1], axis=-1) < 0
         out[t][flip] *= -1
     return out
+
+
+def slerp(a: np.ndarray, b: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Spherical interpolation of quaternions [..., 4] (x, y, z, w) at ``weight`` [...] (0: a, 1: b),
+    along the shorter arc."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    dot = np.sum(a * b, axis=-1, keepdims=True)
+    b = np.where(dot < 0, -b, b)
+    dot = np.abs(dot).clip(0.0, 1.0)
+    angle = np.arccos(dot)
+    sin = np.sin(angle)
+    w = np.asarray(weight, np.float64)[..., None]
+    near = sin < 1e-6  # nearly equal: linear blending is exact enough and avoids 0 / 0
+    wa = np.where(near, 1 - w, np.sin((1 - w) * angle) / np.where(near, 1.0, sin))
+    wb = np.where(near, w, np.sin(w * angle) / np.where(near, 1.0, sin))
+    q = wa * a + wb * b
+    return q / np.linalg.norm(q, axis=-1, keepdims=True)

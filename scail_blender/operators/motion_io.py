@@ -18,7 +18,7 @@ from ..outputs import check_outputs
 
 
 class SCAIL_OT_import_motion(bpy.types.Operator, ImportHelper):
-    """Import captured motion (NLF results, ComfyUI-SCAIL-Pose GLB, scail npz/GLB) as SMPL armatures and the camera they were seen from"""
+    """Import captured motion (NLF results, ComfyUI-SCAIL-Pose GLB, scail npz/GLB, AMASS / SMPL-X parameters) as SMPL armatures and the camera they were seen from"""
 
     bl_idname = "scail.import_motion"
     bl_label = "Import SCAIL Motion"
@@ -49,9 +49,11 @@ class SCAIL_OT_import_motion(bpy.types.Operator, ImportHelper):
         except ScailError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        for note in loaded.notes:
+        for note in [*loaded.notes, *prepared.notes]:
             self.report({"WARNING"}, note)
-        self.report({"INFO"}, f"Imported {len(armatures)} armature(s), {prepared.motion.frames} frames ({loaded.kind})")
+        rig = "SMPL rotations" if any(p.smpl for p in prepared.people) else "joint positions"
+        self.report({"INFO"}, f"Imported {len(armatures)} armature(s), {prepared.motion.frames} frames ({loaded.kind}; "
+                    f"rig from {rig})")
         return {"FINISHED"}
 
 

@@ -22,6 +22,7 @@ import numpy as np
 from mathutils import Matrix
 
 from ..errors import InputError
+from ..motion.io import LoadedMotion, read_motion
 from ..motion.model import Motion
 from ..motion.retime import retime, sample_grid
 from ..motion.rotations import matrix_to_quat
@@ -110,6 +111,16 @@ def _prepare(motion: Motion, scene: bpy.types.Scene, retime_to_scene: bool) -> P
             smpl=rig is not None,
         ))
     return PreparedImport(motion, people, (int(size[0]), int(size[1])), params, scene.frame_start, notes)
+
+
+def import_motion_file(path: str, context: bpy.types.Context, retime_to_scene: bool = True,
+                       set_scene_camera: bool = True) -> tuple[LoadedMotion, PreparedImport, list[bpy.types.Object]]:
+    """Import Motion's one code path (File > Import and Extract Motion from Video): read any
+    motion file, prepare it, build its armatures and camera."""
+    loaded = read_motion(path)
+    prepared = prepare_import(loaded.motion, context.scene, retime_to_scene)
+    armatures, _ = build_import(prepared, context, set_scene_camera)
+    return loaded, prepared, armatures
 
 
 def build_import(prepared: PreparedImport, context: bpy.types.Context, set_scene_camera: bool = True

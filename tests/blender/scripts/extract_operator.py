@@ -1,0 +1,59 @@
+"""Extract Motion from Video against the in-process runner with the tiny stand-in networks:
+run the operator, drive the drain in a bounded loop (timers do not fire headless) until the
+armatures appear; then start one more and cancel it. Prints one JSON line.
+
+Parameters: ``folder`` for the .blend, the weights and the video.
+"""
+
+import os
+import time
+from pathlib import Path
+
+import bpy
+
+from scail_blender.blender import extraction
+from scail_blender.extract.testing import crossing_scene, write_scene, write_tiny_weights
+
+from tests.blender.scripts.common import emit, params
+
+DEADLINE_S = 120.0
+
+folder = Path(params()["folder"])
+os.environ["SCAIL_POSE_WEIGHTS"] = str(write_tiny_weights(folder / "weights"))
+video = write_scene(crossing_scene(frames=12), folder / "driving.mp4")
+
+import scail_blender  # noqa: E402 - registered after the factory reset below
+
+bpy.ops.wm.read_factory_settings(use_empty=True)
+scail_blender.register()
+bpy.ops.wm.save_as_mainfile(filepath=str(folder / "scene.blend"))  # outputs go next to the .blend
+scene = bpy.context.scene
+
+
+def drain_until_done(task: extraction.ExtractionTask) -> int:
+    calls = 0
+    deadline = time.monotonic() + DEADLINE_S
+    while task.drain():
+        calls += 1
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"extraction still running after {DEADLINE_S} s: {task.message}")
+        time.sleep(0.05)
+    return calls
+
+
+result = bpy.ops.scail.extract_motion(filepath=str(video), people=2)
+task = extraction.current()
+blocked = bpy.ops.scail.extract_motion.poll()  # one extraction at a time from the panel
+calls = drain_until_done(task)
+armatures = sorted(o.name for o in scene.objects if o.type == "ARMATURE")
+motion_file = folder / "driving_motion.npz"
+
+second = bpy.ops.scail.extract_motion(filepath=str(video))
+cancelled = extraction.current()
+bpy.ops.scail.extract_cancel()
+drain_until_done(cancelled)
+emit({"result": sorted(result), "armatures": armatures, "calls": calls, "message": task.message,
+      "motion_file": motion_file.is_file(), "state": task.status.state, "blocked": not blocked,
+      "progress": task.progress, "cancelled_state": cancelled.status.state if cancelled.status else None,
+      "cancelled_message": cancelled.message,
+      "after_cancel": sorted(o.name for o in scene.objects if o.type == "ARMATURE")})

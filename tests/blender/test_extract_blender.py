@@ -1,0 +1,21 @@
+"""Extract Motion from Video in the real bpy module, against the in-process runner: the job
+runs in the runner's worker, the drain imports the motion on the main thread, cancel works."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.support import run_script
+
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
+
+
+def test_extract_motion_operator_imports_the_extracted_people(tmp_path: Path) -> None:
+    result = run_script(SCRIPTS / "extract_operator.py", {"folder": str(tmp_path)})
+    assert result["result"] == ["FINISHED"] and result["blocked"], result
+    assert result["state"] == "succeeded" and result["motion_file"], result
+    assert len(result["armatures"]) == 2 and result["progress"] == 1.0, result
+    assert result["message"].startswith("Imported 2 armature(s)"), result["message"]
+    assert result["calls"] >= 1, "the import happened through the drain"
+    assert result["cancelled_state"] in ("cancelled", None) and "cancelled" in result["cancelled_message"], result
+    assert result["after_cancel"] == result["armatures"], "a cancelled extraction imports nothing"

@@ -19,3 +19,5 @@ def test_extract_motion_operator_imports_the_extracted_people(tmp_path: Path) ->
     assert result["calls"] >= 1, "the import happened through the drain"
     assert result["cancelled_state"] in ("cancelled", None) and "cancelled" in result["cancelled_message"], result
     assert result["after_cancel"] == result["armatures"], "a cancelled extraction imports nothing"
+    assert {"op scail.extract_motion", "progress", "op scail.extract_cancel"} <= set(result["running_panel"])
+    assert f"label {result['message']}" in result["done_panel"], result["done_panel"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import bpy
 
-from scail_blender.blender import extraction
+from scail_blender.blender import extraction, ui_motion
 from scail_blender.extract.testing import crossing_scene, write_scene, write_tiny_weights
 
 from tests.blender.scripts.common import emit, params
@@ -30,6 +30,36 @@ bpy.ops.wm.save_as_mainfile(filepath=str(folder / "scene.blend"))  # outputs go 
 scene = bpy.context.scene
 
 
+class Layout:
+    """Records what a panel draws and checks each operator exists (panels never draw headless)."""
+
+    def __init__(self, drawn: list[str]) -> None:
+        self.drawn = drawn
+
+    def _child(self, *args, **kwargs) -> "Layout":
+        return Layout(self.drawn)
+
+    row = column = _child
+
+    def operator(self, idname: str, **kwargs) -> None:
+        group, name = idname.split(".")
+        assert getattr(getattr(bpy.ops, group), name).get_rna_type()
+        self.drawn.append("op " + idname)
+
+    def label(self, text: str = "", **kwargs) -> None:
+        self.drawn.append("label " + text)
+
+    def progress(self, text: str = "", **kwargs) -> None:
+        self.drawn.append("progress")
+
+
+def draw_panel() -> list[str]:
+    host = type("Host", (), {})()
+    host.layout = Layout([])
+    ui_motion.SCAIL_PT_motion.draw(host, bpy.context)
+    return host.layout.drawn
+
+
 def drain_until_done(task: extraction.ExtractionTask) -> int:
     calls = 0
     deadline = time.monotonic() + DEADLINE_S
@@ -44,7 +74,9 @@ def drain_until_done(task: extraction.ExtractionTask) -> int:
 result = bpy.ops.scail.extract_motion(filepath=str(video), people=2)
 task = extraction.current()
 blocked = bpy.ops.scail.extract_motion.poll()  # one extraction at a time from the panel
+running_panel = draw_panel()
 calls = drain_until_done(task)
+done_panel = draw_panel()
 armatures = sorted(o.name for o in scene.objects if o.type == "ARMATURE")
 motion_file = folder / "driving_motion.npz"
 
@@ -55,5 +87,5 @@ drain_until_done(cancelled)
 emit({"result": sorted(result), "armatures": armatures, "calls": calls, "message": task.message,
       "motion_file": motion_file.is_file(), "state": task.status.state, "blocked": not blocked,
       "progress": task.progress, "cancelled_state": cancelled.status.state if cancelled.status else None,
-      "cancelled_message": cancelled.message,
+      "cancelled_message": cancelled.message, "running_panel": running_panel, "done_panel": done_panel,
       "after_cancel": sorted(o.name for o in scene.objects if o.type == "ARMATURE")})

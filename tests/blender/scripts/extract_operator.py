@@ -2,23 +2,26 @@
 run the operator, drive the drain in a bounded loop (timers do not fire headless) until the
 armatures appear; then start one more and cancel it. Prints one JSON line.
 
-Parameters: ``folder`` for the .blend, the weights and the video.
+Parameters: ``folder`` for the .blend, the weights and the video; optional ``server`` and
+``token``: use a job server instead (preferences' backend Server; no cancel round).
 """
 
 import os
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import bpy
 
-from scail_blender.blender import extraction, ui_motion
+from scail_blender.blender import extraction, prefs, ui_motion
 from scail_blender.extract.testing import crossing_scene, write_scene, write_tiny_weights
 
 from tests.blender.scripts.common import emit, params
 
 DEADLINE_S = 120.0
 
-folder = Path(params()["folder"])
+args = params()
+folder = Path(args["folder"])
 os.environ["SCAIL_POSE_WEIGHTS"] = str(write_tiny_weights(folder / "weights"))
 video = write_scene(crossing_scene(frames=12), folder / "driving.mp4")
 
@@ -28,6 +31,10 @@ bpy.ops.wm.read_factory_settings(use_empty=True)
 scail_blender.register()
 bpy.ops.wm.save_as_mainfile(filepath=str(folder / "scene.blend"))  # outputs go next to the .blend
 scene = bpy.context.scene
+if "server" in args:  # the preferences as a user who chose the Server backend has them
+    chosen = SimpleNamespace(backend="SERVER", server_url=args["server"], server_token=args["token"],
+                             pose_weights_dir="", output_policy="BLEND_DIR", output_folder="")
+    prefs.preferences = lambda context=None: chosen
 
 
 class Layout:
@@ -80,10 +87,13 @@ done_panel = draw_panel()
 armatures = sorted(o.name for o in scene.objects if o.type == "ARMATURE")
 motion_file = folder / "driving_motion.npz"
 
-second = bpy.ops.scail.extract_motion(filepath=str(video))
-cancelled = extraction.current()
-bpy.ops.scail.extract_cancel()
-drain_until_done(cancelled)
+if "server" not in args:
+    bpy.ops.scail.extract_motion(filepath=str(video))
+    cancelled = extraction.current()
+    bpy.ops.scail.extract_cancel()
+    drain_until_done(cancelled)
+else:
+    cancelled = task
 emit({"result": sorted(result), "armatures": armatures, "calls": calls, "message": task.message,
       "motion_file": motion_file.is_file(), "state": task.status.state, "blocked": not blocked,
       "progress": task.progress, "cancelled_state": cancelled.status.state if cancelled.status else None,

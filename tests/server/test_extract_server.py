@@ -78,3 +78,9 @@ def test_bad_extract_uploads_are_4xx(extract_server: tuple[Server, Path], media:
         server.client().extract(media["corrupt"])
     with pytest.raises(InputError, match="cannot read the video file"):
         server.client().extract(server.data_dir / "missing.mp4")
+
+
+def test_a_server_without_pose_weights_says_so(server: Server, media: dict[str, Path]) -> None:
+    answer = post(server, {"video": ("pose.mp4", media["pose64"].read_bytes())})
+    assert answer.status_code == 503 and answer.json()["error"]["code"] == "extract_unavailable"
+    assert "--pose-weights" in answer.json()["error"]["message"]

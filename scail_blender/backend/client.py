@@ -21,7 +21,7 @@ from typing import Any
 import requests
 
 from ..errors import ERROR_CLASSES, InputError, ServerError
-from .jobs import Job
+from .jobs import ExtractSettings, Job
 from .runner import JobStatus
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,20 @@ class ScailClient:
                                     "application/octet-stream")
             files["job"] = (None, json.dumps(form), "application/json")
             return JobStatus.from_dict(self._request("POST", "/v1/jobs", files=files).json())
+
+    def extract(self, video: str | os.PathLike, align_ref: str | os.PathLike | None = None,
+                settings: ExtractSettings | None = None) -> JobStatus:
+        """Upload a driving video (and a reference image to align the camera to) for motion
+        extraction; follow it like any job, and ``download`` its result as the motion .npz."""
+        paths = {"video": video, "align_ref": align_ref}
+        with ExitStack() as stack:
+            files: dict[str, Any] = {}
+            for field, path in paths.items():
+                if path is not None:
+                    files[field] = (Path(path).name, stack.enter_context(_open(str(path), field)),
+                                    "application/octet-stream")
+            files["settings"] = (None, json.dumps(asdict(settings or ExtractSettings())), "application/json")
+            return JobStatus.from_dict(self._request("POST", "/v1/extract", files=files).json())
 
     def get(self, job_id: str) -> JobStatus:
         return JobStatus.from_dict(self._request("GET", f"/v1/jobs/{job_id}").json())
@@ -87,7 +101,8 @@ class ScailClient:
         return status
 
     def download(self, job_id: str, path: str | os.PathLike) -> Path:
-        """Save the result mp4; the file appears under its name only once complete."""
+        """Save the result (the mp4, or an extraction's motion .npz); the file appears under its
+        name only once complete."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, temp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".part", dir=path.parent)

@@ -1,4 +1,4 @@
-"""The job contract: what a generation needs, what it reports and what it returns.
+"""The job contract: what a generation or an extraction needs, reports and returns.
 
 The in-process runner, the HTTP client and the server all speak these dataclasses. They stay
 plain (no pydantic, no torch) because Blender and the command line build and check jobs without
@@ -10,7 +10,7 @@ type cannot say, so a bad value fails before any model is loaded.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any, ClassVar, Literal, get_args
 
 from ..errors import InputError
 from ..pose.framing import MODEL_MULTIPLE
@@ -157,6 +157,82 @@ class JobResult:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobResult:
         return cls(**data)
+
+
+@dataclass(kw_only=True)
+class ExtractSettings:
+    """``scail extract``'s options; the defaults are the official pipeline's (no smoothing)."""
+
+    people: int | None = None  # keep the N people seen longest; None keeps all
+    smooth: bool = False       # One-Euro filter
+    device: str = "auto"       # auto, cpu, cuda or cuda:N (the server puts "auto" on its own device)
+
+
+@dataclass(kw_only=True)
+class ExtractJob:
+    """A video to a motion .npz, queued on the same runner as generation jobs.
+
+    ``kind`` tells the two apart in stored records; ``weights`` is the pose weights folder as the
+    runner sees it (None: $SCAIL_POSE_WEIGHTS), never a client's choice on the server.
+    """
+
+    kind: ClassVar[str] = "extract"
+    video: str
+    align_ref: str | None = None
+    settings: ExtractSettings = field(default_factory=ExtractSettings)
+    weights: str | None = None
+    output: str = "motion.npz"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExtractJob:
+        job = cls(video=data["video"], align_ref=data.get("align_ref"),
+                  settings=ExtractSettings(**data.get("settings", {})), weights=data.get("weights"),
+                  output=data.get("output", "motion.npz"))
+        job.validate()
+        return job
+
+    def validate(self) -> None:
+        s = self.settings
+        if not self.video:
+            raise InputError("video: empty; give the path of the driving video (mp4 or a folder of PNG frames)")
+        if s.people is not None and s.people < 1:
+            raise InputError(f"settings.people: {s.people} must be at least 1 (or null to keep everyone)")
+        if not (s.device in ("auto", "cpu", "cuda") or s.device.startswith("cuda:") and s.device[5:].isdigit()):
+            raise InputError(f"settings.device: {s.device!r} is unknown; use auto, cpu, cuda or cuda:N")
+        if not self.output.endswith(".npz"):
+            raise InputError(f"output {self.output}: the motion is written as .npz")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExtractResult:
+    output: str  # the motion .npz
+    frames: int
+    people: int
+    fps: float
+    seconds: float
+    notes: list[str] = field(default_factory=list)  # what the extraction assumed or did (tracking, camera)
+    kind: Literal["extract"] = "extract"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+AnyJob = Job | ExtractJob
+AnyResult = JobResult | ExtractResult
+
+
+def job_from_dict(data: dict[str, Any]) -> AnyJob:
+    """A stored job of either kind (records written before extraction jobs have no ``kind``)."""
+    return ExtractJob.from_dict(data) if data.get("kind") == ExtractJob.kind else Job.from_dict(data)
+
+
+def result_from_dict(data: dict[str, Any]) -> AnyResult:
+    if data.get("kind") == "extract":
+        return ExtractResult(**{**data, "notes": list(data.get("notes", []))})
+    return JobResult.from_dict(data)
 
 
 def _one_of(name: str, value: object, allowed: tuple[str, ...]) -> None:

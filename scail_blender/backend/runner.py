@@ -1,5 +1,9 @@
 """The one job runner: Blender, the command line and the server all queue jobs through it.
 
+Two kinds of job share the queue: generation (``Job``, run by the pipeline the factory makes)
+and motion extraction (``ExtractJob``, run by the extractor), so progress, ETA, cancel and errors
+work the same for both and one device never runs two networks at once.
+
 Jobs go in with ``submit``; every change of a job (state, progress event, ETA, error, result)
 comes out as one ``JobStatus`` snapshot, given to the job's listeners in the worker thread and
 kept on its ``JobHandle``. One worker thread owns one device and keeps the loaded pipeline
@@ -23,9 +27,9 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol, get_args
 
-from ..errors import ERROR_CLASSES, Cancelled, ScailError
+from ..errors import ERROR_CLASSES, Cancelled, InputError, ScailError
 from ..progress import Phase, Progress
-from .jobs import Job, JobResult
+from .jobs import AnyJob, AnyResult, ExtractJob, ExtractResult, Job, JobResult, result_from_dict
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +39,13 @@ FINAL_STATES = frozenset({"succeeded", "failed", "cancelled"})
 
 # The share of the whole job each phase fills: denoising is nearly all of a real job's time.
 # Phases not listed (encode and decode between windows) keep the fraction where it is.
+# Extraction is one long phase over the video's frames, then the write.
 PHASE_SPANS: dict[str, tuple[float, float]] = {
-    "load": (0.0, 0.05), "denoise": (0.05, 0.95), "write": (0.95, 1.0), "done": (1.0, 1.0),
+    "load": (0.0, 0.05), "denoise": (0.05, 0.95), "extract": (0.0, 0.95), "write": (0.95, 1.0),
+    "done": (1.0, 1.0),
 }
+# The phases of evenly sized steps that the ETA is measured on.
+ETA_PHASES = frozenset({"denoise", "extract"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,9 +76,9 @@ class JobStatus:
     total: int = 0
     message: str = ""
     progress: float = 0.0  # fraction of the whole job, 0..1, never going back
-    eta_seconds: float | None = None  # None while unknown (before two denoising steps)
+    eta_seconds: float | None = None  # None while unknown (before two denoising or extraction steps)
     error: JobError | None = None
-    result: JobResult | None = None
+    result: JobResult | ExtractResult | None = None
     created: float = 0.0  # Unix times
     started: float | None = None
     finished: float | None = None
@@ -92,7 +100,7 @@ class JobStatus:
         if fields.get("error") is not None:
             fields["error"] = JobError(**fields["error"])
         if fields.get("result") is not None:
-            fields["result"] = JobResult.from_dict(fields["result"])
+            fields["result"] = result_from_dict(fields["result"])
         known = cls.__dataclass_fields__
         return cls(**{k: v for k, v in fields.items() if k in known})
 
@@ -106,7 +114,7 @@ class JobHandle:
     Only the worker moves a job past "queued"; ``cancel`` may come from any thread.
     """
 
-    def __init__(self, job: Job, job_id: str | None = None) -> None:
+    def __init__(self, job: AnyJob, job_id: str | None = None) -> None:
         self.id = job_id or uuid.uuid4().hex
         self.job = job
         self.cancel_event = threading.Event()
@@ -115,7 +123,7 @@ class JobHandle:
         self._changed = threading.Condition(self._lock)
         self._status = JobStatus(id=self.id, created=time.time())
         self._listeners: list[Listener] = []
-        self._denoise_start: tuple[float, int] | None = None
+        self._steady_start: tuple[float, int] | None = None
 
     @property
     def status(self) -> JobStatus:
@@ -141,7 +149,7 @@ class JobHandle:
                 raise TimeoutError(f"job {self.id} still {self._status.state} after {timeout} s")
             return self._status
 
-    def result(self, timeout: float | None = None) -> JobResult:
+    def result(self, timeout: float | None = None) -> AnyResult:
         """The result, or the job's own exception (Cancelled for a cancelled job)."""
         status = self.wait(timeout)
         if status.state == "succeeded" and status.result is not None:
@@ -176,7 +184,7 @@ class JobHandle:
             self._set(phase=event.phase, step=event.step, total=event.total, message=event.message,
                       progress=fraction, eta_seconds=self._eta(event, status.eta_seconds))
 
-    def finish(self, state: State, result: JobResult | None = None, error: BaseException | None = None) -> None:
+    def finish(self, state: State, result: AnyResult | None = None, error: BaseException | None = None) -> None:
         with self._lock:
             self.exception = error
             self._set(state=state, result=result, error=None if error is None else JobError.of(error),
@@ -184,14 +192,14 @@ class JobHandle:
                       self._status.progress)
 
     def _eta(self, event: Progress, previous: float | None) -> float | None:
-        """Remaining denoising steps times the seconds per step measured so far in this job."""
-        if event.phase != "denoise":
+        """Remaining denoising (or extraction) steps times the seconds per step measured so far."""
+        if event.phase not in ETA_PHASES:
             return previous
         now = time.monotonic()
-        if self._denoise_start is None:
-            self._denoise_start = (now, event.step)
+        if self._steady_start is None:
+            self._steady_start = (now, event.step)
             return previous
-        start, first = self._denoise_start
+        start, first = self._steady_start
         if event.step <= first:
             return previous
         return (now - start) / (event.step - first) * (event.total - event.step)
@@ -221,14 +229,29 @@ def scail_pipeline(checkpoint: Path, device: str | None) -> Pipeline:
     return ScailPipeline(checkpoint, device)
 
 
-class LocalRunner:
-    """Runs jobs one at a time on one device; the loaded model stays between jobs."""
+Extractor = Callable[[ExtractJob, Callable[[Progress], None], threading.Event], ExtractResult]
 
-    def __init__(self, checkpoint: str | Path, device: str | None = None,
-                 pipeline_factory: Callable[[Path, str | None], Pipeline] = scail_pipeline) -> None:
-        self.checkpoint = Path(checkpoint)
+
+def scail_extractor(job: ExtractJob, on_progress: Callable[[Progress], None],
+                    cancel: threading.Event) -> ExtractResult:
+    from .extraction import run_extraction  # onnxruntime and torch load only when a job really runs
+
+    return run_extraction(job, on_progress, cancel)
+
+
+class LocalRunner:
+    """Runs jobs one at a time on one device; the loaded model stays between jobs.
+
+    ``checkpoint`` may be None for a runner that only extracts motion (Blender without SCAIL).
+    """
+
+    def __init__(self, checkpoint: str | Path | None, device: str | None = None,
+                 pipeline_factory: Callable[[Path, str | None], Pipeline] = scail_pipeline,
+                 extractor: Extractor = scail_extractor) -> None:
+        self.checkpoint = None if checkpoint is None else Path(checkpoint)
         self.device = device
         self._factory = pipeline_factory
+        self._extractor = extractor
         self._queue: queue.Queue[JobHandle | None] = queue.Queue()
         self._lock = threading.Lock()
         self._pipeline: Pipeline | None = None
@@ -237,7 +260,7 @@ class LocalRunner:
         self._thread = threading.Thread(target=self._work, name=f"scail-runner-{device or 'auto'}", daemon=True)
         self._thread.start()
 
-    def submit(self, job: Job, job_id: str | None = None, listener: Listener | None = None) -> JobHandle:
+    def submit(self, job: AnyJob, job_id: str | None = None, listener: Listener | None = None) -> JobHandle:
         """Queue ``job``; ``listener`` is subscribed before the job can start, so it misses nothing."""
         job.validate()  # bad values fail now, not after minutes of loading
         handle = JobHandle(job, job_id)
@@ -283,11 +306,9 @@ class LocalRunner:
                     self._drop_pipeline()
             handle.finish(state, result, error)
 
-    def _run(self, handle: JobHandle) -> tuple[State, JobResult | None, BaseException | None]:
+    def _run(self, handle: JobHandle) -> tuple[State, AnyResult | None, BaseException | None]:
         try:
-            if self._pipeline is None:
-                self._pipeline = self._factory(self.checkpoint, self.device)
-            return "succeeded", self._pipeline.generate(handle.job, handle.report, handle.cancel_event), None
+            return "succeeded", self._execute(handle), None
         except Cancelled:
             log.info("job %s cancelled", handle.id)
             return "cancelled", None, None
@@ -297,6 +318,19 @@ class LocalRunner:
         except Exception as exc:  # one job fails; the queue keeps serving
             log.exception("job %s failed", handle.id)
             return "failed", None, exc
+
+    def _execute(self, handle: JobHandle) -> AnyResult:
+        job = handle.job
+        if isinstance(job, ExtractJob):
+            if job.settings.device == "auto" and self.device is not None:
+                job = replace(job, settings=replace(job.settings, device=self.device))
+            return self._extractor(job, handle.report, handle.cancel_event)
+        if self.checkpoint is None:
+            raise InputError("this runner has no SCAIL checkpoint, so it only extracts motion; set the checkpoint "
+                             "folder (scail generate --checkpoint, or the add-on preferences) to generate")
+        if self._pipeline is None:
+            self._pipeline = self._factory(self.checkpoint, self.device)
+        return self._pipeline.generate(job, handle.report, handle.cancel_event)
 
     def _drop_pipeline(self) -> None:
         """With the lock held and no job running."""

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import bpy
 
-from . import draw, prefs, props, ui
-from ..operators import camera, characters, motion_io, render_pose
+from . import draw, prefs, props, ui, ui_motion
+from ..operators import camera, characters, extract, motion_io, render_pose
 
 CLASSES: list[type] = [
     *props.CLASSES,
@@ -18,7 +18,9 @@ CLASSES: list[type] = [
     *characters.CLASSES,
     *render_pose.CLASSES,
     *motion_io.CLASSES,
+    *extract.CLASSES,
     *ui.CLASSES,
+    *ui_motion.CLASSES,
 ]
 
 

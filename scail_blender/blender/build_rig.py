@@ -6,6 +6,11 @@ made so far is removed and the scene camera, resolution and frame range are put 
 failed import leaves the file as it was. Bones carry the motion as keyed
 location + rotation relative to their rest pose, so the joints land exactly where the source put
 them (NLF bone lengths vary per frame) while the rig stays an ordinary, editable armature.
+
+A motion with SMPL pose parameters (parameter files, fitted meshes) is rigged from them instead
+(``smpl_rig.smpl_pose``): the rest pose is the body the rotations act on, every bone is keyed
+with the real SMPL joint rotation, twist included, and only the pelvis with a location, so
+turning a bone turns its children as SMPL does.
 """
 
 from __future__ import annotations
@@ -17,10 +22,11 @@ import numpy as np
 from mathutils import Matrix
 
 from ..errors import InputError
+from ..motion.io import LoadedMotion, read_motion
 from ..motion.model import Motion
-from ..motion.retime import retime
+from ..motion.retime import retime, sample_grid
 from ..motion.rotations import matrix_to_quat
-from ..motion.smpl_rig import global_rotations, person_world, rest_from_motion
+from ..motion.smpl_rig import global_rotations, person_world, rest_from_motion, smpl_pose
 from ..motion.smpl import SMPL_PARENTS
 from ..pose.framing import MODEL_SIZE
 from ..pose.skeleton import SMPL_JOINT_NAMES
@@ -44,6 +50,7 @@ class PreparedPerson:
     positions: np.ndarray    # [T, 24, 3] posed joint positions, Blender world units
     rotations: np.ndarray    # [T, 24, 3, 3] rotation of each joint relative to its rest, Blender world
     present: np.ndarray      # [T]
+    smpl: bool = False       # rigged from SMPL rotations: only the pelvis is keyed with a location
 
 
 @dataclass
@@ -53,6 +60,7 @@ class PreparedImport:
     size: tuple[int, int]
     camera_params: CameraParams
     frame_start: int
+    notes: list[str]
 
 
 def prepare_import(motion: Motion, scene: bpy.types.Scene, retime_to_scene: bool) -> PreparedImport:
@@ -68,6 +76,7 @@ def prepare_import(motion: Motion, scene: bpy.types.Scene, retime_to_scene: bool
 
 
 def _prepare(motion: Motion, scene: bpy.types.Scene, retime_to_scene: bool) -> PreparedImport:
+    source = motion
     if retime_to_scene:
         motion = retime(motion, scene.render.fps / scene.render.fps_base)
     size = motion.image_size or FALLBACK_SIZE
@@ -76,20 +85,42 @@ def _prepare(motion: Motion, scene: bpy.types.Scene, retime_to_scene: bool) -> P
     present = motion.present()
     names = motion.person_ids or [f"person_{p + 1}" for p in range(motion.people)]
     people = []
+    notes = []
     for p in range(motion.people):
         if not present[:, p].any():
             continue
-        gltf = person_world(motion, p, present)
-        rest = rest_from_motion(gltf)
-        rotations = GLTF_TO_BLENDER @ global_rotations(gltf, rest) @ GLTF_TO_BLENDER.T
+        rig = smpl_pose(source, p, source.present())
+        if rig is not None:
+            if motion is not source:
+                rig = rig.resampled(*sample_grid(source.frames, source.fps, motion.fps))
+            gltf, turned = rig.world()
+            rest = rig.rest
+        else:
+            if source.smpl is not None:
+                notes.append(f"{names[p]}: the SMPL parameters do not match the joints; rigged from positions")
+            gltf = person_world(motion, p, present)
+            rest = rest_from_motion(gltf)
+            turned = global_rotations(gltf, rest)
+        rotations = GLTF_TO_BLENDER @ turned @ GLTF_TO_BLENDER.T
         heads = rest @ GLTF_TO_BLENDER.T * units
         anchor = gltf[np.flatnonzero(present[:, p])[0], 0] @ GLTF_TO_BLENDER.T * units
         heads = heads - heads[0] + anchor
         people.append(PreparedPerson(
             name=names[p], heads=heads, tails=_tails(heads),
             positions=gltf @ GLTF_TO_BLENDER.T * units, rotations=rotations, present=present[:, p],
+            smpl=rig is not None,
         ))
-    return PreparedImport(motion, people, (int(size[0]), int(size[1])), params, scene.frame_start)
+    return PreparedImport(motion, people, (int(size[0]), int(size[1])), params, scene.frame_start, notes)
+
+
+def import_motion_file(path: str, context: bpy.types.Context, retime_to_scene: bool = True,
+                       set_scene_camera: bool = True) -> tuple[LoadedMotion, PreparedImport, list[bpy.types.Object]]:
+    """Import Motion's one code path (File > Import and Extract Motion from Video): read any
+    motion file, prepare it, build its armatures and camera."""
+    loaded = read_motion(path)
+    prepared = prepare_import(loaded.motion, context.scene, retime_to_scene)
+    armatures, _ = build_import(prepared, context, set_scene_camera)
+    return loaded, prepared, armatures
 
 
 def build_import(prepared: PreparedImport, context: bpy.types.Context, set_scene_camera: bool = True
@@ -199,7 +230,10 @@ def _key_pose(obj: bpy.types.Object, person: PreparedPerson, frame_start: int) -
     obj.animation_data.action = action
     for j, name in enumerate(SMPL_JOINT_NAMES):
         obj.pose.bones[name].rotation_mode = "QUATERNION"
-        for path, values in (("location", basis[:, j, :3, 3]), ("rotation_quaternion", quats[:, j])):
+        keys = [("rotation_quaternion", quats[:, j])]
+        if j == 0 or not person.smpl:
+            keys.append(("location", basis[:, j, :3, 3]))
+        for path, values in keys:
             for axis in range(values.shape[1]):
                 _fcurve(action, obj, f'pose.bones["{name}"].{path}', axis, times, values[:, axis], name)
     _fcurve(action, obj, "hide_render", 0, times, (~person.present).astype(float), None, constant=True)

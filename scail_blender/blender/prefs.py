@@ -48,6 +48,11 @@ class ScailPreferences(bpy.types.AddonPreferences):
     checkpoint_dir: bpy.props.StringProperty(
         name="Checkpoint Folder", subtype="DIR_PATH", description="Folder holding the SCAIL checkpoint"
     )
+    pose_weights_dir: bpy.props.StringProperty(
+        name="Pose Weights", subtype="DIR_PATH",
+        description="Folder with SCAIL-Pose's pretrained_weights (NLF and DWPose) for Extract Motion from Video "
+                    "in Blender; empty uses $SCAIL_POSE_WEIGHTS (a server uses its own)",
+    )
     smpl_dir: bpy.props.StringProperty(
         name="SMPL Models", subtype="DIR_PATH",
         description="Folder holding your SMPL model files; Export SCAIL Motion uses its neutral model for the body mesh",
@@ -59,7 +64,9 @@ class ScailPreferences(bpy.types.AddonPreferences):
         col = layout.column(heading="Output")
         col.prop(self, "output_policy")
         col.prop(self, "output_folder")
-        layout.column(heading="Motion").prop(self, "smpl_dir")
+        col = layout.column(heading="Motion")
+        col.prop(self, "smpl_dir")
+        col.prop(self, "pose_weights_dir")
 
 
 def preferences(context: bpy.types.Context | None = None) -> ScailPreferences | None:
@@ -79,6 +86,12 @@ def smpl_model_file(context: bpy.types.Context | None = None) -> Path | None:
     if prefs is None or not prefs.smpl_dir:
         return None
     return find_body_model(bpy.path.abspath(prefs.smpl_dir))
+
+
+def pose_weights_dir(context: bpy.types.Context | None = None) -> str | None:
+    """The preferences' pose weights folder, or None (the extraction then reads $SCAIL_POSE_WEIGHTS)."""
+    prefs = preferences(context)
+    return bpy.path.abspath(prefs.pose_weights_dir) if prefs is not None and prefs.pose_weights_dir else None
 
 
 def output_folder(context: bpy.types.Context | None = None) -> Path:

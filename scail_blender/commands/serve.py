@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 
 EPILOG = """\
@@ -19,7 +20,8 @@ finished jobs survive a restart; a job that was running is queued again once.
 API v1 (OpenAPI at /docs and /openapi.json): POST /v1/jobs (multipart: reference, pose,
 optional reference_mask and pose_mask, field job = JSON prompt/negative_prompt/settings),
 GET /v1/jobs, GET /v1/jobs/ID, GET /v1/jobs/ID/events (server-sent events), GET
-/v1/jobs/ID/result, POST /v1/jobs/ID/cancel, DELETE /v1/jobs/ID, GET /v1/health, GET
+/v1/jobs/ID/result, POST /v1/extract (multipart: video, optional align_ref, field settings =
+JSON people/smooth/device; the result is the motion .npz; needs --pose-weights), POST /v1/jobs/ID/cancel, DELETE /v1/jobs/ID, GET /v1/health, GET
 /v1/models, POST /v1/models/release.
 
 example:
@@ -41,6 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="jobs database, uploads and results (default ./%(default)s)")
     parser.add_argument("--token", help="bearer token clients must send (required off loopback)")
     parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--pose-weights", metavar="DIR", default=None,
+                        help="SCAIL-Pose weights folder for POST /v1/extract (default: $SCAIL_POSE_WEIGHTS; "
+                             "without it the server refuses extraction jobs)")
     parser.add_argument("--max-upload-mb", type=int, default=512,
                         help="largest upload per job, all files together (default %(default)s)")
     parser.add_argument("--keep-days", type=float, default=7.0,
@@ -52,10 +57,17 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
     from scail_server import Settings, create_app
 
+    from ..extract.weights import WEIGHTS_ENV
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings(checkpoint=Path(args.checkpoint), data_dir=args.data_dir, host=args.host, port=args.port,
                         token=args.token, device=args.device, max_upload_mb=args.max_upload_mb,
-                        keep_days=args.keep_days)
+                        keep_days=args.keep_days,
+                        pose_weights=_pose_weights(args.pose_weights or os.environ.get(WEIGHTS_ENV)))
     app = create_app(settings)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
     return 0
+
+
+def _pose_weights(folder: str | None) -> Path | None:
+    return Path(folder).expanduser() if folder else None

@@ -22,17 +22,22 @@ def retimed_length(frames: int, fps_in: float, fps_out: float) -> int:
     return max(1, math.floor((frames - 1) * fps_out / fps_in + 1e-6) + 1)
 
 
+def sample_grid(frames: int, fps_in: float, fps_out: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each frame at ``fps_out``: the source frames before and after it and the weight of the
+    later one, so everything resampled (joints here, rig rotations elsewhere) shares one grid."""
+    position = np.arange(retimed_length(frames, fps_in, fps_out)) * (fps_in / fps_out)
+    lower = np.minimum(np.floor(position).astype(int), frames - 1)
+    upper = np.minimum(lower + 1, frames - 1)
+    return lower, upper, (position - lower).astype(np.float32)
+
+
 def retime(motion: Motion, fps: float) -> Motion:
     """``motion`` sampled at ``fps`` (linear in time; identity when the rate is unchanged)."""
     if not math.isfinite(fps) or fps <= 0:
         raise InputError(f"Frame rate {fps!r} is not usable: give a positive number, e.g. 16")
     if abs(fps - motion.fps) < 1e-9:
         return motion
-    count = retimed_length(motion.frames, motion.fps, fps)
-    position = np.arange(count) * (motion.fps / fps)
-    lower = np.minimum(np.floor(position).astype(int), motion.frames - 1)
-    upper = np.minimum(lower + 1, motion.frames - 1)
-    weight = (position - lower).astype(np.float32)
+    lower, upper, weight = sample_grid(motion.frames, motion.fps, fps)
 
     present = motion.present()
     both = present[lower] & present[upper]

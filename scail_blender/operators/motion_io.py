@@ -12,13 +12,13 @@ from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from ..blender import prefs
 from ..errors import ScailError
-from ..motion import read_motion, save_motion
+from ..motion import save_motion
 from ..motion.smpl import load_body_model
 from ..outputs import check_outputs
 
 
 class SCAIL_OT_import_motion(bpy.types.Operator, ImportHelper):
-    """Import captured motion (NLF results, ComfyUI-SCAIL-Pose GLB, scail npz/GLB) as SMPL armatures and the camera they were seen from"""
+    """Import captured motion (NLF results, ComfyUI-SCAIL-Pose GLB, scail npz/GLB, SMPL parameters) as SMPL armatures and the camera they were seen from"""
 
     bl_idname = "scail.import_motion"
     bl_label = "Import SCAIL Motion"
@@ -40,18 +40,19 @@ class SCAIL_OT_import_motion(bpy.types.Operator, ImportHelper):
     )
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        from ..blender.build_rig import build_import, prepare_import
+        from ..blender.build_rig import import_motion_file
 
         try:
-            loaded = read_motion(self.filepath)
-            prepared = prepare_import(loaded.motion, context.scene, self.timing == "SCENE")
-            armatures, _ = build_import(prepared, context, self.set_scene_camera)
+            loaded, prepared, armatures = import_motion_file(self.filepath, context, self.timing == "SCENE",
+                                                             self.set_scene_camera)
         except ScailError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        for note in loaded.notes:
+        for note in [*loaded.notes, *prepared.notes]:
             self.report({"WARNING"}, note)
-        self.report({"INFO"}, f"Imported {len(armatures)} armature(s), {prepared.motion.frames} frames ({loaded.kind})")
+        rig = "SMPL rotations" if any(p.smpl for p in prepared.people) else "joint positions"
+        self.report({"INFO"}, f"Imported {len(armatures)} armature(s), {prepared.motion.frames} frames ({loaded.kind}; "
+                    f"rig from {rig})")
         return {"FINISHED"}
 
 

@@ -12,12 +12,13 @@ from dataclasses import field
 import pydantic
 from pydantic import ConfigDict, TypeAdapter
 
-from scail_blender.backend.jobs import Job, JobResult, JobSettings
+from scail_blender.backend.jobs import AnyJob, ExtractJob, ExtractResult, ExtractSettings, JobResult, JobSettings
 from scail_blender.backend.runner import JobError, JobStatus
 
 STRICT = ConfigDict(extra="forbid", strict=True)
 
 StrictSettings = pydantic.dataclasses.dataclass(JobSettings, config=STRICT)
+StrictExtractSettings = pydantic.dataclasses.dataclass(ExtractSettings, config=STRICT)
 
 
 @pydantic.dataclasses.dataclass(config=STRICT, kw_only=True)
@@ -30,12 +31,15 @@ class JobRequest:
 
 
 JOB_REQUEST = TypeAdapter(JobRequest)
+# The ``settings`` form field of ``POST /v1/extract``.
+EXTRACT_REQUEST = TypeAdapter(StrictExtractSettings)
 
 
 class JobView(pydantic.BaseModel):
     """One job as the API shows it: its status, what was asked, and where the result is."""
 
     id: str
+    kind: str = pydantic.Field(description="generate (POST /v1/jobs) or extract (POST /v1/extract)")
     state: str
     phase: str | None
     step: int
@@ -44,22 +48,25 @@ class JobView(pydantic.BaseModel):
     progress: float = pydantic.Field(description="fraction of the whole job done, 0..1")
     eta_seconds: float | None = pydantic.Field(description="seconds left; null while unknown")
     error: JobError | None
-    result: JobResult | None = pydantic.Field(description="output is the URL of the mp4")
+    result: JobResult | ExtractResult | None = pydantic.Field(
+        description="output is the URL of the result: the mp4, or the motion .npz of an extraction")
     created: float
     started: float | None
     finished: float | None
     attempts: int
-    prompt: str
-    negative_prompt: str
-    settings: JobSettings
+    prompt: str = ""
+    negative_prompt: str = ""
+    settings: JobSettings | ExtractSettings
 
     @classmethod
-    def of(cls, status: JobStatus, job: Job, attempts: int) -> JobView:
+    def of(cls, status: JobStatus, job: AnyJob, attempts: int) -> JobView:
         data = status.to_dict()
         if status.result is not None:
             data["result"]["output"] = f"/v1/jobs/{status.id}/result"
-        return cls(**data, attempts=attempts, prompt=job.inputs.prompt, negative_prompt=job.inputs.negative_prompt,
-                   settings=job.settings)
+        if isinstance(job, ExtractJob):
+            return cls(**data, kind=job.kind, attempts=attempts, settings=job.settings)
+        return cls(**data, kind="generate", attempts=attempts, prompt=job.inputs.prompt,
+                   negative_prompt=job.inputs.negative_prompt, settings=job.settings)
 
 
 class JobPage(pydantic.BaseModel):

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pydantic
 
-from scail_blender.backend.jobs import Job, JobInputs, JobSettings
+from scail_blender.backend.jobs import AnyJob, ExtractJob, ExtractSettings, Job, JobInputs, JobSettings
 from scail_blender.backend.runner import JobHandle, JobStatus, LocalRunner
 from scail_blender.errors import InputError, ScailError
 
 from .errors import ApiError, not_found
-from .schemas import JOB_REQUEST, JobRequest, JobView, ModelInfo
+from .schemas import EXTRACT_REQUEST, JOB_REQUEST, JobRequest, JobView, ModelInfo
 from .settings import Settings
 from .storage import Record, Storage, replace_atomically
 from .uploads import Upload
@@ -31,6 +31,7 @@ from .uploads import Upload
 log = logging.getLogger(__name__)
 
 RESULT_NAME = "result.mp4"
+MOTION_NAME = "result.npz"  # an extraction job's result
 
 
 class JobService:
@@ -66,16 +67,57 @@ class JobService:
             check_inputs(job)  # decodes the image, probes the videos: what the pipeline would refuse
         except ScailError as exc:  # name the uploaded field, not the server's temporary path
             raise type(exc)(str(exc).replace(f"{upload.folder}/", "uploaded ")) from None
+        return self._store(job, upload.folder, RESULT_NAME)
+
+    def accept_extract(self, upload: Upload) -> JobView:
+        """An extraction upload (video, optional align_ref, settings JSON), checked like a job's."""
+        weights = self._pose_weights()
+        settings = _parse_extract_settings(upload.job_json)
+        if "video" not in upload.files:
+            raise ApiError(400, "invalid_upload", "the 'video' file is missing; send the driving video as 'video' "
+                           "(and optionally the reference image as 'align_ref')")
+        files = upload.files
+        job = ExtractJob(video=str(files["video"]), align_ref=_str(files.get("align_ref")), settings=settings,
+                         weights=str(weights))
+        # Imported here so the server's modules import without torch (the app has loaded it by now).
+        from scail_blender.backend.preprocess import load_image
+        from scail_blender.pose.video import probe_header
+
+        try:
+            job.validate()
+            probe_header(job.video)  # what the extraction would refuse, refused now
+            if job.align_ref is not None:
+                load_image(job.align_ref, "align_ref image")
+        except ScailError as exc:  # name the uploaded field, not the server's temporary path
+            raise type(exc)(str(exc).replace(f"{upload.folder}/", "uploaded ")) from None
+        return self._store(job, upload.folder, MOTION_NAME)
+
+    def _pose_weights(self) -> Path:
+        """The server's pose weights folder, checked; a missing one is the server's fault (503)."""
+        from scail_blender.extract.weights import find_weights
+
+        folder = self.settings.pose_weights
+        if folder is None:
+            raise ApiError(503, "extract_unavailable", "this server has no pose weights, so it cannot extract "
+                           "motion; its operator starts it with --pose-weights DIR (or $SCAIL_POSE_WEIGHTS)")
+        try:
+            find_weights(folder)
+        except InputError as exc:
+            raise ApiError(503, "extract_unavailable", f"this server cannot extract motion: {exc}") from None
+        return folder
+
+    def _store(self, job: AnyJob, upload_folder: Path, result_name: str) -> JobView:
+        """Move the checked upload into the job's folder, record the job and queue it."""
         with self._lock:
             job_id = self.storage.new_id()
             folder = self.storage.job_dir(job_id)
-            replace_atomically(upload.folder, folder)
-            job = _moved(job, upload.folder, folder)
-            job.output = str(folder / RESULT_NAME)
+            replace_atomically(upload_folder, folder)
+            job = _moved(job, upload_folder, folder)
+            job.output = str(folder / result_name)
             status = JobStatus(id=job_id, created=time.time())
             self.storage.add(job, status)
             self._queue(job, status)
-        log.info("job %s accepted", job_id)
+        log.info("job %s accepted (%s)", job_id, "extract" if isinstance(job, ExtractJob) else "generate")
         return JobView.of(status, job, 0)
 
     def _check_model_fit(self, job: Job) -> None:
@@ -90,7 +132,7 @@ class JobService:
             raise InputError("this server runs SCAIL-2, which needs the files reference_mask and pose_mask: the "
                              "character painted in one colour on black, in the reference and in every pose frame")
 
-    def _queue(self, job: Job, status: JobStatus) -> None:
+    def _queue(self, job: AnyJob, status: JobStatus) -> None:
         handle = self.runner.submit(job, job_id=status.id, listener=self._changed)
         self._handles[status.id] = handle
 
@@ -131,7 +173,7 @@ class JobService:
         if record.status.state != "succeeded":
             raise ApiError(409, "not_ready", f"job {job_id} is {record.status.state}; the result exists once it "
                            "has succeeded (watch GET /v1/jobs/ID/events)")
-        path = self.storage.job_dir(job_id) / RESULT_NAME
+        path = self.storage.job_dir(job_id) / (MOTION_NAME if isinstance(record.job, ExtractJob) else RESULT_NAME)
         if not path.is_file():
             raise ApiError(410, "gone", f"the result of job {job_id} was removed from the server's disk")
         return path
@@ -218,10 +260,25 @@ def _parse_request(text: bytes) -> JobRequest:
         raise ApiError(422, "invalid_job", f"job.{where}: {kind}" if where != "job" else f"job: {kind}") from None
 
 
-def _moved(job: Job, old: Path, new: Path) -> Job:
+def _parse_extract_settings(text: bytes) -> ExtractSettings:
+    if not text:
+        return ExtractSettings()
+    try:
+        return ExtractSettings(**asdict(EXTRACT_REQUEST.validate_json(text)))
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        kind = "unknown field" if first["type"] == "unexpected_keyword_argument" else first["msg"]
+        raise ApiError(422, "invalid_job", f"settings.{where}: {kind}" if where else f"settings: {kind}") from None
+
+
+def _moved(job: AnyJob, old: Path, new: Path) -> AnyJob:
     """The same job with its file paths in the job's own folder."""
     def move(path: str | None) -> str | None:
         return None if path is None else str(new / Path(path).relative_to(old))
+
+    if isinstance(job, ExtractJob):
+        return replace(job, video=move(job.video), align_ref=move(job.align_ref))
 
     i = job.inputs
     return Job(inputs=replace(i, reference_image=move(i.reference_image), pose_video=move(i.pose_video),

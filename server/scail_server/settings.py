@@ -36,6 +36,7 @@ class Settings:
     max_upload_mb: int = 512  # one request, all files together
     keep_days: float | None = 7.0  # finished jobs older than this are deleted; None keeps all
     min_free_mb: int = 1024  # uploads are refused when they would leave less free disk than this
+    pose_weights: Path | None = None  # SCAIL-Pose weights folder; None refuses extraction jobs
 
     def check(self) -> None:
         """Refuse settings that would expose the GPU or cannot work."""

@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from scail_blender.backend.jobs import Job
+from scail_blender.backend.jobs import AnyJob, job_from_dict
 from scail_blender.backend.runner import JobError, JobStatus
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     id TEXT UNIQUE NOT NULL,
     state TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,    -- times the job started running
-    job TEXT NOT NULL,                      -- Job.to_dict(), paths inside the job's folder
+    job TEXT NOT NULL,                      -- Job/ExtractJob.to_dict(), paths inside the job's folder
     status TEXT NOT NULL                    -- JobStatus.to_dict()
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state);
@@ -40,7 +40,7 @@ MAX_ATTEMPTS = 2
 
 @dataclass(frozen=True)
 class Record:
-    job: Job
+    job: AnyJob
     status: JobStatus
     attempts: int
 
@@ -78,7 +78,7 @@ class Storage:
         folder.mkdir()
         return folder
 
-    def add(self, job: Job, status: JobStatus) -> None:
+    def add(self, job: AnyJob, status: JobStatus) -> None:
         with self._lock:
             self._db.execute("INSERT INTO jobs (id, state, job, status) VALUES (?, ?, ?, ?)",
                              (status.id, status.state, json.dumps(job.to_dict()), json.dumps(status.to_dict())))
@@ -154,7 +154,7 @@ class Storage:
 
 
 def _record(row: tuple[str, str, int]) -> Record:
-    return Record(job=Job.from_dict(json.loads(row[0])), status=JobStatus.from_dict(json.loads(row[1])),
+    return Record(job=job_from_dict(json.loads(row[0])), status=JobStatus.from_dict(json.loads(row[1])),
                   attempts=row[2])
 
 

@@ -5,7 +5,7 @@ a byte, so the size limit and the disk check could only come after the whole upl
 parser writes each part into the job's upload folder as it arrives and stops the moment the
 body passes the limit. Client file names are checked (a name with a folder in it is refused,
 as a sign of a confused client) and otherwise ignored: files are stored as ``reference``,
-``pose``, ``reference_mask`` and ``pose_mask``.
+``pose``, ``reference_mask`` and ``pose_mask`` (an extraction: ``video`` and ``align_ref``).
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from .errors import ApiError
 
 FILE_FIELDS = ("reference", "pose", "reference_mask", "pose_mask")
 JOB_FIELD = "job"
+EXTRACT_FILE_FIELDS = ("video", "align_ref")
+EXTRACT_FIELD = "settings"
 MAX_JOB_JSON = 64 * 1024
 
 
@@ -39,8 +41,10 @@ class Upload:
 class _Parts:
     """The parser's callbacks: one part at a time, into a file or into the job field."""
 
-    def __init__(self, upload: Upload) -> None:
+    def __init__(self, upload: Upload, files: tuple[str, ...], json_field: str) -> None:
         self.upload = upload
+        self.files = files
+        self.json_field = json_field
         self.headers: dict[bytes, bytes] = {}
         self._field = b""
         self._value = b""
@@ -70,7 +74,7 @@ class _Parts:
         _, options = parse_options_header(self.headers.get(b"content-disposition", b""))
         name = options.get(b"name", b"").decode("utf-8", "replace")
         filename = options.get(b"filename")
-        if name in FILE_FIELDS:
+        if name in self.files:
             if filename is None:
                 raise ApiError(400, "invalid_upload", f"'{name}' must be sent as a file")
             _check_filename(filename.decode("utf-8", "replace"))
@@ -79,11 +83,11 @@ class _Parts:
             path = self.upload.folder / name
             self.upload.files[name] = path
             self.file = open(path, "wb")  # noqa: SIM115 - closed in end()
-        elif name == JOB_FIELD:
+        elif name == self.json_field:
             self.text = bytearray()
         else:
-            raise ApiError(400, "invalid_upload", f"unknown form field {name!r}; send {', '.join(FILE_FIELDS)} "
-                           f"as files and '{JOB_FIELD}' as JSON")
+            raise ApiError(400, "invalid_upload", f"unknown form field {name!r}; send {', '.join(self.files)} "
+                           f"as files and '{self.json_field}' as JSON")
         self.name = name
 
     def data(self, data: bytes, start: int, end: int) -> None:
@@ -92,7 +96,7 @@ class _Parts:
         elif self.text is not None:
             self.text += data[start:end]
             if len(self.text) > MAX_JOB_JSON:
-                raise ApiError(413, "too_large", f"the '{JOB_FIELD}' field is over {MAX_JOB_JSON // 1024} KB")
+                raise ApiError(413, "too_large", f"the '{self.json_field}' field is over {MAX_JOB_JSON // 1024} KB")
 
     def end(self) -> None:
         if self.file is not None:
@@ -114,13 +118,15 @@ def _check_filename(name: str) -> None:
                        "name like pose.mp4 (the server picks its own names anyway)")
 
 
-async def receive_upload(request: Request, folder: Path, limit: int, free_bytes: int, reserve: int) -> Upload:
+async def receive_upload(request: Request, folder: Path, limit: int, free_bytes: int, reserve: int,
+                         files: tuple[str, ...] = FILE_FIELDS, json_field: str = JOB_FIELD) -> Upload:
     """Stream the multipart body of ``request`` into ``folder``; refuse it past ``limit`` bytes
-    or when it would leave less than ``reserve`` bytes of ``free_bytes`` on the disk."""
+    or when it would leave less than ``reserve`` bytes of ``free_bytes`` on the disk. ``files``
+    are the file fields allowed, ``json_field`` the one JSON field (kept in ``job_json``)."""
     content_type, options = parse_options_header(request.headers.get("content-type"))
     if content_type != b"multipart/form-data" or b"boundary" not in options:
-        raise ApiError(415, "invalid_upload", "send the job as multipart/form-data (files reference and pose, "
-                       "field job)")
+        raise ApiError(415, "invalid_upload", f"send the job as multipart/form-data (files {', '.join(files)}, "
+                       f"field {json_field})")
     declared = request.headers.get("content-length")
     expected = int(declared) if declared and declared.isdigit() else limit
     if expected > limit:
@@ -130,7 +136,7 @@ async def receive_upload(request: Request, folder: Path, limit: int, free_bytes:
         raise ApiError(507, "no_space", f"the server's disk has {free_bytes / 2**20:.0f} MB free, too little for "
                        "this upload; delete old jobs (DELETE /v1/jobs/ID) or free disk space")
     upload = Upload(folder)
-    parts = _Parts(upload)
+    parts = _Parts(upload, files, json_field)
     parser = MultipartParser(options[b"boundary"], parts.callbacks())
     received = 0
     try:

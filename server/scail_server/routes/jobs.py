@@ -1,4 +1,5 @@
-"""``/v1/jobs``: submit (multipart), list, read, follow (server-sent events), download, cancel, delete."""
+"""``/v1/jobs``: submit (multipart), list, read, follow (server-sent events), download, cancel, delete;
+``/v1/extract``: submit a motion extraction, a job of the same queue (followed and fetched as above)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from starlette.concurrency import run_in_threadpool
 
 from scail_blender.backend.runner import JobStatus
 
-from ..schemas import JOB_REQUEST, JobPage, JobView
+from ..schemas import EXTRACT_REQUEST, JOB_REQUEST, JobPage, JobView
 from ..service import JobService
-from ..uploads import FILE_FIELDS, JOB_FIELD, receive_upload
+from ..uploads import EXTRACT_FIELD, EXTRACT_FILE_FIELDS, FILE_FIELDS, JOB_FIELD, receive_upload
 
 router = APIRouter(tags=["jobs"])
 
@@ -29,6 +30,20 @@ UPLOAD_SCHEMA = {
             **{name: {"type": "string", "format": "binary"} for name in FILE_FIELDS},
             JOB_FIELD: {**JOB_REQUEST.json_schema(), "description": "JSON text: prompt, negative_prompt and "
                         "settings (the fields of JobSettings; unknown fields are refused)"},
+        },
+    }}},
+}
+
+
+EXTRACT_SCHEMA = {
+    "required": True,
+    "content": {"multipart/form-data": {"schema": {
+        "type": "object",
+        "required": ["video"],
+        "properties": {
+            **{name: {"type": "string", "format": "binary"} for name in EXTRACT_FILE_FIELDS},
+            EXTRACT_FIELD: {**EXTRACT_REQUEST.json_schema(), "description": "JSON text: people, smooth, device "
+                            "(the fields of ExtractSettings; unknown fields are refused; optional)"},
         },
     }}},
 }
@@ -48,6 +63,21 @@ async def submit(request: Request) -> JobView:
         upload = await receive_upload(request, folder, settings.max_upload_bytes, service.storage.free_bytes(),
                                       settings.min_free_mb * 2**20)
         return await run_in_threadpool(service.accept, upload)
+    finally:
+        if folder.exists():  # refused: accepted uploads were moved into their job's folder
+            await run_in_threadpool(shutil.rmtree, folder, True)
+
+
+@router.post("/extract", status_code=201, response_model=JobView, openapi_extra={"requestBody": EXTRACT_SCHEMA},
+             summary="Extract motion: file video (optional align_ref), field settings; the result is a motion .npz")
+async def submit_extract(request: Request) -> JobView:
+    service = _service(request)
+    settings = service.settings
+    folder = service.storage.new_upload_dir()
+    try:
+        upload = await receive_upload(request, folder, settings.max_upload_bytes, service.storage.free_bytes(),
+                                      settings.min_free_mb * 2**20, EXTRACT_FILE_FIELDS, EXTRACT_FIELD)
+        return await run_in_threadpool(service.accept_extract, upload)
     finally:
         if folder.exists():  # refused: accepted uploads were moved into their job's folder
             await run_in_threadpool(shutil.rmtree, folder, True)
@@ -104,9 +134,12 @@ def _event(view: JobView) -> str:
 
 
 @router.get("/jobs/{job_id}/result", response_class=FileResponse,
-            responses={200: {"content": {"video/mp4": {}}, "description": "the H.264 mp4"}})
+            responses={200: {"content": {"video/mp4": {}, "application/octet-stream": {}},
+                             "description": "the H.264 mp4, or the motion .npz of an extraction"}})
 def job_result(request: Request, job_id: str) -> FileResponse:
     path = _service(request).result_file(job_id)
+    if path.suffix == ".npz":
+        return FileResponse(path, media_type="application/octet-stream", filename=f"scail-{job_id}.npz")
     return FileResponse(path, media_type="video/mp4", filename=f"scail-{job_id}.mp4")
 
 

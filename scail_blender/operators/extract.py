@@ -1,0 +1,68 @@
+"""Extract Motion from Video: pick a video, queue its extraction, import the motion when it ends.
+
+Thin on purpose: the job, the worker and the import are ``blender.extraction``; this file only
+turns the dialog's fields into an ``ExtractSettings`` and reports refusals.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bpy
+from bpy.props import BoolProperty, IntProperty, StringProperty
+from bpy_extras.io_utils import ImportHelper
+
+from ..backend.jobs import ExtractSettings
+from ..blender import extraction, prefs
+from ..errors import ScailError
+
+
+class SCAIL_OT_extract_motion(bpy.types.Operator, ImportHelper):
+    """Extract the motion of the people in a video (YOLOX + DWPose + NLF) in Blender or on the job server, then import it as SMPL armatures and its camera"""
+
+    bl_idname = "scail.extract_motion"
+    bl_label = "Extract Motion from Video"
+
+    filter_glob: StringProperty(default="*.mp4;*.mov;*.mkv;*.webm;*.avi", options={"HIDDEN"})
+    people: IntProperty(name="People", min=0, default=0, description="Keep the N people seen longest; 0 keeps everyone")
+    smooth: BoolProperty(name="Smooth", default=False,
+                         description="One-Euro smoothing of the joints (the official pipeline does not smooth)")
+    align_ref: StringProperty(name="Align to Image", subtype="FILE_PATH",
+                              description="Optional reference image: refit the camera so the first frame lands on its character")
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        task = extraction.current()
+        return task is None or task.done
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        video = Path(bpy.path.abspath(self.filepath))
+        try:
+            output = prefs.output_folder(context) / f"{video.stem}_motion.npz"
+            settings = ExtractSettings(people=self.people or None, smooth=self.smooth)
+            align = bpy.path.abspath(self.align_ref) if self.align_ref else None
+            extraction.start(context, str(video), align, settings, str(output))
+        except ScailError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Extracting the motion of {video.name}; it is imported when done")
+        return {"FINISHED"}
+
+
+class SCAIL_OT_extract_cancel(bpy.types.Operator):
+    """Stop the running extraction after its current frame"""
+
+    bl_idname = "scail.extract_cancel"
+    bl_label = "Cancel Extraction"
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        task = extraction.current()
+        return task is not None and not task.done
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        extraction.current().cancel()  # type: ignore[union-attr]
+        return {"FINISHED"}
+
+
+CLASSES = [SCAIL_OT_extract_motion, SCAIL_OT_extract_cancel]

@@ -1,0 +1,101 @@
+"""Extract Motion from Video against the in-process runner with the tiny stand-in networks:
+run the operator, drive the drain in a bounded loop (timers do not fire headless) until the
+armatures appear; then start one more and cancel it. Prints one JSON line.
+
+Parameters: ``folder`` for the .blend, the weights and the video; optional ``server`` and
+``token``: use a job server instead (preferences' backend Server; no cancel round).
+"""
+
+import os
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import bpy
+
+from scail_blender.blender import extraction, prefs, ui_motion
+from scail_blender.extract.testing import crossing_scene, write_scene, write_tiny_weights
+
+from tests.blender.scripts.common import emit, params
+
+DEADLINE_S = 120.0
+
+args = params()
+folder = Path(args["folder"])
+os.environ["SCAIL_POSE_WEIGHTS"] = str(write_tiny_weights(folder / "weights"))
+video = write_scene(crossing_scene(frames=12), folder / "driving.mp4")
+
+import scail_blender  # noqa: E402 - registered after the factory reset below
+
+bpy.ops.wm.read_factory_settings(use_empty=True)
+scail_blender.register()
+bpy.ops.wm.save_as_mainfile(filepath=str(folder / "scene.blend"))  # outputs go next to the .blend
+scene = bpy.context.scene
+if "server" in args:  # the preferences as a user who chose the Server backend has them
+    chosen = SimpleNamespace(backend="SERVER", server_url=args["server"], server_token=args["token"],
+                             pose_weights_dir="", output_policy="BLEND_DIR", output_folder="")
+    prefs.preferences = lambda context=None: chosen
+
+
+class Layout:
+    """Records what a panel draws and checks each operator exists (panels never draw headless)."""
+
+    def __init__(self, drawn: list[str]) -> None:
+        self.drawn = drawn
+
+    def _child(self, *args, **kwargs) -> "Layout":
+        return Layout(self.drawn)
+
+    row = column = _child
+
+    def operator(self, idname: str, **kwargs) -> None:
+        group, name = idname.split(".")
+        assert getattr(getattr(bpy.ops, group), name).get_rna_type()
+        self.drawn.append("op " + idname)
+
+    def label(self, text: str = "", **kwargs) -> None:
+        self.drawn.append("label " + text)
+
+    def progress(self, text: str = "", **kwargs) -> None:
+        self.drawn.append("progress")
+
+
+def draw_panel() -> list[str]:
+    host = type("Host", (), {})()
+    host.layout = Layout([])
+    ui_motion.SCAIL_PT_motion.draw(host, bpy.context)
+    return host.layout.drawn
+
+
+def drain_until_done(task: extraction.ExtractionTask) -> int:
+    calls = 0
+    deadline = time.monotonic() + DEADLINE_S
+    while task.drain():
+        calls += 1
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"extraction still running after {DEADLINE_S} s: {task.message}")
+        time.sleep(0.05)
+    return calls
+
+
+result = bpy.ops.scail.extract_motion(filepath=str(video), people=2)
+task = extraction.current()
+blocked = bpy.ops.scail.extract_motion.poll()  # one extraction at a time from the panel
+running_panel = draw_panel()
+calls = drain_until_done(task)
+done_panel = draw_panel()
+armatures = sorted(o.name for o in scene.objects if o.type == "ARMATURE")
+motion_file = folder / "driving_motion.npz"
+
+if "server" not in args:
+    bpy.ops.scail.extract_motion(filepath=str(video))
+    cancelled = extraction.current()
+    bpy.ops.scail.extract_cancel()
+    drain_until_done(cancelled)
+else:
+    cancelled = task
+emit({"result": sorted(result), "armatures": armatures, "calls": calls, "message": task.message,
+      "motion_file": motion_file.is_file(), "state": task.status.state, "blocked": not blocked,
+      "progress": task.progress, "cancelled_state": cancelled.status.state if cancelled.status else None,
+      "cancelled_message": cancelled.message, "running_panel": running_panel, "done_panel": done_panel,
+      "after_cancel": sorted(o.name for o in scene.objects if o.type == "ARMATURE")})

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import bpy
 
-from . import draw, prefs, props, ui
-from ..operators import camera, characters, motion_io, render_pose
+from . import draw, jobs, prefs, props, ui
+from ..operators import camera, characters, generate, motion_io, render_pose
 
 CLASSES: list[type] = [
     *props.CLASSES,
@@ -18,6 +18,7 @@ CLASSES: list[type] = [
     *characters.CLASSES,
     *render_pose.CLASSES,
     *motion_io.CLASSES,
+    *generate.CLASSES,
     *ui.CLASSES,
 ]
 
@@ -28,9 +29,11 @@ def register() -> None:
     props.register()
     motion_io.register_menus()
     draw.register()
+    jobs.register()
 
 
 def unregister() -> None:
+    jobs.unregister()
     draw.unregister()
     motion_io.unregister_menus()
     props.unregister()

@@ -9,6 +9,7 @@ the add-on is enabled); the server backend is ``ServerJobs`` over the HTTP clien
 from __future__ import annotations
 
 import importlib.util
+import secrets
 import time
 from pathlib import Path
 
@@ -78,7 +79,8 @@ def job_from_panel(context: bpy.types.Context) -> tuple[Job, jobs.Placement]:
     if (ref_mask is None) != (pose_mask is None):
         raise InputError("SCAIL-2 needs both masks (reference mask and pose mask) or neither: set the missing one")
     seed = settings.seed
-    out = folder / f"{stem}_gen_{seed}_{time.strftime('%Y%m%d-%H%M%S')}.mp4"
+    # Time and a random tag: two jobs sent in the same second never share a file.
+    out = folder / f"{stem}_gen_{seed}_{time.strftime('%Y%m%d-%H%M%S')}_{secrets.token_hex(2)}.mp4"
     job = Job(inputs=JobInputs(reference_image=str(reference), pose_video=str(pose), prompt=settings.prompt,
                                negative_prompt=settings.negative_prompt, reference_mask=ref_mask, pose_mask=pose_mask),
               settings=JobSettings(steps=settings.steps, cfg=settings.cfg, seed=seed,

@@ -88,3 +88,17 @@ def test_install_command_targets_the_user_folder_only(tmp_path: Path) -> None:
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     assert list(BACKEND_PACKAGES) == extras["backend"]
     assert tuple(command[-len(BACKEND_PACKAGES):]) == BACKEND_PACKAGES
+
+
+def test_start_local_server_health_checks_and_stops_with_the_addon(tiny: dict[str, Path],
+                                                                   blender_user_dir: dict[str, str]) -> None:
+    from tests.server.conftest import free_port
+
+    port = free_port()
+    result = run_script(SCRIPTS / "start_server.py", {"checkpoint": str(tiny["checkpoint"]), "port": port},
+                        env={**blender_user_dir, "OMP_NUM_THREADS": "1"}, timeout=180)
+    assert result["state"] == "ok", result
+    assert result["message"] == f"serving at http://127.0.0.1:{port}" and result["health"] == 200
+    assert result["command"][1:4] == ["-m", "scail_blender.cli", "serve"] and "127.0.0.1" in result["command"]
+    assert not result["again"]  # one local server at a time
+    assert not result["running_after_disable"]

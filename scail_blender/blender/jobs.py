@@ -10,6 +10,7 @@ Headless Blender has no event loop to fire timers: scripts and tests call ``drai
 
 from __future__ import annotations
 
+import atexit
 import logging
 import queue
 import threading
@@ -232,6 +233,7 @@ def _after_load(_dummy=None) -> None:
 
 
 def register() -> None:
+    atexit.register(_stop_runner, 10.0)
     if not bpy.app.timers.is_registered(drain):
         bpy.app.timers.register(drain, first_interval=DRAIN_S, persistent=True)
     if _after_load not in bpy.app.handlers.load_post:
@@ -247,12 +249,20 @@ def unregister() -> None:
     server = backends.pop("local_server", None)
     if server is not None:
         server.stop()
+    atexit.unregister(_stop_runner)
+    threading.Thread(target=_stop_runner, daemon=True).start()  # never block Blender on a running step
+
+
+def _stop_runner(timeout: float | None = None) -> None:
+    """Cancel the in-process jobs and end the worker thread (at quit, before the interpreter goes:
+    a torch thread still alive then aborts the process)."""
     runner = backends.pop("IN_PROCESS", None)
-    if runner is not None:
-        for record in records.values():
-            if record.backend == "IN_PROCESS" and not record.final:
-                record.handle.cancel()
-        threading.Thread(target=runner.close, daemon=True).start()  # never block Blender on a running step
+    if runner is None:
+        return
+    for record in records.values():
+        if record.backend == "IN_PROCESS" and not record.final:
+            record.handle.cancel()
+    runner.close(timeout)
 
 
 def _in_thread(call, job_id: str) -> None:

@@ -102,3 +102,16 @@ def test_start_local_server_health_checks_and_stops_with_the_addon(tiny: dict[st
     assert result["command"][1:4] == ["-m", "scail_blender.cli", "serve"] and "127.0.0.1" in result["command"]
     assert not result["again"]  # one local server at a time
     assert not result["running_after_disable"]
+
+
+def test_demo_generates_into_the_saved_blend(tiny: dict[str, Path], tmp_path: Path,
+                                             blender_user_dir: dict[str, str]) -> None:
+    """`make demo` with a checkpoint: the pose strip and, above it, the animation, saved in the .blend."""
+    env = {**child_env(), **blender_user_dir, "SCAIL_CHECKPOINT": str(tiny["checkpoint"])}
+    proc = subprocess.run([sys.executable, "tools/demo.py", "--out", str(tmp_path), "--frames", "9", "--steps", "2",
+                           "--gen-size", "224x128"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "animation:" in proc.stdout
+    found = run_script(SCRIPTS / "blend_strips.py", {"blend": str(tmp_path / "scail_demo.blend")}, env=blender_user_dir)
+    # 9 pose frames at 16 fps in the 24 fps scene: 13 scene frames for both strips.
+    assert found == [["SCAIL 0: a person dances", 2, 1, 13, 0], ["SCAIL Pose", 1, 1, 13, None]]

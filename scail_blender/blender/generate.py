@@ -48,7 +48,7 @@ def pose_video_path(context: bpy.types.Context) -> Path:
     return path
 
 
-def image_file(image: bpy.types.Image | None, what: str, fallback: Path) -> str | None:
+def image_file(image: bpy.types.Image | None, fallback: Path) -> str | None:
     """A file holding ``image``: its own file, else a PNG written to ``fallback`` (packed or generated images)."""
     if image is None:
         return None
@@ -73,8 +73,8 @@ def job_from_panel(context: bpy.types.Context) -> tuple[Job, jobs.Placement]:
     pose = pose_video_path(context)
     info = probe_header(pose)
     size = (info.height, info.width)
-    reference = image_file(settings.reference_image, "reference", folder / f"{stem}_reference.png")
-    ref_mask = image_file(settings.reference_mask, "reference mask", folder / f"{stem}_reference_mask.png")
+    reference = image_file(settings.reference_image, folder / f"{stem}_reference.png")
+    ref_mask = image_file(settings.reference_mask, folder / f"{stem}_reference_mask.png")
     pose_mask = str(Path(bpy.path.abspath(settings.pose_mask))) if settings.pose_mask else None
     if (ref_mask is None) != (pose_mask is None):
         raise InputError("SCAIL-2 needs both masks (reference mask and pose mask) or neither: set the missing one")
@@ -134,9 +134,9 @@ def in_process_runner(context: bpy.types.Context):
                          "preferences, or choose the Server backend and Start Local Server with a Python that has torch")
     runner = jobs.backends.get("IN_PROCESS")
     if runner is not None and str(runner.checkpoint) != str(Path(checkpoint)):
-        if runner.running is not None:
-            raise InputError("The checkpoint folder changed while a job runs in Blender: wait for it or cancel it")
-        runner.close()
+        if any(r.backend == "IN_PROCESS" and not r.final for r in jobs.records.values()):
+            raise InputError("The checkpoint folder changed while jobs run in Blender: wait for them or cancel them")
+        runner.close()  # idle: returns at once
         runner = None
     if runner is None:
         runner = jobs.backends["IN_PROCESS"] = LocalRunner(checkpoint)

@@ -8,6 +8,7 @@ version (a constraints file) so the packages it installs were built against the 
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 from collections.abc import Callable
@@ -57,3 +58,4 @@ def add_to_path(target: Path) -> None:
     """Make packages installed into ``target`` importable, after Blender's own."""
     if target.is_dir() and str(target) not in sys.path:
         sys.path.append(str(target))
+        importlib.invalidate_caches()  # a folder pip filled while Blender ran

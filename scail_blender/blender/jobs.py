@@ -110,19 +110,24 @@ def post(kind: str, key: str, value: Any) -> None:
 
 
 def job_listener(placement: Placement):
-    """A runner listener that finishes results off the main thread and posts every status.
+    """A runner listener that posts every status; a success is finished off the main thread first.
 
-    The scene-rate copy is written here, in the worker's thread, so the timer only adds a strip.
+    The scene-rate copy of a result is written in a thread of its own (not the runner's, whose
+    job lock is held while listeners run), so the timer only has to add a strip.
     """
-    def listener(status: JobStatus) -> None:
-        extra: dict[str, Any] = {}
-        if status.state == "succeeded" and status.result is not None:
-            try:
-                extra = _scene_rate(status, placement.scene_fps)
-            except Exception as exc:  # the job is done; only its strip copy failed
-                log.exception("scene-rate copy of %s failed", status.result.output)
-                extra = {"error": f"the result {status.result.output} could not be copied at the scene rate ({exc})"}
+    def finish(status: JobStatus) -> None:
+        try:
+            extra = _scene_rate(status, placement.scene_fps)
+        except Exception as exc:  # the job is done; only its strip copy failed
+            log.exception("scene-rate copy of %s failed", status.result.output)
+            extra = {"error": f"the result {status.result.output} could not be copied at the scene rate ({exc})"}
         post("job", status.id, (status, extra))
+
+    def listener(status: JobStatus) -> None:
+        if status.state == "succeeded" and status.result is not None:
+            threading.Thread(target=finish, args=(status,), name=f"scail-copy-{status.id[:8]}", daemon=True).start()
+        else:
+            post("job", status.id, (status, {}))
 
     return listener
 

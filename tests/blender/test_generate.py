@@ -3,6 +3,7 @@ tiny checkpoint at 64x64: strips, cancel, refusals, failures, and the same frame
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import tomllib
@@ -58,6 +59,9 @@ def test_generate_from_the_panel(tiny: dict[str, Path], tmp_path: Path, blender_
     assert strip["prompt"] == "a person dances" and strip["seed"] == 7 and "7" in strip["name"]
     assert strip["file"].endswith(".24fps.mp4") and len(frames(strip["file"])) == 7
 
+    # The job list's line while the job ran: phase, step of total, seconds left.
+    assert re.fullmatch(r"denoise \d+/200, \d+ s left", result["running_line"]), result["running_line"]
+    assert 0.05 <= result["running_progress"] < 0.95
     assert result["cancel"]["state"] == "cancelled" and result["removed"]
     assert "token" in result["refused"].lower()  # the server's own message
     assert "online access" in result["offline"].lower() and "online access" in result["install"].lower()

@@ -63,9 +63,11 @@ def finish(record: jobs.JobRecord) -> dict:
 # 1. The server: the result lands above its pose strip, at the scene's rate.
 report["server"] = finish(generate())
 
-# 2. Cancel from the panel's operator while the job is queued or running.
+# 2. Cancel from the panel's operator while the job runs, once its ETA is known.
 settings.steps = 200
 record = generate()
+jobs.drain_until(lambda: record.status.eta_seconds is not None or record.final, TIMEOUT)
+report["running_line"], report["running_progress"] = record.line(), record.status.progress
 bpy.ops.scail.job_cancel(job_id=record.id)
 report["cancel"] = finish(record)
 bpy.ops.scail.job_remove(job_id=record.id)

@@ -73,14 +73,15 @@ def job_from_panel(context: bpy.types.Context) -> tuple[Job, jobs.Placement]:
     pose = pose_video_path(context)
     info = probe_header(pose)
     size = (info.height, info.width)
-    reference = image_file(settings.reference_image, folder / f"{stem}_reference.png")
-    ref_mask = image_file(settings.reference_mask, folder / f"{stem}_reference_mask.png")
-    pose_mask = str(Path(bpy.path.abspath(settings.pose_mask))) if settings.pose_mask else None
-    if (ref_mask is None) != (pose_mask is None):
-        raise InputError("SCAIL-2 needs both masks (reference mask and pose mask) or neither: set the missing one")
     seed = settings.seed
     # Time and a random tag: two jobs sent in the same second never share a file.
     out = folder / f"{stem}_gen_{seed}_{time.strftime('%Y%m%d-%H%M%S')}_{secrets.token_hex(2)}.mp4"
+    # Images without a file of their own are saved per job: a later Generate never changes a queued job's input.
+    reference = image_file(settings.reference_image, out.with_name(f"{out.stem}_reference.png"))
+    ref_mask = image_file(settings.reference_mask, out.with_name(f"{out.stem}_reference_mask.png"))
+    pose_mask = str(Path(bpy.path.abspath(settings.pose_mask))) if settings.pose_mask else None
+    if (ref_mask is None) != (pose_mask is None):
+        raise InputError("SCAIL-2 needs both masks (reference mask and pose mask) or neither: set the missing one")
     job = Job(inputs=JobInputs(reference_image=str(reference), pose_video=str(pose), prompt=settings.prompt,
                                negative_prompt=settings.negative_prompt, reference_mask=ref_mask, pose_mask=pose_mask),
               settings=JobSettings(steps=settings.steps, cfg=settings.cfg, seed=seed,
@@ -91,7 +92,8 @@ def job_from_panel(context: bpy.types.Context) -> tuple[Job, jobs.Placement]:
     scene_fps = scene.render.fps / scene.render.fps_base
     strip = find_movie(scene, [pose, strip_video_path(pose, scene_fps)])
     start, _ = settings.frame_range(scene)
-    placement = jobs.Placement(blend=bpy.data.filepath, scene=scene.name, frame_start=strip.frame_final_start if strip else start,
+    placement = jobs.Placement(blend=bpy.data.filepath, scene=scene.name,
+                               frame_start=strip.frame_final_start if strip else start,
                                channel=strip.channel + 1 if strip else 1, scene_fps=scene_fps,
                                prompt=settings.prompt, seed=seed)
     return job, placement

@@ -71,6 +71,8 @@ def test_generate_from_the_panel(tiny: dict[str, Path], tmp_path: Path, blender_
     assert (local["strip"]["start"], local["strip"]["duration"], local["strip"]["channel"]) == (10, 7, 3)
     failed = result["failed"]
     assert failed["state"] == "failed" and "checkpoint" in failed["error"].lower(), failed
+    assert re.fullmatch(r"shot_Scene_gen_7_[\d-]+_[0-9a-f]{4}_reference\.png", result["reference_copy"])
+    assert (out / result["reference_copy"]).is_file()
 
     # The same seed gives the same frames on the server, in Blender and with `scail generate`.
     cli = tmp_path / "cli.mp4"

@@ -107,11 +107,14 @@ report["timer_after_load"] = bpy.app.timers.is_registered(jobs.drain)
 report["in_process"] = finish(record)
 report["strips"] = sorted((s.name, s.channel, s.frame_final_start) for s in strips(bpy.context.scene.sequence_editor))
 
+runner = jobs.backends["IN_PROCESS"]
+report["loaded"] = [runner.loaded]
+bpy.ops.scail.release_model()
+report["loaded"].append(runner.loaded)
+
 # 7. A job that fails while it runs shows its message in the job list. Its reference is an image
 # made in Blender (no file of its own), which goes to the job as a PNG saved beside its output.
 preferences.checkpoint_dir = str(Path(p["folder"]) / "no-checkpoint")
-bpy.ops.scail.release_model()
-jobs.backends.pop("IN_PROCESS").close()
 bpy.context.scene.scail.reference_image = bpy.data.images.new("painted", 64, 64)
 record = generate()
 report["failed"] = finish(record)

@@ -21,7 +21,7 @@ gltf-validator:
 	command -v npm >/dev/null && cd tools/gltf_validator && npm install --no-audit --no-fund -q || true
 
 demo: $(STAMP)
-	$(PY) tools/demo.py --out demo
+	$(PY) tools/demo.py --out demo $(DEMO_ARGS)
 
 test: $(STAMP) gltf-validator
 	$(VENV)/bin/ruff check .

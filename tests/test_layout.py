@@ -47,7 +47,9 @@ ALLOWED: dict[str, tuple[str, ...]] = {
 # Modules that compute tensors and may import torch at the top. The job contract is the
 # exception inside the backend: clients and the server read it without torch.
 TORCH = ("scail_blender.backend.", "scail_blender.pose.render_torch")
-TORCH_FREE = ("scail_blender.backend.jobs", "scail_blender.backend.client", "scail_blender.backend.runner")
+TORCH_FREE = ("scail_blender.backend.jobs", "scail_blender.backend.client", "scail_blender.backend.runner",
+              # what the add-on loads when it is enabled (Generate's backends, the local server, pip)
+              "scail_blender.backend.remote", "scail_blender.backend.local_server", "scail_blender.backend.install")
 
 
 def module_files() -> dict[str, Path]:

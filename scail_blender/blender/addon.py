@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import bpy
 
-from . import draw, prefs, props, ui, ui_motion
-from ..operators import camera, characters, extract, motion_io, render_pose
+from . import draw, jobs, prefs, props, ui, ui_motion
+from ..operators import camera, characters, extract, generate, motion_io, render_pose
 
 CLASSES: list[type] = [
     *props.CLASSES,
@@ -19,6 +19,7 @@ CLASSES: list[type] = [
     *render_pose.CLASSES,
     *motion_io.CLASSES,
     *extract.CLASSES,
+    *generate.CLASSES,
     *ui.CLASSES,
     *ui_motion.CLASSES,
 ]
@@ -30,9 +31,11 @@ def register() -> None:
     props.register()
     motion_io.register_menus()
     draw.register()
+    jobs.register()
 
 
 def unregister() -> None:
+    jobs.unregister()
     draw.unregister()
     motion_io.unregister_menus()
     props.unregister()

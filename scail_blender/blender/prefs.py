@@ -1,8 +1,9 @@
 """Add-on preferences: where outputs go and which backend runs the model.
 
-Only settings that do something are drawn: the backend (In Blender / Server), server URL, token
-and checkpoint folder are stored but hidden until generation from Blender is wired (the server
-work shows them again). Everything here is per-installation, not per .blend.
+Generate sends jobs to the backend chosen here: "In Blender" (a runner inside Blender on the
+checkpoint folder; needs torch in Blender's Python, which Install Backend puts into the
+extension's user folder) or "Server" (URL + token; Start Local Server runs `scail serve` with the
+"Python with torch" on this machine). Everything here is per-installation, not per .blend.
 """
 
 from __future__ import annotations
@@ -43,10 +44,20 @@ class ScailPreferences(bpy.types.AddonPreferences):
         ),
         default="SERVER",
     )
-    server_url: bpy.props.StringProperty(name="Server URL", default="http://127.0.0.1:8765")
-    server_token: bpy.props.StringProperty(name="Token", subtype="PASSWORD")
+    server_url: bpy.props.StringProperty(
+        name="Server URL", default="http://127.0.0.1:8188",
+        description="Address of a `scail serve` job server; other machines need Blender's online access allowed",
+    )
+    server_token: bpy.props.StringProperty(name="Token", subtype="PASSWORD",
+                                           description="The server's --token (empty for a loopback server without one)")
     checkpoint_dir: bpy.props.StringProperty(
-        name="Checkpoint Folder", subtype="DIR_PATH", description="Folder holding the SCAIL checkpoint"
+        name="Checkpoint Folder", subtype="DIR_PATH",
+        description="SCAIL-Preview or SCAIL-2 folder: used by In Blender and by Start Local Server",
+    )
+    python_path: bpy.props.StringProperty(
+        name="Python with torch", subtype="FILE_PATH",
+        description="python executable of an environment with `pip install 'scail-blender[server,backend]'`, "
+                    "for Start Local Server",
     )
     pose_weights_dir: bpy.props.StringProperty(
         name="Pose Weights", subtype="DIR_PATH",
@@ -67,6 +78,32 @@ class ScailPreferences(bpy.types.AddonPreferences):
         col = layout.column(heading="Motion")
         col.prop(self, "smpl_dir")
         col.prop(self, "pose_weights_dir")
+        col = layout.column(heading="Generate")
+        col.prop(self, "backend")
+        col.prop(self, "checkpoint_dir")
+        if self.backend == "SERVER":
+            col.prop(self, "server_url")
+            col.prop(self, "server_token")
+            col.prop(self, "python_path")
+            col.operator("scail.start_server", icon="PLAY")
+        else:
+            col.operator("scail.install_backend", icon="IMPORT")
+
+
+def user_folder() -> Path:
+    """The extension's own user folder (kept across updates), or a config folder for a legacy add-on."""
+    try:
+        return Path(bpy.utils.extension_path_user(PACKAGE, create=True))
+    except ValueError:  # not installed as an extension (scripts, tests)
+        return Path(bpy.utils.user_resource("CONFIG", path="scail_blender", create=True))
+
+
+def backend_site(create: bool = True) -> Path:
+    """Where Install Backend puts torch and friends (pip --target)."""
+    path = user_folder() / "site-packages"
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def preferences(context: bpy.types.Context | None = None) -> ScailPreferences | None:

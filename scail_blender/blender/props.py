@@ -98,6 +98,27 @@ class ScailSettings(bpy.types.PropertyGroup):
 
     reference_image: bpy.props.PointerProperty(name="Reference", type=bpy.types.Image)
     prompt: bpy.props.StringProperty(name="Prompt", description="What the character looks like and does")
+    negative_prompt: bpy.props.StringProperty(name="Negative", description="What the video should not show")
+    pose_source: bpy.props.EnumProperty(
+        name="Pose Video",
+        items=(
+            ("RENDERED", "Rendered", "The video Render Pose Video writes for this scene", 0),
+            ("FILE", "Chosen File", "A pose video from elsewhere (scail render-pose, scail extract)", 1),
+        ),
+        default="RENDERED",
+    )
+    pose_file: bpy.props.StringProperty(name="Pose File", subtype="FILE_PATH")
+    reference_mask: bpy.props.PointerProperty(
+        name="Reference Mask", type=bpy.types.Image,
+        description="SCAIL-2 only: the character painted in one colour on black, in the reference image",
+    )
+    pose_mask: bpy.props.StringProperty(
+        name="Pose Mask", subtype="FILE_PATH",
+        description="SCAIL-2 only: the character painted in one colour on black, in every frame of the pose video",
+    )
+    steps: bpy.props.IntProperty(name="Steps", default=40, min=1, max=1000, description="Denoising steps (40 is official)")
+    cfg: bpy.props.FloatProperty(name="CFG", default=5.0, min=0.0, max=30.0, description="Guidance scale (1 turns it off)")
+    seed: bpy.props.IntProperty(name="Seed", default=0, min=0)
 
     def size(self) -> tuple[int, int] | None:
         """(height, width) of the pose video; None follows the scene camera."""

@@ -21,10 +21,10 @@ MAX_CHANNEL = 128
 _PAUSED = ("use_prefetch", "use_cache_raw", "use_cache_final")
 
 
-def free_channel(editor: bpy.types.SequenceEditor, start: int, end: int) -> int:
-    """Lowest channel with no strip in the frames [start, end)."""
+def free_channel(editor: bpy.types.SequenceEditor, start: int, end: int, lowest: int = 1) -> int:
+    """Lowest channel from ``lowest`` up with no strip in the frames [start, end)."""
     used = {s.channel for s in strips(editor) if s.frame_final_start < end and start < s.frame_final_end}
-    for channel in range(1, MAX_CHANNEL + 1):
+    for channel in range(max(1, lowest), MAX_CHANNEL + 1):
         if channel not in used:
             return channel
     raise InputError(f"Every sequencer channel is busy between frames {start} and {end}: "
@@ -57,8 +57,10 @@ def _blend_relative(path: Path) -> str:
         return str(path)
 
 
-def place_movie(scene: bpy.types.Scene, path: Path, frame_start: int, frames: int, name: str = "SCAIL Pose"):
-    """Add ``path`` (``frames`` long at scene rate) as a movie strip starting at ``frame_start``.
+def place_movie(scene: bpy.types.Scene, path: Path, frame_start: int, frames: int, name: str = "SCAIL Pose",
+                min_channel: int = 1):
+    """Add ``path`` (``frames`` long at scene rate) as a movie strip starting at ``frame_start``,
+    on the lowest free channel from ``min_channel`` up (a result goes above its pose strip).
 
     Strips of the same file from an earlier render are removed first, so re-rendering
     replaces the strip instead of stacking copies.
@@ -67,7 +69,19 @@ def place_movie(scene: bpy.types.Scene, path: Path, frame_start: int, frames: in
     with _paused(editor):
         for old in [s for s in strips(editor) if s.type == "MOVIE" and _same_file(s.filepath, str(path))]:
             strips(editor).remove(old)
-        channel = free_channel(editor, frame_start, frame_start + frames)
+        channel = free_channel(editor, frame_start, frame_start + frames, min_channel)
         strip = strips(editor).new_movie(name, _blend_relative(path), channel=channel, frame_start=frame_start)
         strip.frame_final_duration = frames
         return strip
+
+
+def find_movie(scene: bpy.types.Scene, paths: list[Path]):
+    """The first movie strip playing one of ``paths`` (the pose video or its scene-rate copy), or None."""
+    editor = scene.sequence_editor
+    if editor is None:
+        return None
+    for path in paths:
+        for strip in strips(editor):
+            if strip.type == "MOVIE" and _same_file(strip.filepath, str(path)):
+                return strip
+    return None

@@ -6,6 +6,8 @@ import json
 
 import bpy
 
+from . import jobs, prefs
+
 CATEGORY = "Animate Character"
 
 
@@ -133,13 +135,57 @@ class SCAIL_PT_reference(_Sidebar, bpy.types.Panel):
         settings = context.scene.scail
         layout.template_ID(settings, "reference_image", open="image.open")
         layout.prop(settings, "prompt", text="")
-        row = layout.row()
-        row.enabled = False
-        row.label(text="Generate", icon="PLAY")
+        layout.prop(settings, "negative_prompt")
+        layout.prop(settings, "pose_source")
+        if settings.pose_source == "FILE":
+            layout.prop(settings, "pose_file", text="")
+        row = layout.row(align=True)
+        row.prop(settings, "steps")
+        row.prop(settings, "cfg")
+        row.prop(settings, "seed")
         col = layout.column(align=True)
-        col.label(text="Generating from Blender is not wired yet:", icon="INFO")
-        col.label(text="render the pose video, then run 'scail generate'.")
+        col.label(text="SCAIL-2 masks (SCAIL-2 checkpoints only):")
+        col.template_ID(settings, "reference_mask", open="image.open")
+        col.prop(settings, "pose_mask", text="")
+        backend = prefs.preferences(context)
+        where = "in Blender" if backend is not None and backend.backend == "IN_PROCESS" else "on the server"
+        layout.operator("scail.generate", text=f"Generate ({where})", icon="PLAY")
+
+
+class SCAIL_PT_jobs(_Sidebar, bpy.types.Panel):
+    bl_label = "Jobs"
+    bl_parent_id = "SCAIL_PT_main"
+
+    def draw(self, context):
+        layout = self.layout
+        if not jobs.records:
+            layout.label(text="No jobs yet: press Generate", icon="INFO")
+        for record in reversed(list(jobs.records.values())):
+            box = layout.box()
+            row = box.row(align=True)
+            row.label(text=record.label, icon=STATE_ICONS.get(record.status.state, "NONE"))
+            if not record.final:
+                row.operator("scail.job_cancel", text="", icon="CANCEL").job_id = record.id
+            row.operator("scail.job_remove", text="", icon="X").job_id = record.id
+            if record.status.state == "running":
+                box.progress(factor=record.status.progress, text=record.line())
+            else:
+                box.label(text=record.line(), icon="ERROR" if record.error else "NONE")
+        row = layout.row(align=True)
+        row.operator("scail.release_model", icon="TRASH")
+        row.operator("scail.start_server", icon="PLAY")
+        for name, activity in jobs.activities.items():
+            if activity.state:
+                col = layout.column(align=True)
+                col.label(text=f"{name.title()}: {activity.message}", icon="ERROR" if activity.state == "failed" else "INFO")
+                if activity.state == "running":
+                    for line in activity.lines[-3:]:
+                        col.label(text=line)
+
+
+STATE_ICONS = {"queued": "SORTTIME", "running": "PLAY", "succeeded": "CHECKMARK", "failed": "ERROR",
+               "cancelled": "CANCEL"}
 
 
 CLASSES = (SCAIL_UL_characters, SCAIL_UL_overrides, SCAIL_PT_main, SCAIL_PT_characters,
-           SCAIL_PT_camera_output, SCAIL_PT_reference)
+           SCAIL_PT_camera_output, SCAIL_PT_reference, SCAIL_PT_jobs)

@@ -11,6 +11,7 @@ worker thread: no bpy here, cancellation arrives through a threading.Event.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -112,3 +113,25 @@ def _remove(paths: list[Path], frames: int) -> None:
                 (path / FRAME_NAME.format(index)).unlink(missing_ok=True)
         else:
             path.unlink(missing_ok=True)
+
+
+def write_scene_rate_copy(video: Path, fps: float, frames: int, size: tuple[int, int], scene_fps: float
+                          ) -> tuple[Path, int]:
+    """Write ``video`` again at the scene's rate, as the pose strip's copy is written.
+
+    Blender plays one video frame per scene frame, so a 16 fps result in a 24 fps scene would
+    run 1.5x too fast; each frame is repeated for as long as it is on screen instead (the same
+    ``scene_rate_indices`` rule as the pose video). Returns the copy and its length in scene frames.
+    """
+    from ..timing import EPS, scene_rate_indices
+    from .video import read_video
+
+    span = math.floor((frames - 1) * scene_fps / fps + EPS)
+    indices = scene_rate_indices(0, span, scene_fps, fps)
+    repeats = Counter(indices)
+    target = strip_video_path(video, scene_fps)
+    with VideoWriter(target, scene_fps, size, preset="ultrafast") as copy:
+        for k, frame in enumerate(read_video(video, exact_count=False)):
+            for _ in range(repeats[k]):
+                copy.write(frame)
+    return target, len(indices)

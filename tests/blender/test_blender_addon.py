@@ -12,7 +12,7 @@ SCRIPTS = Path(__file__).resolve().parent / "scripts"
 
 def test_register_unregister_three_times_is_clean() -> None:
     result = run_script(SCRIPTS / "register_cycle.py")
-    assert result["seen"] == [[True, True, True, True], [False, False, False, False]] * 3
+    assert result["seen"] == [[True] * 7, [False] * 7] * 3
     assert not result["torch"]
     assert result["prefs_id"] == "scail_blender"  # the root package, not scail_blender.blender
 
@@ -52,11 +52,18 @@ def test_panels_draw_existing_properties_and_operators() -> None:
     assert characters.count("label") > 24, "the bone map of the Rigify rig should be listed"
     camera = drawn["SCAIL_PT_camera_output"]
     assert {"prop width", "prop height", "prop fps", "op scail.camera_from_view"} <= set(camera)
-    assert "id reference_image" in drawn["SCAIL_PT_reference"]
+    reference = set(drawn["SCAIL_PT_reference"])
+    assert {"id reference_image", "prop prompt", "prop negative_prompt", "prop steps", "prop cfg", "prop seed",
+            "prop pose_source", "id reference_mask", "prop pose_mask", "op scail.generate"} <= reference
+    job_list = drawn["SCAIL_PT_jobs"]
+    assert job_list.count("progress") == 1 and job_list.count("op scail.job_cancel") == 1  # the running job only
+    assert job_list.count("op scail.job_remove") == 2
+    assert {"op scail.release_model", "op scail.start_server"} <= set(job_list)
+    assert drawn["running_line"] == "denoise 3/10, 12 s left"
     preferences = set(drawn["preferences"])
     assert {"prop output_policy", "prop output_folder", "prop smpl_dir"} <= preferences
-    # Backend settings are stored but not shown until Generate uses them.
-    assert not {"prop backend", "prop server_url", "prop server_token"} & preferences
+    assert {"prop backend", "prop checkpoint_dir", "prop server_url", "prop server_token", "prop python_path",
+            "op scail.start_server"} <= preferences
 
 
 def test_modal_operator_steps_reports_progress_and_cancels_on_esc(tmp_path: Path) -> None:

@@ -106,6 +106,9 @@ class Layout:
     def label(self, **kwargs) -> None:
         self.drawn.append("label")
 
+    def operator(self, idname, **kwargs) -> None:
+        self.drawn.append(idname)
+
 
 class Host:
     backend = "SERVER"

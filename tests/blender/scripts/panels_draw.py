@@ -1,10 +1,13 @@
 """Draw every panel and the preferences into a layout that checks each property and operator
 it is given against the registered ones (panels never draw in background mode); report what
-each drew."""
+each drew. The job list holds a running and a failed job."""
+
+from types import SimpleNamespace
 
 import bpy
 
-from scail_blender.blender import prefs, ui
+from scail_blender.backend.runner import JobStatus
+from scail_blender.blender import jobs, prefs, ui
 
 from tests.blender.scripts.common import addon_scene, emit
 
@@ -30,6 +33,7 @@ class Layout:
         group, name = idname.split(".")
         assert hasattr(getattr(bpy.ops, group), name) and getattr(getattr(bpy.ops, group), name).get_rna_type()
         self.drawn.append("op " + idname)
+        return SimpleNamespace()  # the operator's properties, as Blender returns them
 
     def template_list(self, list_type, list_id, data, name, active_data, active_name, **kwargs):
         assert hasattr(bpy.types, list_type) and name in data.bl_rna.properties
@@ -72,6 +76,11 @@ character.show_map = True
 scene.scail.size_preset = "CUSTOM"
 scene.scail.use_scene_range = False
 bpy.context.window_manager.scail_job.running = True
+placement = jobs.Placement(blend="", scene=scene.name, frame_start=1, channel=1, scene_fps=24.0, prompt="p", seed=1)
+jobs.add_record(jobs.JobRecord(id="a", backend="SERVER", placement=placement, label="seed 1: p", status=JobStatus(
+    id="a", state="running", phase="denoise", step=3, total=10, progress=0.4, eta_seconds=12.0)))
+jobs.add_record(jobs.JobRecord(id="b", backend="SERVER", placement=placement, label="seed 1: p", error="boom",
+                               status=JobStatus(id="b", state="failed")))
 drawn = {}
 for panel in ui.CLASSES:
     if issubclass(panel, bpy.types.Panel):
@@ -81,4 +90,5 @@ for panel in ui.CLASSES:
 host = PreferencesHost()
 prefs.ScailPreferences.draw(host, bpy.context)
 drawn["preferences"] = host.drawn
+drawn["running_line"] = jobs.records["a"].line()
 emit(drawn)

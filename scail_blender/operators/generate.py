@@ -1,0 +1,166 @@
+"""Generate, the job list's buttons, Release Model, Start Local Server and Install Backend.
+
+Thin: the work is in ``blender/generate.py`` and ``blender/jobs.py`` (and the bpy-free backend);
+operators turn their typed errors into reports.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+import bpy
+
+from ..blender import generate, jobs, prefs
+from ..errors import ScailError
+
+
+class SCAIL_OT_generate(bpy.types.Operator):
+    """Send a SCAIL job (reference, pose video, prompt, settings) to the preferences' backend; the result lands above its pose strip"""
+
+    bl_idname = "scail.generate"
+    bl_label = "Generate"
+
+    def execute(self, context):
+        try:
+            job, placement = generate.job_from_panel(context)
+            record = generate.submit(context, job, placement)
+        except ScailError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Job {record.id[:8]} queued ({record.backend.replace('_', ' ').lower()})")
+        return {"FINISHED"}
+
+
+class _JobOperator:
+    job_id: bpy.props.StringProperty(options={"HIDDEN", "SKIP_SAVE"})
+
+    def record(self) -> jobs.JobRecord | None:
+        record = jobs.records.get(self.job_id)
+        if record is None:
+            self.report({"ERROR"}, f"No job {self.job_id!r} in the list")
+        return record
+
+
+class SCAIL_OT_job_cancel(_JobOperator, bpy.types.Operator):
+    """Stop this job: at once when queued, after the current step when running"""
+
+    bl_idname = "scail.job_cancel"
+    bl_label = "Cancel Job"
+
+    def execute(self, context):
+        record = self.record()
+        if record is None:
+            return {"CANCELLED"}
+        record.cancel()
+        return {"FINISHED"}
+
+
+class SCAIL_OT_job_remove(_JobOperator, bpy.types.Operator):
+    """Remove this job from the list (a running one is cancelled; a server deletes its files; strips stay)"""
+
+    bl_idname = "scail.job_remove"
+    bl_label = "Remove Job"
+
+    def execute(self, context):
+        record = self.record()
+        if record is None:
+            return {"CANCELLED"}
+        record.forget()
+        del jobs.records[record.id]
+        return {"FINISHED"}
+
+
+class SCAIL_OT_release_model(bpy.types.Operator):
+    """Free the in-process model's memory now, or right after the running job"""
+
+    bl_idname = "scail.release_model"
+    bl_label = "Release Model"
+
+    @classmethod
+    def poll(cls, context):
+        return "IN_PROCESS" in jobs.backends
+
+    def execute(self, context):
+        now = jobs.backends["IN_PROCESS"].release()
+        self.report({"INFO"}, "Model released" if now else "The model is released after the running job")
+        return {"FINISHED"}
+
+
+class SCAIL_OT_start_server(bpy.types.Operator):
+    """Run `scail serve` on this machine with the preferences' Python with torch and checkpoint"""
+
+    bl_idname = "scail.start_server"
+    bl_label = "Start Local Server"
+
+    @classmethod
+    def poll(cls, context):
+        server = jobs.backends.get("local_server")
+        return server is None or not server.running
+
+    def execute(self, context):
+        from ..backend.local_server import LocalServer, serve_command
+
+        p = prefs.preferences(context)
+        if p is None or not p.python_path or not p.checkpoint_dir:
+            self.report({"ERROR"}, "Set 'Python with torch' and the checkpoint folder in the add-on preferences")
+            return {"CANCELLED"}
+        try:
+            command = serve_command(bpy.path.abspath(p.python_path), bpy.path.abspath(p.checkpoint_dir),
+                                    p.server_url, prefs.user_folder() / "server-data")
+            server = jobs.backends["local_server"] = LocalServer(command, prefs.user_folder() / "server.log")
+        except ScailError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        url = p.server_url
+        jobs.post("activity", "server", ("running", f"starting {url}"))
+
+        def check() -> None:
+            try:
+                server.wait_healthy(url)
+                jobs.post("activity", "server", ("ok", f"serving at {url}"))
+            except ScailError as exc:
+                jobs.post("activity", "server", ("failed", str(exc)))
+
+        threading.Thread(target=check, name="scail-server-health", daemon=True).start()
+        return {"FINISHED"}
+
+
+class SCAIL_OT_install_backend(bpy.types.Operator):
+    """Download torch and the other backend packages with pip into the extension's user folder (needs online access; several GB)"""
+
+    bl_idname = "scail.install_backend"
+    bl_label = "Install Backend"
+
+    @classmethod
+    def poll(cls, context):
+        return jobs.activities["install"].state != "running"
+
+    def execute(self, context):
+        from ..backend.install import pip_command, run_pip, write_constraints
+
+        try:
+            generate.require_online_access("https://pypi.org", "Install Backend")
+        except ScailError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        import numpy
+
+        target = prefs.backend_site()
+        constraints = write_constraints(prefs.user_folder() / "constraints.txt", {"numpy": numpy.__version__})
+        command = pip_command(sys.executable, target, constraints)
+        jobs.post("activity", "install", ("running", "pip install " + " ".join(command[-4:])))
+
+        def work() -> None:
+            try:
+                run_pip(command, lambda line: jobs.post("activity", "install", ("line", line)))
+                jobs.post("activity", "install", ("ok", f"installed into {target}"))
+            except (ScailError, OSError) as exc:
+                jobs.post("activity", "install", ("failed", str(exc)))
+
+        threading.Thread(target=work, name="scail-pip", daemon=True).start()
+        return {"FINISHED"}
+
+
+CLASSES = (SCAIL_OT_generate, SCAIL_OT_job_cancel, SCAIL_OT_job_remove, SCAIL_OT_release_model,
+           SCAIL_OT_start_server, SCAIL_OT_install_backend)

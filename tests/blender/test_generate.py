@@ -1,0 +1,124 @@
+"""Generate from Blender (bpy module) against a live `scail serve` and in Blender itself, on the
+tiny checkpoint at 64x64: strips, cancel, refusals, failures, and the same frames everywhere."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from scail_blender.backend.install import BACKEND_PACKAGES, pip_command
+from scail_blender.pose.video import read_video, write_video
+
+from tests.server.conftest import TOKEN, child_env, running_server
+from tests.support import ROOT, run_script
+
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
+STEPS = 2
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from scail_blender.backend.tiny_checkpoint import write_tiny_checkpoint
+
+    folder = tmp_path_factory.mktemp("gen")
+    rng = np.random.default_rng(1)
+    write_video([(rng.random((64, 64, 3)) * 255).astype(np.uint8) for _ in range(5)], folder / "pose.mp4", 16)
+    Image.fromarray((rng.random((64, 64, 3)) * 255).astype(np.uint8)).save(folder / "ref.png")
+    return {"checkpoint": write_tiny_checkpoint(folder / "SCAIL-Preview"), "pose": folder / "pose.mp4",
+            "ref": folder / "ref.png", "folder": folder}
+
+
+def frames(path: str | Path) -> np.ndarray:
+    return np.stack(list(read_video(path))).astype(np.int16)
+
+
+def test_generate_from_the_panel(tiny: dict[str, Path], tmp_path: Path, blender_user_dir: dict[str, str]) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    with running_server(tiny["checkpoint"], tmp_path / "data") as server:
+        env = {**blender_user_dir, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        result = run_script(SCRIPTS / "generate_jobs.py",
+                            {"url": server.url, "token": TOKEN, "checkpoint": str(tiny["checkpoint"]),
+                             "ref": str(tiny["ref"]), "pose": str(tiny["pose"]), "folder": str(out), "steps": STEPS},
+                            env=env, timeout=240)
+    assert result["timer"] and not result["torch_at_enable"]
+
+    job = result["server"]
+    assert job["ended"] and job["state"] == "succeeded", job
+    assert job["frames"] == 5 and job["progress"] == 1.0
+    # 5 frames at 16 fps in a 24 fps scene: a 7-frame scene-rate copy, above the pose strip (channel 2, frame 10).
+    strip = job["strip"]
+    assert (strip["start"], strip["duration"], strip["channel"]) == (10, 7, 3)
+    assert strip["prompt"] == "a person dances" and strip["seed"] == 7 and "7" in strip["name"]
+    assert strip["file"].endswith(".24fps.mp4") and len(frames(strip["file"])) == 7
+
+    # The job list's line while the job ran: phase, step of total, seconds left.
+    assert re.fullmatch(r"denoise \d+/200, \d+ s left", result["running_line"]), result["running_line"]
+    assert 0.05 <= result["running_progress"] < 0.95
+    assert result["cancel"]["state"] == "cancelled" and result["removed"]
+    assert "token" in result["refused"].lower()  # the server's own message
+    assert "online access" in result["offline"].lower() and "online access" in result["install"].lower()
+
+    local = result["in_process"]
+    assert result["timer_after_load"] and local["state"] == "succeeded", local
+    assert (local["strip"]["start"], local["strip"]["duration"], local["strip"]["channel"]) == (10, 7, 3)
+    assert result["loaded"] == [True, False]  # Release Model frees the idle in-process model
+    failed = result["failed"]
+    assert failed["state"] == "failed" and "checkpoint" in failed["error"].lower(), failed
+    assert re.fullmatch(r"shot_Scene_gen_7_[\d-]+_[0-9a-f]{4}_reference\.png", result["reference_copy"])
+    assert (out / result["reference_copy"]).is_file()
+
+    # The same seed gives the same frames on the server, in Blender and with `scail generate`.
+    cli = tmp_path / "cli.mp4"
+    subprocess.run([sys.executable, "-m", "scail_blender.cli", "generate", "--checkpoint", str(tiny["checkpoint"]),
+                    "--ref", str(tiny["ref"]), "--pose", str(tiny["pose"]), "--prompt", "a person dances",
+                    "--seed", "7", "--steps", str(STEPS), "--size", "64x64", "--device", "cpu", "--out", str(cli)],
+                   cwd=ROOT, env=child_env(), check=True, capture_output=True, timeout=240)
+    server_frames, local_frames, cli_frames = frames(job["result"]), frames(local["result"]), frames(cli)
+    assert server_frames.shape == (5, 64, 64, 3)
+    assert np.array_equal(server_frames, local_frames) and np.array_equal(server_frames, cli_frames)
+
+
+def test_install_command_targets_the_user_folder_only(tmp_path: Path) -> None:
+    command = pip_command("/blender/python", tmp_path / "site", tmp_path / "constraints.txt")
+    assert command[:4] == ["/blender/python", "-m", "pip", "install"]
+    assert command[command.index("--target") + 1] == str(tmp_path / "site")
+    assert command[command.index("--constraint") + 1] == str(tmp_path / "constraints.txt")
+    assert "--user" not in command and "--no-input" in command
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert list(BACKEND_PACKAGES) == extras["backend"]
+    assert tuple(command[-len(BACKEND_PACKAGES):]) == BACKEND_PACKAGES
+
+
+def test_start_local_server_health_checks_and_stops_with_the_addon(tiny: dict[str, Path],
+                                                                   blender_user_dir: dict[str, str]) -> None:
+    from tests.server.conftest import free_port
+
+    port = free_port()
+    result = run_script(SCRIPTS / "start_server.py", {"checkpoint": str(tiny["checkpoint"]), "port": port},
+                        env={**blender_user_dir, "OMP_NUM_THREADS": "1"}, timeout=180)
+    assert result["state"] == "ok", result
+    assert result["message"] == f"serving at http://127.0.0.1:{port}" and result["health"] == 200
+    assert result["command"][1:4] == ["-m", "scail_blender.cli", "serve"] and "127.0.0.1" in result["command"]
+    assert not result["again"]  # one local server at a time
+    assert not result["running_after_disable"]
+
+
+def test_demo_generates_into_the_saved_blend(tiny: dict[str, Path], tmp_path: Path,
+                                             blender_user_dir: dict[str, str]) -> None:
+    """`make demo` with a checkpoint: the pose strip and, above it, the animation, saved in the .blend."""
+    env = {**child_env(), **blender_user_dir, "SCAIL_CHECKPOINT": str(tiny["checkpoint"])}
+    proc = subprocess.run([sys.executable, "tools/demo.py", "--out", str(tmp_path), "--frames", "9", "--steps", "2",
+                           "--gen-size", "224x128"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "animation:" in proc.stdout
+    found = run_script(SCRIPTS / "blend_strips.py", {"blend": str(tmp_path / "scail_demo.blend")}, env=blender_user_dir)
+    # 9 pose frames at 16 fps in the 24 fps scene: 13 scene frames for both strips.
+    assert found == [["SCAIL 0: a person dances", 2, 1, 13, 0], ["SCAIL Pose", 1, 1, 13, None]]

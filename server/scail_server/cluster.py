@@ -40,7 +40,7 @@ from scail_blender.backend.runner import JobHandle, JobStatus, Listener, LocalRu
 from scail_blender.errors import ScailError
 from scail_blender.progress import Progress
 
-from .settings import ClusterSettings, is_loopback
+from .settings import ClusterSettings
 from .storage import replace_atomically
 
 log = logging.getLogger(__name__)
@@ -157,6 +157,7 @@ class Slot:
     name: str
     actor: Any
     ready: bool = False
+    pid: int | None = None
     gone: bool = False
     busy: RemoteHandle | None = None
     thread: threading.Thread | None = field(default=None, repr=False)
@@ -164,16 +165,15 @@ class Slot:
 
 def connect(address: str) -> None:
     """Join the cluster as a driver; the workers get this process's PYTHONPATH (the checkout)."""
-    host = address.rsplit(":", 1)[0] if address != "auto" else "127.0.0.1"
     env = {k: os.environ[k] for k in ("PYTHONPATH", "OMP_NUM_THREADS", "MKL_NUM_THREADS") if k in os.environ}
     try:
         ray.init(address=address, namespace=NAMESPACE, runtime_env={"env_vars": env} if env else None,
-                 log_to_driver=False,
-                 **({"_node_ip_address": "127.0.0.1"} if is_loopback(host) else {}))
+                 log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise ClusterError(f"cannot join the Ray cluster at {address} ({exc}); start its head with "
-                           "`ray start --head --port 6379` and give --ray HOST:6379 (or --ray auto on the head)"
-                           ) from None
+        cause = f": {str(exc.__cause__).splitlines()[0]}" if exc.__cause__ else ""
+        raise ClusterError(f"cannot join the Ray cluster at {address} ({exc}{cause}); start its head with `ray "
+                           "start --head --port 6379`, give --ray HOST:6379 (or --ray auto on the head) and the "
+                           "cluster's RAY_AUTH_TOKEN (docs/scale-out.md)") from None
 
 
 class RayRunner:
@@ -279,11 +279,11 @@ class RayRunner:
         since = time.monotonic()
         while not self._closing.is_set():
             try:
-                where = ray.get(slot.actor.ping.remote(), timeout=PING_S * 30 if not slot.ready else PING_S)
-                if not slot.ready:
+                where = ray.get(slot.actor.ping.remote(), timeout=PING_S * 30)
+                if where["pid"] != slot.pid:  # started, or restarted by Ray
                     log.info("Ray actor %s ready: pid %s on node %s", slot.name, where["pid"], where["node"][:12])
                 with self._lock:
-                    slot.ready = True
+                    slot.ready, slot.pid = True, where["pid"]
                 return True
             except GetTimeoutError:
                 continue  # pending: no worker has the resources yet

@@ -176,6 +176,6 @@ def test_without_ray_nothing_of_ray_is_imported(checkpoint, tmp_path) -> None:
     code = ("import sys\nfrom pathlib import Path\nfrom fastapi.testclient import TestClient\n"
             "from scail_server import Settings, create_app\nimport scail_blender.commands.serve\n"
             f"app = create_app(Settings(checkpoint=Path({str(checkpoint)!r}), data_dir=Path({str(tmp_path)!r}), "
-            "device='cpu'))\nwith TestClient(app) as client:\n    assert client.get('/v1/health').status_code == 200\n"
+            "device='cpu'))\nwith TestClient(app, base_url='http://127.0.0.1') as client:\n    assert client.get('/v1/health').status_code == 200\n"
             "assert not [m for m in sys.modules if m == 'ray' or m.startswith('ray.')], 'ray imported'\n")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=child_env(), check=True, timeout=120)

@@ -179,3 +179,15 @@ def test_without_ray_nothing_of_ray_is_imported(checkpoint, tmp_path) -> None:
             "device='cpu'))\nwith TestClient(app, base_url='http://127.0.0.1') as client:\n    assert client.get('/v1/health').status_code == 200\n"
             "assert not [m for m in sys.modules if m == 'ray' or m.startswith('ray.')], 'ray imported'\n")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=child_env(), check=True, timeout=120)
+
+
+def test_cluster_settings_refuse_what_cannot_work() -> None:
+    from scail_blender.errors import InputError
+    from scail_server.settings import ClusterSettings
+
+    ClusterSettings(address="auto").check()
+    ClusterSettings(address="auto", actors=2, gpus_per_actor=0).check()
+    for bad in (ClusterSettings(address="auto", gpus_per_actor=0), ClusterSettings(address="auto", actors=0),
+                ClusterSettings(address="auto", cpus_per_actor=-1)):
+        with pytest.raises(InputError, match="--ray-"):
+            bad.check()

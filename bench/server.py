@@ -11,6 +11,14 @@ segment below is measured, none estimated. ``GET /v1/health`` is timed in a loop
 runs, and on the idle server before it, for the ratio.
 
     python bench/server.py [--steps 4] [--size 128x224] [--frames 81]
+
+With ``--ray`` it measures the scale-out instead: a loopback Ray head started here (token auth,
+CPU only), then the same batch of small jobs (64x64 from the 5-frame pose video, --steps) through
+``scail serve --ray`` with 1 and with 2 actors, and through the local runner. It prints jobs per
+minute for each and the time per job Ray adds over the local runner (one actor, jobs in a row).
+Every actor and the local runner compute with one thread, so 2 actors need 2 free cores.
+
+    python bench/server.py --ray [--jobs 12] [--steps 1]
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import statistics
@@ -37,6 +46,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "server")]
 
 from scail_blender.backend.client import ScailClient
 from scail_blender.backend.jobs import Job, JobInputs, JobSettings
+from scail_blender.backend.runner import JobStatus
 from scail_blender.backend.tiny_checkpoint import write_tiny_checkpoint
 from scail_blender.pose.framing import parse_size
 from scail_blender.pose.video import write_video
@@ -70,11 +80,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(checkpoint: Path, data: Path):
+def server(checkpoint: Path, data: Path, *extra: str, env: dict[str, str] | None = None):
     port = free_port()
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "server")]))
+    env = dict(env or os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "server")]))
     proc = subprocess.Popen([sys.executable, "-m", "scail_blender.cli", "serve", "--checkpoint", str(checkpoint),
-                             "--data-dir", str(data), "--port", str(port), "--device", "cpu"],
+                             "--data-dir", str(data), "--port", str(port), "--device", "cpu", *extra],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -107,13 +117,95 @@ def percentiles(samples: list[float]) -> str:
     return f"p50 {statistics.median(ms):6.2f} ms  p99 {p99:6.2f} ms  ({len(ms)} requests)"
 
 
+# A Ray head on loopback only, for --ray: stopped (with every Ray process it started) on SIGTERM.
+RAY_HEAD = """
+import signal, sys, time, ray
+ctx = ray.init(num_cpus=int(sys.argv[2]), include_dashboard=False, _temp_dir=sys.argv[1])
+print(ctx.address_info["gcs_address"], flush=True)
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+try:
+    while True:
+        time.sleep(1)
+finally:
+    ray.shutdown()
+"""
+
+
+@contextlib.contextmanager
+def ray_head(temp: Path, cpus: int, env: dict[str, str]):
+    head = subprocess.Popen([sys.executable, "-c", RAY_HEAD, str(temp), str(cpus)], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        address = head.stdout.readline().strip()
+        if not address.startswith("127.0.0.1:"):
+            raise SystemExit(f"the Ray head did not start on loopback (printed {address!r})")
+        yield address
+    finally:
+        head.terminate()
+        head.wait(60)
+
+
+def batch(url: str, job: Job, count: int, warm: int) -> tuple[float, list[JobStatus]]:
+    """Warm ``warm`` workers up (their model loads), then the wall time of ``count`` jobs submitted at once."""
+    client = ScailClient(url)
+    for status in [client.submit(job) for _ in range(warm)]:
+        client.wait(status.id)
+    t0 = time.perf_counter()
+    ids = [client.submit(job).id for _ in range(count)]
+    finals = [client.wait(i) for i in ids]
+    wall = time.perf_counter() - t0
+    failed = [s for s in finals if s.state != "succeeded"]
+    if failed:
+        raise SystemExit(f"{len(failed)} jobs did not succeed: {failed[0]}")
+    return wall, finals
+
+
+def ray_main(args: argparse.Namespace) -> None:
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", RAY_USAGE_STATS_ENABLED="0",
+               RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32),
+               PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "server")]))
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        checkpoint = write_tiny_checkpoint(tmp / "ck")
+        rng = np.random.default_rng(0)
+        write_video([(rng.random((64, 64, 3)) * 255).astype(np.uint8) for _ in range(5)], tmp / "pose.mp4", 12)
+        Image.fromarray((rng.random((64, 64, 3)) * 255).astype(np.uint8)).save(tmp / "ref.png")
+        job = Job(inputs=JobInputs(reference_image=str(tmp / "ref.png"), pose_video=str(tmp / "pose.mp4"),
+                                   prompt="a person dances"),
+                  settings=JobSettings(steps=args.steps, cfg=1.0, height=64, width=64))
+        walls: dict[str, float] = {}
+        runs: dict[str, list[JobStatus]] = {}
+        with server(checkpoint, tmp / "local", env=env) as url:
+            walls["local runner"], runs["local runner"] = batch(url, job, args.jobs, warm=1)
+        with ray_head(tmp / "ray", 2, env) as address:
+            for actors in (1, 2):
+                name = f"ray, {actors} actor{'s' * (actors > 1)}"
+                with server(checkpoint, tmp / f"ray{actors}", "--ray", address, "--ray-actors", str(actors),
+                            "--ray-gpus-per-actor", "0", env=env) as url:
+                    walls[name], runs[name] = batch(url, job, args.jobs, warm=2 * actors)
+    print(f"{args.jobs} jobs of 64x64, 5 frames, {args.steps} step(s), tiny model, CPU, one thread per worker; "
+          f"{os.cpu_count()} cores on this machine")
+    for name, wall in walls.items():
+        run = statistics.mean(s.finished - s.started for s in runs[name])
+        print(f"  {name:16s} {args.jobs / wall * 60:7.1f} jobs/min  ({wall:6.2f} s in all, "
+              f"{run * 1000:7.1f} ms started -> finished per job)")
+    local, one = walls["local runner"] / args.jobs, walls["ray, 1 actor"] / args.jobs
+    print(f"2 actors / 1 actor: {walls['ray, 1 actor'] / walls['ray, 2 actors']:.2f}x the jobs per minute")
+    print(f"Ray's overhead per job (1 actor vs the local runner, jobs in a row): {(one - local) * 1000:.1f} ms")
+
+
 def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the clean-up that stops the server
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--size", default="128x224", help="output HxW the tiny model computes (default %(default)s)")
     parser.add_argument("--frames", type=int, default=81)
+    parser.add_argument("--ray", action="store_true", help="measure scail serve --ray: 1 vs 2 actors, overhead")
+    parser.add_argument("--jobs", type=int, default=12, help="jobs per batch with --ray (default %(default)s)")
     args = parser.parse_args()
+    if args.ray:
+        ray_main(args)
+        return
     height, width = parse_size(args.size)
 
     with tempfile.TemporaryDirectory() as tmp_name:

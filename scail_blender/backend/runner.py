@@ -175,6 +175,17 @@ class JobHandle:
             self._set(state="running", started=time.time())
             return True
 
+    def requeue(self) -> bool:
+        """Back to "queued" after its worker was lost (a remote runner retries it); False when it
+        no longer runs (cancelled meanwhile)."""
+        with self._lock:
+            if self._status.state != "running":
+                return False
+            self._denoise_start = None
+            self._set(state="queued", phase=None, step=0, total=0, message="", progress=0.0, eta_seconds=None,
+                      started=None)
+            return True
+
     def report(self, event: Progress) -> None:
         """The pipeline's progress callback."""
         with self._lock:

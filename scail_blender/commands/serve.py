@@ -50,12 +50,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="largest upload per job, all files together (default %(default)s)")
     parser.add_argument("--keep-days", type=float, default=7.0,
                         help="delete finished jobs and their files after this many days (default %(default)s)")
+    cluster = parser.add_argument_group("Ray cluster (docs/scale-out.md)")
+    cluster.add_argument("--ray", metavar="ADDRESS", help="run jobs on the actors of a Ray cluster: HOST:PORT of "
+                         "its head, or 'auto' on the head itself (needs the cluster extra: pip install ray)")
+    cluster.add_argument("--ray-actors", type=int, metavar="N", help="this many actors (default: one per "
+                         "--ray-gpus-per-actor GPUs of the cluster, more as GPU workers join)")
+    cluster.add_argument("--ray-gpus-per-actor", type=float, default=1.0, metavar="G",
+                         help="GPUs each actor holds (default %(default)s; 0 with --ray-actors for CPU workers)")
+    cluster.add_argument("--ray-cpus-per-actor", type=float, default=1.0, metavar="C",
+                         help="CPUs each actor holds (default %(default)s)")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     import uvicorn
     from scail_server import Settings, create_app
+    from scail_server.settings import ClusterSettings
 
     from ..extract.weights import WEIGHTS_ENV
 
@@ -63,7 +73,10 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings(checkpoint=Path(args.checkpoint), data_dir=args.data_dir, host=args.host, port=args.port,
                         token=args.token, device=args.device, max_upload_mb=args.max_upload_mb,
                         keep_days=args.keep_days,
-                        pose_weights=_pose_weights(args.pose_weights or os.environ.get(WEIGHTS_ENV)))
+                        pose_weights=_pose_weights(args.pose_weights or os.environ.get(WEIGHTS_ENV)),
+                        ray=None if args.ray is None else ClusterSettings(
+                            address=args.ray, actors=args.ray_actors, gpus_per_actor=args.ray_gpus_per_actor,
+                            cpus_per_actor=args.ray_cpus_per_actor))
     app = create_app(settings)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
     return 0

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from fastapi import Depends, FastAPI
 from starlette.concurrency import run_in_threadpool
@@ -24,6 +25,9 @@ from .service import JobService
 from .settings import Settings
 from .storage import Storage
 
+if TYPE_CHECKING:
+    from .cluster import RayRunner
+
 log = logging.getLogger(__name__)
 
 VERSION = "1"
@@ -33,17 +37,18 @@ RETENTION_PERIOD_S = 3600.0
 def create_app(settings: Settings) -> FastAPI:
     settings.check()
     variant = checkpoint_variant(settings)
-    device = settings.device or _default_device()
+    device = settings.device if settings.ray is not None else settings.device or _default_device()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         storage = Storage(settings.data_dir)
-        runner = LocalRunner(settings.checkpoint, device)
+        runner = _runner(settings, device)
         service = JobService(settings, storage, runner, variant)
         app.state.service = service
         service.remove_expired()
         queued = service.recover()
-        log.info("serving %s (%s) on %s; %d jobs queued from before", settings.checkpoint, variant, device, queued)
+        log.info("serving %s (%s) on %s; %d jobs queued from before", settings.checkpoint, variant, runner.device,
+                 queued)
         upkeep = asyncio.create_task(_retention(service))
         try:
             yield
@@ -74,6 +79,15 @@ def checkpoint_variant(settings: Settings) -> str:
 
     ComponentFiles.locate(settings.checkpoint)
     return detect_variant(open_checkpoint(settings.checkpoint).shapes)
+
+
+def _runner(settings: Settings, device: str | None) -> LocalRunner | RayRunner:
+    """This process's device, or the actors of a Ray cluster (only then is Ray imported)."""
+    if settings.ray is None:
+        return LocalRunner(settings.checkpoint, device)
+    from .cluster import RayRunner
+
+    return RayRunner(settings.ray, settings.checkpoint, device)
 
 
 def _default_device() -> str:

@@ -15,6 +15,7 @@ import threading
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pydantic
 
@@ -28,6 +29,9 @@ from .settings import Settings
 from .storage import Record, Storage, replace_atomically
 from .uploads import Upload
 
+if TYPE_CHECKING:
+    from .cluster import RayRunner
+
 log = logging.getLogger(__name__)
 
 RESULT_NAME = "result.mp4"
@@ -35,7 +39,7 @@ MOTION_NAME = "result.npz"  # an extraction job's result
 
 
 class JobService:
-    def __init__(self, settings: Settings, storage: Storage, runner: LocalRunner, variant: str) -> None:
+    def __init__(self, settings: Settings, storage: Storage, runner: LocalRunner | RayRunner, variant: str) -> None:
         self.settings = settings
         self.storage = storage
         self.runner = runner
@@ -96,6 +100,9 @@ class JobService:
         """The server's pose weights folder, checked; a missing one is the server's fault (503)."""
         from scail_blender.extract.weights import find_weights
 
+        if self.settings.ray is not None:
+            raise ApiError(503, "extract_unavailable", "motion extraction does not run on the Ray cluster yet; "
+                           "send extraction jobs to a server started without --ray")
         folder = self.settings.pose_weights
         if folder is None:
             raise ApiError(503, "extract_unavailable", "this server has no pose weights, so it cannot extract "
@@ -229,10 +236,10 @@ class JobService:
         database keeps every queued job for the next start, the runner drops them."""
         with self._lock:
             self._closing = True
-            running = self.runner.running
-            if running is not None:
-                self.storage.requeue(running.id)
             handles = list(self._handles.values())
+            for handle in handles:  # one with the local runner, one per busy worker with Ray
+                if handle.status.state == "running":
+                    self.storage.requeue(handle.id)
         for handle in handles:
             handle.cancel()
 

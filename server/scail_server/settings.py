@@ -26,6 +26,26 @@ def is_loopback(host: str) -> bool:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ClusterSettings:
+    """Where the Ray cluster is and how its actors are cut: one actor per ``gpus_per_actor`` GPUs
+    of the cluster by default; ``actors`` fixes the count (CPU-only clusters and tests need it)."""
+
+    address: str  # "auto" (a cluster started on this machine) or HOST:PORT of the head's GCS
+    actors: int | None = None
+    gpus_per_actor: float = 1.0
+    cpus_per_actor: float = 1.0
+    poll_s: float = 10.0  # how often the cluster's resources are read for workers that joined
+
+    def check(self) -> None:
+        if self.actors is not None and self.actors < 1:
+            raise InputError(f"--ray-actors {self.actors}: give at least 1, or leave it out for one per GPU")
+        if self.actors is None and self.gpus_per_actor <= 0:
+            raise InputError("--ray-gpus-per-actor 0 needs --ray-actors N: without GPUs the count cannot be derived")
+        if self.gpus_per_actor < 0 or self.cpus_per_actor < 0:
+            raise InputError("--ray-gpus-per-actor and --ray-cpus-per-actor cannot be negative")
+
+
+@dataclass(frozen=True, kw_only=True)
 class Settings:
     checkpoint: Path
     data_dir: Path
@@ -37,6 +57,7 @@ class Settings:
     keep_days: float | None = 7.0  # finished jobs older than this are deleted; None keeps all
     min_free_mb: int = 1024  # uploads are refused when they would leave less free disk than this
     pose_weights: Path | None = None  # SCAIL-Pose weights folder; None refuses extraction jobs
+    ray: ClusterSettings | None = None  # None: jobs run in this process (Ray is never imported)
 
     def check(self) -> None:
         """Refuse settings that would expose the GPU or cannot work."""
@@ -50,6 +71,8 @@ class Settings:
             raise InputError(f"--max-upload-mb {self.max_upload_mb}: give at least 1")
         if self.keep_days is not None and self.keep_days <= 0:
             raise InputError(f"--keep-days {self.keep_days}: give a positive number of days")
+        if self.ray is not None:
+            self.ray.check()
 
     @property
     def max_upload_bytes(self) -> int:

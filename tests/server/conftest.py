@@ -65,13 +65,14 @@ def serve_args(checkpoint: Path, data_dir: Path, port: int, *extra: str) -> list
 
 
 @contextlib.contextmanager
-def running_server(checkpoint: Path, data_dir: Path, *extra: str, token: str | None = TOKEN) -> Iterator[Server]:
+def running_server(checkpoint: Path, data_dir: Path, *extra: str, token: str | None = TOKEN,
+                   env: dict[str, str] | None = None) -> Iterator[Server]:
     """Start the server, wait until it answers, and always kill it afterwards."""
     port = free_port()
     log = data_dir.parent / f"{data_dir.name}-{port}.log"
     args = serve_args(checkpoint, data_dir, port, *extra, *(["--token", token] if token else []))
     with open(log, "wb") as out:
-        proc = subprocess.Popen(args, cwd=ROOT, env=child_env(), stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(args, cwd=ROOT, env=env or child_env(), stdout=out, stderr=subprocess.STDOUT)
     server = Server(f"http://127.0.0.1:{port}", proc, log, data_dir)
     try:
         deadline = time.monotonic() + START_TIMEOUT

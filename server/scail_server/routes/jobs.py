@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
@@ -16,7 +16,7 @@ from scail_blender.backend.runner import JobStatus
 
 from ..schemas import EXTRACT_REQUEST, JOB_REQUEST, JobPage, JobView
 from ..service import JobService
-from ..uploads import EXTRACT_FIELD, EXTRACT_FILE_FIELDS, FILE_FIELDS, JOB_FIELD, receive_upload
+from ..uploads import EXTRACT_FIELD, EXTRACT_FILE_FIELDS, FILE_FIELDS, JOB_FIELD, Upload, receive_upload
 
 router = APIRouter(tags=["jobs"])
 
@@ -56,30 +56,28 @@ def _service(request: Request) -> JobService:
 @router.post("/jobs", status_code=201, response_model=JobView, openapi_extra={"requestBody": UPLOAD_SCHEMA},
              summary="Submit a job: files reference, pose (optional reference_mask, pose_mask), field job")
 async def submit(request: Request) -> JobView:
-    service = _service(request)
-    settings = service.settings
-    folder = service.storage.new_upload_dir()
-    try:
-        upload = await receive_upload(request, folder, settings.max_upload_bytes, service.storage.free_bytes(),
-                                      settings.min_free_mb * 2**20)
-        return await run_in_threadpool(service.accept, upload)
-    finally:
-        if folder.exists():  # refused: accepted uploads were moved into their job's folder
-            await run_in_threadpool(shutil.rmtree, folder, True)
+    return await _accept_upload(request, FILE_FIELDS, JOB_FIELD, _service(request).accept)
 
 
 @router.post("/extract", status_code=201, response_model=JobView, openapi_extra={"requestBody": EXTRACT_SCHEMA},
              summary="Extract motion: file video (optional align_ref), field settings; the result is a motion .npz")
 async def submit_extract(request: Request) -> JobView:
+    return await _accept_upload(request, EXTRACT_FILE_FIELDS, EXTRACT_FIELD, _service(request).accept_extract)
+
+
+async def _accept_upload(request: Request, files: tuple[str, ...], json_field: str,
+                         accept: Callable[[Upload], JobView]) -> JobView:
+    """Stream an upload into a fresh folder and hand it to ``accept``; a refused upload's folder is
+    removed (accepted files have been moved into their job's folder by then)."""
     service = _service(request)
     settings = service.settings
     folder = service.storage.new_upload_dir()
     try:
         upload = await receive_upload(request, folder, settings.max_upload_bytes, service.storage.free_bytes(),
-                                      settings.min_free_mb * 2**20, EXTRACT_FILE_FIELDS, EXTRACT_FIELD)
-        return await run_in_threadpool(service.accept_extract, upload)
+                                      settings.min_free_mb * 2**20, files, json_field)
+        return await run_in_threadpool(accept, upload)
     finally:
-        if folder.exists():  # refused: accepted uploads were moved into their job's folder
+        if folder.exists():
             await run_in_threadpool(shutil.rmtree, folder, True)
 
 

@@ -50,6 +50,7 @@ from scail_blender.backend.runner import JobStatus
 from scail_blender.backend.tiny_checkpoint import write_tiny_checkpoint
 from scail_blender.pose.framing import parse_size
 from scail_blender.pose.video import write_video
+from tools.ray_head import local_head
 
 H, W = 512, 896
 
@@ -117,34 +118,6 @@ def percentiles(samples: list[float]) -> str:
     return f"p50 {statistics.median(ms):6.2f} ms  p99 {p99:6.2f} ms  ({len(ms)} requests)"
 
 
-# A Ray head on loopback only, for --ray: stopped (with every Ray process it started) on SIGTERM.
-RAY_HEAD = """
-import signal, sys, time, ray
-ctx = ray.init(num_cpus=int(sys.argv[2]), include_dashboard=False, _temp_dir=sys.argv[1])
-print(ctx.address_info["gcs_address"], flush=True)
-signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-try:
-    while True:
-        time.sleep(1)
-finally:
-    ray.shutdown()
-"""
-
-
-@contextlib.contextmanager
-def ray_head(temp: Path, cpus: int, env: dict[str, str]):
-    head = subprocess.Popen([sys.executable, "-c", RAY_HEAD, str(temp), str(cpus)], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    try:
-        address = head.stdout.readline().strip()
-        if not address.startswith("127.0.0.1:"):
-            raise SystemExit(f"the Ray head did not start on loopback (printed {address!r})")
-        yield address
-    finally:
-        head.terminate()
-        head.wait(60)
-
-
 def batch(url: str, job: Job, count: int, warm: int) -> tuple[float, list[JobStatus]]:
     """Warm ``warm`` workers up (their model loads), then the wall time of ``count`` jobs submitted at once."""
     client = ScailClient(url)
@@ -177,7 +150,7 @@ def ray_main(args: argparse.Namespace) -> None:
         runs: dict[str, list[JobStatus]] = {}
         with server(checkpoint, tmp / "local", env=env) as url:
             walls["local runner"], runs["local runner"] = batch(url, job, args.jobs, warm=1)
-        with ray_head(tmp / "ray", 2, env) as address:
+        with local_head(tmp / "ray", 2, env) as address:
             for actors in (1, 2):
                 name = f"ray, {actors} actor{'s' * (actors > 1)}"
                 with server(checkpoint, tmp / f"ray{actors}", "--ray", address, "--ray-actors", str(actors),

@@ -21,24 +21,14 @@ import pytest
 
 from scail_blender.backend.runner import JobStatus
 
+from tools.ray_head import local_head
+
 from .conftest import ROOT, Server, a_job, child_env, running_server
 
 pytest.importorskip("ray")
 
 pytestmark = pytest.mark.timeout(240)
 
-# The head binds 127.0.0.1 only: Ray then takes the loopback address as the node's.
-HEAD = """
-import signal, sys, time, ray
-ctx = ray.init(num_cpus=2, include_dashboard=False, _temp_dir=sys.argv[1])
-print(ctx.address_info["gcs_address"], flush=True)
-signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-try:
-    while True:
-        time.sleep(1)
-finally:
-    ray.shutdown()
-"""
 JOB_TIMEOUT = 120.0
 # Ray's token auth with a token of this run only (nothing is written to ~/.ray).
 TOKEN_ENV = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
@@ -50,21 +40,8 @@ def ray_env() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def ray_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    temp = tmp_path_factory.mktemp("ray")
-    head = subprocess.Popen([sys.executable, "-c", HEAD, str(temp)], cwd=ROOT, env=ray_env(), text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    try:
-        address = head.stdout.readline().strip()  # type: ignore[union-attr]
-        if not address.startswith("127.0.0.1:"):
-            pytest.fail(f"the Ray head did not start on loopback (printed {address!r})")
+    with local_head(tmp_path_factory.mktemp("ray"), 2, ray_env(), cwd=ROOT) as address:
         yield address
-    finally:
-        head.terminate()  # ray.shutdown() in the head stops every Ray process it started
-        try:
-            head.wait(60)
-        except subprocess.TimeoutExpired:
-            head.kill()
-            head.wait(10)
 
 
 def ray_server(checkpoint: Path, data_dir: Path, address: str):

@@ -80,12 +80,13 @@ def test_fp8_linear_matches_its_dequantised_weights() -> None:
 
 
 def test_int8_blocks_scale_each_block_of_tokens() -> None:
-    x = torch.randn(1, 2, 200, 128)
+    x = torch.randn(1, 2, 200, 128, generator=torch.Generator().manual_seed(0))
     x[:, :, :64] *= 100  # one loud block must not crush the others' resolution
     values, scale = quantize_int8_blocks(x, 64)
     assert values.abs().max() <= 127 and torch.equal(values, values.round())
     assert scale[0, 0, 0, 0] > 50 * scale[0, 0, 100, 0]
-    assert relative(values * scale, x) < 0.01
+    assert bool(((values * scale - x).abs() <= scale / 2 * (1 + 1e-5)).all())  # round to nearest, per block
+    assert relative(values * scale, x) < 0.015  # a 4-sigma absmax over 127 steps: about 1% rms
 
 
 def test_sage_attention_error_against_exact_attention() -> None:

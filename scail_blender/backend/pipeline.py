@@ -75,6 +75,26 @@ def resolve_device(name: str | torch.device | None) -> torch.device:
     return device
 
 
+@dataclass(frozen=True)
+class Dtypes:
+    """What each network computes in. On a GPU these are the official choices (the DiT and umT5 in
+    bf16, CLIP in fp16); on a CPU everything is float32, which is what CPUs are fast at.
+    ``Dtypes.gpu()`` on a CPU runs the GPU's mixture there, so tests catch a mixed-dtype bug
+    without a GPU."""
+
+    dit: torch.dtype = torch.float32
+    t5: torch.dtype = torch.float32
+    clip: torch.dtype = torch.float32
+
+    @classmethod
+    def gpu(cls) -> Dtypes:
+        return cls(dit=torch.bfloat16, t5=torch.bfloat16, clip=torch.float16)
+
+    @classmethod
+    def for_device(cls, device: torch.device) -> Dtypes:
+        return cls.gpu() if device.type == "cuda" else cls()
+
+
 @contextmanager
 def _per_call(module: torch.nn.Module, on_call: Callable[[], None]) -> Iterator[None]:
     """Call ``on_call`` after every forward of ``module``: the VAE runs its encoder and decoder
@@ -90,10 +110,11 @@ class ScailPipeline:
     """A checkpoint folder on one device; ``generate`` runs jobs one after another."""
 
     def __init__(self, checkpoint: str | Path, device: str | torch.device | None = None, *,
-                 components: str | Path | None = None) -> None:
+                 components: str | Path | None = None, dtypes: Dtypes | None = None) -> None:
         """``checkpoint``: a release folder, or a DiT file (a ``scail convert`` safetensors) whose
         VAE, umT5 and CLIP are found beside it, in ``components``, or in the folder it was
-        converted from (see ``ComponentFiles.for_checkpoint``)."""
+        converted from (see ``ComponentFiles.for_checkpoint``). ``dtypes`` defaults to the
+        device's (``Dtypes.for_device``)."""
         self.root = Path(checkpoint)
         self.device = resolve_device(device)
         if self.root.is_dir() and components is None:
@@ -102,10 +123,7 @@ class ScailPipeline:
         else:
             self.dit_file = find_checkpoint_file(self.root)
             self.files = ComponentFiles.for_checkpoint(self.root, self.dit_file, components)
-        on_gpu = self.device.type == "cuda"
-        self.dit_dtype = torch.bfloat16 if on_gpu else torch.float32
-        self.t5_dtype = torch.bfloat16 if on_gpu else torch.float32
-        self.clip_dtype = torch.float16 if on_gpu else torch.float32
+        self.dtypes = dtypes or Dtypes.for_device(self.device)
         self._dit: ScailDiT | None = None
         self._dit_key: tuple | None = None
         self._vae = None
@@ -262,21 +280,21 @@ class ScailPipeline:
 
         # Offloaded blocks are built on the host: the whole bf16 model may not fit the GPU.
         load_device = torch.device("cpu") if speed.offloads else self.device
-        return prepare_dit(load_dit(self.dit_file, self.dit_dtype, load_device, on_tensor=tensor), speed, self.device)
+        return prepare_dit(load_dit(self.dit_file, self.dtypes.dit, load_device, on_tensor=tensor), speed, self.device)
 
     def _encode_text(self, texts: list[str], device: torch.device) -> torch.Tensor:
         """umT5 embeddings [len(texts), 512, 4096] on the DiT's device; the encoder is freed right after."""
         tokenizer = PromptTokenizer(self.files.tokenizer)
-        encoder = load_t5(self.files.t5, self.t5_dtype, device)
+        encoder = load_t5(self.files.t5, self.dtypes.t5, device)
         ids, mask = tokenizer(texts)
-        context = encoder(ids.to(device), mask.to(device)).to(self.device, self.dit_dtype)
+        context = encoder(ids.to(device), mask.to(device)).to(self.device, self.dtypes.dit)
         del encoder
         _free_memory()
         return context
 
     def _encode_image(self, reference: torch.Tensor) -> torch.Tensor:
         """CLIP tokens [1, 257, 1280] of the cropped reference; the encoder is freed right after."""
-        clip = load_clip(self.files.clip, self.clip_dtype, self.device)
+        clip = load_clip(self.files.clip, self.dtypes.clip, self.device)
         features = clip.features(reference[None]).float()
         del clip
         _free_memory()

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .wan_block import LayerNorm
+
 # open-clip's normalisation of [0, 1] pixels.
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -29,13 +31,6 @@ class ClipConfig:
     num_layers: int = 32
     out_dim: int = 1024
     eps: float = 1e-5
-
-
-class LayerNorm(nn.LayerNorm):
-    """LayerNorm in float32 whatever the weights' dtype."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(x.float()).type_as(x)
 
 
 class SelfAttention(nn.Module):

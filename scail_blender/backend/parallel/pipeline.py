@@ -41,7 +41,7 @@ class GroupPipeline(ScailPipeline):
     def _load_dit(self, speed: Speed, report: ProgressCallback = no_progress) -> GroupDiT:  # type: ignore[override]
         if speed != Speed(attention=speed.attention) or speed.attention not in EXACT_ON_EVERY_RANK:
             raise InputError(f"speed modes ({speed.describe()}) do not run with --gpus yet; drop them, or run on one GPU")
-        dit = self.leader.load_dit(CheckpointSource(str(self.dit_file)), self.dit_dtype, self.shard_weights)
+        dit = self.leader.load_dit(CheckpointSource(str(self.dit_file)), self.dtypes.dit, self.shard_weights)
         log.info("DiT on %d ranks (%s weights)", self.leader.groups.world,
                  "FSDP2-sharded" if self.shard_weights else "replicated")
         return dit

@@ -20,6 +20,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         folder = Path(str(item.fspath)).resolve().relative_to(HERE).parts[0]
         if folder in BLENDER_FOLDERS or "bpy" in item.keywords:
             item.add_marker(pytest.mark.blender)
+    gpu = [item for item in items if "gpu" in item.keywords]
+    if gpu and not _cuda():
+        for item in gpu:
+            item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU"))
+
+
+def _cuda() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
 
 
 @pytest.fixture(autouse=True)

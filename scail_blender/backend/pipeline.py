@@ -40,6 +40,7 @@ from . import preprocess as pre
 from .checkpoints import find_checkpoint_file, load_dit
 from .components import ComponentFiles, load_clip, load_t5, load_vae
 from .jobs import Job, JobResult
+from .models.attention import SAGE_MISSING, has_sageattention
 from .models.dit import ScailDiT, add_mask_channels
 from .sampling import denoise, make_sampler
 from .speed import Speed, guided_forward, prepare_dit
@@ -155,8 +156,9 @@ class ScailPipeline:
             self.release()
             raise OutOfMemory(
                 f"Ran out of memory on {self.device} in phase '{phase.phase}' ({phase.message or 'starting'}). "
-                "Try fewer frames per job (--max-frames 33), a smaller size, closing other programs that use "
-                "the GPU, or a GPU with more memory (the 14B DiT needs about 40 GB at 512x896 and 81 frames)."
+                "Try --vram 24gb (or 12gb: the DiT's blocks stream from host memory), fewer frames per job "
+                "(--max-frames 33), a smaller size, closing other programs that use the GPU, or a GPU with more "
+                "memory (the 14B DiT needs about 40 GB at 512x896 and 81 frames)."
             ) from exc
 
     def _generate(self, job: Job, report: ProgressCallback, cancel: threading.Event | None) -> JobResult:
@@ -165,6 +167,8 @@ class ScailPipeline:
         checked = check_inputs(job)
         s, inputs = job.settings, job.inputs
         speed = Speed.from_settings(s)
+        if speed.attention == "sage" and self.device.type == "cuda" and not has_sageattention():
+            raise InputError(SAGE_MISSING)
         image, info, size, frames_used = checked.image, checked.video, checked.size, checked.frames
 
         report(Progress("load", 0, LOAD_STEPS, "text encoder"))
@@ -193,7 +197,8 @@ class ScailPipeline:
         ref_latent = vae.encode(reference[None, :, None])
         masks = self._scail2_masks(job, size, frames_used) if variant == "scail2" else None
         windows = pre.plan_windows(frames_used)
-        generator = torch.Generator(self.device).manual_seed(s.seed)
+        # Noise is drawn on the CPU, so one seed gives one video on a CPU, any GPU and the server.
+        generator = torch.Generator("cpu").manual_seed(s.seed)
         total_steps = len(windows) * s.steps
         pieces: list[torch.Tensor] = []
         previous: torch.Tensor | None = None
@@ -218,7 +223,7 @@ class ScailPipeline:
                 pose_latent = vae.encode(pose_clip.permute(1, 0, 2, 3)[None])
             latent_frames = pose_latent.shape[2]
             shape = (1, 16, latent_frames, *ref_latent.shape[-2:])
-            noise = torch.randn(shape, generator=generator, device=self.device, dtype=torch.float32)
+            noise = torch.randn(shape, generator=generator, dtype=torch.float32).to(self.device)
             history = None
             if variant == "scail2" and window.history and previous is not None:
                 history = vae.encode(previous[:, :, -pre.HISTORY_FRAMES:])

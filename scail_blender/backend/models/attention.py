@@ -77,15 +77,18 @@ def sage_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.T
     """8-bit attention: the sageattention kernels on CUDA when installed, else the torch maths."""
     if q.device.type != "cuda":
         return sage_reference(q, k, v)
-    if not _has_sageattention():
-        raise RuntimeError("attention 'sage' on a GPU needs the sageattention package "
-                           "(pip install sageattention); use attention 'auto' without it")
+    if not has_sageattention():
+        raise RuntimeError(SAGE_MISSING)
     from sageattention import sageattn
 
     return sageattn(q, k, v, tensor_layout="HND", is_causal=False)
 
 
-def _has_sageattention() -> bool:
+SAGE_MISSING = ("attention 'sage' on a GPU needs the sageattention package (pip install sageattention "
+                "into the server's Python); use attention 'auto' without it")
+
+
+def has_sageattention() -> bool:
     return importlib.util.find_spec("sageattention") is not None
 
 

@@ -297,6 +297,8 @@ def time_encoders(args: argparse.Namespace, height: int, width: int, device: tor
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)
+    if device.type == "cuda" and device.index is None:  # the memory cap of the vram modes needs an index
+        device = torch.device("cuda", torch.cuda.current_device())
     height, width = (int(v) for v in args.size.lower().split("x"))
     config = DitConfig.preset(args.config, args.variant)
     names = selected_modes(args.modes)

@@ -10,7 +10,7 @@ the client's clock at each server-sent event (loopback: sub-millisecond delivery
 segment below is measured, none estimated. ``GET /v1/health`` is timed in a loop while the job
 runs, and on the idle server before it, for the ratio.
 
-    python bench/server.py [--steps 4] [--size 128x224] [--frames 81]
+    python bench/server.py [--steps 4] [--size 128x224] [--frames 81] [--device cuda]
 
 With ``--ray`` it measures the scale-out instead: a loopback Ray head started here (token auth,
 CPU only), then the same batch of small jobs (64x64 from the 5-frame pose video, --steps) through
@@ -81,12 +81,16 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(checkpoint: Path, data: Path, *extra: str, env: dict[str, str] | None = None):
+def server(checkpoint: Path, data: Path, *extra: str, env: dict[str, str] | None = None, device: str = "cpu"):
     port = free_port()
-    env = dict(env or os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "server")]))
-    proc = subprocess.Popen([sys.executable, "-m", "scail_blender.cli", "serve", "--checkpoint", str(checkpoint),
-                             "--data-dir", str(data), "--port", str(port), "--device", "cpu", *extra],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = dict(env or os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), str(ROOT / "server"), env.get("PYTHONPATH")]))
+    data.mkdir(parents=True, exist_ok=True)
+    log = data.parent / f"{data.name}.log"
+    with log.open("wb") as stderr:
+        proc = subprocess.Popen([sys.executable, "-m", "scail_blender.cli", "serve", "--checkpoint", str(checkpoint),
+                                 "--data-dir", str(data), "--port", str(port), "--device", device, *extra],
+                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -96,7 +100,8 @@ def server(checkpoint: Path, data: Path, *extra: str, env: dict[str, str] | None
                 break
             except requests.ConnectionError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("the server did not start") from None
+                    tail = log.read_text(errors="replace").splitlines()[-15:]
+                    raise SystemExit("the server did not start; its last lines:\n" + "\n".join(tail)) from None
                 time.sleep(0.2)
         yield url
     finally:
@@ -175,6 +180,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=81)
     parser.add_argument("--ray", action="store_true", help="measure scail serve --ray: 1 vs 2 actors, overhead")
     parser.add_argument("--jobs", type=int, default=12, help="jobs per batch with --ray (default %(default)s)")
+    parser.add_argument("--device", default="cpu", help="where the server computes: cpu (default) or cuda")
     args = parser.parse_args()
     if args.ray:
         ray_main(args)
@@ -190,7 +196,7 @@ def main() -> None:
         job = Job(inputs=JobInputs(reference_image=str(tmp / "ref.png"), pose_video=str(tmp / "pose.mp4"),
                                    prompt="a person dances"),
                   settings=JobSettings(steps=args.steps, cfg=1.0, height=height, width=width))
-        with server(checkpoint, tmp / "data") as url:
+        with server(checkpoint, tmp / "data", device=args.device) as url:
             client = ScailClient(url)
             idle: list[float] = []
             health_latencies(url, threading.Event(), [], limit=50)  # warm the server's first requests up
@@ -223,7 +229,7 @@ def main() -> None:
     steps = args.steps
     first, last = times["denoise:0"], times[f"denoise:{steps}"]
     print(f"inputs: pose {args.frames} frames 512x896 ({sizes['pose.mp4'] / 1e6:.2f} MB), reference 512x896 "
-          f"({sizes['ref.png'] / 1e6:.2f} MB); output {height}x{width}, {steps} steps, tiny model, CPU")
+          f"({sizes['ref.png'] / 1e6:.2f} MB); output {height}x{width}, {steps} steps, tiny model, {args.device}")
     print("timeline, ms after the POST began (first event of each phase):")
     for key, at in sorted(times.items(), key=lambda item: item[1]):
         if ":" not in key or key.endswith(":0") or key == f"denoise:{steps}":
@@ -233,7 +239,7 @@ def main() -> None:
           f"{1000 * (times['accepted'] - t0):8.1f} ms")
     print(f"  accepted -> running event                 {1000 * (times['running'] - times['accepted']):8.1f} ms")
     print(f"  succeeded event -> mp4 downloaded         {1000 * (times['downloaded'] - times['succeeded']):8.1f} ms")
-    print("with the tiny model's work (its VAE on CPU dominates; a real GPU job differs):")
+    print(f"with the tiny model's work on {args.device} (its VAE dominates; a real job's DiT differs):")
     print(f"  upload -> first denoising step            {1000 * (first - t0):8.1f} ms")
     print(f"  last denoising step -> result downloaded  {1000 * (times['downloaded'] - last):8.1f} ms")
     print(f"  of which writing the mp4 (write phase)    {1000 * (times['succeeded'] - times['write:0']):8.1f} ms")

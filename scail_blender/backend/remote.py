@@ -1,8 +1,9 @@
 """Jobs on a job server, followed from this process: what Blender's "Server" backend runs.
 
 It offers what ``LocalRunner`` offers Blender (submit with a listener, cancel, remove), so the
-add-on treats both backends alike. The upload happens in the caller's thread, so a refused job
-fails at once with the server's message; the job's events are then followed in a daemon thread,
+add-on treats both backends alike. The upload happens in the caller's thread (Blender's is one of
+its own, ``blender.jobs.upload``), so a refused job fails there with the server's message; the
+job's events are then followed in a daemon thread,
 which on success downloads the result before it passes the final status on. Listeners are called
 in that thread: they must not touch bpy.
 """

@@ -3,7 +3,8 @@
 Everything is read and checked here on the main thread (files exist, size, online access), so a
 mistake is reported by the operator at once; what runs afterwards gets plain values only. The
 in-process backend is a ``LocalRunner`` (torch is imported when its first job runs, never when
-the add-on is enabled); the server backend is ``ServerJobs`` over the HTTP client.
+the add-on is enabled); the server backend is ``ServerJobs`` over the HTTP client, whose upload
+runs in a thread: the job list shows it uploading, then the server's id or its refusal.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import secrets
 import time
+import uuid
 from pathlib import Path
 
 import bpy
@@ -19,6 +21,7 @@ from . import jobs, prefs
 from ..backend.install import add_to_path
 from ..backend.jobs import Job, JobInputs, JobSettings
 from ..backend.local_server import is_loopback_url
+from ..backend.runner import JobStatus
 from ..errors import InputError
 from ..pose.framing import is_model_size
 from ..pose.outputs import strip_video_path
@@ -103,10 +106,9 @@ def submit(context: bpy.types.Context, job: Job, placement: jobs.Placement) -> j
     """Send the job to the preferences' backend and add it to the job list."""
     p = prefs.preferences(context)
     backend = p.backend if p is not None else "SERVER"
-    listener = jobs.job_listener(placement)
     if backend == "IN_PROCESS":
         runner = in_process_runner(context)
-        handle = runner.submit(job, listener=listener)
+        handle = runner.submit(job, listener=jobs.job_listener(placement))
         record = jobs.JobRecord(id=handle.id, backend=backend, placement=placement, status=handle.status,
                                 handle=handle)
     else:
@@ -114,9 +116,11 @@ def submit(context: bpy.types.Context, job: Job, placement: jobs.Placement) -> j
         require_online_access(url, "Generate")
         from ..backend.remote import ServerJobs
 
+        job.validate()
         server = ServerJobs(url, p.server_token if p is not None else None)
-        status = server.submit(job, Path(job.output), listener)
-        record = jobs.JobRecord(id=status.id, backend=backend, placement=placement, status=status, handle=server)
+        key = f"upload-{uuid.uuid4().hex[:12]}"
+        record = jobs.JobRecord(id=key, backend=backend, placement=placement, status=JobStatus(id=key), handle=server)
+        jobs.upload(server, job, key, jobs.job_listener(placement, key))
     record.label = f"seed {placement.seed}: {placement.prompt or '(no prompt)'}"
     jobs.add_record(record)
     return record

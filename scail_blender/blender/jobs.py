@@ -22,7 +22,8 @@ from typing import Any
 import bpy
 from bpy.app.handlers import persistent
 
-from ..backend.runner import JobStatus
+from ..backend.jobs import Job
+from ..backend.runner import JobError, JobStatus
 from .sequencer import place_movie
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ class Placement:
 class JobRecord:
     """One row of the panel's job list."""
 
-    id: str
+    id: str  # the key of the job list: the runner's id, or a key of ours while a server upload runs
     backend: str  # "IN_PROCESS" or "SERVER"
     placement: Placement
     status: JobStatus
@@ -56,20 +57,25 @@ class JobRecord:
     error: str = ""
     # The in-process job's JobHandle, or the ServerJobs that holds a server job.
     handle: Any = None
+    remote_id: str = ""  # the server's id, once it accepted the upload
+    cancel_requested: bool = False  # Cancel pressed while the upload ran: sent once the server accepts
 
     def cancel(self) -> None:
         """Ask the backend to stop the job; a server is asked from a thread (never wait on the network here)."""
         if self.backend == "IN_PROCESS":
             self.handle.cancel()
+        elif self.remote_id:
+            _in_thread(self.handle.cancel, self.remote_id, self.id)
         else:
-            _in_thread(self.handle.cancel, self.id)
+            self.cancel_requested = True
 
     def forget(self) -> None:
-        """Remove the job from its backend too (a server deletes its files)."""
+        """Remove the job from its backend too (a server deletes its files; one still uploading is
+        deleted when the server accepts it)."""
         if self.backend == "IN_PROCESS":
             self.handle.cancel()
-        else:
-            _in_thread(self.handle.remove, self.id)
+        elif self.remote_id:
+            _in_thread(self.handle.remove, self.remote_id, self.id)
 
     @property
     def final(self) -> bool:
@@ -79,6 +85,8 @@ class JobRecord:
         s = self.status
         if self.error:
             return self.error
+        if self.backend == "SERVER" and not self.remote_id and not s.final:
+            return "cancelling after the upload" if self.cancel_requested else "uploading to the server"
         if s.state == "running":
             eta = f", {s.eta_seconds:.0f} s left" if s.eta_seconds is not None else ""
             return f"{s.phase or 'starting'} {s.step}/{s.total}{eta}" if s.total else f"{s.phase or 'starting'}{eta}"
@@ -109,8 +117,9 @@ def post(kind: str, key: str, value: Any) -> None:
     _inbox.put((kind, key, value))
 
 
-def job_listener(placement: Placement):
-    """A runner listener that posts every status; a success is finished off the main thread first.
+def job_listener(placement: Placement, key: str | None = None):
+    """A runner listener that posts every status (to the record ``key``, else the status's id); a
+    success is finished off the main thread first.
 
     The scene-rate copy of a result is written in a thread of its own (not the runner's, whose
     job lock is held while listeners run), so the timer only has to add a strip.
@@ -121,15 +130,30 @@ def job_listener(placement: Placement):
         except Exception as exc:  # the job is done; only its strip copy failed
             log.exception("scene-rate copy of %s failed", status.result.output)
             extra = {"error": f"the result {status.result.output} could not be copied at the scene rate ({exc})"}
-        post("job", status.id, (status, extra))
+        post("job", key or status.id, (status, extra))
 
     def listener(status: JobStatus) -> None:
         if status.state == "succeeded" and status.result is not None:
             threading.Thread(target=finish, args=(status,), name=f"scail-copy-{status.id[:8]}", daemon=True).start()
         else:
-            post("job", status.id, (status, {}))
+            post("job", key or status.id, (status, {}))
 
     return listener
+
+
+def upload(server: Any, job: Job, key: str, listener) -> None:
+    """Send a job to the server from a thread, so a large upload or a slow network never holds up
+    Blender; the record ``key`` learns the server's id (or the refusal) through the inbox."""
+    def run() -> None:
+        try:
+            status = server.submit(job, Path(job.output), listener)
+        except Exception as exc:  # the server's refusal, or no server: shown in the job list
+            log.warning("sending job %s failed: %s", key, exc)
+            post("job", key, (JobStatus(id=key, state="failed", error=JobError.of(exc)), {}))
+        else:
+            post("accepted", key, (server, status.id))
+
+    threading.Thread(target=run, name=f"scail-upload-{key[:8]}", daemon=True).start()
 
 
 def _scene_rate(status: JobStatus, scene_fps: float) -> dict[str, Any]:
@@ -190,6 +214,15 @@ def _apply(kind: str, key: str, value: Any) -> None:
             activity.state, activity.message = state, message
         return
     record = records.get(key)
+    if kind == "accepted":
+        server, remote_id = value
+        if record is None:  # removed while it uploaded
+            _in_thread(server.remove, remote_id, key)
+            return
+        record.remote_id = remote_id
+        if record.cancel_requested:
+            _in_thread(server.cancel, remote_id, key)
+        return
     if record is None:
         return  # removed from the list meanwhile
     if kind == "job_error":
@@ -219,7 +252,7 @@ def _place(record: JobRecord, path: Path, frames: int) -> None:
     strip = place_movie(scene, path, p.frame_start, frames, name=name, min_channel=p.channel)
     strip["scail_prompt"] = p.prompt
     strip["scail_seed"] = p.seed
-    strip["scail_job"] = record.id
+    strip["scail_job"] = record.remote_id or record.id
     record.strip = strip.name
 
 
@@ -270,11 +303,12 @@ def _stop_runner(timeout: float | None = None) -> None:
     runner.close(timeout)
 
 
-def _in_thread(call, job_id: str) -> None:
+def _in_thread(call, job_id: str, key: str) -> None:
+    """``call(job_id)`` on a server from a thread; a failure is shown on the record ``key``."""
     def run() -> None:
         try:
             call(job_id)
         except Exception as exc:  # shown in the job list
-            post("job_error", job_id, str(exc))
+            post("job_error", key, str(exc))
 
     threading.Thread(target=run, name=f"scail-{call.__name__}-{job_id[:8]}", daemon=True).start()

@@ -28,7 +28,10 @@ class SCAIL_OT_generate(bpy.types.Operator):
         except ScailError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        self.report({"INFO"}, f"Job {record.id[:8]} queued ({record.backend.replace('_', ' ').lower()})")
+        if record.backend == "SERVER":
+            self.report({"INFO"}, "Job sending to the server: its progress, or the server's answer, is in the job list")
+        else:
+            self.report({"INFO"}, f"Job {record.id[:8]} queued in Blender")
         return {"FINISHED"}
 
 

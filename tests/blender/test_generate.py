@@ -63,7 +63,12 @@ def test_generate_from_the_panel(tiny: dict[str, Path], tmp_path: Path, blender_
     assert re.fullmatch(r"denoise \d+/200, \d+ s left", result["running_line"]), result["running_line"]
     assert 0.05 <= result["running_progress"] < 0.95
     assert result["cancel"]["state"] == "cancelled" and result["removed"]
-    assert "token" in result["refused"].lower()  # the server's own message
+    assert result["uploading_line"] == "uploading to the server"
+    cancelled = result["cancel_while_uploading"]
+    assert cancelled["state"] == "cancelled" and result["cancelled_remote_id"], cancelled
+    assert result["removed_while_uploading"] == {"listed": False, "left_on_server": 0}
+    refused = result["refused"]
+    assert refused["state"] == "failed" and "token" in refused["error"].lower(), refused  # the server's own message
     assert "online access" in result["offline"].lower() and "online access" in result["install"].lower()
 
     local = result["in_process"]

@@ -6,11 +6,13 @@ Parameters: ``url``, ``token``, ``checkpoint``, ``ref``, ``pose`` (16 fps), ``fo
 """
 
 import sys
+import threading
 from pathlib import Path
 
 import bpy
 import addon_utils  # importable only once bpy is
 
+from scail_blender.backend.client import ScailClient
 from scail_blender.blender import jobs, prefs
 from scail_blender.blender.compat import strips
 from scail_blender.blender.sequencer import place_movie
@@ -74,16 +76,32 @@ bpy.ops.scail.job_remove(job_id=record.id)
 report["removed"] = record.id not in jobs.records
 settings.steps = p["steps"]
 
-# 3. The server's refusal is the operator's error.
+# 3. The upload runs in a thread: the operator returns at once, the row says it is uploading, and
+# a Cancel pressed before the server answered is sent once it accepts the job.
+settings.steps = 200
+record = generate()
+report["uploading_line"] = record.line()
+bpy.ops.scail.job_cancel(job_id=record.id)
+report["cancel_while_uploading"] = finish(record)
+report["cancelled_remote_id"] = record.remote_id
+
+# Removed while it uploads: deleted from the server once the server has accepted it.
+client = ScailClient(p["url"], p["token"])
+before = client.list()[1]
+record = generate()
+bpy.ops.scail.job_remove(job_id=record.id)
+jobs.drain_until(lambda: jobs._inbox.empty() and not any(
+    t.name.startswith(("scail-upload", "scail-remove")) for t in threading.enumerate()), TIMEOUT)
+report["removed_while_uploading"] = {"listed": record.id in jobs.records, "left_on_server": client.list()[1] - before}
+settings.steps = p["steps"]
+
+# 4. The server's refusal shows in the job list.
 preferences.server_token = "wrong-token-0000"
-try:
-    bpy.ops.scail.generate()
-    report["refused"] = None
-except RuntimeError as exc:
-    report["refused"] = str(exc)
+record = generate()
+report["refused"] = finish(record)
 preferences.server_token = p["token"]
 
-# 4. A non-loopback server needs Blender's online access (off in the bpy module).
+# 5. A non-loopback server needs Blender's online access (off in the bpy module).
 preferences.server_url = "http://192.0.2.1:8188"
 try:
     bpy.ops.scail.generate()
@@ -92,14 +110,14 @@ except RuntimeError as exc:
     report["offline"] = str(exc)
 preferences.server_url = p["url"]
 
-# 5. Install Backend refuses without online access too.
+# 6. Install Backend refuses without online access too.
 try:
     bpy.ops.scail.install_backend()
     report["install"] = None
 except RuntimeError as exc:
     report["install"] = str(exc)
 
-# 6. In Blender, with the same seed; the file is opened again while the job runs.
+# 7. In Blender, with the same seed; the file is opened again while the job runs.
 preferences.backend = "IN_PROCESS"
 record = generate()
 bpy.ops.wm.open_mainfile(filepath=str(Path(p["folder"]) / "shot.blend"))
@@ -112,7 +130,7 @@ report["loaded"] = [runner.loaded]
 bpy.ops.scail.release_model()
 report["loaded"].append(runner.loaded)
 
-# 7. A job that fails while it runs shows its message in the job list. Its reference is an image
+# 8. A job that fails while it runs shows its message in the job list. Its reference is an image
 # made in Blender (no file of its own), which goes to the job as a PNG saved beside its output.
 preferences.checkpoint_dir = str(Path(p["folder"]) / "no-checkpoint")
 bpy.context.scene.scail.reference_image = bpy.data.images.new("painted", 64, 64)

@@ -77,7 +77,7 @@ scene.scail.size_preset = "CUSTOM"
 scene.scail.use_scene_range = False
 bpy.context.window_manager.scail_job.running = True
 placement = jobs.Placement(blend="", scene=scene.name, frame_start=1, channel=1, scene_fps=24.0, prompt="p", seed=1)
-jobs.add_record(jobs.JobRecord(id="a", backend="SERVER", placement=placement, label="seed 1: p", status=JobStatus(
+jobs.add_record(jobs.JobRecord(id="a", backend="SERVER", remote_id="a", placement=placement, label="seed 1: p", status=JobStatus(
     id="a", state="running", phase="denoise", step=3, total=10, progress=0.4, eta_seconds=12.0)))
 jobs.add_record(jobs.JobRecord(id="b", backend="SERVER", placement=placement, label="seed 1: p", error="boom",
                                status=JobStatus(id="b", state="failed")))

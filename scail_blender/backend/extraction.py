@@ -23,7 +23,7 @@ def run_extraction(job: ExtractJob, on_progress: Callable[[Progress], None],
     start = time.monotonic()
     s = job.settings
     options = ExtractOptions(weights=job.weights, device=s.device, people=s.people, smooth=s.smooth,
-                             align_ref=job.align_ref)
+                             align_ref=job.align_ref, full_frame=s.full_frame)
     extraction = extract_motion(job.video, options, progress=on_progress, cancel=cancel)
     check_cancel(cancel)
     on_progress(Progress("write", 0, 1, "writing the motion"))

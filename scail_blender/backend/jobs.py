@@ -166,6 +166,7 @@ class ExtractSettings:
     people: int | None = None  # keep the N people seen longest; None keeps all
     smooth: bool = False       # One-Euro filter
     device: str = "auto"       # auto, cpu, cuda or cuda:N (the server puts "auto" on its own device)
+    full_frame: bool = False   # the whole frame at its size instead of SCAIL-Pose's 512x896 crop
 
 
 @dataclass(kw_only=True)

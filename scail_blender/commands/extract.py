@@ -38,13 +38,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--video", metavar="VIDEO", required=True, help="driving video (mp4, or a folder of PNG frames)")
     parser.add_argument("--out", metavar="MOTION.npz", required=True, help="motion file to write")
     parser.add_argument("--render", metavar="POSE.mp4",
-                        help="also render the SCAIL pose video (512x896, or 896x512 for portrait video)")
+                        help="also render the SCAIL pose video (512x896, or 896x512 unless the video is wider than tall)")
     parser.add_argument("--align-ref", metavar="IMAGE",
                         help="refit the camera so the first frame lands on this reference character")
     parser.add_argument("--people", type=int, metavar="N", help="keep the N people seen longest (default: all)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     parser.add_argument("--weights", metavar="DIR", help="pose weights folder (default: $SCAIL_POSE_WEIGHTS)")
     parser.add_argument("--smooth", action="store_true", help="One-Euro smoothing (the official pipeline has none)")
+    parser.add_argument("--full-frame", action="store_true",
+                        help="extract from the whole frame at its own size; by default frames are resized to cover "
+                             "512x896 (896x512 unless wider than tall) and centre-cropped, as SCAIL-Pose does")
     parser.set_defaults(run=run)
 
 
@@ -56,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.out.endswith(".npz"):
         raise InputError(f"--out {args.out}: the motion is written as .npz")
     options = ExtractOptions(weights=args.weights, device=args.device, people=args.people, smooth=args.smooth,
-                             align_ref=args.align_ref)
+                             align_ref=args.align_ref, full_frame=args.full_frame)
     result = extract_motion(args.video, options, progress=terminal_progress())
     save_motion_npz(result.motion, args.out)
     motion = result.motion
@@ -65,9 +68,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {args.out} ({motion.frames} frames, {motion.people} people, {motion.fps:g} fps)")
     if args.render:
         from ..motion.pose_video import frame_motion, write_pose_video
+        from ..pose.framing import pose_size_for
 
-        height, width = motion.image_size
-        size = (512, 896) if width >= height else (896, 512)  # the official sizes, cover-cropped
-        files = write_pose_video(frame_motion(motion, size=size), args.render, progress=terminal_progress())
+        files = write_pose_video(frame_motion(motion, size=pose_size_for(*motion.image_size)), args.render,
+                                 progress=terminal_progress())
         print(f"wrote {files.video} ({files.frames} frames)")
     return 0

@@ -98,13 +98,19 @@ def _taps(zoom: float, shift: float, dst: int, src: int, columns: bool) -> tuple
 
 def cover_crop(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """``image`` resized to cover ``size`` (height, width) and centre-cropped, as SCAIL-Pose
-    prepares its reference image (PIL bicubic)."""
+    prepares its driving frames and reference image: bicubic with antialiasing (PIL's, which
+    torchvision's antialiased resize follows), the covering side exact and the other truncated
+    to an integer, then the centre, rounding the offsets down."""
     from PIL import Image
 
     height, width = size
     src_h, src_w = image.shape[:2]
-    scale = max(height / src_h, width / src_w)
-    new_h, new_w = max(height, round(src_h * scale)), max(width, round(src_w * scale))
+    if (src_h, src_w) == (height, width):
+        return image
+    if src_w / src_h > width / height:
+        new_h, new_w = height, int(src_w * height / src_h)
+    else:
+        new_h, new_w = int(src_h * width / src_w), width
     resized = np.asarray(Image.fromarray(image).resize((new_w, new_h), Image.BICUBIC))
     top, left = (new_h - height) // 2, (new_w - width) // 2
     return resized[top:top + height, left:left + width]

@@ -10,9 +10,11 @@ Motion lifted into 3D at the depth of that person's NLF joint (wrist for hands, 
 face and head marks) along their own camera ray: projected with the extraction camera they land
 on exactly the DWPose pixels, and a camera refit moves them together with the skeleton.
 
-SCAIL-Pose first resizes the driving video to 512x896 (cover and centre crop) and DWPose's
-wrapper rescales to a 512-pixel short side; here frames are processed at their own size, and
-the Motion's image size and camera say which, so ``render-pose`` reframes it to any output size.
+As SCAIL-Pose does, every frame is first resized to cover 512x896 (896x512 unless the video is
+wider than tall) and centre-cropped; the networks and NLF's default camera then see what the
+model will: people outside the crop are not extracted. ``full_frame`` keeps each frame whole at
+its own size instead (the Motion's image size and camera say so, and ``render-pose`` reframes it
+to any output size later).
 """
 
 from __future__ import annotations
@@ -30,9 +32,11 @@ import numpy as np
 from ..errors import InputError
 from ..motion.model import JOINT_COUNT, Motion
 from ..pose.camera import Intrinsics
+from ..pose.framing import pose_size_for, size_text
 from ..progress import Progress, ProgressCallback, check_cancel, no_progress
 from .align import AlignReport, fit_camera, openpose_body
 from .detector import PersonDetector
+from .images import cover_crop
 from .nlf3d import NlfBatcher, load_nlf
 from .runtime import check_device, onnx_session, torch_device
 from .smoothing import one_euro
@@ -54,6 +58,7 @@ class ExtractOptions:
     people: int | None = None                  # keep the N people seen most; None keeps all
     smooth: bool = False                       # One-Euro filter (the official pipeline has none)
     align_ref: str | os.PathLike | None = None  # reference image for the camera refit
+    full_frame: bool = False                   # keep frames whole at their size (default: SCAIL-Pose's crop)
     nlf_batch: int = 64
 
 
@@ -140,14 +145,18 @@ def run(frames: Iterable[np.ndarray], fps: float, models: Models, options: Extra
                           record.boxes[i].astype(np.float32)) for pid, i in zip(ids, found)])
 
     batcher = NlfBatcher(models.nlf, models.torch_device, resolved, batch=options.nlf_batch)
+    source_size: tuple[int, int] | None = None
     size: tuple[int, int] | None = None
     count = 0
     for t, rgb in enumerate(frames):
         check_cancel(cancel)
-        if size is None:
-            size = rgb.shape[:2]
-        elif rgb.shape[:2] != size:
-            raise InputError(f"Frame {t} is {rgb.shape[1]}x{rgb.shape[0]} but the video started at {size[1]}x{size[0]}")
+        if source_size is None:
+            source_size = rgb.shape[:2]
+            size = source_size if options.full_frame else pose_size_for(*source_size)
+        elif rgb.shape[:2] != source_size:
+            raise InputError(f"Frame {t} is {rgb.shape[1]}x{rgb.shape[0]} but the video started at "
+                             f"{source_size[1]}x{source_size[0]}")
+        rgb = cover_crop(rgb, size)
         boxes = models.detector(rgb)
         record = _Frame(t, boxes, models.wholebody(rgb, boxes), [None] * len(boxes))
         waiting.append(record)
@@ -158,9 +167,13 @@ def run(frames: Iterable[np.ndarray], fps: float, models: Models, options: Extra
         progress(Progress(PHASE, count, max(total, count), f"frame {count}"))
     batcher.flush()
     drain()
-    if size is None:
+    if size is None or source_size is None:
         raise InputError(f"{source} has no frames")
-    return _assemble(seen, tracker, size, fps, models, options, source)
+    extraction = _assemble(seen, tracker, size, fps, models, options, source)
+    if size != source_size:
+        extraction.notes.append(f"frames of {size_text(source_size)} resized and centre-cropped to {size_text(size)} "
+                                "as SCAIL-Pose does (full frame: --full-frame)")
+    return extraction
 
 
 def _assemble(seen: list, tracker: Tracker, size: tuple[int, int], fps: float, models: Models,
@@ -223,8 +236,6 @@ def lift_marks(joints: np.ndarray, keypoints: np.ndarray, camera: Intrinsics) ->
 def align_to_reference(motion: Motion, reference: str | os.PathLike, models: Models) -> tuple[Intrinsics, AlignReport]:
     """Refit the camera so person 0's first frame lands on the character of ``reference``."""
     from PIL import Image, UnidentifiedImageError
-
-    from .images import cover_crop
 
     try:
         with Image.open(reference) as image:

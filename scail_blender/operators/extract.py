@@ -29,6 +29,9 @@ class SCAIL_OT_extract_motion(bpy.types.Operator, ImportHelper):
                          description="One-Euro smoothing of the joints (the official pipeline does not smooth)")
     align_ref: StringProperty(name="Align to Image", subtype="FILE_PATH",
                               description="Optional reference image: refit the camera so the first frame lands on its character")
+    full_frame: BoolProperty(name="Whole Frame", default=False,
+                             description="Extract from the whole frame at its own size; off: frames are cropped to "
+                                         "512x896 (896x512 unless wider than tall) as SCAIL-Pose does")
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
@@ -39,7 +42,7 @@ class SCAIL_OT_extract_motion(bpy.types.Operator, ImportHelper):
         video = Path(bpy.path.abspath(self.filepath))
         try:
             output = prefs.output_folder(context) / f"{video.stem}_motion.npz"
-            settings = ExtractSettings(people=self.people or None, smooth=self.smooth)
+            settings = ExtractSettings(people=self.people or None, smooth=self.smooth, full_frame=self.full_frame)
             align = bpy.path.abspath(self.align_ref) if self.align_ref else None
             extraction.start(context, str(video), align, settings, str(output))
         except ScailError as exc:

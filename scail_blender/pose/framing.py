@@ -18,6 +18,12 @@ MODEL_SIZE = (512, 896)
 MAX_SIDE = 4096
 
 
+def pose_size_for(height: int, width: int) -> tuple[int, int]:
+    """The size SCAIL-Pose extracts and renders a video of this shape at: 512x896 when it is wider
+    than tall, else 896x512 (a square video counts as portrait, as in its process_pose.py)."""
+    return MODEL_SIZE if height < width else MODEL_SIZE[::-1]
+
+
 def size_text(size: tuple[int, int]) -> str:
     """How a size reads to a person, order spelled out: (512, 896) -> '512 high x 896 wide'."""
     return f"{size[0]} high x {size[1]} wide"

@@ -16,6 +16,7 @@ def test_extract_motion_operator_imports_the_extracted_people(tmp_path: Path) ->
     result = run_script(SCRIPTS / "extract_operator.py", {"folder": str(tmp_path)})
     assert result["result"] == ["FINISHED"] and result["blocked"], result
     assert result["state"] == "succeeded" and result["motion_file"], result
+    assert result["image_size"] == [512, 896], "frames are cropped to the model size as SCAIL-Pose does"
     assert len(result["armatures"]) == 2 and result["progress"] == 1.0, result
     assert result["message"].startswith("Imported 2 armature(s)"), result["message"]
     assert result["calls"] >= 1, "the import happened through the drain"
@@ -35,4 +36,5 @@ def test_extract_motion_operator_through_the_job_server(tmp_path: Path) -> None:
         result = run_script(SCRIPTS / "extract_operator.py", {"folder": str(tmp_path / "blend"), "server": server.url,
                                                               "token": TOKEN})
     assert result["state"] == "succeeded" and result["motion_file"], result
+    assert result["image_size"] == [512, 896], "frames are cropped to the model size as SCAIL-Pose does"
     assert len(result["armatures"]) == 2 and result["message"].startswith("Imported 2 armature(s)"), result

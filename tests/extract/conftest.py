@@ -27,4 +27,5 @@ def scene_video(scene, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def extraction(scene_video: Path, tiny_weights: Path):
-    return extract_motion(scene_video, ExtractOptions(weights=tiny_weights, device="cpu"))
+    """At the video's own size, so boxes and keypoints compare with the drawn pixels directly."""
+    return extract_motion(scene_video, ExtractOptions(weights=tiny_weights, device="cpu", full_frame=True))

@@ -12,10 +12,11 @@ import pytest
 from scail_blender.cli import main
 from scail_blender.errors import InputError
 from scail_blender.extract import ExtractOptions, extract_motion
-from scail_blender.extract.testing import CONFIDENCE, DEPTHS_MM, LAYOUT, nlf_centre
+from scail_blender.extract.testing import CONFIDENCE, DEPTHS_MM, LAYOUT, Scene, nlf_centre, write_scene
 from scail_blender.extract.weights import find_weights
 from scail_blender.motion import read_motion
 from scail_blender.pose.camera import Intrinsics
+from scail_blender.pose.framing import pose_size_for
 
 RED, GREEN, BLUE = 0, 1, 2
 
@@ -104,7 +105,8 @@ def test_marks_project_back_onto_dwpose_pixels(extraction) -> None:
 
 
 def test_people_limit_and_smoothing(scene_video: Path, tiny_weights: Path, extraction) -> None:
-    result = extract_motion(scene_video, ExtractOptions(weights=tiny_weights, device="cpu", people=2, smooth=True))
+    result = extract_motion(scene_video, ExtractOptions(weights=tiny_weights, device="cpu", people=2, smooth=True,
+                                                        full_frame=True))
     motion = result.motion
     assert motion.people == 2 and motion.person_ids == extraction.motion.person_ids[:2]
     np.testing.assert_array_equal(motion.present(), extraction.motion.present()[:, :2])
@@ -178,7 +180,28 @@ def test_png_folder_input(scene, tiny_weights: Path, tmp_path: Path) -> None:
 
     for t in range(3):
         Image.fromarray(scene.frame(t)).save(tmp_path / f"{t:05d}.png")
-    result = extract_motion(tmp_path, ExtractOptions(weights=tiny_weights, device="cpu"))
+    result = extract_motion(tmp_path, ExtractOptions(weights=tiny_weights, device="cpu", full_frame=True))
     assert result.motion.frames == 3 and result.motion.people == 2 and result.motion.fps == 16.0
     assert _slot_of(result, scene, GREEN) == 0  # seen as often as red, and larger
     np.testing.assert_allclose(result.boxes[0, _slot_of(result, scene, RED), :4], scene.visible(RED, 0), atol=1.0)
+
+
+def test_frames_are_cropped_to_the_model_size_as_scail_pose_does(tiny_weights: Path, tmp_path: Path) -> None:
+    """A 4:3 video covers 672x896 and loses 80 rows top and bottom: the person in the top strip is
+    gone, the other's box is scaled by 2.8 and moved up 80 rows, and NLF's camera is the crop's."""
+    centre, top = (100, 60, 160, 200), (250, 0, 300, 25)
+    scene = Scene((240, 320), [[centre] * 3, [top] * 3])
+    video = write_scene(scene, tmp_path / "four_three.mp4")
+    cropped = extract_motion(video, ExtractOptions(weights=tiny_weights, device="cpu"))
+    whole = extract_motion(video, ExtractOptions(weights=tiny_weights, device="cpu", full_frame=True))
+    assert whole.motion.people == 2 and whole.motion.image_size == (240, 320)
+    assert cropped.motion.people == 1 and cropped.motion.image_size == (512, 896)
+    assert cropped.motion.intrinsics == Intrinsics.default(512, 896)
+    x1, y1, x2, y2 = centre
+    np.testing.assert_allclose(cropped.boxes[:, 0, :4], [[2.8 * x1, 2.8 * y1 - 80, 2.8 * x2, 2.8 * y2 - 80]] * 3, atol=3)
+    assert any("resized and centre-cropped to 512 high x 896 wide" in note for note in cropped.notes)
+
+
+def test_square_and_portrait_videos_extract_as_portrait() -> None:
+    assert pose_size_for(240, 320) == (512, 896)
+    assert pose_size_for(300, 300) == pose_size_for(896, 512) == (896, 512)

@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import bpy
 
 from scail_blender.blender import extraction, prefs, ui_motion
+from scail_blender.motion import read_motion
 from scail_blender.extract.testing import crossing_scene, write_scene, write_tiny_weights
 
 from tests.blender.scripts.common import emit, params
@@ -98,4 +99,5 @@ emit({"result": sorted(result), "armatures": armatures, "calls": calls, "message
       "motion_file": motion_file.is_file(), "state": task.status.state, "blocked": not blocked,
       "progress": task.progress, "cancelled_state": cancelled.status.state if cancelled.status else None,
       "cancelled_message": cancelled.message, "running_panel": running_panel, "done_panel": done_panel,
-      "after_cancel": sorted(o.name for o in scene.objects if o.type == "ARMATURE")})
+      "after_cancel": sorted(o.name for o in scene.objects if o.type == "ARMATURE"),
+      "image_size": list(read_motion(motion_file).motion.image_size) if motion_file.is_file() else None})

@@ -22,6 +22,7 @@ import requests
 
 from ..errors import ERROR_CLASSES, InputError, ServerError
 from .jobs import ExtractSettings, Job
+from .multipart import MultipartBody
 from .runner import JobStatus
 
 log = logging.getLogger(__name__)
@@ -44,28 +45,15 @@ class ScailClient:
         paths = {"reference": i.reference_image, "pose": i.pose_video, "reference_mask": i.reference_mask,
                  "pose_mask": i.pose_mask}
         form = {"prompt": i.prompt, "negative_prompt": i.negative_prompt, "settings": asdict(job.settings)}
-        with ExitStack() as stack:
-            files: dict[str, Any] = {}
-            for field, path in paths.items():
-                if path is not None:
-                    files[field] = (Path(path).name, stack.enter_context(_open(path, field)),
-                                    "application/octet-stream")
-            files["job"] = (None, json.dumps(form), "application/json")
-            return JobStatus.from_dict(self._request("POST", "/v1/jobs", files=files).json())
+        return JobStatus.from_dict(self._upload("/v1/jobs", paths, "job", form).json())
 
     def extract(self, video: str | os.PathLike, align_ref: str | os.PathLike | None = None,
                 settings: ExtractSettings | None = None) -> JobStatus:
         """Upload a driving video (and a reference image to align the camera to) for motion
         extraction; follow it like any job, and ``download`` its result as the motion .npz."""
         paths = {"video": video, "align_ref": align_ref}
-        with ExitStack() as stack:
-            files: dict[str, Any] = {}
-            for field, path in paths.items():
-                if path is not None:
-                    files[field] = (Path(path).name, stack.enter_context(_open(str(path), field)),
-                                    "application/octet-stream")
-            files["settings"] = (None, json.dumps(asdict(settings or ExtractSettings())), "application/json")
-            return JobStatus.from_dict(self._request("POST", "/v1/extract", files=files).json())
+        return JobStatus.from_dict(self._upload("/v1/extract", paths, "settings",
+                                                asdict(settings or ExtractSettings())).json())
 
     def get(self, job_id: str) -> JobStatus:
         return JobStatus.from_dict(self._request("GET", f"/v1/jobs/{job_id}").json())
@@ -134,6 +122,17 @@ class ScailClient:
 
     def release(self) -> dict[str, Any]:
         return self._request("POST", "/v1/models/release").json()
+
+    def _upload(self, path: str, files: dict[str, str | os.PathLike | None], field: str,
+                value: dict[str, Any]) -> requests.Response:
+        """POST the files (streamed from disk, never held whole) and one JSON field."""
+        with ExitStack() as stack:
+            body = MultipartBody()
+            for name, file in files.items():
+                if file is not None:
+                    body.add_file(name, Path(file).name, stack.enter_context(_open(str(file), name)))
+            body.add_field(field, json.dumps(value), "application/json")
+            return self._request("POST", path, data=body, headers={"Content-Type": body.content_type})
 
     def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         try:

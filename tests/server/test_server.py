@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import threading
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -164,6 +165,28 @@ def test_an_upload_over_the_limit_is_cut_off_while_it_streams(server: Server) ->
         answer = _read_response(sock)
     assert answer.startswith("HTTP/1.1 413") and '"too_large"' in answer
     assert sent < 4 * 2**20, f"the server read {sent} bytes before refusing"
+
+
+def test_the_client_streams_uploads_and_one_over_the_limit_is_refused_by_its_length(server: Server,
+                                                                                  media: dict[str, Path],
+                                                                                  tmp_path: Path) -> None:
+    """The client reads upload files while it sends them (64 MB here, over this server's 1 MB
+    limit), and their Content-Length lets the server refuse at once: the user gets the server's
+    size message, not a broken connection, and the client never held the file."""
+    big = tmp_path / "big.mp4"
+    with open(big, "wb") as out:
+        out.truncate(64 * 2**20)
+    client = server.client()
+    before = client.list()[1]
+    tracemalloc.start()
+    try:
+        with pytest.raises(ServerError, match="takes at most 1 MB") as refused:
+            client.submit(_with(a_job(media), pose_video=str(big)))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert refused.value.code == "too_large" and peak < 8 * 2**20, peak
+    assert client.list()[1] == before
 
 
 def _read_response(sock: socket.socket) -> str:

@@ -73,6 +73,7 @@ class JobSettings:
     vram: Vram = "full"
     lora: str | None = None
     lora_strength: float = 1.0
+    compile: bool = False  # torch.compile the DiT blocks: the first steps pay the compile once per loaded model
 
 
 @dataclass(kw_only=True)

@@ -58,7 +58,7 @@ class Speed:
         """The job's speed settings; 12gb also runs CFG as two passes to halve the activations."""
         return cls(precision=settings.precision, attention=settings.attention, cache=settings.cache,
                    vram=settings.vram, lora=settings.lora, lora_strength=settings.lora_strength,
-                   cfg_batch=settings.vram != "12gb")
+                   cfg_batch=settings.vram != "12gb", compile=settings.compile)
 
     @property
     def offloads(self) -> bool:
@@ -67,7 +67,8 @@ class Speed:
     @property
     def model_key(self) -> tuple:
         """What a loaded model depends on: a job that differs here needs the DiT reloaded."""
-        return self.precision, self.fp8_activation, self.vram, self.lora, self.lora_strength, self.lora_mode
+        return (self.precision, self.fp8_activation, self.vram, self.lora, self.lora_strength, self.lora_mode,
+                self.compile)
 
     def describe(self, skipped_steps: int | None = None, total_steps: int | None = None) -> str:
         """One line for logs and JobResult.speed: ``precision=bf16 attention=auto ...``."""
@@ -76,7 +77,7 @@ class Speed:
             cache += f"({skipped_steps}/{total_steps} steps skipped)"
         lora = "none" if self.lora is None else f"{self.lora}@{self.lora_strength:g}"
         return (f"precision={self.precision} attention={self.attention} cache={cache} vram={self.vram} "
-                f"cfg={'batch' if self.cfg_batch else 'passes'} lora={lora}")
+                f"cfg={'batch' if self.cfg_batch else 'passes'} lora={lora} compile={'on' if self.compile else 'off'}")
 
 
 def prepare_dit(dit: ScailDiT, speed: Speed, device: str | torch.device) -> ScailDiT:

@@ -129,6 +129,9 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     speed.add_argument("--lora", metavar="FILE.safetensors", help="LoRA merged into the DiT")
     speed.add_argument("--lora-strength", type=float, default=defaults.lora_strength,
                        help="LoRA scale (default %(default)s)")
+    speed.add_argument("--compile", action="store_true",
+                       help="torch.compile the DiT blocks: 1.16x per step on an H200 (1.28x with fp8) after a "
+                            "one-off compile of about 20 s; needs a C++ compiler on a CPU")
 
 
 def cache_threshold(text: str) -> float | None:
@@ -150,7 +153,8 @@ def job_from_args(args: argparse.Namespace) -> Job:
               settings=JobSettings(steps=args.steps, cfg=args.cfg, shift=args.shift, seed=args.seed,
                                    sampler=args.sampler, max_frames=args.max_frames, height=height, width=width,
                                    precision=args.precision, attention=args.attention, cache=args.cache,
-                                   vram=args.vram, lora=args.lora, lora_strength=args.lora_strength),
+                                   vram=args.vram, lora=args.lora, lora_strength=args.lora_strength,
+                                   compile=args.compile),
               output=args.out)
     job.validate()
     return job

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import typing
 from pathlib import Path
 
@@ -11,9 +12,12 @@ from safetensors.torch import save_file
 
 from scail_blender import cli
 from scail_blender.backend.jobs import Job, JobInputs, JobResult, JobSettings
+from scail_blender.backend.models.dit import DitConfig, ScailDiT
 from scail_blender.backend.pipeline import ScailPipeline
-from scail_blender.backend.speed import Speed
+from scail_blender.backend.speed import Speed, prepare_dit
+from scail_blender.backend.testing import random_state_dict
 from scail_blender.backend.tiny_checkpoint import write_tiny_checkpoint
+from scail_blender.commands.common import add_job_arguments, job_from_args
 from scail_blender.errors import InputError
 from scail_blender.pose.video import probe_video
 
@@ -79,13 +83,13 @@ def test_pipeline_runs_all_modes_together_and_records_them(files: dict[str, Path
     assert probe_video(out).frames == 5
     # (Random weights move the time projection too much for the published polynomial to skip.)
     assert result.speed.startswith("precision=fp8 attention=auto cache=1(0/2 steps skipped)")
-    assert "steps skipped) vram=12gb cfg=passes lora=" in result.speed and result.speed.endswith("@0.5")
+    assert "steps skipped) vram=12gb cfg=passes lora=" in result.speed and result.speed.endswith("@0.5 compile=off")
     assert pipeline._dit.offload is not None
     # A job without the modes reloads a plain model.
     plain = pipeline.generate(Job(inputs=JobInputs(reference_image=str(files["ref"]), pose_video=str(files["pose"])),
                                   settings=JobSettings(steps=1, width=64, height=64),
                                   output=str(files["folder"] / "plain.mp4")))
-    assert plain.speed == "precision=bf16 attention=auto cache=off vram=full cfg=batch lora=none"
+    assert plain.speed == "precision=bf16 attention=auto cache=off vram=full cfg=batch lora=none compile=off"
     assert pipeline._dit.offload is None
 
 
@@ -100,3 +104,19 @@ def test_cli_flags_reach_the_job(files: dict[str, Path], capsys: pytest.CaptureF
     with pytest.raises(SystemExit):
         cli.main(["generate", "--checkpoint", "x", "--ref", "r", "--pose", "p", "--out", "o.mp4",
                   "--cache", "sometimes"])
+
+
+def test_compile_is_a_job_setting_that_compiles_every_block(files: dict[str, Path]) -> None:
+    """``--compile`` reaches the job, the model key and the result line; the blocks are compiled
+    lazily (the compile itself runs at the first forward: timed on a GPU by bench/dit_step.py)."""
+    parser = argparse.ArgumentParser()
+    add_job_arguments(parser)
+    args = parser.parse_args(["--ref", str(files["ref"]), "--pose", str(files["pose"]), "--out", "o.mp4", "--compile"])
+    speed = Speed.from_settings(job_from_args(args).settings)
+    assert speed.compile and speed.model_key != Speed().model_key and speed.describe().endswith("compile=on")
+    config = DitConfig.preset("tiny", "scail")
+    dit = ScailDiT(config)
+    dit.load_state_dict(random_state_dict(config, seed=0))
+    prepare_dit(dit, speed, "cpu")
+    assert all(block._compiled_call_impl is not None for block in dit.blocks)
+    assert all(block._compiled_call_impl is None for block in prepare_dit(ScailDiT(config), Speed(), "cpu").blocks)

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import asdict
@@ -30,6 +31,11 @@ log = logging.getLogger(__name__)
 # Seconds to connect and between bytes; event streams send a keep-alive every 15 s.
 TIMEOUT = (10.0, 60.0)
 CHUNK = 1 << 20
+# How long a follower keeps asking a server that went away (a restart takes seconds; a model
+# reload on the first job after it, minutes, but the server answers during that).
+FOLLOW_PATIENCE_S = 300.0
+RETRY_MAX_S = 10.0
+RETRIED = ("unreachable", "stream_ended")
 
 
 class ScailClient:
@@ -63,26 +69,54 @@ class ScailClient:
         page = self._request("GET", "/v1/jobs", params={"limit": limit, "offset": offset}).json()
         return [JobStatus.from_dict(job) for job in page["jobs"]], page["total"]
 
-    def events(self, job_id: str) -> Iterator[JobStatus]:
-        """Every change of the job, from its current state to its final one (server-sent events)."""
-        with self._request("GET", f"/v1/jobs/{job_id}/events", stream=True) as response:
-            data: list[str] = []
-            for line in response.iter_lines(decode_unicode=True):
-                if line.startswith("data:"):
-                    data.append(line[5:].strip())
-                elif not line and data:
-                    status = JobStatus.from_dict(json.loads("\n".join(data)))
-                    data = []
+    def events(self, job_id: str, patience: float = 0.0) -> Iterator[JobStatus]:
+        """Every change of the job, from its current state to its final one (server-sent events).
+
+        With ``patience`` (seconds), a dropped connection or a server that restarts is asked again,
+        after 1, 2, 4 ... 10 s, until it answers or that long has passed without an answer: the
+        server keeps its jobs across restarts (a running one is queued again), so a follower must
+        not call a job lost that the server still has. Each reconnection starts with the job's
+        current state again.
+        """
+        waited_since: float | None = None
+        attempt = 0
+        while True:
+            try:
+                for status in self._event_stream(job_id):
+                    waited_since, attempt = None, 0
                     yield status
                     if status.final:
                         return
-        raise ServerError(f"the event stream of job {job_id} ended before the job did; ask again "
-                          "(GET /v1/jobs/ID shows its state)", code="stream_ended")
+                raise ServerError(f"the event stream of job {job_id} ended before the job did; ask again "
+                                  "(GET /v1/jobs/ID shows its state)", code="stream_ended")
+            except ServerError as exc:
+                now = time.monotonic()
+                waited_since = now if waited_since is None else waited_since
+                if exc.code not in RETRIED or now - waited_since >= patience:
+                    raise
+                log.info("job %s: %s; asking again", job_id, exc)
+                time.sleep(min(RETRY_MAX_S, 2.0 ** attempt))
+                attempt += 1
 
-    def wait(self, job_id: str, on_status: Callable[[JobStatus], None] | None = None) -> JobStatus:
-        """Follow the job's events until it ends; returns its final status."""
+    def _event_stream(self, job_id: str) -> Iterator[JobStatus]:
+        with self._request("GET", f"/v1/jobs/{job_id}/events", stream=True) as response:
+            data: list[str] = []
+            try:
+                for line in response.iter_lines(decode_unicode=True):
+                    if line.startswith("data:"):
+                        data.append(line[5:].strip())
+                    elif not line and data:
+                        yield JobStatus.from_dict(json.loads("\n".join(data)))
+                        data = []
+            except requests.RequestException as exc:
+                raise ServerError(f"the connection to the job server at {self.url} broke while following job "
+                                  f"{job_id} ({type(exc).__name__})", code="unreachable") from exc
+
+    def wait(self, job_id: str, on_status: Callable[[JobStatus], None] | None = None,
+             patience: float = FOLLOW_PATIENCE_S) -> JobStatus:
+        """Follow the job's events until it ends (riding out a server restart); its final status."""
         status = None
-        for status in self.events(job_id):
+        for status in self.events(job_id, patience):
             if on_status is not None:
                 on_status(status)
         assert status is not None

@@ -3,7 +3,7 @@
 It offers what ``LocalRunner`` offers Blender (submit with a listener, cancel, remove), so the
 add-on treats both backends alike. The upload happens in the caller's thread (Blender's is one of
 its own, ``blender.jobs.upload``), so a refused job fails there with the server's message; the
-job's events are then followed in a daemon thread,
+job's events are then followed in a daemon thread (riding out a server restart),
 which on success downloads the result before it passes the final status on. Listeners are called
 in that thread: they must not touch bpy.
 """
@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..errors import ScailError
-from .client import ScailClient
+from .client import FOLLOW_PATIENCE_S, ScailClient
 from .jobs import Job
 from .runner import JobError, JobStatus, Listener
 
@@ -43,7 +43,7 @@ class ServerJobs:
 
     def _follow(self, job_id: str, result_path: Path, listener: Listener) -> None:
         try:
-            for status in self.client.events(job_id):
+            for status in self.client.events(job_id, patience=FOLLOW_PATIENCE_S):
                 if status.state == "succeeded" and status.result is not None:
                     self.client.download(job_id, result_path)
                     status = replace(status, result=replace(status.result, output=str(result_path)))

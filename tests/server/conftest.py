@@ -66,9 +66,9 @@ def serve_args(checkpoint: Path, data_dir: Path, port: int, *extra: str) -> list
 
 @contextlib.contextmanager
 def running_server(checkpoint: Path, data_dir: Path, *extra: str, token: str | None = TOKEN,
-                   env: dict[str, str] | None = None) -> Iterator[Server]:
-    """Start the server, wait until it answers, and always kill it afterwards."""
-    port = free_port()
+                   env: dict[str, str] | None = None, port: int | None = None) -> Iterator[Server]:
+    """Start the server (on ``port``, else a free one), wait until it answers, and always kill it afterwards."""
+    port = port or free_port()
     log = data_dir.parent / f"{data_dir.name}-{port}.log"
     args = serve_args(checkpoint, data_dir, port, *extra, *(["--token", token] if token else []))
     with open(log, "wb") as out:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -42,6 +43,27 @@ def test_kill_9_mid_job_then_restart_accounts_for_every_job(checkpoint: Path, me
         raw = client.session.get(f"{second.url}/v1/jobs/{running}", timeout=10).json()
         assert raw["attempts"] == 2, "the interrupted job ran a second time"
         assert client.download(running, tmp_path / "after.mp4").stat().st_size > 0
+
+
+def test_a_follower_rides_out_a_server_restart(checkpoint: Path, media: dict[str, Path], tmp_path: Path) -> None:
+    """What Blender and `scail submit` do while a job runs: the server is killed and comes back on
+    the same port a few seconds later; the follower keeps asking and gets the job's real end."""
+    data, port = tmp_path / "data", free_port()
+    ended: list[JobStatus] = []
+    with running_server(checkpoint, data, port=port) as first:
+        client = first.client()
+        job = client.submit(a_job(media, steps=40, sampler="euler")).id
+        follower = threading.Thread(target=lambda: ended.append(client.wait(job, patience=120)), daemon=True)
+        follower.start()
+        deadline = time.monotonic() + 60
+        while client.get(job).phase != "denoise" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        first.proc.kill()
+        first.proc.wait(30)
+    time.sleep(2)  # the follower meets a closed port for a while
+    with running_server(checkpoint, data, port=port):
+        follower.join(240)
+    assert ended and ended[0].state == "succeeded" and ended[0].result is not None, ended
 
 
 def test_a_job_interrupted_twice_fails_with_the_reason(tmp_path: Path) -> None:

@@ -34,10 +34,7 @@ class MultipartBody:
                  content_type: str = "application/octet-stream") -> None:
         safe = filename.replace('"', "_").replace("\r", "_").replace("\n", "_")
         self._part(f'form-data; name="{name}"; filename="{safe}"', content_type)
-        size = os.fstat(file.fileno()).st_size - file.tell()
-        self._add(b"")
-        self._pieces[-1] = (file, size)
-        self._length += size
+        self._add((file, os.fstat(file.fileno()).st_size - file.tell()))
         self._add(b"\r\n")
 
     def __len__(self) -> int:
@@ -71,11 +68,12 @@ class MultipartBody:
         self._add(f"--{self.boundary}\r\nContent-Disposition: {disposition}\r\n"
                   f"Content-Type: {content_type}\r\n\r\n".encode())
 
-    def _add(self, data: bytes) -> None:
+    def _add(self, piece: bytes | tuple[BinaryIO, int]) -> None:
+        """Append bytes, or a file with the number of bytes it gives."""
         if self._closed:
             raise ValueError("the body is complete: add parts before it is read")
-        self._pieces.append(data)
-        self._length += len(data)
+        self._pieces.append(piece)
+        self._length += len(piece) if isinstance(piece, bytes) else piece[1]
 
     def _with_closing(self) -> list[bytes | tuple[BinaryIO, int]]:
         if not self._closed:

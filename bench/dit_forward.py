@@ -25,8 +25,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scail_blender.backend.testing import init_random_
-from scail_blender.backend.models.dit import DitConfig, ScailDiT, add_mask_channels
+from scail_blender.engine.testing import init_random_
+from scail_blender.engine.models.dit import DitConfig, ScailDiT, add_mask_channels
 
 VAE_STRIDE = (4, 8, 8)
 CLIP_TOKENS = 257

@@ -31,10 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dit_forward import make_inputs
 
-from scail_blender.backend.models.dit import DitConfig, ScailDiT
-from scail_blender.backend.parallel import DeviceGroup
-from scail_blender.backend.parallel.ranks import Leader
-from scail_blender.backend.testing import init_random_
+from scail_blender.engine.models.dit import DitConfig, ScailDiT
+from scail_blender.engine.parallel import DeviceGroup
+from scail_blender.engine.parallel.ranks import Leader
+from scail_blender.engine.testing import init_random_
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

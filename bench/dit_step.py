@@ -48,16 +48,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dit_forward import CLIP_TOKENS, forward_flops, make_inputs, synchronize
 
-from scail_blender.backend.testing import init_random_
-from scail_blender.backend.models.clip import ClipConfig, ClipVision
-from scail_blender.backend.models.dit import BlockResidual, DitConfig, ScailDiT
-from scail_blender.backend.models.fp8 import convert_blocks_to_fp8
-from scail_blender.backend.models.t5 import T5Config, T5Encoder
-from scail_blender.backend.models.vae import VaeConfig, WanVAE
-from scail_blender.backend.offload import BlockOffload
-from scail_blender.backend.sampling import denoise, make_sampler
-from scail_blender.backend.speed import Speed, guided_forward
-from scail_blender.backend.step_cache import plan_steps
+from scail_blender.engine.testing import init_random_
+from scail_blender.engine.models.clip import ClipConfig, ClipVision
+from scail_blender.engine.models.dit import BlockResidual, DitConfig, ScailDiT
+from scail_blender.engine.models.fp8 import convert_blocks_to_fp8
+from scail_blender.engine.models.t5 import T5Config, T5Encoder
+from scail_blender.engine.models.vae import VaeConfig, WanVAE
+from scail_blender.engine.offload import BlockOffload
+from scail_blender.engine.sampling import denoise, make_sampler
+from scail_blender.engine.speed import Speed, guided_forward
+from scail_blender.engine.step_cache import plan_steps
 
 CFG = 5.0
 GIB = 2**30

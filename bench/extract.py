@@ -34,7 +34,7 @@ from scail_blender.extract.runtime import onnx_session
 from scail_blender.extract.testing import Scene, crossing_scene, write_scene, write_tiny_weights
 from scail_blender.extract.weights import find_weights
 from scail_blender.extract.wholebody import WholeBody
-from scail_blender.pose.video import probe_header, read_video
+from scail_blender.media.video import probe_header, read_video
 
 SIZE = (512, 896)
 

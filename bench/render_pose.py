@@ -37,7 +37,8 @@ from scail_blender.motion.model import Motion, save_motion_npz
 from scail_blender.pose import synthetic
 from scail_blender.pose.camera import Intrinsics
 from scail_blender.pose.marks import Marks2D, project_marks
-from scail_blender.pose.render import build_scene, check_joints, depth_range, joint_validity, render_clip
+from scail_blender.pose.capsules import build_scene, check_joints, depth_range, joint_validity
+from scail_blender.pose.render import render_clip
 from scail_blender.pose.skeleton import palettes_for, smpl_to_scail
 from tests.pose.reference_marcher import march_scene
 

@@ -44,12 +44,12 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "server")]
 
-from scail_blender.backend.client import ScailClient
-from scail_blender.backend.jobs import Job, JobInputs, JobSettings
-from scail_blender.backend.runner import JobStatus
-from scail_blender.backend.tiny_checkpoint import write_tiny_checkpoint
+from scail_blender.jobs.client import ScailClient
+from scail_blender.jobs.contract import Job, JobInputs, JobSettings
+from scail_blender.jobs.runner import JobStatus
+from scail_blender.engine.tiny_checkpoint import write_tiny_checkpoint
 from scail_blender.pose.framing import parse_size
-from scail_blender.pose.video import write_video
+from scail_blender.media.video import write_video
 from tools.ray_head import local_head
 
 H, W = 512, 896

@@ -98,7 +98,7 @@ def _show_warnings() -> None:
         handler.setFormatter(logging.Formatter("scail: warning: %(message)s"))
         # A job's outcome is the command's own line (its error, or "wrote ..."); the runner's log
         # records of it are for the server's log.
-        handler.addFilter(lambda record: not record.name.startswith("scail_blender.backend.runner"))
+        handler.addFilter(lambda record: not record.name.startswith("scail_blender.jobs.runner"))
         package.addHandler(handler)
         package.setLevel(logging.WARNING)
 

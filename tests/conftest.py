@@ -46,6 +46,6 @@ def _seeded_randomness() -> None:
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One tiny SCAIL-Preview folder for every test that only reads it (written once a session)."""
-    from scail_blender.backend.tiny_checkpoint import write_tiny_checkpoint
+    from scail_blender.engine.tiny_checkpoint import write_tiny_checkpoint
 
     return write_tiny_checkpoint(tmp_path_factory.mktemp("ck") / "SCAIL-Preview")

@@ -1,7 +1,7 @@
 """Write (or check) the DiT parity fixtures with the official SCAIL and SCAIL-2 code.
 
-tests/backend/test_dit_parity.py compares our DiT with outputs of the official models, stored in
-tests/backend/fixtures/dit_parity_{scail,scail2,scail2_replace}.npz: inputs, the official float32
+tests/engine/test_dit_parity.py compares our DiT with outputs of the official models, stored in
+tests/engine/fixtures/dit_parity_{scail,scail2,scail2_replace}.npz: inputs, the official float32
 CPU output at the tiny config with the weights of random_state_dict("tiny", variant, seed), and a
 fingerprint of those weights. This script makes them, so anyone can regenerate or audit them.
 New fixtures get fresh seeded inputs; --inputs-from keeps a fixture's own inputs (the committed
@@ -19,7 +19,7 @@ Besides torch and numpy, the official model files need diffusers and einops
 
   tools/make_parity_fixtures.py --scail SCAIL --scail2 SCAIL-2 --check
   tools/make_parity_fixtures.py --clone --out /tmp/fixtures
-  tools/make_parity_fixtures.py --scail2 SCAIL-2 --inputs-from tests/backend/fixtures/dit_parity_scail2.npz
+  tools/make_parity_fixtures.py --scail2 SCAIL-2 --inputs-from tests/engine/fixtures/dit_parity_scail2.npz
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scail_blender.backend.models.dit import DitConfig
-from scail_blender.backend.testing import random_state_dict
+from scail_blender.engine.models.dit import DitConfig
+from scail_blender.engine.testing import random_state_dict
 
 FIXTURES = ROOT / "tests" / "backend" / "fixtures"
 REPOS = {"scail": ("https://github.com/zai-org/SCAIL.git", "wan"),
@@ -312,10 +312,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="recompute the committed fixtures' expected outputs from their own inputs and report "
                              "the largest differences; writes nothing")
     parser.add_argument("--fixtures", type=Path, default=FIXTURES,
-                        help="folder of the fixtures --check reads (default: tests/backend/fixtures)")
+                        help="folder of the fixtures --check reads (default: tests/engine/fixtures)")
     parser.add_argument("--inputs-from", type=Path, metavar="FIXTURE",
                         help="write only this fixture again, from its own inputs, variant and seed")
-    parser.add_argument("--out", type=Path, default=FIXTURES, help="folder to write to (default: tests/backend/fixtures)")
+    parser.add_argument("--out", type=Path, default=FIXTURES, help="folder to write to (default: tests/engine/fixtures)")
     parser.add_argument("--seed", type=int, default=1234, help="weights and inputs seed of new fixtures (default 1234)")
     parser.add_argument("--only", choices=sorted(CASES), nargs="+", default=sorted(CASES),
                         help="new fixtures to write (default: all)")

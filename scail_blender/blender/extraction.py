@@ -20,8 +20,8 @@ from pathlib import Path
 
 import bpy
 
-from ..backend.jobs import ExtractJob, ExtractSettings
-from ..backend.runner import JobHandle, JobStatus, LocalRunner
+from ..jobs.contract import ExtractJob, ExtractSettings
+from ..jobs.runner import JobHandle, JobStatus, LocalRunner
 from ..errors import ScailError
 from . import prefs
 
@@ -129,7 +129,7 @@ class ExtractionTask:
 
     def _follow_server(self) -> None:
         """The server's side, in a thread: upload, follow the events, download the motion."""
-        from ..backend.client import ScailClient
+        from ..jobs.client import ScailClient
 
         url, token = self._server  # type: ignore[misc]
         try:
@@ -151,7 +151,7 @@ class ExtractionTask:
             self.updates.put(_Failed(f"Extraction failed ({type(exc).__name__}: {exc}); see the console"))
 
     def _cancel_on_server(self) -> None:
-        from ..backend.client import ScailClient
+        from ..jobs.client import ScailClient
 
         url, token = self._server  # type: ignore[misc]
         try:

@@ -18,10 +18,10 @@ from pathlib import Path
 import bpy
 
 from . import jobs, prefs
-from ..backend.install import add_to_path
-from ..backend.jobs import Job, JobInputs, JobSettings
-from ..backend.local_server import is_loopback_url
-from ..backend.runner import JobStatus
+from ..jobs.install import add_to_path
+from ..jobs.contract import Job, JobInputs, JobSettings
+from ..jobs.local_server import is_loopback_url
+from ..jobs.runner import JobStatus
 from ..errors import InputError
 from ..pose.framing import is_model_size
 from ..pose.outputs import strip_video_path
@@ -65,7 +65,7 @@ def image_file(image: bpy.types.Image | None, fallback: Path) -> str | None:
 
 def job_from_panel(context: bpy.types.Context) -> tuple[Job, jobs.Placement]:
     """The job and where its result goes, from the panel and the preferences."""
-    from ..pose.video import probe_header
+    from ..media.video import probe_header
 
     scene = context.scene
     settings = scene.scail
@@ -114,7 +114,7 @@ def submit(context: bpy.types.Context, job: Job, placement: jobs.Placement) -> j
     else:
         url = p.server_url if p is not None else "http://127.0.0.1:8188"
         require_online_access(url, "Generate")
-        from ..backend.remote import ServerJobs
+        from ..jobs.remote import ServerJobs
 
         job.validate()
         server = ServerJobs(url, p.server_token if p is not None else None)
@@ -128,7 +128,7 @@ def submit(context: bpy.types.Context, job: Job, placement: jobs.Placement) -> j
 
 def in_process_runner(context: bpy.types.Context):
     """The in-process runner on the preferences' checkpoint, made on first use (model loads with its first job)."""
-    from ..backend.runner import LocalRunner
+    from ..jobs.runner import LocalRunner
 
     p = prefs.preferences(context)
     checkpoint = bpy.path.abspath(p.checkpoint_dir) if p is not None and p.checkpoint_dir else ""
@@ -145,5 +145,7 @@ def in_process_runner(context: bpy.types.Context):
         runner.close()  # idle: returns at once
         runner = None
     if runner is None:
-        runner = jobs.backends["IN_PROCESS"] = LocalRunner(checkpoint)
+        from ..engine import load_pipeline  # torch-free until the first job loads the model
+
+        runner = jobs.backends["IN_PROCESS"] = LocalRunner(checkpoint, pipeline_factory=load_pipeline)
     return runner

@@ -22,8 +22,8 @@ from typing import Any
 import bpy
 from bpy.app.handlers import persistent
 
-from ..backend.jobs import Job
-from ..backend.runner import JobError, JobStatus
+from ..jobs.contract import Job
+from ..jobs.runner import JobError, JobStatus
 from .sequencer import place_movie
 
 log = logging.getLogger(__name__)

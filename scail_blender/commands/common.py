@@ -13,8 +13,8 @@ import sys
 import time
 from collections.abc import Callable
 
-from ..backend.jobs import ATTENTIONS, PRECISIONS, SAMPLERS, VRAM_MODES, Job, JobInputs, JobSettings
-from ..backend.runner import JobStatus
+from ..jobs.contract import ATTENTIONS, PRECISIONS, SAMPLERS, VRAM_MODES, Job, JobInputs, JobSettings
+from ..jobs.runner import JobStatus
 from ..errors import InputError
 from ..pose.framing import parse_size
 from ..progress import Progress, ProgressCallback

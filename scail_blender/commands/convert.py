@@ -44,8 +44,8 @@ def run(args: argparse.Namespace) -> int:
     check_outputs({"OUT": args.target}, inputs={"IN": args.source}, need_bytes=size // 2)
     import torch
 
-    from ..backend.checkpoints import convert
-    from ..backend.jobs import VARIANT_NAMES
+    from ..engine.checkpoints import convert
+    from ..jobs.contract import VARIANT_NAMES
 
     start = time.perf_counter()
     config = convert(args.source, args.target, getattr(torch, args.dtype))

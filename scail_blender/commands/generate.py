@@ -11,7 +11,7 @@ import contextlib
 import signal
 import sys
 
-from ..backend.runner import JobHandle, LocalRunner
+from ..jobs.runner import JobHandle, LocalRunner
 from ..errors import Cancelled, InputError
 from ..outputs import check_outputs
 from .common import add_job_arguments, job_from_args, status_progress
@@ -106,10 +106,10 @@ def _pipeline(args: argparse.Namespace) -> contextlib.AbstractContextManager:
     """One process (the default), or a group of ``--gpus`` processes that is stopped afterwards."""
     # torch loads only when a job really runs
     if args.gpus == 1:
-        from ..backend.pipeline import ScailPipeline
+        from ..engine.pipeline import ScailPipeline
 
         return contextlib.nullcontext(ScailPipeline(args.checkpoint, args.device, components=args.components))
-    from ..backend.parallel import ParallelPipeline
+    from ..engine.parallel import ParallelPipeline
 
     device = args.device or "cuda"
     if device not in ("cuda", "cpu"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from ..backend.client import ScailClient
+from ..jobs.client import ScailClient
 from .common import add_server_arguments
 
 

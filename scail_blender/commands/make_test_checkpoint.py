@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
         raise InputError(f"{root} exists and is not an empty folder; give a new folder name")
     check_outputs({}, frames={"DIR": root})  # writable, room to make it
-    from ..backend.tiny_checkpoint import write_tiny_checkpoint
+    from ..engine.tiny_checkpoint import write_tiny_checkpoint
 
     write_tiny_checkpoint(root, args.variant, args.seed)
     print(f"wrote a tiny {args.variant} checkpoint to {root} (random weights: its videos are noise)")

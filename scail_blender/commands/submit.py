@@ -6,7 +6,7 @@ import argparse
 import signal
 import sys
 
-from ..backend.client import ScailClient
+from ..jobs.client import ScailClient
 from .common import (
     add_job_arguments,
     add_server_arguments,

@@ -93,7 +93,7 @@ def load_models(files: WeightFiles, device: str = "auto") -> Models:
 def extract_motion(video: str | os.PathLike, options: ExtractOptions | None = None,
                    progress: ProgressCallback = no_progress, cancel: threading.Event | None = None) -> Extraction:
     """The Motion of the people in ``video`` (mp4 or a folder of PNG frames)."""
-    from ..pose.video import probe_header, read_video
+    from ..media.video import probe_header, read_video
 
     options = options or ExtractOptions()
     if options.people is not None and options.people < 1:

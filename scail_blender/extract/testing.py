@@ -113,7 +113,7 @@ def crossing_scene(frames: int = 24, size: tuple[int, int] = (256, 448)) -> Scen
 
 def write_scene(scene: Scene, path: Path) -> Path:
     """The scene as a real H.264 mp4 (near-lossless, so colours survive)."""
-    from ..pose.video import VideoWriter
+    from ..media.video import VideoWriter
 
     with VideoWriter(path, scene.fps, scene.size, crf=4) as video:
         for frame in scene.video():

@@ -12,7 +12,7 @@ import bpy
 from bpy.props import BoolProperty, IntProperty, StringProperty
 from bpy_extras.io_utils import ImportHelper
 
-from ..backend.jobs import ExtractSettings
+from ..jobs.contract import ExtractSettings
 from ..blender import extraction, prefs
 from ..errors import ScailError
 

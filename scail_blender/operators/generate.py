@@ -102,7 +102,7 @@ class SCAIL_OT_start_server(bpy.types.Operator):
         return server is None or not server.running
 
     def execute(self, context):
-        from ..backend.local_server import LocalServer, serve_command
+        from ..jobs.local_server import LocalServer, serve_command
 
         p = prefs.preferences(context)
         if p is None or not p.python_path or not p.checkpoint_dir:
@@ -140,7 +140,7 @@ class SCAIL_OT_install_backend(bpy.types.Operator):
         return jobs.activities["install"].state != "running"
 
     def execute(self, context):
-        from ..backend.install import pip_command, run_pip, write_constraints
+        from ..jobs.install import pip_command, run_pip, write_constraints
 
         try:
             generate.require_online_access("https://pypi.org", "Install Backend")

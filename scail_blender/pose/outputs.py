@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import InputError
 from ..outputs import FRAME_NAME
 from ..progress import Progress, ProgressCallback, check_cancel, no_progress
-from .video import PngSequenceWriter, VideoWriter
+from ..media.video import PngSequenceWriter, VideoWriter
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ def write_scene_rate_copy(video: Path, fps: float, frames: int, size: tuple[int,
     ``scene_rate_indices`` rule as the pose video). Returns the copy and its length in scene frames.
     """
     from ..timing import EPS, scene_rate_indices
-    from .video import read_video
+    from ..media.video import read_video
 
     span = math.floor((frames - 1) * scene_fps / fps + EPS)
     indices = scene_rate_indices(0, span, scene_fps, fps)

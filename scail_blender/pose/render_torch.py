@@ -18,7 +18,7 @@ import torch
 
 from .camera import Intrinsics
 from .marks import Marks2D, mark_pixels
-from .render import RADIUS_MM, DepthRange, Scene, build_scene, pixel_rays, scene_boxes, shade_hits, side_hit, sphere_hit
+from .capsules import RADIUS_MM, DepthRange, Scene, build_scene, pixel_rays, scene_boxes, shade_hits, side_hit, sphere_hit
 
 
 class TorchOps:

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 from fastapi import Depends, FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from scail_blender.backend.runner import LocalRunner
+from scail_blender.engine import load_pipeline
+from scail_blender.jobs.runner import LocalRunner
 
 from .auth import refuse_web_pages, require_token
 from .errors import ERROR_SCHEMA, install_handlers
@@ -74,8 +75,8 @@ def create_app(settings: Settings) -> FastAPI:
 
 def checkpoint_variant(settings: Settings) -> str:
     """Open the checkpoint without reading its weights: a wrong folder fails before serving."""
-    from scail_blender.backend.checkpoints import detect_variant, open_checkpoint
-    from scail_blender.backend.components import ComponentFiles
+    from scail_blender.engine.checkpoints import detect_variant, open_checkpoint
+    from scail_blender.engine.components import ComponentFiles
 
     ComponentFiles.locate(settings.checkpoint)
     return detect_variant(open_checkpoint(settings.checkpoint).shapes)
@@ -84,7 +85,7 @@ def checkpoint_variant(settings: Settings) -> str:
 def _runner(settings: Settings, device: str | None) -> LocalRunner | RayRunner:
     """This process's device, or the actors of a Ray cluster (only then is Ray imported)."""
     if settings.ray is None:
-        return LocalRunner(settings.checkpoint, device)
+        return LocalRunner(settings.checkpoint, device, pipeline_factory=load_pipeline)
     from .cluster import RayRunner
 
     return RayRunner(settings.ray, settings.checkpoint, device)

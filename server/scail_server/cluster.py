@@ -35,8 +35,9 @@ from typing import Any
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError, WorkerCrashedError
 
-from scail_blender.backend.jobs import Job, JobResult
-from scail_blender.backend.runner import JobHandle, JobStatus, Listener, LocalRunner
+from scail_blender.engine import load_pipeline
+from scail_blender.jobs.contract import Job, JobResult
+from scail_blender.jobs.runner import JobHandle, JobStatus, Listener, LocalRunner
 from scail_blender.errors import ScailError
 from scail_blender.progress import Progress
 
@@ -83,7 +84,7 @@ class ScailWorker:
     """Keeps one ``LocalRunner`` (and its loaded model) for the life of the actor."""
 
     def __init__(self, checkpoint: str, device: str | None) -> None:
-        self.runner = LocalRunner(checkpoint, device)
+        self.runner = LocalRunner(checkpoint, device, pipeline_factory=load_pipeline)
         self._handles: dict[str, JobHandle] = {}
         self._lock = threading.Lock()
 

@@ -1,6 +1,6 @@
 """The request and response shapes of API v1, made by pydantic from the job contract's dataclasses.
 
-``JobSettings`` is validated as it is written in ``scail_blender.backend.jobs`` (the same
+``JobSettings`` is validated as it is written in ``scail_blender.jobs.contract`` (the same
 ``Literal`` choices, defaults and types), strictly and with unknown fields refused, so a typo
 in a setting is an error rather than a silently ignored default.
 """
@@ -12,8 +12,8 @@ from dataclasses import field
 import pydantic
 from pydantic import ConfigDict, TypeAdapter
 
-from scail_blender.backend.jobs import AnyJob, ExtractJob, ExtractResult, ExtractSettings, JobResult, JobSettings
-from scail_blender.backend.runner import JobError, JobStatus
+from scail_blender.jobs.contract import AnyJob, ExtractJob, ExtractResult, ExtractSettings, JobResult, JobSettings
+from scail_blender.jobs.runner import JobError, JobStatus
 
 STRICT = ConfigDict(extra="forbid", strict=True)
 

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 
 import pydantic
 
-from scail_blender.backend.jobs import AnyJob, ExtractJob, ExtractSettings, Job, JobInputs, JobSettings
-from scail_blender.backend.runner import JobHandle, JobStatus, LocalRunner
+from scail_blender.jobs.contract import AnyJob, ExtractJob, ExtractSettings, Job, JobInputs, JobSettings
+from scail_blender.jobs.runner import JobHandle, JobStatus, LocalRunner
 from scail_blender.errors import InputError, ScailError
 
 from .errors import ApiError, not_found
@@ -65,7 +65,7 @@ class JobService:
                                    pose_mask=_str(files.get("pose_mask"))), settings=settings)
         self._check_model_fit(job)
         # Imported here so the server's modules import without torch (the app has loaded it by now).
-        from scail_blender.backend.pipeline import check_inputs
+        from scail_blender.engine.pipeline import check_inputs
 
         try:
             check_inputs(job)  # decodes the image, probes the videos: what the pipeline would refuse
@@ -84,8 +84,8 @@ class JobService:
         job = ExtractJob(video=str(files["video"]), align_ref=_str(files.get("align_ref")), settings=settings,
                          weights=str(weights))
         # Imported here so the server's modules import without torch (the app has loaded it by now).
-        from scail_blender.backend.preprocess import load_image
-        from scail_blender.pose.video import probe_header
+        from scail_blender.engine.preprocess import load_image
+        from scail_blender.media.video import probe_header
 
         try:
             job.validate()

@@ -18,8 +18,8 @@ import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from scail_blender.backend.jobs import AnyJob, job_from_dict
-from scail_blender.backend.runner import JobError, JobStatus
+from scail_blender.jobs.contract import AnyJob, job_from_dict
+from scail_blender.jobs.runner import JobError, JobStatus
 
 log = logging.getLogger(__name__)
 

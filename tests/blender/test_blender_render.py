@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from scail_blender.motion.model import load_motion_npz
-from scail_blender.pose import video
+from scail_blender.media import video
 
 from tests.support import run_script
 

@@ -27,7 +27,7 @@ def test_extract_motion_operator_imports_the_extracted_people(tmp_path: Path) ->
 
 
 def test_extract_motion_operator_through_the_job_server(tmp_path: Path) -> None:
-    from scail_blender.backend.tiny_checkpoint import write_tiny_checkpoint
+    from scail_blender.engine.tiny_checkpoint import write_tiny_checkpoint
     from scail_blender.extract.testing import write_tiny_weights
 
     checkpoint = write_tiny_checkpoint(tmp_path / "SCAIL-Preview")

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from scail_blender.backend.install import BACKEND_PACKAGES, pip_command
-from scail_blender.pose.video import read_video, write_video
+from scail_blender.jobs.install import BACKEND_PACKAGES, pip_command
+from scail_blender.media.video import read_video, write_video
 
 from tests.server.conftest import TOKEN, child_env, running_server
 from tests.support import ROOT, run_script
@@ -25,7 +25,7 @@ STEPS = 2
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from scail_blender.backend.tiny_checkpoint import write_tiny_checkpoint
+    from scail_blender.engine.tiny_checkpoint import write_tiny_checkpoint
 
     folder = tmp_path_factory.mktemp("gen")
     rng = np.random.default_rng(1)

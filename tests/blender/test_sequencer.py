@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scail_blender.pose.video import VideoWriter
+from scail_blender.media.video import VideoWriter
 
 from tests.support import run_script
 

@@ -14,7 +14,7 @@ import pytest
 
 from scail_blender.cli import main
 from scail_blender.motion.model import Motion, save_motion_npz
-from scail_blender.pose.video import VideoWriter
+from scail_blender.media.video import VideoWriter
 
 from tests.support import ROOT
 from tests.support.motion_fixtures import walking
@@ -49,7 +49,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     data = (root / "pose.mp4").read_bytes()
     (root / "short.mp4").write_bytes(data[: len(data) * 6 // 10])
     (root / "folder").mkdir()
-    from scail_blender.backend.tiny_checkpoint import write_tiny_checkpoint
+    from scail_blender.engine.tiny_checkpoint import write_tiny_checkpoint
     write_tiny_checkpoint(root / "tiny")
     return {"root": str(root), **{p.stem: str(p) for p in root.iterdir() if p.is_file()}, "folder": str(root / "folder"),
             "tiny": str(root / "tiny")}

@@ -10,7 +10,7 @@ import pytest
 
 from scail_blender.cli import main
 from scail_blender.motion import load_motion, save_motion
-from scail_blender.pose import video
+from scail_blender.media import video
 
 from tests.support.motion_fixtures import comfy_pose_glb, walking
 

@@ -16,7 +16,7 @@ import pytest
 
 from scail_blender.cli import main
 from scail_blender.motion.model import save_motion_npz
-from scail_blender.pose import video
+from scail_blender.media import video
 
 from tests.support import ROOT, run_script
 from tests.support.motion_fixtures import walking

@@ -11,7 +11,7 @@ import pytest
 
 from scail_blender.cli import main
 from scail_blender.motion.model import Motion, load_motion_npz, save_motion_npz
-from scail_blender.pose import video
+from scail_blender.media import video
 from scail_blender.pose.camera import Intrinsics
 from scail_blender.pose.framing import cover_crop
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from scail_blender.pose.camera import Intrinsics
-from scail_blender.pose.render import DepthRange, Scene
+from scail_blender.pose.capsules import DepthRange, Scene
 
 F = np.float32
 

@@ -10,7 +10,7 @@ import pytest
 
 from scail_blender.errors import Cancelled, ScailError
 from scail_blender.pose.outputs import strip_video_path, write_pose_files
-from scail_blender.pose.video import probe_video, read_video
+from scail_blender.media.video import probe_video, read_video
 from scail_blender.timing import pose_frame_count, scene_rate_indices
 
 SIZE = (64, 96)

@@ -10,14 +10,8 @@ import pytest
 from scail_blender.errors import InputError
 from scail_blender.pose import synthetic
 from scail_blender.pose.camera import Intrinsics
-from scail_blender.pose.render import (
-    PoseRenderer,
-    build_scene,
-    check_joints,
-    depth_range,
-    joint_validity,
-    render_clip,
-)
+from scail_blender.pose.capsules import build_scene, check_joints, depth_range, joint_validity
+from scail_blender.pose.render import PoseRenderer, render_clip
 from scail_blender.pose.skeleton import BASE, LIMBS, N_LIMBS, PASTEL, SATURATED, palettes_for, smpl_to_scail
 
 from .reference_marcher import march_scene

@@ -8,7 +8,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from scail_blender.pose.png import encode_png
+from scail_blender.media.png import encode_png
 
 from tests.support import ROOT, run_script
 

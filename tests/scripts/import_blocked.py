@@ -1,7 +1,8 @@
 """Import modules with some top-level packages blocked (as if not installed); report which
 imported and why the others failed.
 
-Parameter: one JSON object with ``blocked`` (top-level package names) and ``modules``.
+Parameter: one JSON object with ``blocked`` (top-level package names) and ``modules``; with
+``report_loaded`` (a package name) the result also lists which of its modules got loaded.
 """
 
 import importlib
@@ -28,4 +29,8 @@ for name in params["modules"]:
         imported.append(name)
     except ImportError as exc:
         failed[name] = str(exc)
-print(json.dumps({"imported": imported, "failed": failed}))
+result = {"imported": imported, "failed": failed}
+if "report_loaded" in params:
+    prefix = params["report_loaded"]
+    result["loaded"] = sorted(m for m in sys.modules if m == prefix or m.startswith(prefix + "."))
+print(json.dumps(result))

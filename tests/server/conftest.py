@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from scail_blender.backend.client import ScailClient
-from scail_blender.backend.jobs import Job, JobInputs, JobSettings
+from scail_blender.jobs.client import ScailClient
+from scail_blender.jobs.contract import Job, JobInputs, JobSettings
 
 from tests.support import ROOT
 from tests.support.media import write_job_media

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from scail_server.storage import Storage
 
-from scail_blender.backend.jobs import Job, JobInputs
-from scail_blender.backend.runner import JobStatus
+from scail_blender.jobs.contract import Job, JobInputs
+from scail_blender.jobs.runner import JobStatus
 
 from tests.support import ROOT
 from .conftest import a_job, child_env, free_port, running_server, serve_args

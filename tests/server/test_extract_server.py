@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from scail_blender.backend.jobs import ExtractSettings
+from scail_blender.jobs.contract import ExtractSettings
 from scail_blender.errors import InputError, VideoError
 from scail_blender.extract.testing import crossing_scene, write_scene, write_tiny_weights
 from scail_blender.motion import read_motion

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from scail_blender.errors import InputError, ServerError, VideoError
-from scail_blender.pose.video import probe_video
+from scail_blender.media.video import probe_video
 
 from tests.support import ROOT
 from .conftest import TOKEN, Server, a_job, child_env

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from scail_server import Settings, create_app
 from scail_server.storage import Storage
 
-from scail_blender.backend.jobs import Job, JobInputs
-from scail_blender.backend.runner import JobStatus
+from scail_blender.jobs.contract import Job, JobInputs
+from scail_blender.jobs.runner import JobStatus
 
 
 @pytest.fixture

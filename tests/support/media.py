@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from scail_blender.pose.video import write_video
+from scail_blender.media.video import write_video
 
 
 def write_job_media(folder: Path, *, frames: int = 5, size: tuple[int, int] = (64, 64),

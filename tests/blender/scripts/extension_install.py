@@ -46,7 +46,7 @@ class BundledOnly(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, BundledOnly())
 for module in [m for m in sys.modules if m.split(".")[0] in BUNDLED]:
     del sys.modules[module]
-video = importlib.import_module(NAME + ".pose.video")
+video = importlib.import_module(NAME + ".media.video")
 frames = [np.full((32, 48, 3), 40 * k, np.uint8) for k in range(5)]
 video.write_video(frames, p["video"], 16, frames_dir=p["frames_dir"])
 info = video.probe_video(p["video"])

@@ -12,7 +12,7 @@ from pathlib import Path
 import bpy
 import addon_utils  # importable only once bpy is
 
-from scail_blender.backend.client import ScailClient
+from scail_blender.jobs.client import ScailClient
 from scail_blender.blender import jobs, prefs
 from scail_blender.blender.compat import strips
 from scail_blender.blender.sequencer import place_movie

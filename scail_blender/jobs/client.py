@@ -1,0 +1,199 @@
+"""The job server's API v1 over HTTP, for Blender and ``scail submit`` / ``scail jobs``.
+
+It speaks the same contract as the in-process runner: a ``Job`` goes in, ``JobStatus``
+snapshots come out. It uses ``requests`` because Blender bundles it, and imports no torch.
+Every refusal of the server is raised as the typed error its code names (``InputError`` for a
+bad file, ...) or as ``ServerError`` with the server's code and message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from ..errors import ERROR_CLASSES, InputError, ServerError
+from .contract import ExtractSettings, Job
+from .multipart import MultipartBody
+from .runner import JobStatus
+
+log = logging.getLogger(__name__)
+
+# Seconds to connect and between bytes; event streams send a keep-alive every 15 s.
+TIMEOUT = (10.0, 60.0)
+CHUNK = 1 << 20
+# How long a follower keeps asking a server that went away (a restart takes seconds; a model
+# reload on the first job after it, minutes, but the server answers during that).
+FOLLOW_PATIENCE_S = 300.0
+RETRY_MAX_S = 10.0
+RETRIED = ("unreachable", "stream_ended")
+
+
+class ScailClient:
+    def __init__(self, url: str, token: str | None = None, session: requests.Session | None = None) -> None:
+        self.url = url.rstrip("/")
+        self.session = session or requests.Session()
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token}"
+
+    def submit(self, job: Job) -> JobStatus:
+        """Upload the job's files and settings; the server checks them before it answers."""
+        i = job.inputs
+        paths = {"reference": i.reference_image, "pose": i.pose_video, "reference_mask": i.reference_mask,
+                 "pose_mask": i.pose_mask}
+        form = {"prompt": i.prompt, "negative_prompt": i.negative_prompt, "settings": asdict(job.settings)}
+        return JobStatus.from_dict(self._upload("/v1/jobs", paths, "job", form).json())
+
+    def extract(self, video: str | os.PathLike, align_ref: str | os.PathLike | None = None,
+                settings: ExtractSettings | None = None) -> JobStatus:
+        """Upload a driving video (and a reference image to align the camera to) for motion
+        extraction; follow it like any job, and ``download`` its result as the motion .npz."""
+        paths = {"video": video, "align_ref": align_ref}
+        return JobStatus.from_dict(self._upload("/v1/extract", paths, "settings",
+                                                asdict(settings or ExtractSettings())).json())
+
+    def get(self, job_id: str) -> JobStatus:
+        return JobStatus.from_dict(self._request("GET", f"/v1/jobs/{job_id}").json())
+
+    def list(self, limit: int = 50, offset: int = 0) -> tuple[list[JobStatus], int]:
+        """One page of jobs in submission order, and how many there are in all."""
+        page = self._request("GET", "/v1/jobs", params={"limit": limit, "offset": offset}).json()
+        return [JobStatus.from_dict(job) for job in page["jobs"]], page["total"]
+
+    def events(self, job_id: str, patience: float = 0.0) -> Iterator[JobStatus]:
+        """Every change of the job, from its current state to its final one (server-sent events).
+
+        With ``patience`` (seconds), a dropped connection or a server that restarts is asked again,
+        after 1, 2, 4 ... 10 s, until it answers or that long has passed without an answer: the
+        server keeps its jobs across restarts (a running one is queued again), so a follower must
+        not call a job lost that the server still has. Each reconnection starts with the job's
+        current state again.
+        """
+        waited_since: float | None = None
+        attempt = 0
+        while True:
+            try:
+                for status in self._event_stream(job_id):
+                    waited_since, attempt = None, 0
+                    yield status
+                    if status.final:
+                        return
+                raise ServerError(f"the event stream of job {job_id} ended before the job did; ask again "
+                                  "(GET /v1/jobs/ID shows its state)", code="stream_ended")
+            except ServerError as exc:
+                now = time.monotonic()
+                waited_since = now if waited_since is None else waited_since
+                if exc.code not in RETRIED or now - waited_since >= patience:
+                    raise
+                log.info("job %s: %s; asking again", job_id, exc)
+                time.sleep(min(RETRY_MAX_S, 2.0 ** attempt))
+                attempt += 1
+
+    def _event_stream(self, job_id: str) -> Iterator[JobStatus]:
+        with self._request("GET", f"/v1/jobs/{job_id}/events", stream=True) as response:
+            data: list[str] = []
+            try:
+                for line in response.iter_lines(decode_unicode=True):
+                    if line.startswith("data:"):
+                        data.append(line[5:].strip())
+                    elif not line and data:
+                        yield JobStatus.from_dict(json.loads("\n".join(data)))
+                        data = []
+            except requests.RequestException as exc:
+                raise ServerError(f"the connection to the job server at {self.url} broke while following job "
+                                  f"{job_id} ({type(exc).__name__})", code="unreachable") from exc
+
+    def wait(self, job_id: str, on_status: Callable[[JobStatus], None] | None = None,
+             patience: float = FOLLOW_PATIENCE_S) -> JobStatus:
+        """Follow the job's events until it ends (riding out a server restart); its final status."""
+        status = None
+        for status in self.events(job_id, patience):
+            if on_status is not None:
+                on_status(status)
+        assert status is not None
+        return status
+
+    def download(self, job_id: str, path: str | os.PathLike) -> Path:
+        """Save the result (the mp4, or an extraction's motion .npz); the file appears under its
+        name only once complete."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".part", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as out, self._request("GET", f"/v1/jobs/{job_id}/result",
+                                                           stream=True) as response:
+                for chunk in response.iter_content(CHUNK):
+                    out.write(chunk)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(temp, 0o666 & ~umask)  # as a plain open() would have made it
+            os.replace(temp, path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+        return path
+
+    def cancel(self, job_id: str) -> JobStatus:
+        return JobStatus.from_dict(self._request("POST", f"/v1/jobs/{job_id}/cancel").json())
+
+    def delete(self, job_id: str) -> None:
+        self._request("DELETE", f"/v1/jobs/{job_id}")
+
+    def health(self) -> dict[str, Any]:
+        return self._request("GET", "/v1/health").json()
+
+    def models(self) -> dict[str, Any]:
+        return self._request("GET", "/v1/models").json()
+
+    def release(self) -> dict[str, Any]:
+        return self._request("POST", "/v1/models/release").json()
+
+    def _upload(self, path: str, files: dict[str, str | os.PathLike | None], field: str,
+                value: dict[str, Any]) -> requests.Response:
+        """POST the files (streamed from disk, never held whole) and one JSON field."""
+        with ExitStack() as stack:
+            body = MultipartBody()
+            for name, file in files.items():
+                if file is not None:
+                    body.add_file(name, Path(file).name, stack.enter_context(_open(str(file), name)))
+            body.add_field(field, json.dumps(value), "application/json")
+            return self._request("POST", path, data=body, headers={"Content-Type": body.content_type})
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        try:
+            response = self.session.request(method, self.url + path, timeout=TIMEOUT, **kwargs)
+        except requests.RequestException as exc:
+            raise ServerError(f"cannot reach the job server at {self.url} ({type(exc).__name__}); check the URL "
+                              "and that `scail serve` runs there", code="unreachable") from exc
+        if response.status_code >= 400:
+            raise _error(response)
+        return response
+
+
+def _error(response: requests.Response) -> Exception:
+    try:
+        error = response.json()["error"]
+        code, message = str(error["code"]), str(error["message"])
+    except (ValueError, KeyError, TypeError):
+        code = f"http_{response.status_code}"
+        message = f"the server answered {response.status_code} {response.reason}: {response.text[:200]}"
+    kind = ERROR_CLASSES.get(code)
+    if kind is not None:
+        return kind(message)
+    return ServerError(message, code=code, status=response.status_code)
+
+
+def _open(path: str, field: str):
+    try:
+        return open(path, "rb")  # closed by the caller's ExitStack
+    except OSError as exc:
+        raise InputError(f"cannot read the {field} file {path} ({exc.strerror}); check the path") from exc

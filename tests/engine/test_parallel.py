@@ -1,0 +1,289 @@
+"""Several ranks (CPU processes, gloo) give what one process gives: forwards, and whole jobs.
+
+Groups of 2 and 4 ranks are started once per module and reused: spawning processes that import
+torch is most of the cost on a CI machine. The DiT here has 4 heads (the tiny preset has 2) so
+that 4 ranks can share them without CFG, and 2 x 2 with it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+
+import scail_blender.engine.parallel as parallel
+
+from scail_blender.engine.checkpoints import load_dit
+from scail_blender.jobs.contract import Job, JobInputs, JobSettings
+from scail_blender.engine.models.dit import DitConfig, add_mask_channels
+from scail_blender.engine.parallel import DeviceGroup, ParallelPipeline
+from scail_blender.engine.parallel.groups import padded_length, split, usable_sizes
+from scail_blender.engine.parallel.launch import MULTICAST_OFF
+from scail_blender.engine.parallel.ranks import CheckpointSource, DitSource, Leader
+from scail_blender.engine.pipeline import ScailPipeline
+from scail_blender.engine.testing import random_state_dict, save_safetensors
+from scail_blender.cli import main as scail
+from scail_blender.errors import Cancelled, DeviceGroupError, InputError
+from scail_blender.media.video import probe_video, read_video
+
+from tests.support import ROOT
+from tests.support.media import write_job_media
+
+sys.path.insert(0, str(ROOT / "bench"))
+
+import dit_parallel  # noqa: E402
+
+
+TOLERANCE = 1e-5
+
+
+def four_heads(variant: str) -> DitConfig:
+    return dataclasses.replace(DitConfig.preset("tiny", variant), num_heads=4)
+
+
+@pytest.fixture(scope="module")
+def dits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("dits")
+    paths = {}
+    for variant in ("scail", "scail2"):
+        config = four_heads(variant)
+        paths[variant] = save_safetensors(random_state_dict(config, seed=3), folder / f"{variant}.safetensors", config)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def groups() -> Iterator[dict[int, DeviceGroup]]:
+    """Groups of 2 and 4 CPU ranks, started together (their imports overlap) and reused."""
+    with DeviceGroup(2, "cpu") as two, DeviceGroup(4, "cpu") as four:
+        two.start()
+        four.start()
+        yield {2: two, 4: four}
+
+
+@pytest.fixture(scope="module")
+def group2(groups: dict[int, DeviceGroup]) -> DeviceGroup:
+    return groups[2]
+
+
+@pytest.fixture(scope="module")
+def group4(groups: dict[int, DeviceGroup]) -> DeviceGroup:
+    return groups[4]
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_checkpoint: Path) -> Path:
+    """The tiny SCAIL-Preview folder (2 heads)."""
+    return tiny_checkpoint
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return write_job_media(tmp_path_factory.mktemp("media"), frames=7, ref_shape=(80, 60))
+
+
+def job(clip: dict[str, Path], out: Path, **settings) -> Job:
+    return Job(inputs=JobInputs(reference_image=str(clip["ref"]), pose_video=str(clip["pose"]), prompt="a person dances"),
+               settings=JobSettings(**{"steps": 3, "width": 64, "height": 64, **settings}), output=str(out))
+
+
+def frames(path: str | Path) -> np.ndarray:
+    return np.stack(list(read_video(path)))
+
+
+def inputs(config: DitConfig, batch: int, frames: int, extra: int = 0, replace: bool = False,
+           seed: int = 0) -> dict:
+    """Random inputs on a 4x4 latent (2x2 tokens, 1 pose token a frame): 4 + 5 * frames + 4 * extra
+    tokens, so 1 frame gives 9 (divisible by neither 2 nor 4) and 4 frames 24."""
+    g = torch.Generator().manual_seed(seed)
+    rand = lambda *shape: torch.randn(*shape, generator=g)  # noqa: E731
+    x = dict(x=add_mask_channels(rand(batch, 16, frames, 4, 4), 0.0), t=torch.rand(batch, generator=g) * 1000,
+             context=rand(batch, 7, config.text_dim), clip_fea=rand(batch, 257, config.clip_dim),
+             ref=add_mask_channels(rand(batch, 16, 1, 4, 4), 1.0),
+             pose=add_mask_channels(rand(batch, 16, frames, 2, 2), 1.0), replace=replace)
+    if config.variant == "scail2":
+        x["ref_mask"] = (rand(batch, 28, 1 + frames, 4, 4) > 0).float()
+        x["pose_mask"] = (rand(batch, 28, frames, 2, 2) > 0).float()
+        if extra:
+            x["extra_refs"] = add_mask_channels(rand(batch, 16, extra, 4, 4), 1.0)
+            x["extra_ref_masks"] = (rand(batch, 28, extra, 4, 4) > 0).float()
+    return x
+
+
+# (batch, frames, extra refs, replace): batch 2 is CFG; tokens 9, 9, 24, 19 (SCAIL), 13, 13, 18, 9 (SCAIL-2).
+CASES = {
+    "scail": [(1, 1, 0, False), (2, 1, 0, False), (1, 4, 0, False), (2, 3, 0, False)],
+    "scail2": [(2, 1, 1, False), (1, 1, 1, True), (2, 2, 1, True), (2, 1, 0, False)],
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Forwards:
+    """Rank 0 task: load a DiT on every rank and return its outputs for each input set."""
+
+    source: DitSource
+    cases: list[dict]
+    shard: bool = False
+
+    def __call__(self, leader: Leader, report, cancel: threading.Event) -> list[torch.Tensor]:
+        dit = leader.load_dit(self.source, torch.float32, self.shard)
+        try:
+            return [dit(**case) for case in self.cases]
+        finally:
+            dit.release()
+
+
+def check_forwards(group: DeviceGroup, path: Path, variant: str, shard: bool = False) -> None:
+    config = four_heads(variant)
+    cases = [inputs(config, *case, seed=i) for i, case in enumerate(CASES[variant])]
+    model = load_dit(path, torch.float32)
+    with torch.no_grad():
+        expected = [model(**case) for case in cases]
+    got = group.run(Forwards(CheckpointSource(str(path)), cases, shard))
+    for case, want, have in zip(CASES[variant], expected, got):
+        assert have.shape == want.shape
+        assert (have - want).abs().max() <= TOLERANCE, f"{variant} {case}"
+
+
+def test_split_arithmetic() -> None:
+    assert usable_sizes(40) == [1, 2, 4, 5, 8]
+    assert split(4, 3, batch=2, heads=40) == split(4, 3, 2, 40).__class__(parts=2, degree=2, part=1, piece=1)
+    assert split(4, 3, batch=1, heads=40).degree == 4
+    assert split(5, 4, batch=2, heads=40).parts == 1  # odd groups keep the CFG pair together
+    assert padded_length(48832, 8) == 48832 and padded_length(9, 4) == 12
+    with pytest.raises(InputError, match="--gpus with one of 1, 2, 4, 5, 8"):
+        split(6, 0, batch=2, heads=40)
+
+
+@pytest.mark.parametrize("variant", ["scail", "scail2"])
+def test_two_ranks_match_one_process(group2: DeviceGroup, dits: dict[str, Path], variant: str) -> None:
+    check_forwards(group2, dits[variant], variant)
+
+
+@pytest.mark.parametrize("variant", ["scail", "scail2"])
+def test_four_ranks_match_one_process(group4: DeviceGroup, dits: dict[str, Path], variant: str) -> None:
+    check_forwards(group4, dits[variant], variant)
+
+
+def test_fsdp2_sharded_weights_match_one_process(group2: DeviceGroup, dits: dict[str, Path]) -> None:
+    check_forwards(group2, dits["scail2"], "scail2", shard=True)
+
+
+def test_generate_on_two_ranks_gives_the_video_of_one_process(group2: DeviceGroup, tiny: Path,
+                                                              clip: dict[str, Path], tmp_path: Path) -> None:
+    """With CFG the two passes run on one rank each; without, both ranks share the sequence."""
+    single, group = ScailPipeline(tiny, "cpu"), ParallelPipeline(tiny, group=group2)
+    for cfg in (5.0, 1.0):
+        events = []
+        want = single.generate(job(clip, tmp_path / f"one_{cfg}.mp4", cfg=cfg, seed=5))
+        got = group.generate(job(clip, tmp_path / f"two_{cfg}.mp4", cfg=cfg, seed=5), events.append)
+        assert (got.frames, got.width, got.height, got.seed) == (want.frames, want.width, want.height, want.seed)
+        assert np.array_equal(frames(got.output), frames(want.output)), f"cfg {cfg}"
+        assert [e.phase for e in events][-1] == "done"
+        assert [e.step for e in events if e.phase == "denoise"] == [0, 1, 2, 3]
+
+
+@dataclasses.dataclass(frozen=True)
+class Environment:
+    """Rank 0 task: the NVLink multicast variables as the ranks see them."""
+
+    def __call__(self, leader: Leader, report, cancel: threading.Event) -> dict[str, str | None]:
+        return {name: os.environ.get(name) for name in MULTICAST_OFF}
+
+
+def test_cancel_reaches_the_group_and_it_keeps_serving(group2: DeviceGroup, tiny: Path, clip: dict[str, Path],
+                                                       tmp_path: Path) -> None:
+    pipeline, cancel, seen = ParallelPipeline(tiny, group=group2), threading.Event(), []
+    pids = group2.pids
+
+    def on_progress(event) -> None:
+        seen.append(event)
+        if event.phase == "denoise" and event.step == 2:
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        pipeline.generate(job(clip, tmp_path / "x.mp4", steps=100), on_progress, cancel)
+    assert max(e.step for e in seen if e.phase == "denoise") < 100
+    assert not (tmp_path / "x.mp4").exists()
+    assert pipeline.generate(job(clip, tmp_path / "y.mp4", steps=1)).frames == 5
+    assert group2.pids == pids, "a cancelled job leaves the group running"
+    assert group2.run(Environment()) == MULTICAST_OFF
+
+
+def test_heads_that_do_not_split_fail_before_the_group_is_involved(group4: DeviceGroup, tiny: Path,
+                                                                   clip: dict[str, Path], tmp_path: Path) -> None:
+    pipeline, pids = ParallelPipeline(tiny, group=group4), group4.pids
+    with pytest.raises(InputError, match="4 GPUs cannot share this model's 2 attention heads without guidance"):
+        pipeline.generate(job(clip, tmp_path / "x.mp4", cfg=1.0))
+    # With CFG each half of 2 ranks shares the 2 heads: the same group runs it.
+    assert pipeline.generate(job(clip, tmp_path / "y.mp4", steps=1)).frames == 5
+    assert group4.pids == pids
+
+
+@dataclasses.dataclass(frozen=True)
+class FailsOnFollowers:
+    """A DiT source that rank 0 can build and the other ranks cannot."""
+
+    path: str
+
+    def check(self) -> DitConfig:
+        return CheckpointSource(self.path).check()
+
+    def build(self, device: torch.device, dtype: torch.dtype):
+        if dist.get_rank() != 0:
+            raise RuntimeError("this rank cannot load the model (test)")
+        return CheckpointSource(self.path).build(device, dtype)
+
+
+def test_a_failing_rank_fails_the_job_with_its_message(group2: DeviceGroup, dits: dict[str, Path]) -> None:
+    """The group is stopped; the next task (in file order, the CLI test) starts a fresh one."""
+    case = inputs(four_heads("scail"), 2, 1)
+    with pytest.raises(DeviceGroupError, match=r"rank 1 of 2 failed: RuntimeError: this rank cannot load the model"):
+        group2.run(Forwards(FailsOnFollowers(str(dits["scail"])), [case]))
+    assert group2.pids == []
+
+
+def test_a_killed_rank_fails_the_job(group4: DeviceGroup, dits: dict[str, Path]) -> None:
+    check_forwards(group4, dits["scail"], "scail")  # (re)starts the group if needed
+    os.kill(group4.pids[2], signal.SIGKILL)  # no message at all: its end is the report
+    with pytest.raises(DeviceGroupError, match="rank 2 of 4 was killed by SIGKILL"):
+        check_forwards(group4, dits["scail"], "scail")
+    assert group4.pids == []
+
+
+def test_cli_gpus_runs_the_job_on_a_group(group2: DeviceGroup, tiny: Path, clip: dict[str, Path], tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    asked = []
+
+    def on_group2(checkpoint: str, gpus: int, device: str, **options) -> ParallelPipeline:
+        asked.append((gpus, device, options))
+        return ParallelPipeline(checkpoint, group=group2, **options)
+
+    monkeypatch.setattr(parallel, "ParallelPipeline", on_group2)
+    out = tmp_path / "out.mp4"
+    code = scail(["generate", "--checkpoint", str(tiny), "--ref", str(clip["ref"]), "--pose", str(clip["pose"]),
+                  "--out", str(out), "--steps", "2", "--size", "64x64", "--gpus", "2", "--device", "cpu"])
+    assert code == 0 and probe_video(out).frames == 5
+    assert asked == [(2, "cpu", {"shard_weights": False})]
+    assert group2.pids == [], "the command stops its group"
+    assert scail(["generate", "--checkpoint", str(tiny), "--ref", "r.png", "--pose", "p.mp4", "--out", "o.mp4",
+                  "--shard-weights"]) == 2
+
+
+def test_bench_times_steps_on_each_group_size(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    summary = dit_parallel.main(["--gpus", "1", "2", "--config", "tiny", "--device", "cpu", "--size", "64x64",
+                                 "--frames", "5", "--dtype", "float32", "--warmup", "0", "--repeat", "1",
+                                 "--json", str(out)])
+    assert [r["gpus"] for r in summary["runs"]] == [1, 2]
+    assert all(r["seconds_per_step"] > 0 and r["output_shape"] == [2, 16, 2, 8, 8] for r in summary["runs"])
+    assert summary["runs"][0]["speedup"] == 1.0
+    assert summary["runs"][1]["speedup"] == summary["runs"][0]["seconds_per_step"] / summary["runs"][1]["seconds_per_step"]

@@ -21,7 +21,7 @@ Modes (speed.py; all but the defaults are off in a real job):
   vram-24gb      blocks streamed from pinned host memory, allocations capped at 24 GiB
   vram-12gb      the same at 12 GiB, CFG as two passes
   auto+compile   auto with torch.compile'd blocks (compile time reported separately)
-  fp8, fp8-row   e4m3 block linears, per-tensor / per-row activation scales
+  fp8            e4m3 block linears, per-tensor activation scales
   fp8+compile    fp8 with torch.compile'd blocks
 Each mode also runs two UniPC steps of the real loop under torch.cuda.set_sync_debug_mode("error")
 and records whether they ran without a host sync ("sync_free").
@@ -56,7 +56,8 @@ from scail_blender.engine.models.t5 import T5Config, T5Encoder
 from scail_blender.engine.models.vae import VaeConfig, WanVAE
 from scail_blender.engine.offload import BlockOffload
 from scail_blender.engine.sampling import denoise, make_sampler
-from scail_blender.engine.speed import Speed, guided_forward
+from scail_blender.engine.guidance import guided_forward
+from scail_blender.engine.speed import Speed
 from scail_blender.engine.step_cache import plan_steps
 
 CFG = 5.0
@@ -71,7 +72,6 @@ MODES: dict[str, Speed] = {
     "vram-12gb": Speed(vram="12gb", cfg_batch=False),
     "auto+compile": Speed(compile=True),
     "fp8": Speed(precision="fp8"),
-    "fp8-row": Speed(precision="fp8", fp8_activation="row"),
     "fp8+compile": Speed(precision="fp8", compile=True),
 }
 VRAM_BUDGET_GIB = {"24gb": 24, "12gb": 12}
@@ -318,12 +318,8 @@ def main(argv: list[str] | None = None) -> dict:
             model = plain_model = None  # free the bf16 model before building the fp8 one
             memory_reset(device)
             fp8_model = build_model(config, device, dtype)
-            convert_blocks_to_fp8(fp8_model.blocks, "tensor")
+            convert_blocks_to_fp8(fp8_model.blocks)
         model = fp8_model if speed.precision == "fp8" else plain_model
-        if speed.precision == "fp8":
-            for module in model.blocks.modules():
-                if hasattr(module, "activation"):
-                    module.activation = speed.fp8_activation
         result = run_mode(name, speed, model, step_inputs, args, device, flop_per_step)
         out = result.pop("output", None)
         if out is not None:

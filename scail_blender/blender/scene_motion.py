@@ -7,7 +7,6 @@ the frame the user was looking at.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,6 +21,7 @@ from .camera import camera_params
 from ..rig.bonemap import BoneMap, MappingReport
 from ..rig.camera import Framing, framing_note, intrinsics_from_camera, world_to_opencv
 from ..rig.scale import auto_scale, skeleton_height
+from ..timing import split_time
 
 
 @dataclass
@@ -103,8 +103,8 @@ class ClipExtractor:
         if self.done:
             return
         time = self.frame_times[self._next]
-        whole = math.floor(time)
-        self.scene.frame_set(int(whole), subframe=time - whole)
+        frame, subframe = split_time(time)  # 3.9999999 is frame 4, not frame 3 at subframe 0.99
+        self.scene.frame_set(frame, subframe=subframe)
         params = camera_params(self.scene, self.camera)
         if intrinsics_from_camera(params, self.size, self.framing) != self.intrinsics and not self.warnings:
             self.warnings.append("the camera's lens, sensor or shift changes during the clip; "

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     check_outputs({"OUT": args.target}, inputs={"IN": args.source}, need_bytes=size // 2)
     import torch
 
-    from ..engine.checkpoints import convert
+    from ..engine.checkpoints.convert import convert
     from ..jobs.contract import VARIANT_NAMES
 
     start = time.perf_counter()

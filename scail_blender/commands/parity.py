@@ -66,7 +66,7 @@ def read_inputs(path: Path) -> dict[str, np.ndarray]:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..engine.checkpoints import load_dit
+    from ..engine.checkpoints.loading import load_dit
 
     if args.out.suffix != ".npz":
         raise InputError(f"--out {args.out}: the output is an npz file; end its name in .npz")

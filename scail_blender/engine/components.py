@@ -3,7 +3,7 @@
 Both releases ship them side by side with the DiT (the wan-branch config's names):
 
     SCAIL-Preview/ (or SCAIL-2/)
-      model/1/...                          the DiT (see checkpoints.py)
+      model/1/...                          the DiT (see checkpoints/)
       Wan2.1_VAE.pth
       umt5-xxl/models_t5_umt5-xxl-enc-bf16.pth  and the tokenizer files
       models_clip_open-clip-xlm-roberta-large-vit-huge-14-onlyvisual.pth  (or the full CLIP file)
@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError
-from .checkpoints import recorded_components
+from .checkpoints.formats import recorded_components
 from .models.clip import ClipConfig, ClipVision, visual_state_dict
 from .models.t5 import T5Config, T5Encoder
 from .models.vae import VaeConfig, WanVAE

@@ -37,13 +37,15 @@ from ..progress import Progress, ProgressCallback, check_cancel, no_progress
 from ..pose.framing import size_text
 from ..media.video import VideoInfo, VideoWriter, probe_video, read_video
 from . import preprocess as pre
-from .checkpoints import find_checkpoint_file, load_dit
+from .checkpoints.formats import find_checkpoint_file
+from .checkpoints.loading import load_dit
 from .components import ComponentFiles, load_clip, load_t5, load_vae
 from ..jobs.contract import Job, JobResult
 from .models.attention import SAGE_MISSING, has_sageattention
 from .models.dit import ScailDiT, add_mask_channels
 from .sampling import denoise, make_sampler
-from .speed import Speed, guided_forward, prepare_dit
+from .guidance import guided_forward
+from .speed import Speed, prepare_dit
 from .step_cache import StepCache, plan_steps
 from .text import PromptTokenizer
 

@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoints import FSDP_PATH, SAT_PATH, wan_to_sat, write_safetensors
+from .checkpoints.convert import write_safetensors
+from .checkpoints.formats import FSDP_PATH, SAT_PATH
+from .checkpoints.names import wan_to_sat
 from .models.dit import DitConfig, ScailDiT
 
 

@@ -1,6 +1,6 @@
 """Tiny random checkpoint folders in the official layout, for smoke tests without 40 GB downloads.
 
-Every file is written in the release's format and names (DiT through checkpoints.py's writers,
+Every file is written in the release's format and names (DiT through the checkpoints package's writers,
 bare state dicts for the VAE, umT5 and CLIP, a ``tokenizer.json`` built here with a word-level
 model), only with tiny sizes, so a tiny folder exercises exactly the loading code a real one does.
 The weights are random: the videos they make are noise, but of the right length, size and rate.

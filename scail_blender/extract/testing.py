@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 
 COLORS_RGB = ((230, 30, 30), (30, 230, 30), (30, 30, 230))  # person colours: red, green, blue
 DEPTHS_MM = (5000.0, 3000.0, 6000.0)
-NLF_ORDER = (1, 0, 2)
 YOLOX_SCORES = (0.95, 0.93, 0.9)  # red, green, blue
 OPSET = 17
 

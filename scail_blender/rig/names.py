@@ -53,9 +53,3 @@ def parse_name(name: str) -> ParsedName:
         else:
             kept.append(token)
     return ParsedName(layer, side, "".join(kept))
-
-
-def canonical_name(name: str) -> str:
-    """One spelling per bone meaning: ``mixamorig:LeftForeArm`` and ``forearm_l`` give ``forearm.L``."""
-    parsed = parse_name(name)
-    return parsed.base + (f".{parsed.side}" if parsed.side else "")

@@ -75,7 +75,8 @@ def create_app(settings: Settings) -> FastAPI:
 
 def checkpoint_variant(settings: Settings) -> str:
     """Open the checkpoint without reading its weights: a wrong folder fails before serving."""
-    from scail_blender.engine.checkpoints import detect_variant, open_checkpoint
+    from scail_blender.engine.checkpoints.formats import open_checkpoint
+    from scail_blender.engine.checkpoints.loading import detect_variant
     from scail_blender.engine.components import ComponentFiles
 
     ComponentFiles.locate(settings.checkpoint)

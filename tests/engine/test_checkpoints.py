@@ -11,7 +11,9 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from scail_blender.engine import checkpoints as ck
+from scail_blender.engine.checkpoints.formats import FSDP_PATH, SAT_PATH
+from scail_blender.engine.checkpoints.loading import KEY_COUNTS, detect_variant, expected_shapes, infer_config, load_dit
+from scail_blender.engine.checkpoints.names import SAT_PREFIX, wan_to_sat
 from scail_blender.engine import testing
 from scail_blender.engine.models.dit import DitConfig
 from scail_blender.cli import main
@@ -35,7 +37,7 @@ def write_all(state: dict[str, torch.Tensor], root: Path) -> dict[str, Path]:
 def test_every_official_format_loads_to_identical_tensors(variant: str, states, tmp_path: Path) -> None:
     state = states[variant]
     for fmt, path in write_all(state, tmp_path).items():
-        model = ck.load_dit(path, dtype=torch.float32)
+        model = load_dit(path, dtype=torch.float32)
         assert model.config == DitConfig.preset("tiny", variant), fmt
         loaded = model.state_dict()
         assert loaded.keys() == state.keys(), fmt
@@ -46,16 +48,16 @@ def test_every_official_format_loads_to_identical_tensors(variant: str, states, 
 
 def test_files_are_in_the_official_layouts_and_names(states, tmp_path: Path) -> None:
     paths = write_all(states["scail2"], tmp_path)
-    sat = torch.load(paths["sat"] / ck.SAT_PATH, weights_only=True)["module"]
+    sat = torch.load(paths["sat"] / SAT_PATH, weights_only=True)["module"]
     dim = 256
     assert sat["model.diffusion_model.transformer.layers.0.attention.query_key_value.weight"].shape == (3 * dim, dim)
     assert sat["model.diffusion_model.transformer.layers.1.cross_attention.key_value.bias"].shape == (2 * dim,)
     assert sat["model.diffusion_model.mixins.adaln_layer.clip_feature_key_value_list.0.weight"].shape == (2 * dim, dim)
     assert sat["model.diffusion_model.mixins.adaln_layer.adaLN_modulations.1"].shape == (1, 6, dim)
     assert "model.diffusion_model.mixins.patch_embed.proj_mask.weight" in sat
-    assert all(k.startswith(ck.SAT_PREFIX) for k in sat)
+    assert all(k.startswith(SAT_PREFIX) for k in sat)
     # The FSDP file is float32 and keeps NumPy RNG state next to the weights, as SCAIL-2's does.
-    fsdp_globals = torch.serialization.get_unsafe_globals_in_checkpoint(paths["fsdp"] / ck.FSDP_PATH)
+    fsdp_globals = torch.serialization.get_unsafe_globals_in_checkpoint(paths["fsdp"] / FSDP_PATH)
     assert any(name.startswith("numpy") for name in fsdp_globals)
     with safe_open(paths["safetensors"], framework="pt") as handle:
         assert "blocks.0.self_attn.q.weight" in handle.keys()
@@ -64,7 +66,7 @@ def test_files_are_in_the_official_layouts_and_names(states, tmp_path: Path) -> 
 
 def test_loading_casts_on_the_way(states, tmp_path: Path) -> None:
     path = testing.save_fsdp(states["scail"], tmp_path)
-    model = ck.load_dit(tmp_path, dtype=torch.bfloat16)
+    model = load_dit(tmp_path, dtype=torch.bfloat16)
     assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
     assert torch.equal(model.head.head.weight, states["scail"]["head.head.weight"].bfloat16())
     assert path.is_file()
@@ -74,22 +76,22 @@ def test_key_counts_of_the_real_models_and_config_inference() -> None:
     for name in ("14B", "1.3B"):
         for variant in VARIANTS:
             config = DitConfig.preset(name, variant)
-            shapes = ck.expected_shapes(config)
+            shapes = expected_shapes(config)
             if name == "14B":
-                assert len(shapes) == ck.KEY_COUNTS[variant]
-            assert ck.infer_config(shapes, ck.detect_variant(shapes)) == config
+                assert len(shapes) == KEY_COUNTS[variant]
+            assert infer_config(shapes, detect_variant(shapes)) == config
 
 
 def test_plain_wan_i2v_is_named_as_such(states, tmp_path: Path) -> None:
     wan = {k: v for k, v in states["scail"].items() if not k.startswith("patch_embedding_pose")}
     path = testing.save_safetensors(wan, tmp_path / "wan.safetensors")
     with pytest.raises(CheckpointError, match="plain Wan2.1-I2V .*not SCAIL"):
-        ck.load_dit(path)
-    wan14 = {k: v for k, v in ck.expected_shapes(DitConfig.preset("14B")).items()
+        load_dit(path)
+    wan14 = {k: v for k, v in expected_shapes(DitConfig.preset("14B")).items()
              if not k.startswith("patch_embedding_pose")}
-    assert len(wan14) == ck.KEY_COUNTS["wan_i2v"]
+    assert len(wan14) == KEY_COUNTS["wan_i2v"]
     with pytest.raises(CheckpointError, match=r"plain Wan2.1-I2V \(1303 tensors"):
-        ck.detect_variant(wan14)
+        detect_variant(wan14)
 
 
 def test_missing_unexpected_and_misshaped_tensors_are_listed(states, tmp_path: Path) -> None:
@@ -99,7 +101,7 @@ def test_missing_unexpected_and_misshaped_tensors_are_listed(states, tmp_path: P
     state["blocks.0.lora_up.weight"] = torch.zeros(4, 4)
     path = testing.save_safetensors(state, tmp_path / "dit.safetensors")
     with pytest.raises(CheckpointError) as error:
-        ck.load_dit(path)
+        load_dit(path)
     message = str(error.value)
     assert "1 missing, 1 unexpected, 1 mis-shaped" in message
     assert "missing: blocks.1.ffn.2.bias" in message
@@ -108,13 +110,13 @@ def test_missing_unexpected_and_misshaped_tensors_are_listed(states, tmp_path: P
 
 
 def test_unknown_sat_names_are_reported(states, tmp_path: Path) -> None:
-    sat = ck.wan_to_sat(states["scail"])
+    sat = wan_to_sat(states["scail"])
     sat["model.diffusion_model.mixins.extra_thing.weight"] = torch.zeros(3)
-    path = tmp_path / ck.SAT_PATH
+    path = tmp_path / SAT_PATH
     path.parent.mkdir(parents=True)
     torch.save({"module": sat}, path)
     with pytest.raises(CheckpointError, match="unexpected: model.diffusion_model.mixins.extra_thing"):
-        ck.load_dit(tmp_path)
+        load_dit(tmp_path)
 
 
 @pytest.mark.parametrize("content", [b"", b"not a checkpoint at all" * 10, b"PK\x03\x04garbage"])
@@ -122,7 +124,7 @@ def test_garbage_files_raise_checkpoint_errors(content: bytes, tmp_path: Path) -
     path = tmp_path / "dit.safetensors"
     path.write_bytes(content)
     with pytest.raises(CheckpointError, match="download it again|not a"):
-        ck.load_dit(path)
+        load_dit(path)
 
 
 def test_truncated_download_raises_checkpoint_error(states, tmp_path: Path) -> None:
@@ -130,18 +132,18 @@ def test_truncated_download_raises_checkpoint_error(states, tmp_path: Path) -> N
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError, match="download"):
-        ck.load_dit(tmp_path)
+        load_dit(tmp_path)
     st = testing.save_safetensors(states["scail"], tmp_path / "dit.safetensors")
     st.write_bytes(st.read_bytes()[:-1000])
     with pytest.raises(CheckpointError):
-        ck.load_dit(st)
+        load_dit(st)
 
 
 def test_folders_and_paths_that_hold_no_checkpoint(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="does not exist"):
-        ck.load_dit(tmp_path / "nowhere")
+        load_dit(tmp_path / "nowhere")
     with pytest.raises(CheckpointError, match=r"model/1/mp_rank_00_model_states\.pt"):
-        ck.load_dit(tmp_path)
+        load_dit(tmp_path)
 
 
 def touch(path: str) -> None:
@@ -160,17 +162,17 @@ class Payload:
 
 def test_objects_in_pickles_are_never_executed(states, tmp_path: Path) -> None:
     marker = tmp_path / "executed"
-    path = tmp_path / ck.SAT_PATH
+    path = tmp_path / SAT_PATH
     path.parent.mkdir(parents=True)
-    torch.save({"module": ck.wan_to_sat(states["scail"]), "args": Payload(marker),
+    torch.save({"module": wan_to_sat(states["scail"]), "args": Payload(marker),
                 "rng": np.random.RandomState(1).get_state()}, path)
-    model = ck.load_dit(tmp_path, dtype=torch.float32)
+    model = load_dit(tmp_path, dtype=torch.float32)
     assert not marker.exists()
     assert torch.equal(model.patch_embedding.weight, states["scail"]["patch_embedding.weight"])
     # Some modules torch never lets a checkpoint name; such a file is refused, still unexecuted.
-    torch.save({"module": ck.wan_to_sat(states["scail"]), "args": Payload(marker, os.system)}, path)
+    torch.save({"module": wan_to_sat(states["scail"]), "args": Payload(marker, os.system)}, path)
     with pytest.raises(CheckpointError, match="not a plain checkpoint"):
-        ck.load_dit(tmp_path)
+        load_dit(tmp_path)
     assert not marker.exists()
 
 
@@ -179,10 +181,10 @@ def test_num_heads_comes_from_our_metadata(tmp_path: Path) -> None:
     config = type(config)(**{**config.__dict__, "num_heads": 4})
     state = testing.random_state_dict(config, seed=1)
     path = testing.save_safetensors(state, tmp_path / "dit.safetensors", config)
-    assert ck.load_dit(path).config.num_heads == 4
+    assert load_dit(path).config.num_heads == 4
     bare = testing.save_safetensors(state, tmp_path / "bare.safetensors")
-    assert ck.load_dit(bare).config.num_heads == 2  # dim // 128 without metadata
-    assert ck.load_dit(bare, num_heads=4).config.num_heads == 4
+    assert load_dit(bare).config.num_heads == 2  # dim // 128 without metadata
+    assert load_dit(bare, num_heads=4).config.num_heads == 4
 
 
 def test_convert_command_writes_one_safetensors_file(states, tmp_path: Path, capsys) -> None:
@@ -197,7 +199,7 @@ def test_convert_command_writes_one_safetensors_file(states, tmp_path: Path, cap
     assert [p.name for p in target.parent.iterdir()] == ["scail2.safetensors"]
     half = tmp_path / "bf16.safetensors"
     assert main(["convert", str(target), str(half)]) == 0
-    model = ck.load_dit(half, dtype=torch.bfloat16)
+    model = load_dit(half, dtype=torch.bfloat16)
     assert torch.equal(model.blocks[0].ffn[0].weight, states["scail2"]["blocks.0.ffn.0.weight"].bfloat16())
 
 

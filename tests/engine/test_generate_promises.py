@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from scail_blender.engine.checkpoints import convert, find_checkpoint_file
+from scail_blender.engine.checkpoints.convert import convert
+from scail_blender.engine.checkpoints.formats import find_checkpoint_file
 from scail_blender.jobs.contract import Job, JobInputs, JobSettings
 from scail_blender.engine.pipeline import ScailPipeline
 from scail_blender.cli import main

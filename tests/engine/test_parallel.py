@@ -22,7 +22,7 @@ import torch.distributed as dist
 
 import scail_blender.engine.parallel as parallel
 
-from scail_blender.engine.checkpoints import load_dit
+from scail_blender.engine.checkpoints.loading import load_dit
 from scail_blender.jobs.contract import Job, JobInputs, JobSettings
 from scail_blender.engine.models.dit import DitConfig, add_mask_channels
 from scail_blender.engine.parallel import DeviceGroup, ParallelPipeline

@@ -14,7 +14,7 @@ from scail_blender.engine.testing import random_state_dict
 from scail_blender.engine.models.attention import BACKENDS, attention, exact_backend
 from scail_blender.engine.models.dit import DitConfig, ScailDiT, TokenLayout, add_mask_channels
 from scail_blender.engine.sampling import denoise, make_sampler
-from scail_blender.engine.speed import guided_forward
+from scail_blender.engine.guidance import guided_forward
 from scail_blender.engine.step_cache import StepCache
 
 from tests.engine.test_dit_model import make_inputs

@@ -7,7 +7,7 @@ import torch
 from scail_blender.engine.testing import random_state_dict
 from scail_blender.engine.models.dit import DitConfig, ScailDiT
 from scail_blender.engine.sampling import denoise, make_sampler
-from scail_blender.engine.speed import guided_forward
+from scail_blender.engine.guidance import guided_forward
 from scail_blender.engine.step_cache import (
     COEFFICIENTS,
     WARMUP_STEPS,

@@ -9,7 +9,7 @@ from scail_blender.errors import RigMappingError
 from scail_blender.pose.skeleton import SLOT_FROM_SMPL, SMPL_JOINT_NAMES
 from scail_blender.rig.bonemap import (FACE_RULE, HEAD_MARK_NAMES, BoneInfo, BoneMap, JointSource, auto_map,
                                        rest_points, sources_points)
-from scail_blender.rig.names import canonical_name
+from scail_blender.rig.names import parse_name
 from scail_blender.rig.scale import auto_scale, skeleton_height
 
 from tests.support.rig_skeletons import BODY, MAKEHUMAN, MIXAMO, SMPL, UNREAL, VRM, bone_table
@@ -17,14 +17,17 @@ from tests.support.rig_skeletons import BODY, MAKEHUMAN, MIXAMO, SMPL, UNREAL, V
 JOINT = {name: i for i, name in enumerate(SMPL_JOINT_NAMES)}
 
 
-@pytest.mark.parametrize("spelling, expected", [
-    ("mixamorig:LeftForeArm", "forearm.L"), ("mixamorig1:RightUpLeg", "upleg.R"),
-    ("DEF-upper_arm.L.001", "upperarm1.L"), ("upperarm_l", "upperarm.L"), ("J_Bip_R_LowerArm", "lowerarm.R"),
-    ("LHipJoint", "hipjoint.L"), ("Bip01 L Thigh", "thigh.L"), ("spine.004", "spine4"), ("neck_01", "neck1"),
-    ("left_wrist", "wrist.L"), ("Hand_Right", "hand.R"), ("LeftThumbProximal", "thumb1.L"),
+@pytest.mark.parametrize("spelling, base, side", [
+    ("mixamorig:LeftForeArm", "forearm", "L"), ("mixamorig1:RightUpLeg", "upleg", "R"),
+    ("DEF-upper_arm.L.001", "upperarm1", "L"), ("upperarm_l", "upperarm", "L"),
+    ("J_Bip_R_LowerArm", "lowerarm", "R"), ("LHipJoint", "hipjoint", "L"), ("Bip01 L Thigh", "thigh", "L"),
+    ("spine.004", "spine4", ""), ("neck_01", "neck1", ""), ("left_wrist", "wrist", "L"),
+    ("Hand_Right", "hand", "R"), ("LeftThumbProximal", "thumb1", "L"),
 ])
-def test_canonical_names(spelling: str, expected: str) -> None:
-    assert canonical_name(spelling) == expected
+def test_names_parse_to_one_spelling_per_bone(spelling: str, base: str, side: str) -> None:
+    """``mixamorig:LeftForeArm`` and ``forearm_l`` both read as base ``forearm`` on side ``L``."""
+    parsed = parse_name(spelling)
+    assert (parsed.base, parsed.side) == (base, side)
 
 
 @pytest.mark.parametrize("names, preset", [

@@ -1,12 +1,13 @@
 """FP8 (e4m3) linear layers for the DiT blocks: half the weight memory, twice the matmul rate.
 
 Weights get one scale per output channel (amax / 448), fixed at conversion; activations get a
-dynamic scale per tensor or per row (token), computed on the device each call, so nothing is read
-back to the host. On CUDA the product runs in ``torch._scaled_mm`` (fp8 tensor cores, Hopper and
-Ada); anywhere else the same quantisation is emulated (quantise, dequantise, float32 matmul), which
-gives the same numbers up to float32 rounding and lets the CPU tests measure the error of the
-recipe. Only the blocks' linears are converted; embeddings, the head and the norms keep their
-precision, as fp8 checkpoints of Wan do.
+dynamic scale per tensor, computed on the device each call, so nothing is read back to the host
+(a scale per row, i.e. per token, was measured on an H200: no faster and no more accurate). On
+CUDA the product runs in ``torch._scaled_mm`` (fp8 tensor cores, Hopper and Ada); anywhere else
+the same quantisation is emulated (quantise, dequantise, float32 matmul), which gives the same
+numbers up to float32 rounding and lets the CPU tests measure the error of the recipe. Only the
+blocks' linears are converted; embeddings, the head and the norms keep their precision, as fp8
+checkpoints of Wan do.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ log = logging.getLogger(__name__)
 
 FP8 = torch.float8_e4m3fn
 FP8_MAX = 448.0
-ACTIVATION_SCALES = ("tensor", "row")
 
 
 def quantize_fp8(x: torch.Tensor, dim: int | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -42,21 +42,18 @@ class Fp8Linear(nn.Module):
     """A Linear whose weight is stored in e4m3 with per-output-channel scales."""
 
     def __init__(self, weight: torch.Tensor, weight_scale: torch.Tensor, bias: torch.Tensor | None,
-                 compute_dtype: torch.dtype, activation: str = "tensor") -> None:
+                 compute_dtype: torch.dtype) -> None:
         super().__init__()
-        if activation not in ACTIVATION_SCALES:
-            raise ValueError(f"activation scales must be one of {ACTIVATION_SCALES}, got {activation!r}")
         self.register_buffer("weight", weight)                 # e4m3 [out, in]
         self.register_buffer("weight_scale", weight_scale)     # float32 [out, 1]
         self.register_buffer("bias", bias)                     # compute dtype [out] or None
         self.compute_dtype = compute_dtype
-        self.activation = activation
 
     @classmethod
-    def from_linear(cls, linear: nn.Linear, activation: str = "tensor") -> Fp8Linear:
+    def from_linear(cls, linear: nn.Linear) -> Fp8Linear:
         weight, scale = quantize_fp8(linear.weight.detach(), dim=1)
         bias = None if linear.bias is None else linear.bias.detach()
-        return cls(weight, scale, bias, linear.weight.dtype, activation)
+        return cls(weight, scale, bias, linear.weight.dtype)
 
     @property
     def input_dtype(self) -> torch.dtype:
@@ -64,7 +61,7 @@ class Fp8Linear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows = x.reshape(-1, x.shape[-1])
-        x8, x_scale = quantize_fp8(rows, dim=None if self.activation == "tensor" else 1)
+        x8, x_scale = quantize_fp8(rows, dim=None)
         if x.device.type == "cuda":
             out = torch._scaled_mm(x8, self.weight.t(), scale_a=x_scale.reshape(-1, 1).expand(rows.shape[0], 1).contiguous(),
                                    scale_b=self.weight_scale.reshape(1, -1), out_dtype=self.compute_dtype)
@@ -75,12 +72,12 @@ class Fp8Linear(nn.Module):
         return out.reshape(*x.shape[:-1], -1)
 
 
-def convert_blocks_to_fp8(blocks: nn.Module, activation: str = "tensor") -> int:
+def convert_blocks_to_fp8(blocks: nn.Module) -> int:
     """Replace every Linear inside ``blocks`` by an Fp8Linear in place; returns how many."""
     targets = [(name, module) for name, module in blocks.named_modules() if isinstance(module, Linear)]
     for name, module in targets:
         parent_name, _, leaf = name.rpartition(".")
         parent = blocks.get_submodule(parent_name) if parent_name else blocks
-        setattr(parent, leaf, Fp8Linear.from_linear(module, activation))
-    log.info("converted %d linears to fp8 (%s activation scales)", len(targets), activation)
+        setattr(parent, leaf, Fp8Linear.from_linear(module))
+    log.info("converted %d linears to fp8", len(targets))
     return len(targets)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ...errors import InputError
 from ...progress import ProgressCallback, no_progress
-from ..checkpoints import find_checkpoint_file
+from ..checkpoints.formats import find_checkpoint_file
 from ..components import ComponentFiles
 from ...jobs.contract import Job, JobResult
 from ..pipeline import ScailPipeline

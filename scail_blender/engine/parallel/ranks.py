@@ -36,7 +36,7 @@ import torch.distributed as dist
 
 from ...errors import InputError, ScailError
 from ...progress import Progress, ProgressCallback
-from ..checkpoints import load_dit, read_config
+from ..checkpoints.loading import load_dit, read_config
 from ..models.dit import DitConfig, ScailDiT
 from .groups import ProcessGroups
 from .ulysses import SequenceParallel

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def _measure(scene, size: tuple[int, int], backend: str):
+def _measure(scene, size: tuple[int, int], renderer: str):
     """(operator path s, of which reading joints s, renderer s, renderer + mp4 s, files) for one run."""
     from scail_blender.motion.model import load_motion_npz
     from scail_blender.operators.render_pose import TICK_S
@@ -30,7 +30,7 @@ def _measure(scene, size: tuple[int, int], backend: str):
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         plan = plan_pose_render(scene, out / "pose.mp4", size=size, fps=16, joints_out=out / "joints.npz",
-                                backend=backend)
+                                renderer=renderer)
         job = PoseRenderJob(plan)
         start = time.perf_counter()
         files, read_s = None, None
@@ -46,11 +46,11 @@ def _measure(scene, size: tuple[int, int], backend: str):
 
         motion = frame_motion(load_motion_npz(out / "joints.npz"))
         start = time.perf_counter()
-        for _ in motion_frames(motion, backend=backend):
+        for _ in motion_frames(motion, renderer=renderer):
             pass
         render = time.perf_counter() - start
         start = time.perf_counter()
-        write_pose_video(motion, out / "cli.mp4", backend=backend)
+        write_pose_video(motion, out / "cli.mp4", renderer=renderer)
         render_encode = time.perf_counter() - start
     return whole, read_s, render, render_encode, files
 
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=81)
     parser.add_argument("--size", default="512x896", help="HxW (default 512x896)")
-    parser.add_argument("--backend", default="numpy", choices=("numpy", "torch", "auto"))
+    parser.add_argument("--renderer", default="numpy", choices=("numpy", "torch", "auto"))
     parser.add_argument("--repeat", type=int, default=3, help="runs; the median is printed (default 3)")
     args = parser.parse_args(argv)
     height, width = (int(v) for v in args.size.split("x"))
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     add_rigify_dancer(scene, "Dancer", frames=(scene.frame_start, scene.frame_end))
     add_camera(scene, location=(0.5, -3.8, 1.1), target=(0.0, 0.0, 0.95))
 
-    runs = [_measure(scene, (height, width), args.backend) for _ in range(args.repeat)]
+    runs = [_measure(scene, (height, width), args.renderer) for _ in range(args.repeat)]
     whole, read_s, render, render_encode = (statistics.median(run[i] for run in runs) for i in range(4))
     files = runs[-1][4]
     print(f"frames: {files.frames} pose frames at {height}x{width}, scene copy {files.strip_frames} frames; "

@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 from scail_blender.engine.models.dit import DitConfig
 from scail_blender.engine.testing import random_state_dict
 
-FIXTURES = ROOT / "tests" / "backend" / "fixtures"
+FIXTURES = ROOT / "tests" / "engine" / "fixtures"
 REPOS = {"scail": ("https://github.com/zai-org/SCAIL.git", "wan"),
          "scail2": ("https://github.com/zai-org/SCAIL-2.git", None)}
 MODULES = {"scail": ("model_scail", "SCAILModel"), "scail2": ("model_scail2", "SCAIL2Model")}

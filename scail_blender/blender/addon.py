@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bpy
 
-from . import draw, jobs, prefs, props, ui, ui_motion
+from . import board, draw, prefs, props, ui, ui_motion
 from ..operators import camera, characters, extract, generate, motion_io, render_pose
 
 CLASSES: list[type] = [
@@ -31,11 +31,11 @@ def register() -> None:
     props.register()
     motion_io.register_menus()
     draw.register()
-    jobs.register()
+    board.register()
 
 
 def unregister() -> None:
-    jobs.unregister()
+    board.unregister()
     draw.unregister()
     motion_io.unregister_menus()
     props.unregister()

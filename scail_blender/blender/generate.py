@@ -2,9 +2,9 @@
 
 Everything is read and checked here on the main thread (files exist, size, online access), so a
 mistake is reported by the operator at once; what runs afterwards gets plain values only. The
-in-process backend is a ``LocalRunner`` (torch is imported when its first job runs, never when
-the add-on is enabled); the server backend is ``ServerJobs`` over the HTTP client, whose upload
-runs in a thread: the job list shows it uploading, then the server's id or its refusal.
+job becomes a row of the job board (``board.py``), which sends it from a thread: in Blender's
+own runner (torch is imported when its first generation runs, never when the add-on is enabled)
+or uploaded to the job server, whose id or refusal the row then shows.
 """
 
 from __future__ import annotations
@@ -12,16 +12,15 @@ from __future__ import annotations
 import importlib.util
 import secrets
 import time
-import uuid
 from pathlib import Path
 
 import bpy
 
-from . import jobs, prefs
+from . import board, prefs
 from ..jobs.install import add_to_path
 from ..jobs.contract import Job, JobInputs, JobSettings
 from ..jobs.local_server import is_loopback_url
-from ..jobs.runner import JobStatus
+from ..jobs.backends import Backend
 from ..errors import InputError
 from ..pose.framing import is_model_size
 from ..pose.outputs import strip_video_path
@@ -63,7 +62,7 @@ def image_file(image: bpy.types.Image | None, fallback: Path) -> str | None:
     return str(fallback)
 
 
-def job_from_panel(context: bpy.types.Context) -> tuple[Job, jobs.Placement]:
+def job_from_panel(context: bpy.types.Context) -> tuple[Job, board.Placement]:
     """The job and where its result goes, from the panel and the preferences."""
     from ..media.video import probe_header
 
@@ -95,41 +94,32 @@ def job_from_panel(context: bpy.types.Context) -> tuple[Job, jobs.Placement]:
     scene_fps = scene.render.fps / scene.render.fps_base
     strip = find_movie(scene, [pose, strip_video_path(pose, scene_fps)])
     start, _ = settings.frame_range(scene)
-    placement = jobs.Placement(blend=bpy.data.filepath, scene=scene.name,
+    placement = board.Placement(blend=bpy.data.filepath, scene=scene.name,
                                frame_start=strip.frame_final_start if strip else start,
                                channel=strip.channel + 1 if strip else 1, scene_fps=scene_fps,
                                prompt=settings.prompt, seed=seed)
     return job, placement
 
 
-def submit(context: bpy.types.Context, job: Job, placement: jobs.Placement) -> jobs.JobRecord:
-    """Send the job to the preferences' backend and add it to the job list."""
+def submit(context: bpy.types.Context, job: Job, placement: board.Placement) -> board.JobRecord:
+    """Send the job to the preferences' backend: a row on the job board."""
+    label = f"seed {placement.seed}: {placement.prompt or '(no prompt)'}"
+    return board.send("generate", label, chosen_backend(context, generate=True), job, placement)
+
+
+def chosen_backend(context: bpy.types.Context, generate: bool) -> Backend:
+    """The preferences' backend: Blender's own runner or the job server. Everything that would
+    only fail later (no checkpoint folder, no torch, no online access) is refused here."""
     p = prefs.preferences(context)
-    backend = p.backend if p is not None else "SERVER"
-    if backend == "IN_PROCESS":
-        runner = in_process_runner(context)
-        handle = runner.submit(job, listener=jobs.job_listener(placement))
-        record = jobs.JobRecord(id=handle.id, backend=backend, placement=placement, status=handle.status,
-                                handle=handle)
-    else:
-        url = p.server_url if p is not None else "http://127.0.0.1:8188"
-        require_online_access(url, "Generate")
-        from ..jobs.remote import ServerJobs
-
-        job.validate()
-        server = ServerJobs(url, p.server_token if p is not None else None)
-        key = f"upload-{uuid.uuid4().hex[:12]}"
-        record = jobs.JobRecord(id=key, backend=backend, placement=placement, status=JobStatus(id=key), handle=server)
-        jobs.upload(server, job, key, jobs.job_listener(placement, key))
-    record.label = f"seed {placement.seed}: {placement.prompt or '(no prompt)'}"
-    jobs.add_record(record)
-    return record
+    if p is not None and p.backend == "IN_PROCESS":
+        return board.in_process(in_process_checkpoint(context) if generate else None)
+    url = p.server_url if p is not None else "http://127.0.0.1:8188"
+    require_online_access(url, "Generate" if generate else "Extract Motion from Video")
+    return board.server(url, p.server_token if p is not None else None)
 
 
-def in_process_runner(context: bpy.types.Context):
-    """The in-process runner on the preferences' checkpoint, made on first use (model loads with its first job)."""
-    from ..jobs.runner import LocalRunner
-
+def in_process_checkpoint(context: bpy.types.Context) -> str:
+    """The preferences' checkpoint folder, checked, with torch importable in Blender's Python."""
     p = prefs.preferences(context)
     checkpoint = bpy.path.abspath(p.checkpoint_dir) if p is not None and p.checkpoint_dir else ""
     if not checkpoint:
@@ -138,14 +128,4 @@ def in_process_runner(context: bpy.types.Context):
     if importlib.util.find_spec("torch") is None:
         raise InputError("torch is not importable in Blender's Python: press Install Backend in the add-on "
                          "preferences, or choose the Server backend and Start Local Server with a Python that has torch")
-    runner = jobs.backends.get("IN_PROCESS")
-    if runner is not None and str(runner.checkpoint) != str(Path(checkpoint)):
-        if any(r.backend == "IN_PROCESS" and not r.final for r in jobs.records.values()):
-            raise InputError("The checkpoint folder changed while jobs run in Blender: wait for them or cancel them")
-        runner.close()  # idle: returns at once
-        runner = None
-    if runner is None:
-        from ..engine import load_pipeline  # torch-free until the first job loads the model
-
-        runner = jobs.backends["IN_PROCESS"] = LocalRunner(checkpoint, pipeline_factory=load_pipeline)
-    return runner
+    return checkpoint

@@ -134,14 +134,7 @@ class ScailSettings(bpy.types.PropertyGroup):
         return self.frame_start, self.frame_end
 
 
-class ScailJobState(bpy.types.PropertyGroup):
-    running: bpy.props.BoolProperty()
-    progress: bpy.props.FloatProperty(min=0.0, max=1.0)
-    message: bpy.props.StringProperty()
-    cancel_requested: bpy.props.BoolProperty()
-
-
-CLASSES = (ScailJointOverride, ScailCharacter, ScailSettings, ScailJobState)
+CLASSES = (ScailJointOverride, ScailCharacter, ScailSettings)
 
 
 def ensure_registered() -> None:
@@ -154,9 +147,7 @@ def ensure_registered() -> None:
 
 def register() -> None:
     bpy.types.Scene.scail = bpy.props.PointerProperty(type=ScailSettings)
-    bpy.types.WindowManager.scail_job = bpy.props.PointerProperty(type=ScailJobState)
 
 
 def unregister() -> None:
-    del bpy.types.WindowManager.scail_job
     del bpy.types.Scene.scail

@@ -64,7 +64,7 @@ class PoseRender:
     add_strip: bool = True
     times: list[float] = field(default_factory=list)
     scheme: str = "preview"
-    backend: str = "auto"
+    renderer: str = "auto"
     framing: Framing = "sensor"
     framing_note: str = ""
     character_lines: list[str] = field(default_factory=list)
@@ -87,7 +87,7 @@ def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str]
                      camera: str | None = None, frame_range: tuple[int, int] | None = None,
                      size: tuple[int, int] | None = None, fps: float = 16.0, frames_dir: Path | None = None,
                      joints_out: Path | None = None, add_strip: bool = True, scheme: str = "preview",
-                     backend: str = "auto", framing: Framing = "sensor",
+                     renderer: str = "auto", framing: Framing = "sensor",
                      bonemaps: list[BoneMap] | None = None, overwrite: bool = False) -> PoseRender:
     """Check every input and resolve characters and camera before anything runs.
 
@@ -131,7 +131,7 @@ def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str]
                       frames_dir=Path(frames_dir) if frames_dir else None,
                       joints_out=Path(joints_out) if joints_out else None, add_strip=add_strip,
                       times=sample_times(start, end, scene_fps, fps),
-                      scheme=scheme, backend=backend, framing=framing,
+                      scheme=scheme, renderer=renderer, framing=framing,
                       framing_note=framing_note(params, size, framing), character_lines=choice.lines())
 
 
@@ -153,7 +153,7 @@ def _encode(job: dict, motion, progress, cancel: threading.Event) -> PoseFiles:
     """The worker half, joints to files; ``job`` holds plain values only, never bpy data."""
     framed = frame_motion(dataclasses.replace(motion, fps=job["fps"]), size=job["size"])
     return write_pose_video(framed, job["video"], frames_dir=job["frames_dir"], joints_out=job["joints_out"],
-                            strip=job["strip"], scheme=job["scheme"], backend=job["backend"],
+                            strip=job["strip"], scheme=job["scheme"], renderer=job["renderer"],
                             progress=progress, cancel=cancel)
 
 
@@ -252,7 +252,7 @@ class PoseRenderJob:
             strip = (strip_video_path(plan.video, plan.scene_fps), plan.scene_fps, indices)
         job = {"size": plan.size, "fps": plan.fps, "video": plan.video, "strip": strip,
                "frames_dir": plan.frames_dir, "joints_out": plan.joints_out,
-               "scheme": plan.scheme, "backend": plan.backend}
+               "scheme": plan.scheme, "renderer": plan.renderer}
 
         def progress(event: Progress) -> None:
             self._events.put((0.5 + 0.5 * event.fraction, event.message))

@@ -6,7 +6,7 @@ import json
 
 import bpy
 
-from . import jobs, prefs
+from . import board, prefs
 
 CATEGORY = "Animate Character"
 
@@ -42,13 +42,12 @@ class SCAIL_PT_main(_Sidebar, bpy.types.Panel):
     def draw(self, context):
         layout = self.layout
         settings = context.scene.scail
-        job = context.window_manager.scail_job
-        if job.running:
+        render = next((r for r in board.records.values() if r.kind == "render" and not r.final), None)
+        if render is not None:
             row = layout.row(align=True)
-            row.progress(factor=job.progress, text=job.message or "Working...")
-            row.operator("scail.cancel", text="", icon="CANCEL")
+            row.progress(factor=render.status.progress, text=render.line())
+            row.operator("scail.job_cancel", text="", icon="CANCEL").key = render.key
         col = layout.column(align=True)
-        col.enabled = not job.running
         col.operator("scail.render_pose", icon="RENDER_ANIMATION")
         col.operator("scail.preview_frame", icon="IMAGE_DATA")
         layout.prop(settings, "show_skeleton")
@@ -158,15 +157,15 @@ class SCAIL_PT_jobs(_Sidebar, bpy.types.Panel):
 
     def draw(self, context):
         layout = self.layout
-        if not jobs.records:
-            layout.label(text="No jobs yet: press Generate", icon="INFO")
-        for record in reversed(list(jobs.records.values())):
+        if not board.records:
+            layout.label(text="No jobs yet: Generate, Extract Motion or Render Pose Video", icon="INFO")
+        for record in reversed(list(board.records.values())):
             box = layout.box()
             row = box.row(align=True)
-            row.label(text=record.label, icon=STATE_ICONS.get(record.status.state, "NONE"))
+            row.label(text=f"{KIND_TITLES[record.kind]}: {record.label}", icon=STATE_ICONS.get(record.status.state, "NONE"))
             if not record.final:
-                row.operator("scail.job_cancel", text="", icon="CANCEL").job_id = record.id
-            row.operator("scail.job_remove", text="", icon="X").job_id = record.id
+                row.operator("scail.job_cancel", text="", icon="CANCEL").key = record.key
+            row.operator("scail.job_remove", text="", icon="X").key = record.key
             if record.status.state == "running":
                 box.progress(factor=record.status.progress, text=record.line())
             else:
@@ -174,7 +173,7 @@ class SCAIL_PT_jobs(_Sidebar, bpy.types.Panel):
         row = layout.row(align=True)
         row.operator("scail.release_model", icon="TRASH")
         row.operator("scail.start_server", icon="PLAY")
-        for name, activity in jobs.activities.items():
+        for name, activity in board.activities.items():
             if activity.state:
                 col = layout.column(align=True)
                 col.label(text=f"{name.title()}: {activity.message}", icon="ERROR" if activity.state == "failed" else "INFO")
@@ -183,6 +182,7 @@ class SCAIL_PT_jobs(_Sidebar, bpy.types.Panel):
                         col.label(text=line)
 
 
+KIND_TITLES = {"generate": "Generate", "extract": "Extract", "render": "Pose video"}
 STATE_ICONS = {"queued": "SORTTIME", "running": "PLAY", "succeeded": "CHECKMARK", "failed": "ERROR",
                "cancelled": "CANCEL"}
 

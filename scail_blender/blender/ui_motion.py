@@ -21,18 +21,18 @@ class SCAIL_PT_motion(bpy.types.Panel):
 
     def draw(self, context: bpy.types.Context) -> None:
         layout = self.layout
-        task = extraction.current()
+        record = extraction.latest()
         col = layout.column(align=True)
         col.operator("scail.extract_motion", icon="FILE_MOVIE")
         col.operator("scail.import_motion", text="Import Motion File", icon="IMPORT")
-        if task is None:
+        if record is None:
             return
-        if not task.done:
+        if not record.final:
             row = layout.row(align=True)
-            row.progress(factor=task.progress, text=task.message)
-            row.operator("scail.extract_cancel", text="", icon="CANCEL")
+            row.progress(factor=record.status.progress, text=record.line())
+            row.operator("scail.job_cancel", text="", icon="CANCEL").key = record.key
         else:
-            layout.label(text=task.message, icon="INFO")
+            layout.label(text=record.line(), icon="ERROR" if record.error else "INFO")
 
 
 CLASSES = (SCAIL_PT_motion,)

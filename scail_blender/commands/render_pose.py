@@ -109,7 +109,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--palette", choices=("preview", "scail2"), default="preview",
                         help="colour scheme: SCAIL-Preview's (one person: base colours) or SCAIL-2's "
                              "(a lone person gets the saturated palette); default preview")
-    parser.add_argument("--backend", choices=("auto", "numpy", "torch"), default="auto",
+    parser.add_argument("--renderer", choices=("auto", "numpy", "torch"), default="auto",
                         help="renderer: numpy on the CPU, torch (GPU when present); default auto")
     parser.set_defaults(run=run)
 
@@ -181,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
         warn(f"{size_text(size)} is fine for a preview but SCAIL needs multiples of 32; "
              f"the nearest size it takes is {size_text(near)} (--size {near[0]}x{near[1]})")
     result = write_pose_video(motion, args.out, frames_dir=args.frames_dir, joints_out=args.joints_out,
-                              scheme=args.palette, backend=args.backend, progress=terminal_progress())
+                              scheme=args.palette, renderer=args.renderer, progress=terminal_progress())
     report(result, size, motion.fps)
     return 0
 
@@ -203,7 +203,7 @@ def run_blend(args: argparse.Namespace) -> int:
     options = {"characters": args.character, "bonemaps": bonemaps, "camera": args.camera,
                "frame_range": args.frame_range, "size": args.size, "framing": args.framing or "sensor",
                "fps": args.fps or 16.0, "frames_dir": args.frames_dir, "joints_out": args.joints_out,
-               "scheme": args.palette, "backend": args.backend, "overwrite": args.overwrite}
+               "scheme": args.palette, "renderer": args.renderer, "overwrite": args.overwrite}
     plan, files = render_blend_file(args.blend, args.out, report=lambda line: print(line, file=sys.stderr),
                                     **options)
     report(files, plan.size, options["fps"])

@@ -7,6 +7,7 @@ import signal
 import sys
 
 from ..jobs.client import ScailClient
+from ..jobs.follow import follow
 from .common import (
     add_job_arguments,
     add_server_arguments,
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     previous = signal.signal(signal.SIGINT, lambda *_: _cancel(client, status.id, previous))
     try:
-        final = client.wait(status.id, status_progress())
+        final = follow(client, status.id, status_progress(), args.out)
     finally:
         signal.signal(signal.SIGINT, previous)
     if final.state == "cancelled":
@@ -56,7 +57,6 @@ def run(args: argparse.Namespace) -> int:
     if final.state == "failed":
         assert final.error is not None
         raise final.error.exception()
-    client.download(final.id, args.out)
     result = final.result
     assert result is not None
     print(f"wrote {args.out} ({result.frames} frames, {result.height} high x {result.width} wide, "

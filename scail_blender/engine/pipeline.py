@@ -14,7 +14,7 @@ window, the last window here is shorter and ends at the clip's end.
 CFG runs the conditional and unconditional passes as one batch of two; they differ only in the
 text (reference, pose and CLIP features are the same), as in the official code. The job's speed
 modes (speed.py) are applied when the DiT is loaded (LoRA, fp8, offload: a job with other values
-reloads it) and in the loop (attention backend, step cache; vram 12gb runs CFG as two passes).
+reloads it) and in the loop (attention kernel, step cache; vram 12gb runs CFG as two passes).
 With vram 24gb/12gb the text encoder runs on the CPU; 12gb also decodes in spatial tiles.
 """
 

@@ -1,4 +1,4 @@
-"""How a DiT runs: attention backend, precision, step cache, VRAM mode, LoRA, CFG batching.
+"""How a DiT runs: attention kernel, precision, step cache, VRAM mode, LoRA, CFG batching.
 
 ``Speed`` gathers these choices; ``prepare_dit`` applies the ones that change the loaded model
 (LoRA merge, fp8 conversion, attention kernel, offload, torch.compile); guidance.py's
@@ -20,7 +20,7 @@ import torch
 
 from ..jobs.contract import PRECISIONS, VRAM_MODES, JobSettings
 from .lora import attach_lora, merge_lora, read_lora
-from .models.attention import check_backend
+from .models.attention import check_kernel
 from .models.dit import ScailDiT
 from .models.fp8 import convert_blocks_to_fp8
 from .offload import BlockOffload
@@ -45,7 +45,7 @@ class Speed:
     lora_mode: str = "merge"
 
     def __post_init__(self) -> None:
-        check_backend(self.attention)
+        check_kernel(self.attention)
         for name, value, allowed in (("precision", self.precision, PRECISIONS),
                                      ("vram", self.vram, VRAM_MODES), ("lora_mode", self.lora_mode, LORA_MODES)):
             if value not in allowed:

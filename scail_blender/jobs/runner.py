@@ -292,6 +292,16 @@ class LocalRunner:
         with self._lock:
             return self._pipeline is not None and self._pipeline.loaded
 
+    def use_checkpoint(self, checkpoint: str | Path) -> None:
+        """Load ``checkpoint`` for the next generation; the model of the old one is freed now when
+        idle, else right after the running job. The caller sees that no generation is queued."""
+        with self._lock:
+            self.checkpoint = Path(checkpoint)
+            if self._running is None:
+                self._drop_pipeline()
+            else:
+                self._release_after = True
+
     def release(self) -> bool:
         """Free the model now when idle (True), else right after the running job (False)."""
         with self._lock:

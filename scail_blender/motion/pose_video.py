@@ -69,11 +69,11 @@ def clip_marks(motion: Motion) -> list[list[Marks2D | None]] | None:
     return marks
 
 
-def motion_frames(motion: Motion, scheme: str = "preview", backend: str = "auto") -> Iterator[np.ndarray]:
+def motion_frames(motion: Motion, scheme: str = "preview", renderer: str = "auto") -> Iterator[np.ndarray]:
     """The pose frames of a framed motion (see ``frame_motion``), streamed one at a time."""
     assert motion.intrinsics is not None and motion.image_size is not None, "call frame_motion first"
     return render_clip(smpl_to_scail(motion.joints), motion.intrinsics, size=motion.image_size,
-                       marks=clip_marks(motion), scheme=scheme, backend=backend)
+                       marks=clip_marks(motion), scheme=scheme, renderer=renderer)
 
 
 def drawable(motion: Motion) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -114,7 +114,7 @@ def check_drawable(motion: Motion) -> list[str]:
 def write_pose_video(motion: Motion, out: str | os.PathLike, *, frames_dir: str | os.PathLike | None = None,
                       joints_out: str | os.PathLike | None = None,
                       strip: tuple[Path, float, Sequence[int]] | None = None, scheme: str = "preview",
-                      backend: str = "auto", progress: ProgressCallback = no_progress,
+                      renderer: str = "auto", progress: ProgressCallback = no_progress,
                       cancel: threading.Event | None = None) -> PoseFiles:
     """Render a framed motion (see ``frame_motion``) to ``out`` as H.264 at the motion's fps.
 
@@ -124,7 +124,7 @@ def write_pose_video(motion: Motion, out: str | os.PathLike, *, frames_dir: str 
     """
     assert motion.intrinsics is not None and motion.image_size is not None, "call frame_motion first"
     warnings = check_drawable(motion)
-    frames = motion_frames(motion, scheme, backend)
+    frames = motion_frames(motion, scheme, renderer)
     target = Path(frames_dir) if frames_dir else None
     if joints_out is None:
         files = write_pose_files(frames, motion.image_size, motion.fps, Path(out), total=motion.frames,

@@ -1,7 +1,8 @@
 """Extract Motion from Video: pick a video, queue its extraction, import the motion when it ends.
 
-Thin on purpose: the job, the worker and the import are ``blender.extraction``; this file only
-turns the dialog's fields into an ``ExtractSettings`` and reports refusals.
+Thin on purpose: the job is a row of the job board (``blender.extraction``, ``blender.board``:
+cancel and remove are the board's buttons); this file only turns the dialog's fields into an
+``ExtractSettings`` and reports refusals.
 """
 
 from __future__ import annotations
@@ -33,11 +34,6 @@ class SCAIL_OT_extract_motion(bpy.types.Operator, ImportHelper):
                              description="Extract from the whole frame at its own size; off: frames are cropped to "
                                          "512x896 (896x512 unless wider than tall) as SCAIL-Pose does")
 
-    @classmethod
-    def poll(cls, context: bpy.types.Context) -> bool:
-        task = extraction.current()
-        return task is None or task.done
-
     def execute(self, context: bpy.types.Context) -> set[str]:
         video = Path(bpy.path.abspath(self.filepath))
         try:
@@ -48,24 +44,8 @@ class SCAIL_OT_extract_motion(bpy.types.Operator, ImportHelper):
         except ScailError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        self.report({"INFO"}, f"Extracting the motion of {video.name}; it is imported when done")
+        self.report({"INFO"}, f"Extracting the motion of {video.name}: see the job list; it is imported when done")
         return {"FINISHED"}
 
 
-class SCAIL_OT_extract_cancel(bpy.types.Operator):
-    """Stop the running extraction after its current frame"""
-
-    bl_idname = "scail.extract_cancel"
-    bl_label = "Cancel Extraction"
-
-    @classmethod
-    def poll(cls, context: bpy.types.Context) -> bool:
-        task = extraction.current()
-        return task is not None and not task.done
-
-    def execute(self, context: bpy.types.Context) -> set[str]:
-        extraction.current().cancel()  # type: ignore[union-attr]
-        return {"FINISHED"}
-
-
-CLASSES = [SCAIL_OT_extract_motion, SCAIL_OT_extract_cancel]
+CLASSES = [SCAIL_OT_extract_motion]

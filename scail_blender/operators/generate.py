@@ -1,7 +1,8 @@
 """Generate, the job list's buttons, Release Model, Start Local Server and Install Backend.
 
-Thin: the work is in ``blender/generate.py`` and ``blender/jobs.py`` (and the bpy-free backend);
-operators turn their typed errors into reports.
+Thin: the work is in ``blender/generate.py`` and ``blender/board.py`` (and the bpy-free
+``jobs/`` package); operators turn their typed errors into reports. Cancel and Remove act on any
+row of the board: a generation, an extraction or a pose render.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import threading
 
 import bpy
 
-from ..blender import generate, jobs, prefs
+from ..blender import board, generate, prefs
 from ..errors import ScailError
+from ..jobs.backends import InProcessBackend
 
 
 class SCAIL_OT_generate(bpy.types.Operator):
@@ -28,25 +30,23 @@ class SCAIL_OT_generate(bpy.types.Operator):
         except ScailError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        if record.backend == "SERVER":
-            self.report({"INFO"}, "Job sending to the server: its progress, or the server's answer, is in the job list")
-        else:
-            self.report({"INFO"}, f"Job {record.id[:8]} queued in Blender")
+        where = "in Blender" if isinstance(record.backend, InProcessBackend) else "to the server"
+        self.report({"INFO"}, f"Job sent {where}: its progress, or the answer, is in the job list")
         return {"FINISHED"}
 
 
 class _JobOperator:
-    job_id: bpy.props.StringProperty(options={"HIDDEN", "SKIP_SAVE"})
+    key: bpy.props.StringProperty(options={"HIDDEN", "SKIP_SAVE"})
 
-    def record(self) -> jobs.JobRecord | None:
-        record = jobs.records.get(self.job_id)
+    def record(self) -> board.JobRecord | None:
+        record = board.records.get(self.key)
         if record is None:
-            self.report({"ERROR"}, f"No job {self.job_id!r} in the list")
+            self.report({"ERROR"}, f"No job {self.key!r} in the list")
         return record
 
 
 class SCAIL_OT_job_cancel(_JobOperator, bpy.types.Operator):
-    """Stop this job: at once when queued, after the current step when running"""
+    """Stop this job: at once when queued, after the current step when running (a pose render removes its partial files)"""
 
     bl_idname = "scail.job_cancel"
     bl_label = "Cancel Job"
@@ -55,7 +55,7 @@ class SCAIL_OT_job_cancel(_JobOperator, bpy.types.Operator):
         record = self.record()
         if record is None:
             return {"CANCELLED"}
-        record.cancel()
+        board.cancel(record)
         return {"FINISHED"}
 
 
@@ -69,8 +69,7 @@ class SCAIL_OT_job_remove(_JobOperator, bpy.types.Operator):
         record = self.record()
         if record is None:
             return {"CANCELLED"}
-        record.forget()
-        del jobs.records[record.id]
+        board.remove(record)
         return {"FINISHED"}
 
 
@@ -82,10 +81,10 @@ class SCAIL_OT_release_model(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return "IN_PROCESS" in jobs.backends
+        return board.in_process_backend() is not None
 
     def execute(self, context):
-        now = jobs.backends["IN_PROCESS"].release()
+        now = board.in_process_backend().release()
         self.report({"INFO"}, "Model released" if now else "The model is released after the running job")
         return {"FINISHED"}
 
@@ -98,7 +97,7 @@ class SCAIL_OT_start_server(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        server = jobs.backends.get("local_server")
+        server = board.local_server()
         return server is None or not server.running
 
     def execute(self, context):
@@ -111,19 +110,20 @@ class SCAIL_OT_start_server(bpy.types.Operator):
         try:
             command = serve_command(bpy.path.abspath(p.python_path), bpy.path.abspath(p.checkpoint_dir),
                                     p.server_url, prefs.user_folder() / "server-data")
-            server = jobs.backends["local_server"] = LocalServer(command, prefs.user_folder() / "server.log")
+            server = LocalServer(command, prefs.user_folder() / "server.log")
+            board.set_local_server(server)
         except ScailError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         url = p.server_url
-        jobs.post("activity", "server", ("running", f"starting {url}"))
+        board.post("activity", "server", ("running", f"starting {url}"))
 
         def check() -> None:
             try:
                 server.wait_healthy(url)
-                jobs.post("activity", "server", ("ok", f"serving at {url}"))
+                board.post("activity", "server", ("ok", f"serving at {url}"))
             except ScailError as exc:
-                jobs.post("activity", "server", ("failed", str(exc)))
+                board.post("activity", "server", ("failed", str(exc)))
 
         threading.Thread(target=check, name="scail-server-health", daemon=True).start()
         return {"FINISHED"}
@@ -137,7 +137,7 @@ class SCAIL_OT_install_backend(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return jobs.activities["install"].state != "running"
+        return board.activities["install"].state != "running"
 
     def execute(self, context):
         from ..jobs.install import pip_command, run_pip, write_constraints
@@ -152,14 +152,14 @@ class SCAIL_OT_install_backend(bpy.types.Operator):
         target = prefs.backend_site()
         constraints = write_constraints(prefs.user_folder() / "constraints.txt", {"numpy": numpy.__version__})
         command = pip_command(sys.executable, target, constraints)
-        jobs.post("activity", "install", ("running", "pip install " + " ".join(command[-4:])))
+        board.post("activity", "install", ("running", "pip install " + " ".join(command[-4:])))
 
         def work() -> None:
             try:
-                run_pip(command, lambda line: jobs.post("activity", "install", ("line", line)))
-                jobs.post("activity", "install", ("ok", f"installed into {target}"))
+                run_pip(command, lambda line: board.post("activity", "install", ("line", line)))
+                board.post("activity", "install", ("ok", f"installed into {target}"))
             except (ScailError, OSError) as exc:
-                jobs.post("activity", "install", ("failed", str(exc)))
+                board.post("activity", "install", ("failed", str(exc)))
 
         threading.Thread(target=work, name="scail-pip", daemon=True).start()
         return {"FINISHED"}

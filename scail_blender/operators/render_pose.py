@@ -1,19 +1,18 @@
-"""Render Pose Video, Cancel and Preview Frame: thin operators over ``scene_render``."""
+"""Render Pose Video and Preview Frame: thin operators over ``scene_render``; a render started
+from the panel is a row of the job board (cancelled there like any job)."""
 
 from __future__ import annotations
 
-import traceback
 
 import bpy
 import numpy as np
 
-from ..blender import prefs
-from ..errors import Cancelled, ScailError
+from ..blender import board, prefs
+from ..errors import ScailError
 from ..blender.camera import camera_params
 from ..blender.scene_render import PoseRenderJob, default_video_path, plan_pose_render, preview_frame
 
 PREVIEW_IMAGE = "SCAIL Pose Preview"
-TICK_S = 0.05
 
 
 def plan_from_panel(context: bpy.types.Context):
@@ -30,13 +29,6 @@ def plan_from_panel(context: bpy.types.Context):
                             frames_dir=video.with_suffix("") if settings.write_frames else None)
 
 
-def _redraw(context: bpy.types.Context) -> None:
-    for window in context.window_manager.windows:
-        for area in window.screen.areas:
-            if area.type in {"VIEW_3D", "SEQUENCE_EDITOR"}:
-                area.tag_redraw()
-
-
 class SCAIL_OT_render_pose(bpy.types.Operator):
     """Render the characters through the scene camera into a SCAIL pose video and add it to the Sequencer"""
 
@@ -46,8 +38,8 @@ class SCAIL_OT_render_pose(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        if context.window_manager.scail_job.running:
-            cls.poll_message_set("A pose render is already running")
+        if board.rendering():
+            cls.poll_message_set("A pose render is already running (see the job list)")
             return False
         return True
 
@@ -66,79 +58,22 @@ class SCAIL_OT_render_pose(bpy.types.Operator):
         return {"FINISHED"}
 
     def invoke(self, context, event):
+        """With a window: a row of the job board, advanced by its timer while Blender stays usable."""
         if context.window is None or bpy.app.background:
-            return self.execute(context)  # no event loop to drive a modal operator
+            return self.execute(context)  # no event loop to fire the board's timer
         try:
             plan = plan_from_panel(context)
             self._report_plan(plan)
-            self._job = PoseRenderJob(plan)
+            board.add_render(f"pose video {plan.video.name}", PoseRenderJob(plan))
         except ScailError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        state = context.window_manager.scail_job
-        state.running, state.cancel_requested, state.progress, state.message = True, False, 0.0, self._job.message
-        self._timer = context.window_manager.event_timer_add(TICK_S, window=context.window)
-        context.window_manager.modal_handler_add(self)
-        return {"RUNNING_MODAL"}
+        return {"FINISHED"}
 
     def _report_plan(self, plan) -> None:
         """Which camera framing and characters the render uses and skips, in the Info log."""
         for line in plan.report_lines():
             self.report({"WARNING"} if "skipped" in line or "Check" in line else {"INFO"}, line)
-
-    def modal(self, context, event):
-        state = context.window_manager.scail_job
-        if event.type == "ESC" or state.cancel_requested:
-            self._job.cancel()
-            state.message = "Cancelling..."
-        if event.type != "TIMER":
-            return {"RUNNING_MODAL"} if event.type == "ESC" else {"PASS_THROUGH"}
-        try:
-            files = self._job.tick(TICK_S)
-        except Cancelled as exc:
-            return self._end(context, {"WARNING"}, str(exc), {"CANCELLED"})
-        except ScailError as exc:
-            return self._end(context, {"ERROR"}, str(exc), {"CANCELLED"})
-        except Exception as exc:  # a bug: still stop cleanly, and leave the traceback in the console
-            traceback.print_exc()
-            return self._end(context, {"ERROR"}, f"Pose render failed ({type(exc).__name__}: {exc})", {"CANCELLED"})
-        state.progress, state.message = self._job.progress, self._job.message
-        _redraw(context)
-        if files is None:
-            return {"PASS_THROUGH"}
-        for line in files.warnings:
-            self.report({"WARNING"}, line)
-        return self._end(context, {"INFO"}, f"Wrote {files.video} ({files.frames} frames)", {"FINISHED"})
-
-    def cancel(self, context):
-        """Blender ends the modal operator itself (file load, window closed)."""
-        self._job.abort()
-        context.window_manager.event_timer_remove(self._timer)
-        state = context.window_manager.scail_job
-        state.running, state.cancel_requested = False, False
-
-    def _end(self, context, level: set[str], message: str, result: set[str]) -> set[str]:
-        context.window_manager.event_timer_remove(self._timer)
-        state = context.window_manager.scail_job
-        state.running, state.cancel_requested = False, False
-        self.report(level, message)
-        _redraw(context)
-        return result
-
-
-class SCAIL_OT_cancel(bpy.types.Operator):
-    """Stop the running pose render; its partial files are removed"""
-
-    bl_idname = "scail.cancel"
-    bl_label = "Cancel"
-
-    @classmethod
-    def poll(cls, context):
-        return context.window_manager.scail_job.running
-
-    def execute(self, context):
-        context.window_manager.scail_job.cancel_requested = True
-        return {"FINISHED"}
 
 
 def show_preview(context: bpy.types.Context, pixels: np.ndarray) -> bpy.types.Image:
@@ -179,4 +114,4 @@ class SCAIL_OT_preview_frame(bpy.types.Operator):
         return {"FINISHED"}
 
 
-CLASSES = (SCAIL_OT_render_pose, SCAIL_OT_cancel, SCAIL_OT_preview_frame)
+CLASSES = (SCAIL_OT_render_pose, SCAIL_OT_preview_frame)

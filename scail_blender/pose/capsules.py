@@ -109,7 +109,7 @@ class Scene:
     joints (``sph_*``). A joint shared by several capsules gets ONE sphere, owned by the first
     capsule that uses it: where capsules coincide the earlier one wins, as in the official
     min-distance rule. Per-primitive constants are computed here once, in float32, so that
-    every backend traces with bit-identical inputs.
+    every renderer traces with bit-identical inputs.
     """
 
     cap_a: np.ndarray       # [C, 3] start point
@@ -216,10 +216,10 @@ class NumpyOps:
         return np.clip(x, lo, hi)
 
 
-# ---- Kernels shared by the numpy and torch backends (operators only, plus ``ops``). ----
+# ---- Kernels shared by the numpy and torch renderers (operators only, plus ``ops``). ----
 # u [.., w] and v [.., h, 1] are the ray slopes (x - cx)/fx and (y - cy)/fy, inv [.., h, w] the
 # reciprocal ray length; constants broadcast against them. Same float32 operations in the same
-# order in both backends, so their frames agree bit for bit.
+# order in both renderers, so their frames agree bit for bit.
 
 def sphere_hit(u, v, inv, cx, cy, cz, offset, ops):
     """Ray length to a sphere at (cx, cy, cz) and whether the ray hits it."""

@@ -26,7 +26,7 @@ from .skeleton import palettes_for
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "numpy", "torch")
+RENDERERS = ("auto", "numpy", "torch")
 # Frames whose 2D marks are computed in one go (per-call overhead is most of their cost).
 MARKS_BATCH = 16
 
@@ -121,7 +121,7 @@ class PoseRenderer:
 
 def render_clip(joints: np.ndarray, intrinsics: Intrinsics, size: tuple[int, int],
                 marks: Sequence[Sequence[Marks2D | None] | None] | None = None,
-                scheme: str = "preview", backend: str = "auto") -> Iterator[np.ndarray]:
+                scheme: str = "preview", renderer: str = "auto") -> Iterator[np.ndarray]:
     """Stream the frames (``[H, W, 3]`` uint8) of a clip ``joints`` ``[T, P, 14, 3]``.
 
     ``marks[t][p]`` are the 2D marks of person p in frame t (or None). The clip's joints are
@@ -131,25 +131,24 @@ def render_clip(joints: np.ndarray, intrinsics: Intrinsics, size: tuple[int, int
     arr = check_joints(joints, "T, P")
     if marks is not None and len(marks) != arr.shape[0]:
         raise InputError(f"marks cover {len(marks)} frames but the clip has {arr.shape[0]}")
-    if backend not in BACKENDS:
-        raise InputError(f"unknown render backend {backend!r}: use one of {', '.join(BACKENDS)}")
+    if renderer not in RENDERERS:
+        raise InputError(f"unknown renderer {renderer!r}: use one of {', '.join(RENDERERS)}")
     height, width = (int(s) for s in size)
     palettes = palettes_for(arr.shape[1], scheme)
     valid, n_bad = joint_validity(arr)
     warn_non_finite(n_bad)
     depth = depth_range(np.where(valid[..., None], arr, 0))
-    if backend == "torch" or (backend == "auto" and _cuda_available()):
+    if renderer == "torch" or (renderer == "auto" and _cuda_available()):
         from .render_torch import TorchPoseRenderer
 
-        renderer = TorchPoseRenderer(height, width, intrinsics, depth, palettes)
-        yield from renderer.render_clip(arr, valid, marks)
+        yield from TorchPoseRenderer(height, width, intrinsics, depth, palettes).render_clip(arr, valid, marks)
         return
-    renderer = PoseRenderer(height, width, intrinsics, depth, palettes)
+    numpy_renderer = PoseRenderer(height, width, intrinsics, depth, palettes)
     for start in range(0, arr.shape[0], MARKS_BATCH):
         stop = min(start + MARKS_BATCH, arr.shape[0])
         painted = mark_pixels(marks[start:stop], height, width) if marks is not None else None
         for t in range(start, stop):
-            frame = renderer.render_scene(build_scene(arr[t], valid[t], palettes))
+            frame = numpy_renderer.render_scene(build_scene(arr[t], valid[t], palettes))
             if painted is not None:
                 frame.put(*painted[t - start])
             yield frame
@@ -176,4 +175,4 @@ def _nvidia_driver_present() -> bool:
     if sys.platform == "win32":
         system = os.path.join(os.environ.get("SystemRoot", r"C:\Windows"), "System32")
         return os.path.exists(os.path.join(system, "nvcuda.dll"))
-    return False  # macOS: no CUDA; the torch path stays available with --backend torch
+    return False  # macOS: no CUDA; the torch path stays available with --renderer torch

@@ -46,7 +46,8 @@ def test_panels_draw_existing_properties_and_operators() -> None:
     """Panels never draw in background mode, so the script draws them into a layout that checks
     every property and operator it is given against the registered ones."""
     drawn = run_script(SCRIPTS / "panels_draw.py")
-    assert "progress" in drawn["SCAIL_PT_main"] and "op scail.cancel" in drawn["SCAIL_PT_main"]
+    # the running pose render is a row of the board, shown with its cancel button at the top too
+    assert "progress" in drawn["SCAIL_PT_main"] and "op scail.job_cancel" in drawn["SCAIL_PT_main"]
     characters = drawn["SCAIL_PT_characters"]
     assert "list characters" in characters and "list overrides" in characters
     assert characters.count("label") > 24, "the bone map of the Rigify rig should be listed"
@@ -56,24 +57,26 @@ def test_panels_draw_existing_properties_and_operators() -> None:
     assert {"id reference_image", "prop prompt", "prop negative_prompt", "prop steps", "prop cfg", "prop seed",
             "prop pose_source", "id reference_mask", "prop pose_mask", "op scail.generate"} <= reference
     job_list = drawn["SCAIL_PT_jobs"]
-    assert job_list.count("progress") == 1 and job_list.count("op scail.job_cancel") == 1  # the running job only
-    assert job_list.count("op scail.job_remove") == 2
+    # every kind of job on one board: a generation, a failed one, an extraction, a pose render
+    assert job_list.count("progress") == 3 and job_list.count("op scail.job_cancel") == 3  # the running jobs only
+    assert job_list.count("op scail.job_remove") == 4
     assert {"op scail.release_model", "op scail.start_server"} <= set(job_list)
-    assert drawn["running_line"] == "denoise 3/10, 12 s left"
+    assert drawn["lines"] == {"a": "denoise 3/10, 12 s left", "b": "boom", "c": "extract 5/20",
+                              "d": "Reading joints (30%)"}
     preferences = set(drawn["preferences"])
     assert {"prop output_policy", "prop output_folder", "prop smpl_dir"} <= preferences
     assert {"prop backend", "prop checkpoint_dir", "prop server_url", "prop server_token", "prop python_path",
             "op scail.start_server"} <= preferences
 
 
-def test_modal_operator_steps_reports_progress_and_cancels_on_esc(tmp_path: Path) -> None:
-    """Background Blender has no event loop, so the script feeds the operator's modal() the
-    timer and Esc events it would get in a window, exactly as Blender calls it."""
+def test_a_pose_render_on_the_board_steps_reports_progress_and_cancels(tmp_path: Path) -> None:
+    """Background Blender has no event loop, so the script calls the board's timer as Blender
+    would: a render row advances a slice per call, can be cancelled, and ends in the Sequencer."""
     result = run_script(SCRIPTS / "modal_render.py", {"out": str(tmp_path / "pose.mp4")})
     cancelled, finished = result["cancelled"], result["finished"]
-    assert cancelled["result"] == ["CANCELLED"] and cancelled["reports"][0][0] == "WARNING"
-    assert not cancelled["running"] and cancelled["frame"] == 7 and cancelled["strips"] == 0
-    assert finished["result"] == ["FINISHED"] and finished["reports"][0][0] == "INFO"
-    assert not finished["running"] and finished["rising"] and finished["steps"] > 2
+    assert cancelled["state"] == "cancelled" and "cancelled" in cancelled["line"]
+    assert cancelled["frame"] == 7 and cancelled["strips"] == 0 and not cancelled["render_poll_blocked"]
+    assert finished["state"] == "succeeded" and finished["line"].startswith("wrote pose.mp4")
+    assert finished["rising"] and finished["ticks"] > 2 and finished["render_poll_blocked_while_running"]
     assert finished["frame"] == 7 and finished["strips"] == 1
     assert (tmp_path / "pose.24fps.mp4").exists()

@@ -14,15 +14,15 @@ SCRIPTS = Path(__file__).resolve().parent / "scripts"
 
 def test_extract_motion_operator_imports_the_extracted_people(tmp_path: Path) -> None:
     result = run_script(SCRIPTS / "extract_operator.py", {"folder": str(tmp_path)})
-    assert result["result"] == ["FINISHED"] and result["blocked"], result
+    assert result["result"] == ["FINISHED"], result
     assert result["state"] == "succeeded" and result["motion_file"], result
     assert result["image_size"] == [512, 896], "frames are cropped to the model size as SCAIL-Pose does"
     assert len(result["armatures"]) == 2 and result["progress"] == 1.0, result
-    assert result["message"].startswith("Imported 2 armature(s)"), result["message"]
+    assert result["message"].startswith("imported 2 armature(s)"), result["message"]
     assert result["calls"] >= 1, "the import happened through the drain"
-    assert result["cancelled_state"] in ("cancelled", None) and "cancelled" in result["cancelled_message"], result
+    assert result["cancelled_state"] == "cancelled" and "cancelled" in result["cancelled_message"], result
     assert result["after_cancel"] == result["armatures"], "a cancelled extraction imports nothing"
-    assert {"op scail.extract_motion", "progress", "op scail.extract_cancel"} <= set(result["running_panel"])
+    assert {"op scail.extract_motion", "progress", "op scail.job_cancel"} <= set(result["running_panel"])
     assert f"label {result['message']}" in result["done_panel"], result["done_panel"]
 
 
@@ -37,4 +37,4 @@ def test_extract_motion_operator_through_the_job_server(tmp_path: Path) -> None:
                                                               "token": TOKEN})
     assert result["state"] == "succeeded" and result["motion_file"], result
     assert result["image_size"] == [512, 896], "frames are cropped to the model size as SCAIL-Pose does"
-    assert len(result["armatures"]) == 2 and result["message"].startswith("Imported 2 armature(s)"), result
+    assert len(result["armatures"]) == 2 and result["message"].startswith("imported 2 armature(s)"), result

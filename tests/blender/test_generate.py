@@ -127,3 +127,24 @@ def test_demo_generates_into_the_saved_blend(tiny: dict[str, Path], tmp_path: Pa
     found = run_script(SCRIPTS / "blend_strips.py", {"blend": str(tmp_path / "scail_demo.blend")}, env=blender_user_dir)
     # 9 pose frames at 16 fps in the 24 fps scene: 13 scene frames for both strips.
     assert found == [["SCAIL 0: a person dances", 2, 1, 13, 0], ["SCAIL Pose", 1, 1, 13, None]]
+
+
+def test_generation_and_extraction_share_one_runner_on_the_board(tiny: dict[str, Path], tmp_path: Path,
+                                                                  blender_user_dir: dict[str, str]) -> None:
+    """In Blender's process a generation and an extraction pressed together are two rows of one
+    board on one runner: the extraction waits for the generation (one network on the device at a
+    time), each shows progress, and a queued one can be cancelled before it starts."""
+    env = {**blender_user_dir, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    result = run_script(SCRIPTS / "board_one_runner.py", {"checkpoint": str(tiny["checkpoint"]), "ref": str(tiny["ref"]),
+                                                          "pose": str(tiny["pose"]), "folder": str(tmp_path)},
+                        env=env, timeout=300)
+    rows = result["rows"]
+    generation, extraction, waiting = rows["generation"], rows["extraction"], rows["waiting"]
+    assert result["one_backend"] and result["running_together"] == 1, result
+    assert generation["state"] == extraction["state"] == "succeeded", rows
+    assert extraction["started"] >= generation["finished"], "the extraction ran after the generation, not beside it"
+    assert {"queued", "running", "succeeded"} <= set(extraction["seen"]) and "running" in generation["seen"]
+    assert generation["progress"] == extraction["progress"] == 1.0
+    assert generation["line"].startswith("in the Sequencer") and extraction["line"].startswith("imported 2 armature(s)")
+    assert waiting["state"] == "cancelled" and waiting["started"] is None and "running" not in waiting["seen"]
+    assert len(result["armatures"]) == 2 and result["strips"] >= 1

@@ -82,7 +82,7 @@ CASES = [
     (lambda f: R(f, "--intrinsics", "nan,500,100,100"), "finite values"),
     (lambda f: R(f, "--intrinsics", "1,2"), "four numbers"),
     (lambda f: R(f, "--palette", "pink"), "invalid choice"),
-    (lambda f: R(f, "--backend", "opengl"), "invalid choice"),
+    (lambda f: R(f, "--renderer", "opengl"), "invalid choice"),
     (lambda f: R(f, "--camera", "Cam"), "applies to --blend only"),
     (lambda f: R(f, "--frame-range", "5"), "START:END"),
     (lambda f: R(f, "--out", f["folder"]), "is a folder, which is never replaced"),

@@ -108,7 +108,7 @@ def test_sage_in_the_model_stays_close_and_cross_attention_stays_exact() -> None
         reference = model(**inputs)
         model.set_attention("sage")
         out = model(**inputs)
-    assert model.blocks[0].self_attn.backend == "sage" and model.blocks[0].cross_attn.backend == "auto"
+    assert model.blocks[0].self_attn.kernel == "sage" and model.blocks[0].cross_attn.kernel == "auto"
     error = relative(out, reference)
     print(f"sage relative error of one forward: {error:.5f}")
     assert 0 < error < 0.02

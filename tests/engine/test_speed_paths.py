@@ -1,7 +1,7 @@
 """The full-quality fast path computes the plain model: attention by name, cached RoPE, compile, CFG.
 
 Everything runs at the tiny float32 config on the CPU, where the fused GPU kernels do not exist:
-what is checked is that the restructured code (backend dispatch, [B, H, L, D] views, real-valued
+what is checked is that the restructured code (kernel dispatch, [B, H, L, D] views, real-valued
 RoPE from the cache, compiled blocks, two-pass CFG, the sampling loop) gives the plain numbers.
 """
 
@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from scail_blender.engine.testing import random_state_dict
-from scail_blender.engine.models.attention import BACKENDS, attention, exact_backend
+from scail_blender.engine.models.attention import KERNELS, attention, exact_kernel
 from scail_blender.engine.models.dit import DitConfig, ScailDiT, TokenLayout, add_mask_channels
 from scail_blender.engine.sampling import denoise, make_sampler
 from scail_blender.engine.guidance import guided_forward
@@ -27,20 +27,20 @@ def make_model(variant: str) -> ScailDiT:
     return model.eval()
 
 
-def test_every_exact_backend_gives_the_same_attention() -> None:
+def test_every_exact_kernel_gives_the_same_attention() -> None:
     g = torch.Generator().manual_seed(0)
     q, k, v = (torch.randn(2, 3, 40, 128, generator=g) for _ in range(3))
     plain = attention(q, k, v, "sdpa")
     for name in ("auto", "math"):
         assert torch.allclose(attention(q, k, v, name), plain, atol=1e-6), name
-    assert exact_backend("sage") == "auto" and set(BACKENDS) >= {"auto", "sdpa", "sage"}
-    with pytest.raises(ValueError, match="unknown attention backend"):
+    assert exact_kernel("sage") == "auto" and set(KERNELS) >= {"auto", "sdpa", "sage"}
+    with pytest.raises(ValueError, match="unknown attention kernel"):
         attention(q, k, v, "xformers")
 
 
 @pytest.mark.parametrize("variant", ["scail", "scail2"])
 def test_optimised_path_equals_the_plain_path(variant: str) -> None:
-    """auto backend + compiled blocks (graph capture, fullgraph) + cached RoPE == plain, 1e-5."""
+    """auto kernel + compiled blocks (graph capture, fullgraph) + cached RoPE == plain, 1e-5."""
     plain, fast = make_model(variant), make_model(variant)
     fast.set_attention("auto")
     fast.compile_blocks(backend="aot_eager", fullgraph=True)

@@ -82,8 +82,8 @@ def test_front_person_occludes_back_person(crossing: np.ndarray) -> None:
 
 
 def test_single_person_uses_base_palette_and_scail2_saturated(walking: np.ndarray) -> None:
-    frames = list(render_clip(walking[:2], CAMERA, (H, W), backend="numpy"))
-    saturated = list(render_clip(walking[:2], CAMERA, (H, W), scheme="scail2", backend="numpy"))
+    frames = list(render_clip(walking[:2], CAMERA, (H, W), renderer="numpy"))
+    saturated = list(render_clip(walking[:2], CAMERA, (H, W), scheme="scail2", renderer="numpy"))
     depth = depth_range(walking[:2])
     base = PoseRenderer(H, W, CAMERA, depth, [BASE]).render(walking[0])
     sat = PoseRenderer(H, W, CAMERA, depth, [SATURATED]).render(walking[0])
@@ -103,7 +103,7 @@ def test_single_person_uses_base_palette_and_scail2_saturated(walking: np.ndarra
 
 def test_two_people_get_pastel_then_saturated(crossing: np.ndarray) -> None:
     clip = crossing[40:41]
-    frame = next(render_clip(clip, CAMERA, (H, W), backend="numpy"))
+    frame = next(render_clip(clip, CAMERA, (H, W), renderer="numpy"))
     explicit = PoseRenderer(H, W, CAMERA, depth_range(clip), [PASTEL, SATURATED]).render(clip[0])
     np.testing.assert_array_equal(frame, explicit)
 
@@ -124,12 +124,12 @@ def test_nan_joints_warn_once_and_draw_as_missing(walking: np.ndarray, caplog: p
     clip[0, 0, 7] = np.nan  # left wrist
     clip[2, 0, 13] = (np.inf, 0, 1000)  # left ankle
     with caplog.at_level(logging.WARNING, logger="scail_blender"):
-        frames = list(render_clip(clip, CAMERA, (H, W), backend="numpy"))
+        frames = list(render_clip(clip, CAMERA, (H, W), renderer="numpy"))
     messages = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(messages) == 1 and messages[0].startswith("2 joint(s)")
     cleaned = clip.copy()
     cleaned[~np.isfinite(cleaned).all(axis=-1)] = 0
-    expected = list(render_clip(cleaned, CAMERA, (H, W), backend="numpy"))
+    expected = list(render_clip(cleaned, CAMERA, (H, W), renderer="numpy"))
     for got, want in zip(frames, expected):
         np.testing.assert_array_equal(got, want)
 
@@ -143,7 +143,7 @@ def test_joints_behind_the_camera_are_not_drawn(walking: np.ndarray) -> None:
     behind = walking[0].copy()
     behind[..., 2] *= -1
     assert not renderer.render(behind).any()
-    assert not next(render_clip(behind[None], CAMERA, (H, W), backend="numpy")).any()
+    assert not next(render_clip(behind[None], CAMERA, (H, W), renderer="numpy")).any()
 
 
 def test_depth_range_counts_only_drawn_capsules(walking: np.ndarray) -> None:
@@ -165,12 +165,12 @@ def test_shape_errors_name_the_expected_shape() -> None:
     renderer = PoseRenderer(H, W, CAMERA, depth_range(np.zeros((1, 1, 14, 3))))
     with pytest.raises(InputError, match=r"\[P, 14, 3\]"):
         renderer.render(np.zeros((14, 3)))
-    with pytest.raises(InputError, match="backend"):
-        next(render_clip(np.zeros((1, 1, 14, 3)), CAMERA, (H, W), backend="opengl"))
+    with pytest.raises(InputError, match="renderer"):
+        next(render_clip(np.zeros((1, 1, 14, 3)), CAMERA, (H, W), renderer="opengl"))
 
 
 def test_render_clip_streams(walking: np.ndarray) -> None:
-    frames = render_clip(walking, CAMERA, (H, W), backend="numpy")
+    frames = render_clip(walking, CAMERA, (H, W), renderer="numpy")
     first = next(frames)
     assert first.shape == (H, W, 3) and first.dtype == np.uint8 and first.any()
     assert sum(1 for _ in frames) == len(walking) - 1
@@ -182,6 +182,6 @@ def test_depth_fade_darkens_farther_people() -> None:
     near = pose.copy()
     far = pose + np.array([0, 0, 6000], np.float32)
     clip = np.stack([near[None], far[None]])
-    frames = list(render_clip(clip, CAMERA, (H, W), backend="numpy"))
+    frames = list(render_clip(clip, CAMERA, (H, W), renderer="numpy"))
     bright = [f[f.any(axis=-1)].astype(float).mean() for f in frames]
     assert bright[1] < bright[0] * 0.8

@@ -1,4 +1,4 @@
-"""The torch backend draws the same frames as the numpy one (checked on CPU torch)."""
+"""The torch renderer draws the same frames as the numpy one (checked on CPU torch)."""
 
 from __future__ import annotations
 
@@ -22,29 +22,29 @@ def test_torch_frames_equal_numpy_frames() -> None:
     joints = smpl_to_scail(clip.joints)[::8].copy()
     joints[1, 0, 4] = 0  # a missing wrist in one frame: batches with ragged capsule lists
     joints[2, 1] = 0  # a whole person missing in another
-    ours = list(render_clip(joints, CAMERA, (H, W), backend="numpy"))
-    theirs = list(render_clip(joints, CAMERA, (H, W), backend="torch"))
+    ours = list(render_clip(joints, CAMERA, (H, W), renderer="numpy"))
+    theirs = list(render_clip(joints, CAMERA, (H, W), renderer="torch"))
     assert len(theirs) == len(ours)
     for a, b in zip(ours, theirs):
         assert a.any()
         np.testing.assert_array_equal(a, b)
 
 
-def test_both_backends_paint_the_marks_of_every_frame_over_its_render() -> None:
+def test_both_renderers_paint_the_marks_of_every_frame_over_its_render() -> None:
     """Marks are computed per batch (16 frames on numpy, 4 on CPU torch) and land on their frame."""
     clip = synthetic.crossing(frames=41)
     joints = smpl_to_scail(clip.joints)[::2].copy()
     marks = [[project_marks(clip.head3d[t, p], clip.hands3d[t, p], CAMERA) for p in range(2)] for t in range(0, 41, 2)]
     marks[3] = None
     marks[17][0] = None
-    bare = list(render_clip(joints, CAMERA, (H, W), backend="numpy"))
+    bare = list(render_clip(joints, CAMERA, (H, W), renderer="numpy"))
     expected = [frame.copy() for frame in bare]
     for frame, people in zip(expected, marks):
         if people is not None:
             draw_marks(frame, people)
     assert sum((a != b).any() for a, b in zip(expected, bare)) == len(marks) - 1
-    for backend in ("numpy", "torch"):
-        frames = list(render_clip(joints, CAMERA, (H, W), marks=marks, backend=backend))
+    for renderer in ("numpy", "torch"):
+        frames = list(render_clip(joints, CAMERA, (H, W), marks=marks, renderer=renderer))
         assert len(frames) == len(expected)
         for a, b in zip(frames, expected):
             np.testing.assert_array_equal(a, b)

@@ -21,7 +21,7 @@ def test_png_frames_read_back_exactly() -> None:
     assert image.mode == "RGB" and np.array_equal(np.asarray(image), frame)
 
 
-def test_auto_backend_renders_without_importing_torch_when_no_driver_is_there() -> None:
-    result = run_script(ROOT / "tests" / "scripts" / "auto_backend_render.py")
+def test_auto_renderer_renders_without_importing_torch_when_no_driver_is_there() -> None:
+    result = run_script(ROOT / "tests" / "scripts" / "auto_renderer_render.py")
     assert result["frames"] == 2
     assert not result["torch"] or result["driver"]

@@ -1,1 +1,1 @@
-"""Neural networks of the SCAIL backend (torch at import time is allowed here)."""
+"""Neural networks of the SCAIL engine (torch at import time is allowed here)."""

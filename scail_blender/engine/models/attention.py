@@ -1,6 +1,6 @@
-"""Attention backends of the DiT, chosen by name in this one place (as diffusers' dispatch does).
+"""Attention kernels of the DiT, chosen by name in this one place (as diffusers' dispatch does).
 
-Every backend takes q, k, v as [B, heads, L, head_dim] (the layout the fused kernels read: the
+Every kernel takes q, k, v as [B, heads, L, head_dim] (the layout the fused kernels read: the
 callers pass transposed views of their [B, L, heads, head_dim] projections, which cost no copy)
 and returns [B, heads, Lq, head_dim] in v's dtype.
 
@@ -31,7 +31,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "sdpa", "cudnn", "flash", "efficient", "math", "sage")
+KERNELS = ("auto", "sdpa", "cudnn", "flash", "efficient", "math", "sage")
 _PINNED = {
     "cudnn": [SDPBackend.CUDNN_ATTENTION],
     "flash": [SDPBackend.FLASH_ATTENTION],
@@ -47,29 +47,29 @@ SAGE_K_BLOCK = 64
 SAGE_Q_CHUNK = 1024
 
 
-def check_backend(name: str) -> str:
-    if name not in BACKENDS:
-        raise ValueError(f"unknown attention backend {name!r}; choose one of {', '.join(BACKENDS)}")
+def check_kernel(name: str) -> str:
+    if name not in KERNELS:
+        raise ValueError(f"unknown attention kernel {name!r}; choose one of {', '.join(KERNELS)}")
     return name
 
 
-def exact_backend(name: str) -> str:
-    """The backend for attention that must stay exact (cross-attention): sage falls back to auto."""
-    return "auto" if name == "sage" else check_backend(name)
+def exact_kernel(name: str) -> str:
+    """The kernel for attention that must stay exact (cross-attention): sage falls back to auto."""
+    return "auto" if name == "sage" else check_kernel(name)
 
 
-def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, backend: str = "sdpa") -> torch.Tensor:
-    """Softmax attention of q [B, H, Lq, D] over k, v [B, H, Lk, D] with the named backend."""
-    if backend == "sdpa":
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, kernel: str = "sdpa") -> torch.Tensor:
+    """Softmax attention of q [B, H, Lq, D] over k, v [B, H, Lk, D] with the named kernel."""
+    if kernel == "sdpa":
         return F.scaled_dot_product_attention(q, k, v)
-    if backend == "sage":
+    if kernel == "sage":
         return sage_attention(q, k, v)
-    if backend == "auto":
+    if kernel == "auto":
         if q.device.type != "cuda":
             return F.scaled_dot_product_attention(q, k, v)
         with sdpa_kernel(_AUTO_CUDA, set_priority=True):
             return F.scaled_dot_product_attention(q, k, v)
-    with sdpa_kernel(_PINNED[check_backend(backend)]):
+    with sdpa_kernel(_PINNED[check_kernel(kernel)]):
         return F.scaled_dot_product_attention(q, k, v)
 
 

@@ -29,7 +29,7 @@ from torch import nn
 
 from ...errors import InputError
 from ...jobs.contract import VARIANTS
-from .attention import check_backend, exact_backend
+from .attention import check_kernel, exact_kernel
 from .rope import scail_factors
 from .wan_block import FloatLinear, Head, LayerNorm, Linear, WanBlock
 
@@ -201,12 +201,12 @@ class ScailDiT(nn.Module):
         self.offload: Iterable[WanBlock] | None = None
         self._rope_cache: dict[tuple, torch.Tensor] = {}
 
-    def set_attention(self, backend: str) -> None:
-        """Pick the self-attention backend by name (attention.py); cross-attention stays exact."""
-        check_backend(backend)
+    def set_attention(self, kernel: str) -> None:
+        """Pick the self-attention kernel by name (attention.py); cross-attention stays exact."""
+        check_kernel(kernel)
         for block in self.blocks:
-            block.self_attn.backend = backend
-            block.cross_attn.backend = exact_backend(backend)
+            block.self_attn.kernel = kernel
+            block.cross_attn.kernel = exact_kernel(kernel)
 
     def compile_blocks(self, **options) -> None:
         """torch.compile each block (one graph for all: fused norms, modulation, RoPE, gates).

@@ -67,14 +67,14 @@ class RMSNorm(nn.Module):
         return normed.to(x.dtype) * self.weight
 
 
-def heads_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, backend: str) -> torch.Tensor:
+def heads_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, kernel: str) -> torch.Tensor:
     """Full attention of q [B, Lq, heads, d] over k, v [B, Lk, heads, d] -> [B, Lq, heads * d].
 
     q and k come out of RoPE in float32; like the official flash-attention call they are cast to
-    v's dtype. The kernels get [B, heads, L, d] views (no copies); see attention.py for backends.
+    v's dtype. The kernels get [B, heads, L, d] views (no copies); see attention.py for the kernels.
     """
     q, k = q.to(v.dtype), k.to(v.dtype)
-    out = attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), backend)
+    out = attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), kernel)
     return out.transpose(1, 2).flatten(2)
 
 
@@ -82,7 +82,7 @@ class SelfAttention(nn.Module):
     def __init__(self, dim: int, num_heads: int, eps: float) -> None:
         super().__init__()
         self.num_heads = num_heads
-        self.backend = "sdpa"  # a name from attention.BACKENDS, set by ScailDiT.set_attention
+        self.kernel = "sdpa"  # a name from attention.KERNELS, set by ScailDiT.set_attention
         self.q = Linear(dim, dim)
         self.k = Linear(dim, dim)
         self.v = Linear(dim, dim)
@@ -101,7 +101,7 @@ class SelfAttention(nn.Module):
         return self.o(self.attend(q, k, v))
 
     def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        return heads_attention(q, k, v, self.backend)
+        return heads_attention(q, k, v, self.kernel)
 
 
 class CrossAttention(nn.Module):
@@ -110,7 +110,7 @@ class CrossAttention(nn.Module):
     def __init__(self, dim: int, num_heads: int, eps: float) -> None:
         super().__init__()
         self.num_heads = num_heads
-        self.backend = "sdpa"  # always an exact one (attention.exact_backend)
+        self.kernel = "sdpa"  # always an exact one (attention.exact_kernel)
         self.q = Linear(dim, dim)
         self.k = Linear(dim, dim)
         self.v = Linear(dim, dim)
@@ -124,9 +124,9 @@ class CrossAttention(nn.Module):
     def forward(self, x: torch.Tensor, text: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
         q = self._heads(self.norm_q(self.q(x)))
         from_text = heads_attention(q, self._heads(self.norm_k(self.k(text))), self._heads(self.v(text)),
-                                    self.backend)
+                                    self.kernel)
         from_image = heads_attention(q, self._heads(self.norm_k_img(self.k_img(image))),
-                                     self._heads(self.v_img(image)), self.backend)
+                                     self._heads(self.v_img(image)), self.kernel)
         return self.o(from_text + from_image)
 
     def _heads(self, t: torch.Tensor) -> torch.Tensor:

@@ -17,7 +17,7 @@ between, only the blocks are shared out (groups.py says how):
 
 This is done with forward pre-hooks on the blocks, a forward hook on the last and a
 wrapper around each SelfAttention's ``attend`` callable, so wan_block.py and dit.py stay
-single-process code and whatever else their forward does (new attention backends included) is
+single-process code and whatever else their forward does (new attention kernels included) is
 kept. Stem, time and text embeddings, head and unpatchify run in full on every rank: they are a
 small part of the work.
 """

@@ -1,6 +1,6 @@
 """Extract Motion from Video against the in-process runner with the tiny stand-in networks:
 run the operator, drive the drain in a bounded loop (timers do not fire headless) until the
-armatures appear; then start one more and cancel it. Prints one JSON line.
+armatures appear (a row of the job board); then start one more and cancel it. Prints one JSON line.
 
 Parameters: ``folder`` for the .blend, the weights and the video; optional ``server`` and
 ``token``: use a job server instead (preferences' backend Server; no cancel round).
@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import bpy
 
-from scail_blender.blender import extraction, prefs, ui_motion
+from scail_blender.blender import board, extraction, prefs, ui_motion
 from scail_blender.motion import read_motion
 from scail_blender.extract.testing import crossing_scene, write_scene, write_tiny_weights
 
@@ -68,36 +68,36 @@ def draw_panel() -> list[str]:
     return host.layout.drawn
 
 
-def drain_until_done(task: extraction.ExtractionTask) -> int:
+def drain_until_done(record: board.JobRecord) -> int:
     calls = 0
     deadline = time.monotonic() + DEADLINE_S
-    while task.drain():
+    while not (record.final and (record.outcome or record.error or record.status.state != "succeeded")):
+        board.drain()
         calls += 1
         if time.monotonic() > deadline:
-            raise TimeoutError(f"extraction still running after {DEADLINE_S} s: {task.message}")
+            raise TimeoutError(f"extraction still running after {DEADLINE_S} s: {record.line()}")
         time.sleep(0.05)
     return calls
 
 
 result = bpy.ops.scail.extract_motion(filepath=str(video), people=2)
-task = extraction.current()
-blocked = bpy.ops.scail.extract_motion.poll()  # one extraction at a time from the panel
+record = extraction.latest()
 running_panel = draw_panel()
-calls = drain_until_done(task)
+calls = drain_until_done(record)
 done_panel = draw_panel()
 armatures = sorted(o.name for o in scene.objects if o.type == "ARMATURE")
 motion_file = folder / "driving_motion.npz"
 
 if "server" not in args:
     bpy.ops.scail.extract_motion(filepath=str(video))
-    cancelled = extraction.current()
-    bpy.ops.scail.extract_cancel()
+    cancelled = extraction.latest()
+    bpy.ops.scail.job_cancel(key=cancelled.key)
     drain_until_done(cancelled)
 else:
-    cancelled = task
-emit({"result": sorted(result), "armatures": armatures, "calls": calls, "message": task.message,
-      "motion_file": motion_file.is_file(), "state": task.status.state, "blocked": not blocked,
-      "progress": task.progress, "cancelled_state": cancelled.status.state if cancelled.status else None,
-      "cancelled_message": cancelled.message, "running_panel": running_panel, "done_panel": done_panel,
+    cancelled = record
+emit({"result": sorted(result), "armatures": armatures, "calls": calls, "message": record.line(),
+      "motion_file": motion_file.is_file(), "state": record.status.state,
+      "progress": record.status.progress, "cancelled_state": cancelled.status.state,
+      "cancelled_message": cancelled.line(), "running_panel": running_panel, "done_panel": done_panel,
       "after_cancel": sorted(o.name for o in scene.objects if o.type == "ARMATURE"),
       "image_size": list(read_motion(motion_file).motion.image_size) if motion_file.is_file() else None})

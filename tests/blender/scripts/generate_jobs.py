@@ -13,7 +13,7 @@ import bpy
 import addon_utils  # importable only once bpy is
 
 from scail_blender.jobs.client import ScailClient
-from scail_blender.blender import jobs, prefs
+from scail_blender.blender import board, prefs
 from scail_blender.blender.compat import strips
 from scail_blender.blender.sequencer import place_movie
 
@@ -36,18 +36,18 @@ settings.reference_image = bpy.data.images.load(p["ref"])
 settings.pose_source, settings.pose_file = "FILE", p["pose"]
 settings.prompt, settings.seed, settings.steps = "a person dances", 7, p["steps"]
 bpy.ops.wm.save_as_mainfile(filepath=str(Path(p["folder"]) / "shot.blend"))
-report = {"timer": bpy.app.timers.is_registered(jobs.drain), "torch_at_enable": "torch" in sys.modules}
+report = {"timer": bpy.app.timers.is_registered(board.drain), "torch_at_enable": "torch" in sys.modules}
 
 
-def generate() -> jobs.JobRecord:
-    before = set(jobs.records)
+def generate() -> board.JobRecord:
+    before = set(board.records)
     assert bpy.ops.scail.generate() == {"FINISHED"}
-    (job_id,) = set(jobs.records) - before
-    return jobs.records[job_id]
+    (job_id,) = set(board.records) - before
+    return board.records[job_id]
 
 
-def finish(record: jobs.JobRecord) -> dict:
-    ended = jobs.drain_until(lambda: record.final and (record.strip or record.error or record.status.state != "succeeded"),
+def finish(record: board.JobRecord) -> dict:
+    ended = board.drain_until(lambda: record.final and (record.strip or record.error or record.status.state != "succeeded"),
                              TIMEOUT)
     out = {"ended": ended, "state": record.status.state, "error": record.error, "line": record.line(),
            "progress": record.status.progress}
@@ -68,12 +68,12 @@ report["server"] = finish(generate())
 # 2. Cancel from the panel's operator while the job runs, once its ETA is known.
 settings.steps = 200
 record = generate()
-jobs.drain_until(lambda: record.status.eta_seconds is not None or record.final, TIMEOUT)
+board.drain_until(lambda: record.status.eta_seconds is not None or record.final, TIMEOUT)
 report["running_line"], report["running_progress"] = record.line(), record.status.progress
-bpy.ops.scail.job_cancel(job_id=record.id)
+bpy.ops.scail.job_cancel(key=record.key)
 report["cancel"] = finish(record)
-bpy.ops.scail.job_remove(job_id=record.id)
-report["removed"] = record.id not in jobs.records
+bpy.ops.scail.job_remove(key=record.key)
+report["removed"] = record.key not in board.records
 settings.steps = p["steps"]
 
 # 3. The upload runs in a thread: the operator returns at once, the row says it is uploading, and
@@ -81,18 +81,18 @@ settings.steps = p["steps"]
 settings.steps = 200
 record = generate()
 report["uploading_line"] = record.line()
-bpy.ops.scail.job_cancel(job_id=record.id)
+bpy.ops.scail.job_cancel(key=record.key)
 report["cancel_while_uploading"] = finish(record)
-report["cancelled_remote_id"] = record.remote_id
+report["cancelled_remote_id"] = record.job_id
 
 # Removed while it uploads: deleted from the server once the server has accepted it.
 client = ScailClient(p["url"], p["token"])
 before = client.list()[1]
 record = generate()
-bpy.ops.scail.job_remove(job_id=record.id)
-jobs.drain_until(lambda: jobs._inbox.empty() and not any(
-    t.name.startswith(("scail-upload", "scail-remove")) for t in threading.enumerate()), TIMEOUT)
-report["removed_while_uploading"] = {"listed": record.id in jobs.records, "left_on_server": client.list()[1] - before}
+bpy.ops.scail.job_remove(key=record.key)
+board.drain_until(lambda: board._inbox.empty() and not any(
+    t.name.startswith(("scail-send", "scail-remove")) for t in threading.enumerate()), TIMEOUT)
+report["removed_while_uploading"] = {"listed": record.key in board.records, "left_on_server": client.list()[1] - before}
 settings.steps = p["steps"]
 
 # 4. The server's refusal shows in the job list.
@@ -121,11 +121,11 @@ except RuntimeError as exc:
 preferences.backend = "IN_PROCESS"
 record = generate()
 bpy.ops.wm.open_mainfile(filepath=str(Path(p["folder"]) / "shot.blend"))
-report["timer_after_load"] = bpy.app.timers.is_registered(jobs.drain)
+report["timer_after_load"] = bpy.app.timers.is_registered(board.drain)
 report["in_process"] = finish(record)
 report["strips"] = sorted((s.name, s.channel, s.frame_final_start) for s in strips(bpy.context.scene.sequence_editor))
 
-runner = jobs.backends["IN_PROCESS"]
+runner = board.in_process_backend().runner
 report["loaded"] = [runner.loaded]
 bpy.ops.scail.release_model()
 report["loaded"].append(runner.loaded)
@@ -136,5 +136,5 @@ preferences.checkpoint_dir = str(Path(p["folder"]) / "no-checkpoint")
 bpy.context.scene.scail.reference_image = bpy.data.images.new("painted", 64, 64)
 record = generate()
 report["failed"] = finish(record)
-report["reference_copy"] = Path(record.handle.job.inputs.reference_image).name
+report["reference_copy"] = Path(record.job.inputs.reference_image).name
 emit(report)

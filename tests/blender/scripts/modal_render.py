@@ -1,17 +1,17 @@
-"""Drive Render Pose Video's modal() with the timer and Esc events a window would send
-(background Blender has no event loop): once cancelled after one step, once to the end.
+"""Drive a pose render on the job board with the timer calls a window's event loop would make
+(background Blender fires no timers): once cancelled after one slice, once to the end.
 
 Parameters: ``out``, the pose video's path.
 """
 
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import bpy
 
+from scail_blender.blender import board
+from scail_blender.blender.compat import strips
 from scail_blender.blender.scene_render import PoseRenderJob, plan_pose_render
-from scail_blender.operators.render_pose import TICK_S, SCAIL_OT_render_pose
 
 from tests.blender.scripts.common import add_camera, addon_scene, emit, params
 
@@ -20,29 +20,24 @@ scene, _, _ = addon_scene()
 add_camera(scene)
 scene.frame_end = 30
 scene.frame_set(7)
-wm = bpy.context.window_manager
 
 
-def drive(esc_after=None):
-    reports = []
-    op = SimpleNamespace(report=lambda level, text: reports.append((sorted(level)[0], text)))
-    op._job = PoseRenderJob(plan_pose_render(scene, OUT))
-    op._timer = wm.event_timer_add(TICK_S, window=bpy.context.window)
-    op._end = SCAIL_OT_render_pose._end.__get__(op)
-    wm.scail_job.running = True
-    seen, steps = [], 0
-    while True:
-        kind = "ESC" if steps == esc_after else "TIMER"
-        result = SCAIL_OT_render_pose.modal(op, bpy.context, SimpleNamespace(type=kind))
-        steps += 1
-        seen.append(round(wm.scail_job.progress, 3))
-        time.sleep(TICK_S)  # the timer's interval, during which Blender is idle
-        if result & {"FINISHED", "CANCELLED"}:
-            return {"result": sorted(result), "reports": reports, "running": wm.scail_job.running,
-                    "rising": seen == sorted(seen), "steps": steps, "frame": scene.frame_current,
-                    "strips": len(scene.sequence_editor.strips) if scene.sequence_editor else 0}
+def drive(cancel_after=None):
+    record = board.add_render("pose video", PoseRenderJob(plan_pose_render(scene, OUT)))
+    blocked = not bpy.ops.scail.render_pose.poll()  # one render at a time: the scene is shared
+    seen, ticks = [], 0
+    while not record.final:
+        if ticks == cancel_after:
+            bpy.ops.scail.job_cancel(key=record.key)
+        board.drain()
+        ticks += 1
+        seen.append(round(record.status.progress, 3))
+        time.sleep(board.RENDER_SLICE_S)  # Blender is idle between timer calls
+    return {"state": record.status.state, "line": record.line(), "rising": seen == sorted(seen), "ticks": ticks,
+            "render_poll_blocked_while_running": blocked, "render_poll_blocked": not bpy.ops.scail.render_pose.poll(),
+            "frame": scene.frame_current, "strips": len(strips(scene.sequence_editor)) if scene.sequence_editor else 0}
 
 
-cancelled = drive(esc_after=1)
+cancelled = drive(cancel_after=1)
 finished = drive()
 emit({"cancelled": cancelled, "finished": finished})

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import bpy
 
 from scail_blender.jobs.runner import JobStatus
-from scail_blender.blender import jobs, prefs, ui
+from scail_blender.blender import board, prefs, ui
 
 from tests.blender.scripts.common import addon_scene, emit
 
@@ -75,12 +75,19 @@ character.overrides.add()
 character.show_map = True
 scene.scail.size_preset = "CUSTOM"
 scene.scail.use_scene_range = False
-bpy.context.window_manager.scail_job.running = True
-placement = jobs.Placement(blend="", scene=scene.name, frame_start=1, channel=1, scene_fps=24.0, prompt="p", seed=1)
-jobs.add_record(jobs.JobRecord(id="a", backend="SERVER", remote_id="a", placement=placement, label="seed 1: p", status=JobStatus(
-    id="a", state="running", phase="denoise", step=3, total=10, progress=0.4, eta_seconds=12.0)))
-jobs.add_record(jobs.JobRecord(id="b", backend="SERVER", placement=placement, label="seed 1: p", error="boom",
-                               status=JobStatus(id="b", state="failed")))
+placement = board.Placement(blend="", scene=scene.name, frame_start=1, channel=1, scene_fps=24.0, prompt="p", seed=1)
+server = board.server("http://127.0.0.1:9", None)
+for record in (board.JobRecord(key="a", kind="generate", backend=server, job_id="a", placement=placement, label="seed 1: p",
+                               status=JobStatus(id="a", state="running", phase="denoise", step=3, total=10, progress=0.4,
+                                                eta_seconds=12.0)),
+               board.JobRecord(key="b", kind="generate", backend=server, placement=placement, label="seed 1: p", error="boom",
+                               status=JobStatus(id="b", state="failed")),
+               board.JobRecord(key="c", kind="extract", backend=server, job_id="c", label="motion of dance.mp4",
+                               status=JobStatus(id="c", state="running", phase="extract", step=5, total=20, progress=0.25)),
+               board.JobRecord(key="d", kind="render", label="pose video shot_pose.mp4",
+                               status=JobStatus(id="d", state="running", phase="render", message="Reading joints",
+                                                progress=0.3))):
+    board.records[record.key] = record
 drawn = {}
 for panel in ui.CLASSES:
     if issubclass(panel, bpy.types.Panel):
@@ -90,5 +97,5 @@ for panel in ui.CLASSES:
 host = PreferencesHost()
 prefs.ScailPreferences.draw(host, bpy.context)
 drawn["preferences"] = host.drawn
-drawn["running_line"] = jobs.records["a"].line()
+drawn["lines"] = {key: record.line() for key, record in board.records.items()}
 emit(drawn)

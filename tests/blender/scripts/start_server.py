@@ -11,7 +11,7 @@ import bpy
 import addon_utils  # importable only once bpy is
 import requests
 
-from scail_blender.blender import jobs, prefs
+from scail_blender.blender import board, prefs
 
 from tests.blender.scripts.common import emit, params
 
@@ -21,9 +21,9 @@ preferences = prefs.preferences()
 preferences.python_path, preferences.checkpoint_dir = sys.executable, p["checkpoint"]
 preferences.server_url = f"http://127.0.0.1:{p['port']}"
 bpy.ops.scail.start_server()
-server = jobs.backends["local_server"]
-activity = jobs.activities["server"]
-jobs.drain_until(lambda: activity.state in {"ok", "failed"}, 120.0)
+server = board.local_server()
+activity = board.activities["server"]
+board.drain_until(lambda: activity.state in {"ok", "failed"}, 120.0)
 report = {"state": activity.state, "message": activity.message, "command": server.command,
           "health": requests.get(preferences.server_url + "/v1/health", timeout=5).status_code,
           "again": bpy.ops.scail.start_server.poll()}

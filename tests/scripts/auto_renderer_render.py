@@ -1,4 +1,4 @@
-"""Render two frames with the automatic backend choice and report whether torch was imported
+"""Render two frames with the automatic renderer choice and report whether torch was imported
 and whether an NVIDIA driver is present (torch may load only with one)."""
 
 import json

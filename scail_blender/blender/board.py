@@ -1,0 +1,460 @@
+"""The job board: every long job of the add-on in one list, drained by one persistent timer.
+
+Generations and motion extractions go to a backend (``jobs.backends``: in Blender's process or
+on a job server) through one protocol; the board never asks which kind it holds. Pose renders
+need the scene, so they run on the main thread in short slices of the same timer. Workers (the
+runner's thread, the threads uploading to and following a server, pip, the local server's
+health check) never touch bpy: they post plain events into ``_inbox``, and ``drain`` applies
+them on the main thread: progress to the rows, a finished generation into the Sequencer, a
+finished extraction imported as armatures. The timer is persistent and a ``load_post`` handler
+registers it again, so jobs keep landing after another file is opened. Headless Blender has no
+event loop to fire timers: scripts and tests call ``drain`` themselves.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import bpy
+from bpy.app.handlers import persistent
+
+from ..errors import Cancelled, ScailError
+from ..jobs.backends import Backend, InProcessBackend, ServerBackend
+from ..jobs.contract import AnyJob
+from ..jobs.runner import JobError, JobStatus
+from .sequencer import place_movie
+
+log = logging.getLogger(__name__)
+
+DRAIN_S = 0.25
+RENDER_SLICE_S = 0.05  # main-thread time a pose render gets per timer call: Blender stays responsive
+Kind = Literal["generate", "extract", "render"]
+
+
+@dataclass
+class Placement:
+    """Where and how a result goes into the Sequencer: plain values taken when the job was sent."""
+
+    blend: str  # bpy.data.filepath when sent: a result lands only in the file it was made for
+    scene: str
+    frame_start: int
+    channel: int  # lowest channel the result may use: the one above its pose strip
+    scene_fps: float
+    prompt: str
+    seed: int
+
+
+@dataclass
+class JobRecord:
+    """One row of the board."""
+
+    key: str  # the board's own key, from the moment the row exists (a server gives its id later)
+    kind: Kind
+    label: str
+    status: JobStatus
+    backend: Backend | None = None  # None for a pose render, which runs on the main thread
+    job: AnyJob | None = None  # what was sent (its inputs, settings and output path)
+    job_id: str = ""  # the backend's id, once it accepted the job
+    placement: Placement | None = None  # a generation's strip
+    render: Any = None  # a pose render's PoseRenderJob
+    error: str = ""
+    outcome: str = ""  # what became of the result: the strip, the imported armatures, the video
+    strip: str = ""  # a generation's strip, once placed
+    cancel_requested: bool = False  # pressed before the backend accepted the job: sent once it does
+
+    @property
+    def final(self) -> bool:
+        return self.status.final
+
+    def line(self) -> str:
+        s = self.status
+        if self.error:
+            return self.error
+        if self.backend is not None and not self.job_id and not s.final:
+            return "cancelling once sent" if self.cancel_requested else "sending..."
+        if s.state == "running" and self.kind == "render":
+            return f"{s.message} ({s.progress:.0%})"
+        if s.state == "running":
+            eta = f", {s.eta_seconds:.0f} s left" if s.eta_seconds is not None else ""
+            doing = s.message or s.phase or "starting"
+            return f"{s.phase} {s.step}/{s.total}{eta}" if s.total and s.phase else f"{doing}{eta}"
+        if s.state == "succeeded":
+            return self.outcome or ("placing in the Sequencer" if self.placement is not None else "done")
+        return s.state
+
+
+@dataclass
+class Activity:
+    """A side task shown in the panel: the local server, the backend install."""
+
+    state: str = ""  # "", "running", "ok", "failed"
+    message: str = ""
+    lines: list[str] = field(default_factory=list)
+
+
+_inbox: queue.SimpleQueue = queue.SimpleQueue()
+records: dict[str, JobRecord] = {}
+activities: dict[str, Activity] = {"server": Activity(), "install": Activity()}
+_backends: dict[tuple, Backend] = {}
+_local_server: dict[str, Any] = {}
+
+
+# Backends ----------------------------------------------------------------------------------------
+
+def in_process(checkpoint: str | None) -> InProcessBackend:
+    """Blender's own runner (one for every kind of job), made on first use; ``checkpoint`` is
+    the folder generations load (None: this job needs none, e.g. an extraction)."""
+    backend = _backends.get(("in_process",))
+    if backend is None:
+        from ..engine import load_pipeline  # torch-free until the first generation loads the model
+
+        backend = _backends[("in_process",)] = InProcessBackend(checkpoint, load_pipeline)
+    elif checkpoint:
+        backend.use_checkpoint(checkpoint)
+    return backend
+
+
+def server(url: str, token: str | None) -> ServerBackend:
+    """The backend of one server address and token (a changed preference makes a new one; rows
+    already sent keep theirs)."""
+    key = ("server", url, token or "")
+    backend = _backends.get(key)
+    if backend is None:
+        backend = _backends[key] = ServerBackend(url, token)
+    return backend
+
+
+def in_process_backend() -> InProcessBackend | None:
+    """The in-process backend if one was made (Release Model acts on it)."""
+    return _backends.get(("in_process",))
+
+
+def local_server() -> Any:
+    """The ``LocalServer`` Start Local Server made, or None."""
+    return _local_server.get("server")
+
+
+def set_local_server(process: Any) -> None:
+    _local_server["server"] = process
+
+
+# Any thread --------------------------------------------------------------------------------------
+
+def post(kind: str, key: str, value: Any) -> None:
+    """Hand an event to the main thread; touches no bpy."""
+    _inbox.put((kind, key, value))
+
+
+# Main thread -------------------------------------------------------------------------------------
+
+def send(kind: Kind, label: str, backend: Backend, job: AnyJob, placement: Placement | None = None) -> JobRecord:
+    """Add a row and submit ``job`` to ``backend`` from a thread (an upload never holds up
+    Blender); the row learns the backend's id, or shows its refusal, through the inbox."""
+    key = f"{kind}-{uuid.uuid4().hex[:12]}"
+    record = JobRecord(key=key, kind=kind, label=label, status=JobStatus(id=key), backend=backend, job=job,
+                       placement=placement)
+    records[key] = record
+    listener = _listener(record)
+
+    def submit() -> None:
+        try:
+            job_id = backend.submit(job, listener)
+        except Exception as exc:  # the server's refusal, or no server: shown in the row
+            log.warning("sending %s job %s failed: %s", kind, key, exc)
+            post("status", key, JobStatus(id=key, state="failed", error=JobError.of(exc)))
+        else:
+            post("accepted", key, (backend, job_id))
+
+    threading.Thread(target=submit, name=f"scail-send-{key}", daemon=True).start()
+    _redraw()
+    return record
+
+
+def add_render(label: str, render: Any) -> JobRecord:
+    """Add a pose render (a ``PoseRenderJob``): the timer advances it a slice at a time."""
+    key = f"render-{uuid.uuid4().hex[:12]}"
+    record = JobRecord(key=key, kind="render", label=label, render=render,
+                       status=JobStatus(id=key, state="running", phase="render", message=render.message))
+    records[key] = record
+    _redraw()
+    return record
+
+
+def rendering() -> bool:
+    """Whether a pose render is on the board and not finished (one at a time: the scene is shared)."""
+    return any(r.kind == "render" and not r.final for r in records.values())
+
+
+def cancel(record: JobRecord) -> None:
+    """Stop the job: a backend is asked from a thread (never wait on the network here)."""
+    if record.render is not None:
+        record.render.cancel()
+    elif record.job_id:
+        _in_thread(record.backend.cancel, record.job_id, record.key)
+    else:
+        record.cancel_requested = True
+
+
+def remove(record: JobRecord) -> None:
+    """Take the row off the board; the backend forgets the job too (a server deletes its files;
+    one still uploading is deleted when the server accepts it). Results already delivered stay."""
+    records.pop(record.key, None)
+    if record.render is not None and not record.final:
+        record.render.abort()
+    elif record.job_id:
+        _in_thread(record.backend.remove, record.job_id, record.key)
+    _redraw()
+
+
+def drain() -> float:
+    """The timer: apply every waiting event, advance a pose render; the seconds until the next call."""
+    changed = _step_render()
+    while True:
+        try:
+            kind, key, value = _inbox.get_nowait()
+        except queue.Empty:
+            break
+        changed = True
+        try:
+            _apply(kind, key, value)
+        except Exception:  # one bad event must not stop the timer for good
+            log.exception("applying a %s event failed", kind)
+    if changed:
+        _redraw()
+    return DRAIN_S
+
+
+def drain_until(done: Callable[[], bool], timeout: float) -> bool:
+    """Call ``drain`` until ``done()`` (headless scripts: no event loop fires timers there)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        drain()
+        if done():
+            return True
+        time.sleep(0.05)
+    drain()
+    return done()
+
+
+def _listener(record: JobRecord):
+    """Posts every status of the record's job. A generation's result is then prepared off the main
+    thread (the scene-rate copy is written in a thread of its own, not the runner's, whose job
+    lock is held while listeners run), so the timer only has to add a strip."""
+    key, placement = record.key, record.placement
+
+    def prepare(status: JobStatus) -> None:
+        try:
+            extra = _scene_rate(status, placement.scene_fps)
+        except Exception as exc:  # the job is done; only its strip copy failed
+            log.exception("scene-rate copy of %s failed", status.result.output)
+            extra = {"error": f"the result {status.result.output} could not be copied at the scene rate ({exc})"}
+        post("deliver", key, (status, extra))
+
+    def listener(status: JobStatus) -> None:
+        post("status", key, status)
+        if placement is not None and status.state == "succeeded" and status.result is not None:
+            threading.Thread(target=prepare, args=(status,), name=f"scail-copy-{key}", daemon=True).start()
+
+    return listener
+
+
+def _scene_rate(status: JobStatus, scene_fps: float) -> dict[str, Any]:
+    from ..pose.outputs import write_scene_rate_copy
+
+    r = status.result
+    assert r is not None
+    if abs(r.fps - scene_fps) < 1e-6:
+        return {"strip_file": r.output, "strip_frames": r.frames}
+    path, frames = write_scene_rate_copy(Path(r.output), r.fps, r.frames, (r.height, r.width), scene_fps)
+    return {"strip_file": str(path), "strip_frames": frames}
+
+
+def _apply(kind: str, key: str, value: Any) -> None:
+    if kind == "activity":
+        activity = activities[key]
+        state, message = value
+        if state == "line":
+            activity.lines = [*activity.lines[-4:], message]
+        else:
+            activity.state, activity.message = state, message
+        return
+    record = records.get(key)
+    if kind == "accepted":
+        backend, job_id = value
+        if record is None:  # removed while it was being sent: the backend forgets it too
+            _in_thread(backend.remove, job_id, key)
+            return
+        record.job_id = job_id
+        if record.cancel_requested:
+            _in_thread(backend.cancel, job_id, key)
+        return
+    if record is None:
+        return  # removed from the board meanwhile
+    if kind == "error":
+        record.error = value
+        return
+    if kind == "deliver":
+        _deliver(record, *value)
+        return
+    status = value
+    if record.status.final and not status.final:
+        return  # a late progress event after the end
+    record.status = status
+    if status.error is not None:
+        record.error = status.error.message
+    if status.state == "succeeded" and record.placement is None:
+        _deliver(record, status, {})
+
+
+def _deliver(record: JobRecord, status: JobStatus, extra: dict[str, Any]) -> None:
+    """Put a finished job's result where the user looks for it (main thread)."""
+    if "error" in extra:
+        record.error = extra["error"]
+    elif record.kind == "generate":
+        _place(record, Path(extra["strip_file"]), int(extra["strip_frames"]))
+    elif record.kind == "extract":
+        _import_motion(record, status)
+
+
+def _place(record: JobRecord, path: Path, frames: int) -> None:
+    p = record.placement
+    assert p is not None
+    scene = bpy.data.scenes.get(p.scene)
+    if bpy.data.filepath != p.blend or scene is None:
+        where = f"{p.blend or 'an unsaved file'}, scene {p.scene!r}"
+        record.error = f"done, but its file ({where}) is not open: the result is {path}"
+        return
+    name = f"SCAIL {p.seed}: {p.prompt}"[:60] if p.prompt else f"SCAIL {p.seed}"
+    strip = place_movie(scene, path, p.frame_start, frames, name=name, min_channel=p.channel)
+    strip["scail_prompt"] = p.prompt
+    strip["scail_seed"] = p.seed
+    strip["scail_job"] = record.job_id or record.key
+    record.strip = strip.name
+    record.outcome = f"in the Sequencer: {strip.name}"
+
+
+def _import_motion(record: JobRecord, status: JobStatus) -> None:
+    from .build_rig import import_motion_file
+
+    motion_file = status.result.output
+    try:
+        with _context_override():
+            loaded, prepared, armatures = import_motion_file(motion_file, bpy.context)
+    except ScailError as exc:
+        record.error = f"extracted to {motion_file} but not imported: {exc}"
+        return
+    record.outcome = (f"imported {len(armatures)} armature(s) ({', '.join(a.name for a in armatures)}), "
+                      f"{prepared.motion.frames} frames from {Path(motion_file).name}")
+    for note in [*loaded.notes, *prepared.notes, *status.result.notes]:
+        log.info("extract motion: %s", note)
+
+
+def _step_render() -> bool:
+    """Advance the running pose render by one slice; True when its row changed."""
+    record = next((r for r in records.values() if r.kind == "render" and not r.final), None)
+    if record is None:
+        return False
+    job = record.render
+    try:
+        files = job.tick(RENDER_SLICE_S)
+    except Cancelled as exc:
+        record.status = JobStatus(id=record.key, state="cancelled", message=str(exc))
+        return True
+    except ScailError as exc:
+        record.status = JobStatus(id=record.key, state="failed", error=JobError.of(exc))
+        record.error = str(exc)
+        return True
+    except Exception as exc:  # a bug: still end the row, and leave the traceback in the console
+        log.exception("pose render failed")
+        record.status = JobStatus(id=record.key, state="failed", error=JobError.of(exc))
+        record.error = f"pose render failed ({type(exc).__name__}: {exc}); see the console"
+        return True
+    if files is None:
+        record.status = JobStatus(id=record.key, state="running", phase="render", step=round(100 * job.progress),
+                                  total=100, message=job.message, progress=job.progress)
+        return True
+    record.status = JobStatus(id=record.key, state="succeeded", phase="done", message=job.message, progress=1.0)
+    record.outcome = f"wrote {files.video.name} ({files.frames} frames)" + (
+        f"; {'; '.join(files.warnings)}" if files.warnings else "")
+    return True
+
+
+def _context_override():
+    """A window for the import's mode switches when the drain runs from a timer (no window there)."""
+    window = bpy.context.window or next(iter(bpy.context.window_manager.windows), None)
+    return bpy.context.temp_override(window=window) if window is not None else contextlib.nullcontext()
+
+
+def _redraw() -> None:
+    wm = getattr(bpy.context, "window_manager", None)
+    for window in wm.windows if wm else ():
+        for area in window.screen.areas:
+            if area.type in {"VIEW_3D", "SEQUENCE_EDITOR"}:
+                area.tag_redraw()
+
+
+@persistent
+def _before_load(_dummy=None) -> None:
+    """A pose render reads the open file's scene: stop it (and its files) before another file opens."""
+    for record in records.values():
+        if record.kind == "render" and not record.final:
+            record.render.abort()
+            record.status = JobStatus(id=record.key, state="cancelled", message="another file was opened")
+
+
+@persistent
+def _after_load(_dummy=None) -> None:
+    if not bpy.app.timers.is_registered(drain):
+        bpy.app.timers.register(drain, persistent=True)
+
+
+def register() -> None:
+    atexit.register(_stop_in_process, 10.0)
+    if not bpy.app.timers.is_registered(drain):
+        bpy.app.timers.register(drain, first_interval=DRAIN_S, persistent=True)
+    for handlers, handler in ((bpy.app.handlers.load_pre, _before_load), (bpy.app.handlers.load_post, _after_load)):
+        if handler not in handlers:
+            handlers.append(handler)
+
+
+def unregister() -> None:
+    """Stop the timer and everything this add-on started: the local server, the in-process runner."""
+    if bpy.app.timers.is_registered(drain):
+        bpy.app.timers.unregister(drain)
+    for handlers, handler in ((bpy.app.handlers.load_pre, _before_load), (bpy.app.handlers.load_post, _after_load)):
+        if handler in handlers:
+            handlers.remove(handler)
+    process = _local_server.pop("server", None)
+    if process is not None:
+        process.stop()
+    atexit.unregister(_stop_in_process)
+    threading.Thread(target=_stop_in_process, daemon=True).start()  # never block Blender on a running step
+
+
+def _stop_in_process(timeout: float | None = None) -> None:
+    """Cancel the in-process jobs and end the worker thread (at quit, before the interpreter goes:
+    a torch thread still alive then aborts the process)."""
+    backend = _backends.pop(("in_process",), None)
+    if backend is not None:
+        backend.close(timeout)
+
+
+def _in_thread(call: Callable[[str], Any], job_id: str, key: str) -> None:
+    """``call(job_id)`` on a backend from a thread; a failure is shown on the row ``key``."""
+    def run() -> None:
+        try:
+            call(job_id)
+        except Exception as exc:  # shown in the job list
+            post("error", key, str(exc))
+
+    threading.Thread(target=run, name=f"scail-{call.__name__}-{job_id[:8]}", daemon=True).start()

@@ -191,7 +191,7 @@ def run_blend(args: argparse.Namespace) -> int:
     if args.intrinsics is not None:
         raise InputError("--intrinsics applies to --motion only; with --blend the scene camera decides")
     try:
-        from ..blender.scene_render import render_blend_file
+        from ..blender.blend_file import render_blend_file
     except ImportError as exc:
         if "bpy" not in str(exc):
             raise

@@ -99,7 +99,7 @@ def generate(args: argparse.Namespace, files, out: Path) -> str:
     """Generate as the panel's Generate button does, In Blender, and wait for the strip."""
     import bpy
 
-    from scail_blender.blender import generate as panel_generate, jobs, prefs
+    from scail_blender.blender import board, generate as panel_generate, prefs
     from scail_blender.errors import InputError
     from scail_blender.pose.framing import parse_size
 
@@ -118,7 +118,7 @@ def generate(args: argparse.Namespace, files, out: Path) -> str:
     record = panel_generate.submit(bpy.context, job, placement)
     last = ""
     while not (record.final and (record.strip or record.error or record.status.state != "succeeded")):
-        jobs.drain_until(lambda: True, 1.0)  # headless: no event loop fires the job timer
+        board.drain_until(lambda: True, 1.0)  # headless: no event loop fires the board's timer
         line = f"{record.status.state}: {record.line()} ({record.status.progress:.0%})"
         if line != last:
             print(line, flush=True)

@@ -20,7 +20,7 @@ from scail_blender.backend.runner import LocalRunner
 
 from .auth import refuse_web_pages, require_token
 from .errors import ERROR_SCHEMA, install_handlers
-from .routes import health, jobs, models
+from .routes import health, jobs, loras, models
 from .service import JobService
 from .settings import Settings
 from .storage import Storage
@@ -69,6 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router, prefix="/v1", dependencies=secured)
     app.include_router(jobs.router, prefix="/v1", dependencies=secured)
     app.include_router(models.router, prefix="/v1", dependencies=secured)
+    app.include_router(loras.router, prefix="/v1", dependencies=secured)
     return app
 
 

@@ -19,6 +19,13 @@ class InputError(ScailError):
     code = "invalid_input"
 
 
+class OverLimit(InputError):
+    """A job asks for more than a limit allows (size, steps, pixels x frames); the message names the
+    largest allowed. The server answers it with 422."""
+
+    code = "over_limit"
+
+
 class RigMappingError(ScailError):
     """An armature does not map to the SCAIL skeleton."""
 
@@ -70,6 +77,6 @@ class ServerError(ScailError):
 
 # The codes of the errors a job can end with, for turning a server's answer back into a type.
 ERROR_CLASSES: dict[str, type[ScailError]] = {
-    cls.code: cls for cls in (InputError, RigMappingError, CameraError, VideoError, CheckpointError,
+    cls.code: cls for cls in (InputError, OverLimit, RigMappingError, CameraError, VideoError, CheckpointError,
                               OutOfMemory, Cancelled)
 }

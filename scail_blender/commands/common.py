@@ -126,7 +126,8 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
                        help="TeaCache step skipping: a threshold such as 0.1, or off (default off)")
     speed.add_argument("--vram", choices=VRAM_MODES, default=defaults.vram,
                        help="24gb/12gb: stream DiT blocks from pinned CPU memory (default %(default)s)")
-    speed.add_argument("--lora", metavar="FILE.safetensors", help="LoRA merged into the DiT")
+    speed.add_argument("--lora", metavar="FILE.safetensors", help="LoRA merged into the DiT (scail submit: a file here "
+                       "is uploaded, anything else names one of the server's LoRAs)")
     speed.add_argument("--lora-strength", type=float, default=defaults.lora_strength,
                        help="LoRA scale (default %(default)s)")
     speed.add_argument("--compile", action="store_true",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 from pathlib import Path
 
 EPILOG = """\
@@ -22,7 +23,13 @@ optional reference_mask and pose_mask, field job = JSON prompt/negative_prompt/s
 GET /v1/jobs, GET /v1/jobs/ID, GET /v1/jobs/ID/events (server-sent events), GET
 /v1/jobs/ID/result, POST /v1/extract (multipart: video, optional align_ref, field settings =
 JSON people/smooth/device; the result is the motion .npz; needs --pose-weights), POST /v1/jobs/ID/cancel, DELETE /v1/jobs/ID, GET /v1/health, GET
-/v1/models, POST /v1/models/release.
+/v1/models, POST /v1/models/release, GET /v1/loras.
+
+LoRAs: a job's settings.lora is a name, never a path: a .safetensors file of --lora-dir (GET
+/v1/loras lists them), or the file uploaded with the job as 'lora'. Jobs larger than the limits
+are refused with 422 before they are queued: a side over 4096 pixels, over 1000 steps, or more
+height x width x frames than --max-pixels-frames (default: half the device's memory at 48 bytes
+per pixel-frame, about 890 million on an 80 GB GPU).
 
 example:
   scail serve --checkpoint SCAIL-Preview --data-dir ~/scail-jobs
@@ -50,6 +57,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="largest upload per job, all files together (default %(default)s)")
     parser.add_argument("--keep-days", type=float, default=7.0,
                         help="delete finished jobs and their files after this many days (default %(default)s)")
+    parser.add_argument("--min-free-space", metavar="SIZE", type=space_arg, default=space_arg("1GB"),
+                        help="refuse uploads that would leave less free disk than this in --data-dir, e.g. 1GB, "
+                             "500MB or 0 (default 1GB; 1GB = 1024 MB)")
+    parser.add_argument("--lora-dir", metavar="DIR", type=Path,
+                        help="folder of .safetensors LoRAs that jobs may name in settings.lora (GET /v1/loras); "
+                             "without it jobs can only upload their LoRA")
+    parser.add_argument("--max-pixels-frames", metavar="N", type=int,
+                        help="largest height x width x frames of one job (default: half the device's memory at 48 "
+                             "bytes each, about 890 million on an 80 GB GPU)")
     cluster = parser.add_argument_group("Ray cluster (docs/scale-out.md)")
     cluster.add_argument("--ray", metavar="ADDRESS", help="run jobs on the actors of a Ray cluster: HOST:PORT of "
                          "its head, or 'auto' on the head itself (needs the cluster extra: pip install ray)")
@@ -72,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings(checkpoint=Path(args.checkpoint), data_dir=args.data_dir, host=args.host, port=args.port,
                         token=args.token, device=args.device, max_upload_mb=args.max_upload_mb,
-                        keep_days=args.keep_days,
+                        keep_days=args.keep_days, min_free_mb=args.min_free_space, lora_dir=args.lora_dir,
+                        max_pixels_frames=args.max_pixels_frames,
                         pose_weights=_pose_weights(args.pose_weights or os.environ.get(WEIGHTS_ENV)),
                         ray=None if args.ray is None else ClusterSettings(
                             address=args.ray, actors=args.ray_actors, gpus_per_actor=args.ray_gpus_per_actor,
@@ -80,6 +97,20 @@ def run(args: argparse.Namespace) -> int:
     app = create_app(settings)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
     return 0
+
+
+SPACE_UNITS = {"b": 1, "k": 2**10, "kb": 2**10, "m": 2**20, "mb": 2**20, "g": 2**30, "gb": 2**30,
+               "t": 2**40, "tb": 2**40}
+
+
+def space_arg(text: str) -> int:
+    """argparse type for ``--min-free-space``: a size such as 1GB, 500MB or 0, in whole MB."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", text.lower())
+    if match is not None and float(match.group(1)) == 0:
+        return 0
+    if match is None or match.group(2) not in SPACE_UNITS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size with its unit; give one such as 1GB, 500MB or 0")
+    return round(float(match.group(1)) * SPACE_UNITS[match.group(2)] / 2**20)
 
 
 def _pose_weights(folder: str | None) -> Path | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from pathlib import Path
 
 from ..jobs.client import ScailClient
 from ..jobs.follow import follow
@@ -20,6 +21,10 @@ Takes the same job flags as `scail generate`; the files are uploaded and checked
 before it answers. Progress follows the server's events; the result is downloaded to --out (the
 file appears only when complete). Ctrl-C asks the server to cancel the job. With --no-wait the
 job id is printed and the command returns; `scail jobs` lists, cancels and deletes jobs.
+
+--lora FILE uploads a LoRA file of this machine with the job (within the server's upload limit);
+--lora NAME (anything that is no file here) names one of the server's LoRAs, the .safetensors
+files of its --lora-dir (GET /v1/loras lists them). The server never opens a path a client names.
 
 example:
   scail submit --server http://127.0.0.1:8188 --ref ref.png --pose pose.mp4 \\
@@ -40,6 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     job = job_from_args(args)
+    if args.lora is not None and Path(args.lora).is_file():  # a file of this machine: uploaded with the job
+        job.inputs.lora_file, job.settings.lora = args.lora, None
     client = ScailClient(args.server, args.token)
     status = client.submit(job)
     print(f"job {status.id} {status.state}", file=sys.stderr)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -40,9 +41,10 @@ class Speed:
     cfg_batch: bool = True            # CFG as one batch of two; False: two passes (half the activations)
     cache: float | None = None        # TeaCache threshold; None or 0 = off
     vram: str = "full"                # "24gb" / "12gb": blocks offloaded to pinned host memory
-    lora: str | None = None
+    lora: str | None = None           # the file to read
     lora_strength: float = 1.0
     lora_mode: str = "merge"
+    lora_name: str | None = None      # what describe() shows (a server's name, not its path); None: the file's
 
     def __post_init__(self) -> None:
         check_kernel(self.attention)
@@ -52,11 +54,13 @@ class Speed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
 
     @classmethod
-    def from_settings(cls, settings: JobSettings) -> Speed:
-        """The job's speed settings; 12gb also runs CFG as two passes to halve the activations."""
+    def from_settings(cls, settings: JobSettings, lora_file: str | None = None) -> Speed:
+        """The job's speed settings; 12gb also runs CFG as two passes to halve the activations.
+        ``lora_file`` is the LoRA to read where ``settings.lora`` is only its name (``JobInputs.lora_file``)."""
         return cls(precision=settings.precision, attention=settings.attention, cache=settings.cache,
-                   vram=settings.vram, lora=settings.lora, lora_strength=settings.lora_strength,
-                   cfg_batch=settings.vram != "12gb", compile=settings.compile)
+                   vram=settings.vram, lora=lora_file or settings.lora, lora_strength=settings.lora_strength,
+                   lora_name=settings.lora, cfg_batch=settings.vram != "12gb",
+                   compile=settings.compile)
 
     @property
     def offloads(self) -> bool:
@@ -73,7 +77,7 @@ class Speed:
         cache = "off" if not self.cache else f"{self.cache:g}"
         if self.cache and skipped_steps is not None:
             cache += f"({skipped_steps}/{total_steps} steps skipped)"
-        lora = "none" if self.lora is None else f"{self.lora}@{self.lora_strength:g}"
+        lora = "none" if self.lora is None else f"{Path(self.lora_name or self.lora).name}@{self.lora_strength:g}"
         return (f"precision={self.precision} attention={self.attention} cache={cache} vram={self.vram} "
                 f"cfg={'batch' if self.cfg_batch else 'passes'} lora={lora} compile={'on' if self.compile else 'off'}")
 

@@ -22,7 +22,7 @@ from typing import Any
 import requests
 
 from ..errors import ERROR_CLASSES, InputError, ServerError
-from .contract import ExtractSettings, Job
+from .contract import ExtractSettings, Job, name_problem, shown_name
 from .multipart import MultipartBody
 from .runner import JobStatus
 
@@ -46,11 +46,22 @@ class ScailClient:
             self.session.headers["Authorization"] = f"Bearer {token}"
 
     def submit(self, job: Job) -> JobStatus:
-        """Upload the job's files and settings; the server checks them before it answers."""
+        """Upload the job's files and settings; the server checks them before it answers.
+
+        A LoRA goes by name, never by path: ``settings.lora`` names one of the server's LoRAs
+        (``loras``), or ``inputs.lora_file`` is a file of this machine, uploaded with the job (and
+        named by ``settings.lora`` or its file name)."""
         i = job.inputs
         paths = {"reference": i.reference_image, "pose": i.pose_video, "reference_mask": i.reference_mask,
-                 "pose_mask": i.pose_mask}
-        form = {"prompt": i.prompt, "negative_prompt": i.negative_prompt, "settings": asdict(job.settings)}
+                 "pose_mask": i.pose_mask, "lora": i.lora_file}
+        settings = asdict(job.settings)
+        if i.lora_file is not None:
+            settings["lora"] = job.settings.lora or Path(i.lora_file).name
+        if settings["lora"] is not None and name_problem(settings["lora"]) is not None:
+            raise InputError(f"settings.lora {shown_name(settings['lora'])} {name_problem(settings['lora'])}: a job "
+                             "server takes the name of one of the server's LoRAs (GET /v1/loras), or a file of "
+                             "yours uploaded with the job (inputs.lora_file; scail submit --lora FILE)")
+        form = {"prompt": i.prompt, "negative_prompt": i.negative_prompt, "settings": settings}
         return JobStatus.from_dict(self._upload("/v1/jobs", paths, "job", form).json())
 
     def extract(self, video: str | os.PathLike, align_ref: str | os.PathLike | None = None,
@@ -154,12 +165,22 @@ class ScailClient:
     def models(self) -> dict[str, Any]:
         return self._request("GET", "/v1/models").json()
 
+    def loras(self) -> list[dict[str, Any]]:
+        """The LoRAs a job may name in ``settings.lora``: ``{"name", "size"}`` each."""
+        return self._request("GET", "/v1/loras").json()["loras"]
+
     def release(self) -> dict[str, Any]:
         return self._request("POST", "/v1/models/release").json()
 
     def _upload(self, path: str, files: dict[str, str | os.PathLike | None], field: str,
                 value: dict[str, Any]) -> requests.Response:
-        """POST the files (streamed from disk, never held whole) and one JSON field."""
+        """POST the files (streamed from disk, never held whole) and one JSON field. File names the
+        server would refuse (``jobs.name_problem``: hidden, or over 255 bytes) are refused here first."""
+        for name, file in files.items():
+            problem = None if file is None else name_problem(Path(file).name)
+            if problem is not None:
+                raise InputError(f"the {name} file's name {shown_name(Path(file).name)} {problem}; rename or copy "
+                                 "the file (a job server takes plain file names)")
         with ExitStack() as stack:
             body = MultipartBody()
             for name, file in files.items():

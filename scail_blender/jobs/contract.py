@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Literal, get_args
 
-from ..errors import InputError
-from ..pose.framing import MODEL_MULTIPLE
+from ..errors import InputError, OverLimit
+from ..pose.framing import MAX_SIDE, MODEL_MULTIPLE
 
 Sampler = Literal["unipc", "euler"]
 Variant = Literal["scail", "scail2"]
@@ -24,13 +24,17 @@ MODES: tuple[str, ...] = get_args(Mode)
 VARIANT_NAMES = {"scail": "SCAIL-Preview", "scail2": "SCAIL-2"}
 # One window of the model: 81 frames (21 latent frames), as both releases were trained.
 WINDOW_FRAMES = 81
-# Speed modes (backend/speed.py; README "Speed modes"). Everything but the defaults is opt-in.
+# Speed modes (engine/speed.py; README "Speed modes"). Everything but the defaults is opt-in.
 Precision = Literal["bf16", "fp8"]
 Attention = Literal["auto", "sdpa", "sage"]
 Vram = Literal["full", "24gb", "12gb"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 ATTENTIONS: tuple[str, ...] = get_args(Attention)
 VRAM_MODES: tuple[str, ...] = get_args(Vram)
+# Limits that hold on any device (a server adds its own, from its device: README "Job server").
+MAX_STEPS = 1000
+# The longest file name a client may send (an upload's or a LoRA's): what common file systems take.
+MAX_NAME_BYTES = 255
 
 
 @dataclass(kw_only=True)
@@ -45,6 +49,9 @@ class JobInputs:
     # black, in the reference image and in every frame of the driving video.
     reference_mask: str | None = None
     pose_mask: str | None = None
+    # The LoRA file as this process sees it, where settings.lora is only its name: a client sets it
+    # to a file of its own to upload with the job; a server to the file it resolved the name to.
+    lora_file: str | None = None
 
 
 @dataclass(kw_only=True)
@@ -71,6 +78,9 @@ class JobSettings:
     attention: Attention = "auto"
     cache: float | None = None
     vram: Vram = "full"
+    # A LoRA to merge: in this process the path of a .safetensors file (or the name of
+    # inputs.lora_file); on a job server a name, never a path: one of its LoRAs (GET /v1/loras) or
+    # the file uploaded with the job.
     lora: str | None = None
     lora_strength: float = 1.0
     compile: bool = False  # torch.compile the DiT blocks: the first steps pay the compile once per loaded model
@@ -99,8 +109,10 @@ class Job:
         for name in ("reference_image", "pose_video"):
             if not getattr(i, name):
                 raise InputError(f"inputs.{name}: empty; give the path of the file")
-        if not 1 <= s.steps <= 1000:
-            raise InputError(f"settings.steps: {s.steps} is out of range; use 1 to 1000 (40 is the default)")
+        if s.steps < 1:
+            raise InputError(f"settings.steps: {s.steps} is out of range; use 1 to {MAX_STEPS} (40 is the default)")
+        if s.steps > MAX_STEPS:
+            raise OverLimit(f"settings.steps: {s.steps} is over the limit; at most {MAX_STEPS} steps (40 is the default)")
         if not 0.0 <= s.cfg <= 30.0:
             raise InputError(f"settings.cfg: {s.cfg} is out of range; use 0 to 30 (1 turns guidance off)")
         if not 0.0 < s.shift <= 100.0:
@@ -118,6 +130,9 @@ class Job:
             if value is not None and (value < MODEL_MULTIPLE or value % MODEL_MULTIPLE):
                 raise InputError(f"settings.{name}: {value} must be a multiple of {MODEL_MULTIPLE} "
                                  "(8x VAE, 2x2 patches, half-size pose)")
+            if value is not None and value > MAX_SIDE:
+                raise OverLimit(f"settings.{name}: {value} pixels is over the limit; a side may be at most "
+                                f"{MAX_SIDE} pixels (SCAIL was trained at 512x896)")
         if (s.height is None) != (s.width is None):
             raise InputError("settings.height/width: give both or neither (--size HxW, e.g. 512x896)")
         if s.mode == "replacement" and s.variant == "scail":
@@ -235,6 +250,25 @@ def result_from_dict(data: dict[str, Any]) -> AnyResult:
     if data.get("kind") == "extract":
         return ExtractResult(**{**data, "notes": list(data.get("notes", []))})
     return JobResult.from_dict(data)
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` is no plain file name, or None. The one rule for the names a client sends a job
+    server (its uploads' file names, LoRA names): no folder, drive, hidden or parent part, no NUL,
+    at most ``MAX_NAME_BYTES`` bytes, so a name can never point anywhere but where the server puts it."""
+    if not name:
+        return "is empty"
+    size = len(name.encode("utf-8", "surrogatepass"))
+    if size > MAX_NAME_BYTES:
+        return f"is {size} bytes long; names may have at most {MAX_NAME_BYTES} bytes"
+    if "/" in name or "\\" in name or ":" in name or "\x00" in name or name.startswith("."):
+        return "has a folder, drive or hidden part in it"
+    return None
+
+
+def shown_name(name: str) -> str:
+    """A name as a message quotes it: a long one cut to its first 40 characters."""
+    return repr(name if len(name) <= 40 else name[:40] + "...")
 
 
 def _one_of(name: str, value: object, allowed: tuple[str, ...]) -> None:

@@ -261,6 +261,7 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
     log = proc.stderr
     stream = _STREAM_RE.search(log)
     if proc.returncode != 0 or stream is None:
+        _refuse_without_video(path, log)
         raise VideoError(f"{path} is not a readable video ({_last_line(log)}); re-export it as mp4 (H.264)")
     fps = _FPS_RE.search(log[stream.start():])
     frames = re.findall(r"frame=\s*(\d+)", log)
@@ -305,6 +306,7 @@ def probe_header(path: str | os.PathLike) -> VideoInfo:
     stream = _STREAM_RE.search(log)
     fps = _FPS_RE.search(log[stream.start():]) if stream else None
     if stream is None or fps is None:
+        _refuse_without_video(path, log)
         raise VideoError(f"{path} is not a readable video ({_last_line(log)}); re-export it as mp4 (H.264)")
     duration = _DURATION_RE.search(log)
     seconds = 0.0
@@ -313,6 +315,16 @@ def probe_header(path: str | os.PathLike) -> VideoInfo:
         seconds = int(hours) * 3600 + int(minutes) * 60 + float(secs)
     return VideoInfo(width=int(stream.group(1)), height=int(stream.group(2)), fps=float(fps.group(1)),
                      frames=max(1, round(seconds * float(fps.group(1)))))
+
+
+def _refuse_without_video(path: Path, log: str) -> None:
+    """A file ffmpeg opened that holds no video stream: say what it lacks (ffmpeg's own last line,
+    "Error opening output files: Invalid argument", is about its output options)."""
+    if "Input #0" not in log or re.search(r"Stream #\S+.*Video:", log):
+        return
+    if re.search(r"Stream #\S+.*Audio:", log):
+        raise VideoError(f"{path} has no video stream, only audio; give a video with frames (an H.264 mp4)")
+    raise VideoError(f"{path} has no video frames (no stream at all); render or export the video again")
 
 
 def _last_line(log: str) -> str:

@@ -21,7 +21,7 @@ from scail_blender.jobs.runner import LocalRunner
 
 from .auth import refuse_web_pages, require_token
 from .errors import ERROR_SCHEMA, install_handlers
-from .routes import health, jobs, models
+from .routes import health, jobs, loras, models
 from .service import JobService
 from .settings import Settings
 from .storage import Storage
@@ -70,6 +70,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router, prefix="/v1", dependencies=secured)
     app.include_router(jobs.router, prefix="/v1", dependencies=secured)
     app.include_router(models.router, prefix="/v1", dependencies=secured)
+    app.include_router(loras.router, prefix="/v1", dependencies=secured)
     return app
 
 

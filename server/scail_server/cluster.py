@@ -46,7 +46,7 @@ from .storage import replace_atomically
 
 log = logging.getLogger(__name__)
 
-INPUT_FIELDS = ("reference_image", "pose_video", "reference_mask", "pose_mask")
+INPUT_FIELDS = ("reference_image", "pose_video", "reference_mask", "pose_mask", "lora_file")
 RESULT_NAME = "result.mp4"
 NAMESPACE = "scail"
 MAX_TRIES = 2  # a job whose worker dies is run once more, then failed

@@ -1,7 +1,8 @@
 """Every error leaves the server as ``{"error": {"code": ..., "message": ...}}``.
 
 Codes are stable (clients branch on them, never on messages): the ``code`` of the typed errors in
-``scail_blender.errors`` for bad jobs and files, and the few below for the HTTP layer.
+``scail_blender.errors`` for bad jobs and files (400; ``over_limit``, a job larger than a limit
+allows, 422), and the few below for the HTTP layer.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from scail_blender.errors import ScailError
+from scail_blender.errors import OverLimit, ScailError
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ScailError)
     async def scail_error(_: Request, exc: ScailError) -> JSONResponse:
-        return error_response(400, exc.code, str(exc))
+        return error_response(422 if isinstance(exc, OverLimit) else 400, exc.code, str(exc))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:

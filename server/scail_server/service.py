@@ -24,6 +24,8 @@ from scail_blender.jobs.runner import JobHandle, JobStatus, LocalRunner
 from scail_blender.errors import InputError, ScailError
 
 from .errors import ApiError, not_found
+from .limits import check_pixels_frames, max_pixels_frames
+from .loras import UPLOADED, job_lora
 from .schemas import EXTRACT_REQUEST, JOB_REQUEST, JobRequest, JobView, ModelInfo
 from .settings import Settings
 from .storage import Record, Storage, replace_atomically
@@ -44,6 +46,9 @@ class JobService:
         self.storage = storage
         self.runner = runner
         self.variant = variant
+        self.max_pixels_frames = max_pixels_frames(settings.max_pixels_frames, runner.device, settings.ray is not None)
+        log.info("jobs may have up to %d pixel-frames, height x width x frames (--max-pixels-frames)",
+                 self.max_pixels_frames)
         self._handles: dict[str, JobHandle] = {}  # jobs the runner holds (queued or running)
         self._lock = threading.Lock()  # one order for the database and the queue
         self._closing = False
@@ -59,18 +64,21 @@ class JobService:
                                "'reference' and the pose video as 'pose'")
         files = upload.files
         settings = JobSettings(**asdict(request.settings))
+        settings.lora, lora_file = job_lora(settings.lora, files.get(UPLOADED), self.settings.lora_dir)
         job = Job(inputs=JobInputs(reference_image=str(files["reference"]), pose_video=str(files["pose"]),
                                    prompt=request.prompt, negative_prompt=request.negative_prompt,
                                    reference_mask=_str(files.get("reference_mask")),
-                                   pose_mask=_str(files.get("pose_mask"))), settings=settings)
+                                   pose_mask=_str(files.get("pose_mask")), lora_file=_str(lora_file)),
+                  settings=settings)
         self._check_model_fit(job)
         # Imported here so the server's modules import without torch (the app has loaded it by now).
         from scail_blender.engine.pipeline import check_inputs
 
         try:
-            check_inputs(job)  # decodes the image, probes the videos: what the pipeline would refuse
+            checked = check_inputs(job)  # decodes the image, probes the videos: what the pipeline would refuse
         except ScailError as exc:  # name the uploaded field, not the server's temporary path
             raise type(exc)(str(exc).replace(f"{upload.folder}/", "uploaded ")) from None
+        check_pixels_frames(checked.size, checked.frames, self.max_pixels_frames)
         return self._store(job, upload.folder, RESULT_NAME)
 
     def accept_extract(self, upload: Upload) -> JobView:
@@ -280,16 +288,18 @@ def _parse_extract_settings(text: bytes) -> ExtractSettings:
 
 
 def _moved(job: AnyJob, old: Path, new: Path) -> AnyJob:
-    """The same job with its file paths in the job's own folder."""
+    """The same job with its uploaded files' paths in the job's own folder (a LoRA of the server's
+    folder stays where it is)."""
     def move(path: str | None) -> str | None:
-        return None if path is None else str(new / Path(path).relative_to(old))
+        return path if path is None or not Path(path).is_relative_to(old) else str(new / Path(path).relative_to(old))
 
     if isinstance(job, ExtractJob):
         return replace(job, video=move(job.video), align_ref=move(job.align_ref))
 
     i = job.inputs
     return Job(inputs=replace(i, reference_image=move(i.reference_image), pose_video=move(i.pose_video),
-                              reference_mask=move(i.reference_mask), pose_mask=move(i.pose_mask)),
+                              reference_mask=move(i.reference_mask), pose_mask=move(i.pose_mask),
+                              lora_file=move(i.lora_file)),
                settings=job.settings, output=job.output)
 
 

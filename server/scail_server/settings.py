@@ -57,6 +57,8 @@ class Settings:
     keep_days: float | None = 7.0  # finished jobs older than this are deleted; None keeps all
     min_free_mb: int = 1024  # uploads are refused when they would leave less free disk than this
     pose_weights: Path | None = None  # SCAIL-Pose weights folder; None refuses extraction jobs
+    lora_dir: Path | None = None  # the LoRAs jobs may name (GET /v1/loras); None: uploaded ones only
+    max_pixels_frames: int | None = None  # height x width x frames of one job; None: from the device (limits.py)
     ray: ClusterSettings | None = None  # None: jobs run in this process (Ray is never imported)
 
     def check(self) -> None:
@@ -71,6 +73,14 @@ class Settings:
             raise InputError(f"--max-upload-mb {self.max_upload_mb}: give at least 1")
         if self.keep_days is not None and self.keep_days <= 0:
             raise InputError(f"--keep-days {self.keep_days}: give a positive number of days")
+        if self.min_free_mb < 0:
+            raise InputError(f"--min-free-space {self.min_free_mb} MB: give 0 or more, e.g. 1GB")
+        if self.lora_dir is not None and not self.lora_dir.is_dir():
+            raise InputError(f"--lora-dir {self.lora_dir} is not a folder; give the folder of the .safetensors "
+                             "LoRAs jobs may name")
+        if self.max_pixels_frames is not None and self.max_pixels_frames < 1:
+            raise InputError(f"--max-pixels-frames {self.max_pixels_frames}: give at least 1, or leave it out for "
+                             "a limit from the device's memory")
         if self.ray is not None:
             self.ray.check()
 

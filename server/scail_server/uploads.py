@@ -3,13 +3,17 @@
 Starlette's form parser would spool every file to the system temp folder before the route saw
 a byte, so the size limit and the disk check could only come after the whole upload; this
 parser writes each part into the job's upload folder as it arrives and stops the moment the
-body passes the limit. Client file names are checked (a name with a folder in it is refused,
-as a sign of a confused client) and otherwise ignored: files are stored as ``reference``,
-``pose``, ``reference_mask`` and ``pose_mask`` (an extraction: ``video`` and ``align_ref``).
+body passes the limit. Client file names are checked (a name with a folder in it or over 255
+bytes is refused, as a sign of a confused client: the rule of ``jobs.name_problem``) and
+otherwise ignored: files are stored as ``reference``, ``pose``, ``reference_mask``, ``pose_mask``
+and ``lora`` (an extraction: ``video`` and ``align_ref``). Every field comes once: a second file
+or JSON field is refused rather than one silently winning. A client that hangs up mid-upload is
+one log line; the route removes what it had sent.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,15 +24,21 @@ from python_multipart.multipart import (
     MultipartParser,
     parse_options_header,
 )
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
+
+from scail_blender.jobs.contract import MAX_NAME_BYTES, name_problem, shown_name
 
 from .errors import ApiError
 
-FILE_FIELDS = ("reference", "pose", "reference_mask", "pose_mask")
+log = logging.getLogger(__name__)
+
+FILE_FIELDS = ("reference", "pose", "reference_mask", "pose_mask", "lora")
 JOB_FIELD = "job"
 EXTRACT_FILE_FIELDS = ("video", "align_ref")
 EXTRACT_FIELD = "settings"
 MAX_JOB_JSON = 64 * 1024
+# The longest header line of one part: a Content-Disposition with a 255-byte file name fits.
+MAX_PART_HEADER = 4096
 
 
 @dataclass
@@ -51,6 +61,7 @@ class _Parts:
         self.name = ""
         self.file: BinaryIO | None = None
         self.text: bytearray | None = None
+        self.json_seen = False
 
     def callbacks(self) -> dict:
         return {"on_part_begin": self.begin, "on_header_field": self.header_field,
@@ -84,7 +95,10 @@ class _Parts:
             self.upload.files[name] = path
             self.file = open(path, "wb")  # noqa: SIM115 - closed in end()
         elif name == self.json_field:
+            if self.json_seen:
+                raise ApiError(400, "invalid_upload", f"the '{name}' field was sent twice; send it once")
             self.text = bytearray()
+            self.json_seen = True
         else:
             raise ApiError(400, "invalid_upload", f"unknown form field {name!r}; send {', '.join(self.files)} "
                            f"as files and '{self.json_field}' as JSON")
@@ -113,9 +127,10 @@ class _Parts:
 
 
 def _check_filename(name: str) -> None:
-    if "/" in name or "\\" in name or name.startswith(".") or "\x00" in name or ":" in name:
-        raise ApiError(400, "invalid_filename", f"file name {name!r} has a folder or drive in it; send a plain "
-                       "name like pose.mp4 (the server picks its own names anyway)")
+    problem = name_problem(name)
+    if problem is not None:
+        raise ApiError(400, "invalid_filename", f"file name {shown_name(name)} {problem}; send a plain name like "
+                       "pose.mp4 (the server picks its own names anyway)")
 
 
 async def receive_upload(request: Request, folder: Path, limit: int, free_bytes: int, reserve: int,
@@ -134,10 +149,11 @@ async def receive_upload(request: Request, folder: Path, limit: int, free_bytes:
                        f"{limit // 2**20} MB per job (scail serve --max-upload-mb)")
     if free_bytes - expected < reserve:
         raise ApiError(507, "no_space", f"the server's disk has {free_bytes / 2**20:.0f} MB free, too little for "
-                       "this upload; delete old jobs (DELETE /v1/jobs/ID) or free disk space")
+                       f"this upload and the {reserve // 2**20} MB it keeps free (scail serve --min-free-space); "
+                       "delete old jobs (DELETE /v1/jobs/ID) or free disk space")
     upload = Upload(folder)
     parts = _Parts(upload, files, json_field)
-    parser = MultipartParser(options[b"boundary"], parts.callbacks())
+    parser = MultipartParser(options[b"boundary"], parts.callbacks(), max_header_size=MAX_PART_HEADER)
     received = 0
     try:
         async for chunk in request.stream():
@@ -147,7 +163,14 @@ async def receive_upload(request: Request, folder: Path, limit: int, free_bytes:
                                "takes per job (scail serve --max-upload-mb)")
             parser.write(chunk)
         parser.finalize()
+    except ClientDisconnect:
+        log.warning("an upload to %s stopped: the client disconnected after %d bytes", request.url.path, received)
+        raise ApiError(400, "client_disconnected", "the client disconnected in the middle of the upload") from None
     except MultipartParseError as exc:
+        if str(exc).startswith("Maximum header size"):  # python-multipart's words for max_header_size
+            raise ApiError(400, "header_too_large", f"a part header of the upload is over {MAX_PART_HEADER} "
+                           f"bytes; file names may have at most {MAX_NAME_BYTES} bytes (the server picks its own "
+                           "names anyway)") from None
         raise ApiError(400, "invalid_upload", f"the multipart body is malformed ({exc})") from None
     finally:
         parts.close()

@@ -14,7 +14,7 @@ import pytest
 
 from scail_blender.cli import main
 from scail_blender.motion.model import Motion, save_motion_npz
-from scail_blender.media.video import VideoWriter
+from scail_blender.media.video import VideoWriter, ffmpeg_exe
 
 from tests.support import ROOT
 from tests.support.motion_fixtures import walking
@@ -48,6 +48,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
             writer.write(rng.integers(0, 255, (128, 224, 3), dtype=np.uint8))
     data = (root / "pose.mp4").read_bytes()
     (root / "short.mp4").write_bytes(data[: len(data) * 6 // 10])
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "sine=duration=1", "-c:a",
+                    "aac", str(root / "audio.mp4")], check=True)
     (root / "folder").mkdir()
     from scail_blender.engine.tiny_checkpoint import write_tiny_checkpoint
     write_tiny_checkpoint(root / "tiny")
@@ -109,6 +111,7 @@ CASES = [
     (lambda f: ["motion", "dance"], "invalid choice"),
     # generate: values, files and the device, all before anything loads
     (lambda f: G(f, "--steps", "0"), "settings.steps"),
+    (lambda f: G(f, "--steps", "5000"), "over the limit; at most 1000 steps"),
     (lambda f: G(f, "--cfg", "99"), "settings.cfg"),
     (lambda f: G(f, "--seed", "-1"), "settings.seed"),
     (lambda f: G(f, "--max-frames", "0"), "settings.max_frames"),
@@ -125,6 +128,7 @@ CASES = [
     (lambda f: G(f, "--ref", f"{f['root']}/none.png"), "does not exist"),
     (lambda f: G(f, "--pose", f["good"]), "not a readable video"),
     (lambda f: G(f, "--pose", f["short"]), "truncated or damaged: its header says 40 frames"),
+    (lambda f: G(f, "--pose", f["audio"]), "has no video stream, only audio"),
     (lambda f: G(f, "--size", "512x512"), "the pose video is 128 high x 224 wide but the output is 512 high x 512 wide"),
     # make-test-checkpoint, convert, parity
     (lambda f: ["make-test-checkpoint", f["tiny"]], "not an empty folder"),

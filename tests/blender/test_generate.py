@@ -80,7 +80,11 @@ def test_generate_from_the_panel(tiny: dict[str, Path], tmp_path: Path, blender_
     assert re.fullmatch(r"shot_Scene_gen_7_[\d-]+_[0-9a-f]{4}_reference\.png", result["reference_copy"])
     assert (out / result["reference_copy"]).is_file()
 
-    # The same seed gives the same frames on the server, in Blender and with `scail generate`.
+    # The same seed gives the same frames on the server, in Blender and with `scail generate`. Equal, not
+    # close, on any machine: the three run the same job through the same ScailPipeline code on this machine,
+    # each at one torch thread (OMP_NUM_THREADS=1 in every child), so the same kernels see the same shapes
+    # and x264 gets the same frames. A different thread count in one of them would round differently and
+    # x264 would amplify it (tests/engine/test_parallel.py bounds that case instead).
     cli = tmp_path / "cli.mp4"
     subprocess.run([sys.executable, "-m", "scail_blender.cli", "generate", "--checkpoint", str(tiny["checkpoint"]),
                     "--ref", str(tiny["ref"]), "--pose", str(tiny["pose"]), "--prompt", "a person dances",

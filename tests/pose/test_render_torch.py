@@ -1,4 +1,10 @@
-"""The torch renderer draws the same frames as the numpy one (checked on CPU torch)."""
+"""The torch renderer draws the same frames as the numpy one (checked on CPU torch).
+
+Equal, not close, on any CPU: both run the shared float32 kernels (sphere_hit, side_hit, shade_hits) on the same scene
+constants, and those use only IEEE-754 operations that are correctly rounded (+, -, *, /, sqrt,
+comparisons) in the same order: no sums over an axis and no exp/sin, whose results depend on
+the library and the CPU's vector width. Frame batching only changes the broadcast shapes.
+"""
 
 from __future__ import annotations
 

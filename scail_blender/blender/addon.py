@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bpy
 
-from . import board, draw, prefs, props, ui, ui_motion
+from . import backends, board, draw, prefs, props, ui, ui_motion
 from ..operators import camera, characters, extract, generate, motion_io, render_pose
 
 CLASSES: list[type] = [
@@ -32,9 +32,11 @@ def register() -> None:
     motion_io.register_menus()
     draw.register()
     board.register()
+    backends.register()
 
 
 def unregister() -> None:
+    backends.unregister()
     board.unregister()
     draw.unregister()
     motion_io.unregister_menus()

@@ -13,8 +13,6 @@ event loop to fire timers: scripts and tests call ``drain`` themselves.
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import logging
 import queue
 import threading
@@ -29,29 +27,16 @@ import bpy
 from bpy.app.handlers import persistent
 
 from ..errors import Cancelled, ScailError
-from ..jobs.backends import Backend, InProcessBackend, ServerBackend
+from ..jobs.backends import Backend
 from ..jobs.contract import AnyJob
 from ..jobs.runner import JobError, JobStatus
-from .sequencer import place_movie
+from .delivery import Placement, import_motion, place_result, scene_rate_copy
 
 log = logging.getLogger(__name__)
 
 DRAIN_S = 0.25
 RENDER_SLICE_S = 0.05  # main-thread time a pose render gets per timer call: Blender stays responsive
 Kind = Literal["generate", "extract", "render"]
-
-
-@dataclass
-class Placement:
-    """Where and how a result goes into the Sequencer: plain values taken when the job was sent."""
-
-    blend: str  # bpy.data.filepath when sent: a result lands only in the file it was made for
-    scene: str
-    frame_start: int
-    channel: int  # lowest channel the result may use: the one above its pose strip
-    scene_fps: float
-    prompt: str
-    seed: int
 
 
 @dataclass
@@ -81,7 +66,7 @@ class JobRecord:
         if self.error:
             return self.error
         if self.backend is not None and not self.job_id and not s.final:
-            return "cancelling once sent" if self.cancel_requested else "sending..."
+            return "cancelling once sent" if self.cancel_requested else self.backend.sending
         if s.state == "running" and self.kind == "render":
             return f"{s.message} ({s.progress:.0%})"
         if s.state == "running":
@@ -105,47 +90,7 @@ class Activity:
 _inbox: queue.SimpleQueue = queue.SimpleQueue()
 records: dict[str, JobRecord] = {}
 activities: dict[str, Activity] = {"server": Activity(), "install": Activity()}
-_backends: dict[tuple, Backend] = {}
-_local_server: dict[str, Any] = {}
-
-
-# Backends ----------------------------------------------------------------------------------------
-
-def in_process(checkpoint: str | None) -> InProcessBackend:
-    """Blender's own runner (one for every kind of job), made on first use; ``checkpoint`` is
-    the folder generations load (None: this job needs none, e.g. an extraction)."""
-    backend = _backends.get(("in_process",))
-    if backend is None:
-        from ..engine import load_pipeline  # torch-free until the first generation loads the model
-
-        backend = _backends[("in_process",)] = InProcessBackend(checkpoint, load_pipeline)
-    elif checkpoint:
-        backend.use_checkpoint(checkpoint)
-    return backend
-
-
-def server(url: str, token: str | None) -> ServerBackend:
-    """The backend of one server address and token (a changed preference makes a new one; rows
-    already sent keep theirs)."""
-    key = ("server", url, token or "")
-    backend = _backends.get(key)
-    if backend is None:
-        backend = _backends[key] = ServerBackend(url, token)
-    return backend
-
-
-def in_process_backend() -> InProcessBackend | None:
-    """The in-process backend if one was made (Release Model acts on it)."""
-    return _backends.get(("in_process",))
-
-
-def local_server() -> Any:
-    """The ``LocalServer`` Start Local Server made, or None."""
-    return _local_server.get("server")
-
-
-def set_local_server(process: Any) -> None:
-    _local_server["server"] = process
+_senders: dict[int, queue.SimpleQueue] = {}  # id(backend) -> its sender's queue
 
 
 # Any thread --------------------------------------------------------------------------------------
@@ -159,7 +104,8 @@ def post(kind: str, key: str, value: Any) -> None:
 
 def send(kind: Kind, label: str, backend: Backend, job: AnyJob, placement: Placement | None = None) -> JobRecord:
     """Add a row and submit ``job`` to ``backend`` from a thread (an upload never holds up
-    Blender); the row learns the backend's id, or shows its refusal, through the inbox."""
+    Blender); the row learns the backend's id, or shows its refusal, through the inbox. Jobs
+    reach a backend in the order they were added, so its queue runs them in that order."""
     key = f"{kind}-{uuid.uuid4().hex[:12]}"
     record = JobRecord(key=key, kind=kind, label=label, status=JobStatus(id=key), backend=backend, job=job,
                        placement=placement)
@@ -175,9 +121,23 @@ def send(kind: Kind, label: str, backend: Backend, job: AnyJob, placement: Place
         else:
             post("accepted", key, (backend, job_id))
 
-    threading.Thread(target=submit, name=f"scail-send-{key}", daemon=True).start()
+    _sender(backend).put(submit)
     _redraw()
     return record
+
+
+def _sender(backend: Backend) -> queue.SimpleQueue:
+    """The queue of one daemon thread that submits to ``backend``, one job after the other."""
+    sender = _senders.get(id(backend))
+    if sender is None:
+        sender = _senders[id(backend)] = queue.SimpleQueue()
+
+        def work() -> None:
+            while True:
+                sender.get()()
+
+        threading.Thread(target=work, name="scail-send", daemon=True).start()
+    return sender
 
 
 def add_render(label: str, render: Any) -> JobRecord:
@@ -254,7 +214,7 @@ def _listener(record: JobRecord):
 
     def prepare(status: JobStatus) -> None:
         try:
-            extra = _scene_rate(status, placement.scene_fps)
+            extra = scene_rate_copy(status, placement.scene_fps)
         except Exception as exc:  # the job is done; only its strip copy failed
             log.exception("scene-rate copy of %s failed", status.result.output)
             extra = {"error": f"the result {status.result.output} could not be copied at the scene rate ({exc})"}
@@ -266,17 +226,6 @@ def _listener(record: JobRecord):
             threading.Thread(target=prepare, args=(status,), name=f"scail-copy-{key}", daemon=True).start()
 
     return listener
-
-
-def _scene_rate(status: JobStatus, scene_fps: float) -> dict[str, Any]:
-    from ..pose.outputs import write_scene_rate_copy
-
-    r = status.result
-    assert r is not None
-    if abs(r.fps - scene_fps) < 1e-6:
-        return {"strip_file": r.output, "strip_frames": r.frames}
-    path, frames = write_scene_rate_copy(Path(r.output), r.fps, r.frames, (r.height, r.width), scene_fps)
-    return {"strip_file": str(path), "strip_frames": frames}
 
 
 def _apply(kind: str, key: str, value: Any) -> None:
@@ -321,42 +270,9 @@ def _deliver(record: JobRecord, status: JobStatus, extra: dict[str, Any]) -> Non
     if "error" in extra:
         record.error = extra["error"]
     elif record.kind == "generate":
-        _place(record, Path(extra["strip_file"]), int(extra["strip_frames"]))
+        place_result(record, Path(extra["strip_file"]), int(extra["strip_frames"]))
     elif record.kind == "extract":
-        _import_motion(record, status)
-
-
-def _place(record: JobRecord, path: Path, frames: int) -> None:
-    p = record.placement
-    assert p is not None
-    scene = bpy.data.scenes.get(p.scene)
-    if bpy.data.filepath != p.blend or scene is None:
-        where = f"{p.blend or 'an unsaved file'}, scene {p.scene!r}"
-        record.error = f"done, but its file ({where}) is not open: the result is {path}"
-        return
-    name = f"SCAIL {p.seed}: {p.prompt}"[:60] if p.prompt else f"SCAIL {p.seed}"
-    strip = place_movie(scene, path, p.frame_start, frames, name=name, min_channel=p.channel)
-    strip["scail_prompt"] = p.prompt
-    strip["scail_seed"] = p.seed
-    strip["scail_job"] = record.job_id or record.key
-    record.strip = strip.name
-    record.outcome = f"in the Sequencer: {strip.name}"
-
-
-def _import_motion(record: JobRecord, status: JobStatus) -> None:
-    from .build_rig import import_motion_file
-
-    motion_file = status.result.output
-    try:
-        with _context_override():
-            loaded, prepared, armatures = import_motion_file(motion_file, bpy.context)
-    except ScailError as exc:
-        record.error = f"extracted to {motion_file} but not imported: {exc}"
-        return
-    record.outcome = (f"imported {len(armatures)} armature(s) ({', '.join(a.name for a in armatures)}), "
-                      f"{prepared.motion.frames} frames from {Path(motion_file).name}")
-    for note in [*loaded.notes, *prepared.notes, *status.result.notes]:
-        log.info("extract motion: %s", note)
+        import_motion(record, status)
 
 
 def _step_render() -> bool:
@@ -389,12 +305,6 @@ def _step_render() -> bool:
     return True
 
 
-def _context_override():
-    """A window for the import's mode switches when the drain runs from a timer (no window there)."""
-    window = bpy.context.window or next(iter(bpy.context.window_manager.windows), None)
-    return bpy.context.temp_override(window=window) if window is not None else contextlib.nullcontext()
-
-
 def _redraw() -> None:
     wm = getattr(bpy.context, "window_manager", None)
     for window in wm.windows if wm else ():
@@ -419,7 +329,6 @@ def _after_load(_dummy=None) -> None:
 
 
 def register() -> None:
-    atexit.register(_stop_in_process, 10.0)
     if not bpy.app.timers.is_registered(drain):
         bpy.app.timers.register(drain, first_interval=DRAIN_S, persistent=True)
     for handlers, handler in ((bpy.app.handlers.load_pre, _before_load), (bpy.app.handlers.load_post, _after_load)):
@@ -428,25 +337,12 @@ def register() -> None:
 
 
 def unregister() -> None:
-    """Stop the timer and everything this add-on started: the local server, the in-process runner."""
+    """Stop the timer and the handlers (``backends.unregister`` stops what runs the jobs)."""
     if bpy.app.timers.is_registered(drain):
         bpy.app.timers.unregister(drain)
     for handlers, handler in ((bpy.app.handlers.load_pre, _before_load), (bpy.app.handlers.load_post, _after_load)):
         if handler in handlers:
             handlers.remove(handler)
-    process = _local_server.pop("server", None)
-    if process is not None:
-        process.stop()
-    atexit.unregister(_stop_in_process)
-    threading.Thread(target=_stop_in_process, daemon=True).start()  # never block Blender on a running step
-
-
-def _stop_in_process(timeout: float | None = None) -> None:
-    """Cancel the in-process jobs and end the worker thread (at quit, before the interpreter goes:
-    a torch thread still alive then aborts the process)."""
-    backend = _backends.pop(("in_process",), None)
-    if backend is not None:
-        backend.close(timeout)
 
 
 def _in_thread(call: Callable[[str], Any], job_id: str, key: str) -> None:

@@ -13,8 +13,7 @@ from pathlib import Path
 import bpy
 
 from ..jobs.contract import ExtractJob, ExtractSettings
-from . import board, prefs
-from .generate import chosen_backend
+from . import backends, board, prefs
 
 
 def start(context: bpy.types.Context, video: str, align_ref: str | None, settings: ExtractSettings,
@@ -23,7 +22,7 @@ def start(context: bpy.types.Context, video: str, align_ref: str | None, setting
     job = ExtractJob(video=video, align_ref=align_ref, settings=settings, weights=prefs.pose_weights_dir(context),
                      output=output)
     job.validate()
-    return board.send("extract", f"motion of {Path(video).name}", chosen_backend(context, generate=False), job)
+    return board.send("extract", f"motion of {Path(video).name}", backends.chosen(context, generate=False), job)
 
 
 def latest() -> board.JobRecord | None:

@@ -9,31 +9,19 @@ or uploaded to the job server, whose id or refusal the row then shows.
 
 from __future__ import annotations
 
-import importlib.util
 import secrets
 import time
 from pathlib import Path
 
 import bpy
 
-from . import board, prefs
-from ..jobs.install import add_to_path
+from . import backends, board, prefs
 from ..jobs.contract import Job, JobInputs, JobSettings
-from ..jobs.local_server import is_loopback_url
-from ..jobs.backends import Backend
 from ..errors import InputError
 from ..pose.framing import is_model_size
 from ..pose.outputs import strip_video_path
 from .scene_render import default_video_path
 from .sequencer import find_movie
-
-
-def require_online_access(url: str, what: str) -> None:
-    """Blender's rule: no network but loopback unless the user allowed online access."""
-    if not is_loopback_url(url) and not bpy.app.online_access:
-        raise InputError(f"{what} needs the network ({url}) but Blender's online access is off: allow it in "
-                         "Preferences > System > Network > Allow Online Access (or start Blender without "
-                         "--offline-mode), or use a server on this machine (http://127.0.0.1:PORT)")
 
 
 def pose_video_path(context: bpy.types.Context) -> Path:
@@ -104,28 +92,4 @@ def job_from_panel(context: bpy.types.Context) -> tuple[Job, board.Placement]:
 def submit(context: bpy.types.Context, job: Job, placement: board.Placement) -> board.JobRecord:
     """Send the job to the preferences' backend: a row on the job board."""
     label = f"seed {placement.seed}: {placement.prompt or '(no prompt)'}"
-    return board.send("generate", label, chosen_backend(context, generate=True), job, placement)
-
-
-def chosen_backend(context: bpy.types.Context, generate: bool) -> Backend:
-    """The preferences' backend: Blender's own runner or the job server. Everything that would
-    only fail later (no checkpoint folder, no torch, no online access) is refused here."""
-    p = prefs.preferences(context)
-    if p is not None and p.backend == "IN_PROCESS":
-        return board.in_process(in_process_checkpoint(context) if generate else None)
-    url = p.server_url if p is not None else "http://127.0.0.1:8188"
-    require_online_access(url, "Generate" if generate else "Extract Motion from Video")
-    return board.server(url, p.server_token if p is not None else None)
-
-
-def in_process_checkpoint(context: bpy.types.Context) -> str:
-    """The preferences' checkpoint folder, checked, with torch importable in Blender's Python."""
-    p = prefs.preferences(context)
-    checkpoint = bpy.path.abspath(p.checkpoint_dir) if p is not None and p.checkpoint_dir else ""
-    if not checkpoint:
-        raise InputError("In Blender needs the checkpoint folder: set it in the add-on preferences")
-    add_to_path(prefs.backend_site(create=False))
-    if importlib.util.find_spec("torch") is None:
-        raise InputError("torch is not importable in Blender's Python: press Install Backend in the add-on "
-                         "preferences, or choose the Server backend and Start Local Server with a Python that has torch")
-    return checkpoint
+    return board.send("generate", label, backends.chosen(context, generate=True), job, placement)

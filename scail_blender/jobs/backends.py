@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 
 class Backend(Protocol):
+    sending: str  # what a job row says until ``submit`` returns ("uploading to the server")
+
     def submit(self, job: AnyJob, listener: Listener) -> str:
         """Queue ``job`` and return its id; the listener then sees every status to the last one,
         whose result names a local file."""
@@ -41,6 +43,8 @@ class Backend(Protocol):
 class InProcessBackend:
     """Jobs in this process: one runner per device, so an extraction queued behind a generation
     waits for it instead of sharing the GPU. The model loads with the first generation."""
+
+    sending = "queuing in Blender"
 
     def __init__(self, checkpoint: str | Path | None, pipeline_factory: PipelineFactory, device: str | None = None) -> None:
         self.runner = LocalRunner(checkpoint, device, pipeline_factory=pipeline_factory)
@@ -88,6 +92,8 @@ class InProcessBackend:
 class ServerBackend:
     """Jobs on a ``scail serve`` server: uploaded in ``submit``, then followed in a daemon thread
     that downloads the result to the job's ``output`` before the final status is passed on."""
+
+    sending = "uploading to the server"
 
     def __init__(self, url: str, token: str | None = None) -> None:
         self.url = url

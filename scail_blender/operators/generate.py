@@ -12,7 +12,7 @@ import threading
 
 import bpy
 
-from ..blender import board, generate, prefs
+from ..blender import backends, board, generate, prefs
 from ..errors import ScailError
 from ..jobs.backends import InProcessBackend
 
@@ -81,10 +81,10 @@ class SCAIL_OT_release_model(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return board.in_process_backend() is not None
+        return backends.in_process_backend() is not None
 
     def execute(self, context):
-        now = board.in_process_backend().release()
+        now = backends.in_process_backend().release()
         self.report({"INFO"}, "Model released" if now else "The model is released after the running job")
         return {"FINISHED"}
 
@@ -97,7 +97,7 @@ class SCAIL_OT_start_server(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        server = board.local_server()
+        server = backends.local_server()
         return server is None or not server.running
 
     def execute(self, context):
@@ -111,7 +111,7 @@ class SCAIL_OT_start_server(bpy.types.Operator):
             command = serve_command(bpy.path.abspath(p.python_path), bpy.path.abspath(p.checkpoint_dir),
                                     p.server_url, prefs.user_folder() / "server-data")
             server = LocalServer(command, prefs.user_folder() / "server.log")
-            board.set_local_server(server)
+            backends.set_local_server(server)
         except ScailError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
@@ -143,7 +143,7 @@ class SCAIL_OT_install_backend(bpy.types.Operator):
         from ..jobs.install import pip_command, run_pip, write_constraints
 
         try:
-            generate.require_online_access("https://pypi.org", "Install Backend")
+            backends.require_online_access("https://pypi.org", "Install Backend")
         except ScailError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}

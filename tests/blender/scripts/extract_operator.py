@@ -32,10 +32,11 @@ bpy.ops.wm.read_factory_settings(use_empty=True)
 scail_blender.register()
 bpy.ops.wm.save_as_mainfile(filepath=str(folder / "scene.blend"))  # outputs go next to the .blend
 scene = bpy.context.scene
-if "server" in args:  # the preferences as a user who chose the Server backend has them
-    chosen = SimpleNamespace(backend="SERVER", server_url=args["server"], server_token=args["token"],
-                             pose_weights_dir="", output_policy="BLEND_DIR", output_folder="")
-    prefs.preferences = lambda context=None: chosen
+# the preferences as a user who chose the backend has them: a job server, or In Blender
+chosen = SimpleNamespace(backend="SERVER" if "server" in args else "IN_PROCESS", server_url=args.get("server", ""),
+                         server_token=args.get("token", ""), pose_weights_dir="", output_policy="BLEND_DIR",
+                         output_folder="", checkpoint_dir="")
+prefs.preferences = lambda context=None: chosen
 
 
 class Layout:
@@ -49,10 +50,11 @@ class Layout:
 
     row = column = _child
 
-    def operator(self, idname: str, **kwargs) -> None:
+    def operator(self, idname: str, **kwargs) -> SimpleNamespace:
         group, name = idname.split(".")
         assert getattr(getattr(bpy.ops, group), name).get_rna_type()
         self.drawn.append("op " + idname)
+        return SimpleNamespace()  # the operator's properties, as Blender returns them
 
     def label(self, text: str = "", **kwargs) -> None:
         self.drawn.append("label " + text)

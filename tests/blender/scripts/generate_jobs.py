@@ -13,7 +13,7 @@ import bpy
 import addon_utils  # importable only once bpy is
 
 from scail_blender.jobs.client import ScailClient
-from scail_blender.blender import board, prefs
+from scail_blender.blender import backends, board, prefs
 from scail_blender.blender.compat import strips
 from scail_blender.blender.sequencer import place_movie
 
@@ -125,7 +125,7 @@ report["timer_after_load"] = bpy.app.timers.is_registered(board.drain)
 report["in_process"] = finish(record)
 report["strips"] = sorted((s.name, s.channel, s.frame_final_start) for s in strips(bpy.context.scene.sequence_editor))
 
-runner = board.in_process_backend().runner
+runner = backends.in_process_backend().runner
 report["loaded"] = [runner.loaded]
 bpy.ops.scail.release_model()
 report["loaded"].append(runner.loaded)

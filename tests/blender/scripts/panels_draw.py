@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import bpy
 
 from scail_blender.jobs.runner import JobStatus
-from scail_blender.blender import board, prefs, ui
+from scail_blender.blender import backends, board, prefs, ui
 
 from tests.blender.scripts.common import addon_scene, emit
 
@@ -76,7 +76,7 @@ character.show_map = True
 scene.scail.size_preset = "CUSTOM"
 scene.scail.use_scene_range = False
 placement = board.Placement(blend="", scene=scene.name, frame_start=1, channel=1, scene_fps=24.0, prompt="p", seed=1)
-server = board.server("http://127.0.0.1:9", None)
+server = backends.server("http://127.0.0.1:9", None)
 for record in (board.JobRecord(key="a", kind="generate", backend=server, job_id="a", placement=placement, label="seed 1: p",
                                status=JobStatus(id="a", state="running", phase="denoise", step=3, total=10, progress=0.4,
                                                 eta_seconds=12.0)),

@@ -11,7 +11,7 @@ import bpy
 import addon_utils  # importable only once bpy is
 import requests
 
-from scail_blender.blender import board, prefs
+from scail_blender.blender import backends, board, prefs
 
 from tests.blender.scripts.common import emit, params
 
@@ -21,7 +21,7 @@ preferences = prefs.preferences()
 preferences.python_path, preferences.checkpoint_dir = sys.executable, p["checkpoint"]
 preferences.server_url = f"http://127.0.0.1:{p['port']}"
 bpy.ops.scail.start_server()
-server = board.local_server()
+server = backends.local_server()
 activity = board.activities["server"]
 board.drain_until(lambda: activity.state in {"ok", "failed"}, 120.0)
 report = {"state": activity.state, "message": activity.message, "command": server.command,

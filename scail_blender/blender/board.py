@@ -267,12 +267,17 @@ def _apply(kind: str, key: str, value: Any) -> None:
 
 def _deliver(record: JobRecord, status: JobStatus, extra: dict[str, Any]) -> None:
     """Put a finished job's result where the user looks for it (main thread)."""
-    if "error" in extra:
-        record.error = extra["error"]
-    elif record.kind == "generate":
-        place_result(record, Path(extra["strip_file"]), int(extra["strip_frames"]))
-    elif record.kind == "extract":
-        import_motion(record, status)
+    try:
+        if "error" in extra:
+            record.error = extra["error"]
+        elif record.kind == "generate":
+            record.strip = place_result(record.placement, Path(extra["strip_file"]), int(extra["strip_frames"]),
+                                        record.job_id or record.key)
+            record.outcome = f"in the Sequencer: {record.strip}"
+        elif record.kind == "extract":
+            record.outcome = import_motion(status)
+    except ScailError as exc:
+        record.error = f"extracted to {status.result.output} but not imported: {exc}" if record.kind == "extract" else str(exc)
 
 
 def _step_render() -> bool:

@@ -10,16 +10,13 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import bpy
 
-from ..errors import ScailError
+from ..errors import InputError
 from ..jobs.runner import JobStatus
 from .sequencer import place_movie
-
-if TYPE_CHECKING:
-    from .board import JobRecord
 
 log = logging.getLogger(__name__)
 
@@ -50,39 +47,33 @@ def scene_rate_copy(status: JobStatus, scene_fps: float) -> dict[str, Any]:
     return {"strip_file": str(path), "strip_frames": frames}
 
 
-def place_result(record: JobRecord, path: Path, frames: int) -> None:
-    """A finished generation as a movie strip above its pose strip, in the file it was made for."""
-    p = record.placement
-    assert p is not None
+def place_result(p: Placement, path: Path, frames: int, job_id: str) -> str:
+    """A finished generation as a movie strip above its pose strip, in the file it was made for;
+    the strip's name. InputError when that file or scene is not open any more."""
     scene = bpy.data.scenes.get(p.scene)
     if bpy.data.filepath != p.blend or scene is None:
         where = f"{p.blend or 'an unsaved file'}, scene {p.scene!r}"
-        record.error = f"done, but its file ({where}) is not open: the result is {path}"
-        return
+        raise InputError(f"done, but its file ({where}) is not open: the result is {path}")
     name = f"SCAIL {p.seed}: {p.prompt}"[:60] if p.prompt else f"SCAIL {p.seed}"
     strip = place_movie(scene, path, p.frame_start, frames, name=name, min_channel=p.channel)
     strip["scail_prompt"] = p.prompt
     strip["scail_seed"] = p.seed
-    strip["scail_job"] = record.job_id or record.key
-    record.strip = strip.name
-    record.outcome = f"in the Sequencer: {strip.name}"
+    strip["scail_job"] = job_id
+    return strip.name
 
 
-def import_motion(record: JobRecord, status: JobStatus) -> None:
-    """A finished extraction imported as armatures with Import Motion's own code path."""
+def import_motion(status: JobStatus) -> str:
+    """A finished extraction imported as armatures with Import Motion's own code path; what was
+    imported, in words. A motion file that does not import raises its ScailError."""
     from .build_rig import import_motion_file
 
     motion_file = status.result.output
-    try:
-        with context_override():
-            loaded, prepared, armatures = import_motion_file(motion_file, bpy.context)
-    except ScailError as exc:
-        record.error = f"extracted to {motion_file} but not imported: {exc}"
-        return
-    record.outcome = (f"imported {len(armatures)} armature(s) ({', '.join(a.name for a in armatures)}), "
-                      f"{prepared.motion.frames} frames from {Path(motion_file).name}")
+    with context_override():
+        loaded, prepared, armatures = import_motion_file(motion_file, bpy.context)
     for note in [*loaded.notes, *prepared.notes, *status.result.notes]:
         log.info("extract motion: %s", note)
+    return (f"imported {len(armatures)} armature(s) ({', '.join(a.name for a in armatures)}), "
+            f"{prepared.motion.frames} frames from {Path(motion_file).name}")
 
 
 def context_override():

@@ -20,7 +20,6 @@ With vram 24gb/12gb the text encoder runs on the CPU; 12gb also decodes in spati
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import time
@@ -34,68 +33,26 @@ import torch
 
 from ..errors import InputError, OutOfMemory
 from ..progress import Progress, ProgressCallback, check_cancel, no_progress
-from ..pose.framing import size_text
-from ..media.video import VideoInfo, VideoWriter, probe_video, read_video
+from ..media.video import VideoWriter
 from . import preprocess as pre
 from .checkpoints.formats import find_checkpoint_file
 from .checkpoints.loading import load_dit
 from .components import ComponentFiles, load_clip, load_t5, load_vae
-from ..jobs.contract import Job, JobResult
+from ..jobs.contract import Job, JobResult, JobSettings
 from .models.attention import SAGE_MISSING, has_sageattention
 from .models.dit import ScailDiT, add_mask_channels
 from .sampling import denoise, make_sampler
+from .devices import Dtypes, free_memory, resolve_device
 from .guidance import guided_forward
+from .inputs import check_inputs, first_frames
 from .speed import Speed, prepare_dit
 from .step_cache import StepCache, plan_steps
 from .text import PromptTokenizer
 
-# A pose video whose shape differs more than this from the output would lose limbs to the crop.
-ASPECT_TOLERANCE = 0.05
 # The load phase in percent: the encoders are quick, reading the DiT's tensors is most of it.
 LOAD_STEPS = 100
 DIT_LOAD_FROM = 15
 log = logging.getLogger(__name__)
-
-
-def resolve_device(name: str | torch.device | None) -> torch.device:
-    """The torch device to run on; a name that is no device, or CUDA without a GPU, is the
-    user's to fix (one line), found before anything loads."""
-    if name is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError) as exc:
-        raise InputError(f"--device {name!r} is not a torch device ({exc}); use cpu, cuda or cuda:N") from None
-    if device.type not in ("cpu", "cuda"):
-        raise InputError(f"--device {name!r}: SCAIL runs on cpu or cuda (cuda:N); use one of those")
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise InputError(f"--device {name}: no CUDA GPU is usable from this Python (torch {torch.__version__}); "
-                             "use --device cpu (very slow), or run where an NVIDIA GPU and CUDA torch are installed")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise InputError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s), "
-                             f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
-    return device
-
-
-@dataclass(frozen=True)
-class Dtypes:
-    """What each network computes in. On a GPU these are the official choices (the DiT and umT5 in
-    bf16, CLIP in fp16); on a CPU everything is float32, which is what CPUs are fast at.
-    ``Dtypes.gpu()`` on a CPU runs the GPU's mixture there, so tests catch a mixed-dtype bug
-    without a GPU."""
-
-    dit: torch.dtype = torch.float32
-    t5: torch.dtype = torch.float32
-    clip: torch.dtype = torch.float32
-
-    @classmethod
-    def gpu(cls) -> Dtypes:
-        return cls(dit=torch.bfloat16, t5=torch.bfloat16, clip=torch.float16)
-
-    @classmethod
-    def for_device(cls, device: torch.device) -> Dtypes:
-        return cls.gpu() if device.type == "cuda" else cls()
 
 
 @contextmanager
@@ -107,6 +64,17 @@ def _per_call(module: torch.nn.Module, on_call: Callable[[], None]) -> Iterator[
         yield
     finally:
         handle.remove()
+
+
+@dataclass(frozen=True)
+class Conditioning:
+    """What every window of one job is conditioned on (computed once per job)."""
+
+    context: torch.Tensor  # umT5 embeddings of the prompt and the negative prompt
+    clip_fea: torch.Tensor  # CLIP tokens of the reference
+    ref_latent: torch.Tensor  # the reference, VAE-encoded
+    pose_half: torch.Tensor  # the pose frames at half size, all of them
+    masks: tuple[torch.Tensor, torch.Tensor] | None  # SCAIL-2's reference and driving masks
 
 
 class ScailPipeline:
@@ -139,7 +107,7 @@ class ScailPipeline:
     def release(self) -> None:
         """Free the DiT and VAE (the server's 'release model')."""
         self._dit = self._vae = self._dit_key = None
-        _free_memory()
+        free_memory()
 
     def generate(self, job: Job, on_progress: ProgressCallback | None = None,
                  cancel: threading.Event | None = None) -> JobResult:
@@ -194,11 +162,34 @@ class ScailPipeline:
             raise InputError("replacement mode needs a SCAIL-2 checkpoint; use mode 'animation'")
         report(Progress("load", LOAD_STEPS, LOAD_STEPS, "ready"))
 
-        pose = pre.pose_tensor(list(_first_frames(inputs.pose_video, frames_used)), size)
-        pose_half = pre.halve(pose)
-        ref_latent = vae.encode(reference[None, :, None])
-        masks = self._scail2_masks(job, size, frames_used) if variant == "scail2" else None
+        pose_half = pre.halve(pre.pose_tensor(list(first_frames(inputs.pose_video, frames_used)), size))
+        cond = Conditioning(context=context, clip_fea=clip_fea, ref_latent=vae.encode(reference[None, :, None]),
+                            pose_half=pose_half,
+                            masks=self._scail2_masks(job, size, frames_used) if variant == "scail2" else None)
         windows = pre.plan_windows(frames_used)
+        total_steps = len(windows) * s.steps
+        pieces, skipped = self._denoise_windows(windows, cond, s, speed, dit, vae, report, cancel)
+        video = torch.cat(pieces, dim=2)[0]
+        _check_length(video.shape[1], frames_used)
+        report(Progress("write", 0, 1, str(job.output)))
+        with VideoWriter(job.output, info.fps, size) as writer:
+            for frame in _to_uint8(video):
+                check_cancel(cancel)
+                writer.write(frame)
+        report(Progress("write", 1, 1, str(job.output)))
+        seconds = time.monotonic() - started
+        report(Progress("done", 1, 1, f"{frames_used} frames in {seconds:.1f} s"))
+        return JobResult(output=str(job.output), frames=frames_used, fps=info.fps, seconds=seconds,
+                         width=size[1], height=size[0], seed=s.seed,
+                         speed=speed.describe(skipped, total_steps))
+
+    def _denoise_windows(self, windows: list[pre.Window], cond: Conditioning, s: JobSettings, speed: Speed,
+                         dit: ScailDiT, vae: torch.nn.Module, report: ProgressCallback,
+                         cancel: threading.Event | None) -> tuple[list[torch.Tensor], int]:
+        """Each window encoded, denoised and decoded in turn: the decoded pieces to join and the
+        number of steps the step cache skipped. A SCAIL-2 window starts from the previous one's
+        last decoded frames, re-encoded as clean history latents."""
+        variant = dit.config.variant
         # Noise is drawn on the CPU, so one seed gives one video on a CPU, any GPU and the server.
         generator = torch.Generator("cpu").manual_seed(s.seed)
         total_steps = len(windows) * s.steps
@@ -220,21 +211,21 @@ class ScailPipeline:
             check_cancel(cancel)
             window_no[0] = index + 1
             report(Progress("encode", done["encode"], chunks, f"window {index + 1} of {len(windows)}"))
-            pose_clip = pose_half[window.start:window.stop].to(self.device)
+            pose_clip = cond.pose_half[window.start:window.stop].to(self.device)
             with _per_call(vae.encoder, chunk("encode")):
                 pose_latent = vae.encode(pose_clip.permute(1, 0, 2, 3)[None])
             latent_frames = pose_latent.shape[2]
-            shape = (1, 16, latent_frames, *ref_latent.shape[-2:])
+            shape = (1, 16, latent_frames, *cond.ref_latent.shape[-2:])
             noise = torch.randn(shape, generator=generator, dtype=torch.float32).to(self.device)
             history = None
             if variant == "scail2" and window.history and previous is not None:
                 history = vae.encode(previous[:, :, -pre.HISTORY_FRAMES:])
-            extra = self._mask_inputs(masks, window, latent_frames) if masks is not None else {}
+            extra = self._mask_inputs(cond.masks, window, latent_frames) if cond.masks is not None else {}
             sampler = make_sampler(s.sampler, s.steps, s.shift)
             cache = plan_steps(dit, sampler.timesteps, s.cache) if s.cache else None
             skipped += cache.skipped if cache is not None else 0
-            velocity = self._guided_velocity(dit, s.cfg, context, clip_fea, ref_latent, pose_latent, history,
-                                             extra, s.mode == "replacement", speed, cache)
+            velocity = self._guided_velocity(dit, s.cfg, cond.context, cond.clip_fea, cond.ref_latent, pose_latent,
+                                             history, extra, s.mode == "replacement", speed, cache)
             step0 = index * s.steps
             report(Progress("denoise", step0, total_steps, f"window {index + 1}: step 0/{s.steps}"))
             latent = denoise(sampler, velocity, noise, cancel=cancel,
@@ -248,20 +239,7 @@ class ScailPipeline:
             _join(pieces, decoded, window, variant)
             previous = decoded
         report(Progress("decode", chunks, chunks, "decoded"))
-
-        video = torch.cat(pieces, dim=2)[0]
-        _check_length(video.shape[1], frames_used)
-        report(Progress("write", 0, 1, str(job.output)))
-        with VideoWriter(job.output, info.fps, size) as writer:
-            for frame in _to_uint8(video):
-                check_cancel(cancel)
-                writer.write(frame)
-        report(Progress("write", 1, 1, str(job.output)))
-        seconds = time.monotonic() - started
-        report(Progress("done", 1, 1, f"{frames_used} frames in {seconds:.1f} s"))
-        return JobResult(output=str(job.output), frames=frames_used, fps=info.fps, seconds=seconds,
-                         width=size[1], height=size[0], seed=s.seed,
-                         speed=speed.describe(skipped, total_steps))
+        return pieces, skipped
 
     def _models(self, speed: Speed | None = None, report: ProgressCallback = no_progress
                 ) -> tuple[ScailDiT, torch.nn.Module]:
@@ -271,7 +249,7 @@ class ScailPipeline:
             self._vae = load_vae(self.files.vae, torch.float32, self.device)
         if self._dit is None or self._dit_key != speed.model_key:
             self._dit = self._dit_key = None
-            _free_memory()
+            free_memory()
             self._dit = self._load_dit(speed, report)
             self._dit_key = speed.model_key
         self._dit.set_attention(speed.attention)
@@ -296,7 +274,7 @@ class ScailPipeline:
         ids, mask = tokenizer(texts)
         context = encoder(ids.to(device), mask.to(device)).to(self.device, self.dtypes.dit)
         del encoder
-        _free_memory()
+        free_memory()
         return context
 
     def _encode_image(self, reference: torch.Tensor) -> torch.Tensor:
@@ -304,7 +282,7 @@ class ScailPipeline:
         clip = load_clip(self.files.clip, self.dtypes.clip, self.device)
         features = clip.features(reference[None]).float()
         del clip
-        _free_memory()
+        free_memory()
         return features
 
     def _scail2_masks(self, job: Job, size: tuple[int, int], frames: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -322,7 +300,7 @@ class ScailPipeline:
                 "reference image and in every frame of the driving video, as SCAIL-Pose's SAM step writes them")
         h, w = size[0] // 8, size[1] // 8
         ref = pre.reference_tensor(pre.load_image(ref_path, "reference mask"), size)
-        drive = pre.halve(pre.pose_tensor(list(_first_frames(drive_path, frames)), size))
+        drive = pre.halve(pre.pose_tensor(list(first_frames(drive_path, frames)), size))
         return pre.colour_mask_latent(ref[None], (h, w)), drive
 
     def _mask_inputs(self, masks: tuple[torch.Tensor, torch.Tensor], window: pre.Window,
@@ -357,54 +335,6 @@ class ScailPipeline:
         return velocity
 
 
-@dataclass(frozen=True)
-class CheckedInputs:
-    image: np.ndarray
-    video: VideoInfo
-    size: tuple[int, int]  # output height, width
-    frames: int  # pose frames the job uses
-
-
-def check_inputs(job: Job) -> CheckedInputs:
-    """Every check of a job's values and files that needs no model: the pipeline runs it first,
-    and the server runs it on uploads before queueing, so a bad file is refused at once."""
-    job.validate()
-    s, inputs = job.settings, job.inputs
-    image = pre.load_image(inputs.reference_image)
-    info = probe_video(inputs.pose_video)
-    size = (s.height, s.width) if s.height is not None else pre.auto_size(image)
-    _check_pose_video(info.width, info.height, info.frames, size)
-    frames_used = pre.usable_frames(info.frames, s.max_frames)
-    if frames_used < 5:
-        raise InputError(f"the pose video has {info.frames} frames, SCAIL needs at least 5 (one latent step); "
-                         "render a longer pose video" + (" or raise --max-frames" if s.max_frames else ""))
-    if inputs.reference_mask:
-        pre.load_image(inputs.reference_mask, "reference mask")
-    if inputs.pose_mask:
-        mask = probe_video(inputs.pose_mask)
-        _check_pose_video(mask.width, mask.height, mask.frames, size, "pose mask")
-        if mask.frames < frames_used:
-            raise InputError(f"the pose mask has {mask.frames} frames but {frames_used} pose frames are used; "
-                             "give a mask video with one frame per pose frame")
-    return CheckedInputs(image=image, video=info, size=size, frames=frames_used)
-
-
-def _first_frames(path: str, count: int):
-    for index, frame in enumerate(read_video(path)):
-        if index >= count:
-            return
-        yield frame
-
-
-def _check_pose_video(width: int, height: int, frames: int, size: tuple[int, int], what: str = "pose video") -> None:
-    ratio, target = width / height, size[1] / size[0]
-    if abs(ratio / target - 1) > ASPECT_TOLERANCE:
-        raise InputError(
-            f"the {what} is {size_text((height, width))} but the output is {size_text(size)}; the centre crop "
-            f"would cut the skeleton off: render the {what} at the output size (scail render-pose --size "
-            f"{size[0]}x{size[1]}) or give generate --size {height}x{width} (height x width, multiples of 32)")
-
-
 def _join(pieces: list[torch.Tensor], decoded: torch.Tensor, window: pre.Window, variant: str) -> None:
     """Append a decoded window; the frames it shares with the previous one appear once."""
     shared = window.history
@@ -429,9 +359,3 @@ def _to_uint8(video: torch.Tensor):
     frames = ((video.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 3, 0).cpu().numpy()
     for frame in frames:
         yield np.ascontiguousarray(frame)
-
-
-def _free_memory() -> None:
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()

@@ -72,7 +72,7 @@ class JobService:
                   settings=settings)
         self._check_model_fit(job)
         # Imported here so the server's modules import without torch (the app has loaded it by now).
-        from scail_blender.engine.pipeline import check_inputs
+        from scail_blender.engine.inputs import check_inputs
 
         try:
             checked = check_inputs(job)  # decodes the image, probes the videos: what the pipeline would refuse

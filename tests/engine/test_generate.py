@@ -13,7 +13,8 @@ import torch
 from PIL import Image
 
 from scail_blender.jobs.contract import Job, JobInputs, JobSettings
-from scail_blender.engine.pipeline import Dtypes, ScailPipeline
+from scail_blender.engine.devices import Dtypes
+from scail_blender.engine.pipeline import ScailPipeline
 from scail_blender.engine.preprocess import auto_size, colour_mask_latent, plan_windows, resize_crop, usable_frames
 from scail_blender.engine.tiny_checkpoint import write_tiny_checkpoint
 from scail_blender.errors import Cancelled, CheckpointError, InputError, OutOfMemory, VideoError

@@ -1,16 +1,33 @@
-"""Scene settings of the Animate Character panel, and the running job's state.
+"""Scene settings of the Animate Character panel.
 
 Characters, camera/output and prompt live on the scene (saved with the .blend). The job
-state lives on the window manager, which Blender never saves, so an interrupted render can
-not leave a stale "running" flag in a file.
+settings the panel shows are made from the job contract's fields (``setting_property``), so
+their defaults, ranges and tooltips are the ones the command line and the server use.
 """
 
 from __future__ import annotations
 
 import bpy
 
+from ..jobs.contract import setting_fields
+
+# Blender's integer properties are 32-bit: a wider range is cut to what they hold.
+INT_RANGE = (-(2**31), 2**31 - 1)
 # Keys are H x W like the command line's --size; values are (height, width).
 SIZE_PRESETS = {"512x896": (512, 896), "896x512": (896, 512), "704x1280": (704, 1280)}
+
+
+def setting_property(name: str):
+    """A panel property for the job setting ``name``: its label, default, range and help text."""
+    f = setting_fields()[name]
+    m = f.metadata
+    keywords = {"name": m["label"], "default": f.default, "description": m["doc"][:1].upper() + m["doc"][1:]}
+    if isinstance(f.default, float):
+        bounds = {"min": m["low"], "max": m["high"]}
+        return bpy.props.FloatProperty(**keywords, **{k: v for k, v in bounds.items() if v is not None})
+    low = INT_RANGE[0] if m["low"] is None else max(m["low"], INT_RANGE[0])
+    high = INT_RANGE[1] if m["high"] is None else min(m["high"], INT_RANGE[1])
+    return bpy.props.IntProperty(**keywords, min=low, max=high)
 
 
 def _is_armature(_self, obj: bpy.types.Object) -> bool:
@@ -116,9 +133,9 @@ class ScailSettings(bpy.types.PropertyGroup):
         name="Pose Mask", subtype="FILE_PATH",
         description="SCAIL-2 only: the character painted in one colour on black, in every frame of the pose video",
     )
-    steps: bpy.props.IntProperty(name="Steps", default=40, min=1, max=1000, description="Denoising steps (40 is official)")
-    cfg: bpy.props.FloatProperty(name="CFG", default=5.0, min=0.0, max=30.0, description="Guidance scale (1 turns it off)")
-    seed: bpy.props.IntProperty(name="Seed", default=0, min=0)
+    steps: setting_property("steps")
+    cfg: setting_property("cfg")
+    seed: setting_property("seed")
 
     def size(self) -> tuple[int, int] | None:
         """(height, width) of the pose video; None follows the scene camera."""

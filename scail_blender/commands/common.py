@@ -9,11 +9,15 @@ a job means the same in this process and on a server.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
+import types
+import typing
 from collections.abc import Callable
+from typing import Any
 
-from ..jobs.contract import ATTENTIONS, PRECISIONS, SAMPLERS, VRAM_MODES, Job, JobInputs, JobSettings
+from ..jobs.contract import Job, JobInputs, JobSettings, setting_fields
 from ..jobs.runner import JobStatus
 from ..errors import InputError
 from ..pose.framing import parse_size
@@ -97,8 +101,13 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
+# Height and width are one flag, --size HxW, as everywhere on the command line.
+SIZE_SETTINGS = ("height", "width")
+
+
 def add_job_arguments(parser: argparse.ArgumentParser) -> None:
-    """The inputs, output and sampling settings of one job (``scail generate``, ``scail submit``)."""
+    """The inputs, output and settings of one job (``scail generate``, ``scail submit``); the
+    settings' flags, defaults, choices and help come from ``JobSettings`` itself."""
     parser.add_argument("--ref", metavar="IMAGE", required=True, help="reference image (PNG or JPEG)")
     parser.add_argument("--pose", metavar="POSE.mp4", required=True, help="SCAIL pose video")
     parser.add_argument("--prompt", default="", help="text prompt (default: empty)")
@@ -106,56 +115,52 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ref-mask", metavar="IMAGE", help="SCAIL-2: colour mask of the reference image")
     parser.add_argument("--pose-mask", metavar="MASK.mp4", help="SCAIL-2: colour mask video, one frame per pose frame")
     parser.add_argument("--out", metavar="OUT.mp4", required=True, help="H.264 mp4 to write")
-    defaults = JobSettings()
-    parser.add_argument("--steps", type=int, default=defaults.steps, help="sampling steps (default %(default)s)")
-    parser.add_argument("--cfg", type=float, default=defaults.cfg,
-                        help="guidance scale; 1 turns it off (default %(default)s)")
-    parser.add_argument("--shift", type=float, default=defaults.shift, help="schedule shift (default %(default)s)")
-    parser.add_argument("--seed", type=int, default=defaults.seed, help="noise seed (default %(default)s)")
-    parser.add_argument("--sampler", choices=SAMPLERS, default=defaults.sampler, help="default %(default)s")
-    parser.add_argument("--max-frames", type=int, help="use at most this many pose frames")
     parser.add_argument("--size", metavar="HxW", type=size_arg,
                         help="output size, height x width in multiples of 32, e.g. 512x896 (default: 512x896, "
                              "896x512 for a portrait reference)")
-    speed = parser.add_argument_group("speed modes (all off by default)")
-    speed.add_argument("--precision", choices=PRECISIONS, default=defaults.precision,
-                       help="fp8: e4m3 linears in the DiT blocks (default %(default)s)")
-    speed.add_argument("--attention", choices=ATTENTIONS, default=defaults.attention,
-                       help="auto: exact, fastest kernel; sage: 8-bit (default %(default)s)")
-    speed.add_argument("--cache", metavar="off|THRESHOLD", type=cache_threshold, default=defaults.cache,
-                       help="TeaCache step skipping: a threshold such as 0.1, or off (default off)")
-    speed.add_argument("--vram", choices=VRAM_MODES, default=defaults.vram,
-                       help="24gb/12gb: stream DiT blocks from pinned CPU memory (default %(default)s)")
-    speed.add_argument("--lora", metavar="FILE.safetensors", help="LoRA merged into the DiT (scail submit: a file here "
-                       "is uploaded, anything else names one of the server's LoRAs)")
-    speed.add_argument("--lora-strength", type=float, default=defaults.lora_strength,
-                       help="LoRA scale (default %(default)s)")
-    speed.add_argument("--compile", action="store_true",
-                       help="torch.compile the DiT blocks: 1.16x per step on an H200 (1.28x with fp8) after a "
-                            "one-off compile of about 20 s; needs a C++ compiler on a CPU")
+    groups = {"sampling": parser, "speed": parser.add_argument_group("speed modes (all off by default)")}
+    hints = typing.get_type_hints(JobSettings)
+    for name, f in setting_fields().items():
+        if name not in SIZE_SETTINGS:
+            groups[f.metadata["group"]].add_argument("--" + name.replace("_", "-"), **_flag(f, hints[name]))
 
 
-def cache_threshold(text: str) -> float | None:
-    """argparse type for ``--cache``: off, or a TeaCache threshold."""
-    if text.lower() == "off":
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is neither 'off' nor a number such as 0.1") from None
+def _flag(f: dataclasses.Field, hint: Any) -> dict[str, Any]:
+    """argparse keywords for one setting, from its type and metadata."""
+    m = f.metadata
+    union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    kind = next(a for a in typing.get_args(hint) if a is not type(None)) if union else hint
+    default = "" if f.default is None else " (default %(default)s)"
+    if kind is bool:
+        return {"action": "store_true", "help": m["doc"]}
+    if typing.get_origin(kind) is typing.Literal:
+        return {"choices": typing.get_args(kind), "default": f.default, "help": m["doc"] + default}
+    if m["off"]:
+        return {"type": _or_off(kind, m["off"]), "metavar": f"{m['off']}|VALUE", "default": f.default,
+                "help": f"{m['doc']}, or {m['off']} (default {m['off']})"}
+    return {"type": kind, "metavar": f.name.upper(), "default": f.default, "help": m["doc"] + default}
+
+
+def _or_off(kind: type, off: str) -> Callable[[str], Any]:
+    """argparse type for a setting that ``off`` turns off (None)."""
+    def parse(text: str) -> Any:
+        if text.lower() == off:
+            return None
+        try:
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is neither '{off}' nor a number such as 0.1") from None
+    return parse
 
 
 def job_from_args(args: argparse.Namespace) -> Job:
     """The job the flags of ``add_job_arguments`` describe, its values checked."""
     height, width = args.size or (None, None)
+    values = {name: getattr(args, name) for name in setting_fields() if name not in SIZE_SETTINGS}
     job = Job(inputs=JobInputs(reference_image=args.ref, pose_video=args.pose, prompt=args.prompt,
                                negative_prompt=args.negative_prompt, reference_mask=args.ref_mask,
                                pose_mask=args.pose_mask),
-              settings=JobSettings(steps=args.steps, cfg=args.cfg, shift=args.shift, seed=args.seed,
-                                   sampler=args.sampler, max_frames=args.max_frames, height=height, width=width,
-                                   precision=args.precision, attention=args.attention, cache=args.cache,
-                                   vram=args.vram, lora=args.lora, lora_strength=args.lora_strength,
-                                   compile=args.compile),
+              settings=JobSettings(**values, height=height, width=width),
               output=args.out)
     job.validate()
     return job

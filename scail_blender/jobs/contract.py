@@ -9,7 +9,7 @@ type cannot say, so a bad value fails before any model is loaded.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar, Literal, get_args
 
 from ..errors import InputError, OverLimit
@@ -54,36 +54,66 @@ class JobInputs:
     lora_file: str | None = None
 
 
+def setting(default: Any, doc: str, *, label: str = "", low: float | None = None, high: float | None = None,
+            above: bool = False, limit: bool = False, unit: str = "", group: str = "sampling", off: str = "") -> Any:
+    """A field of ``JobSettings`` with what every front end shows and checks: the command line's
+    flags, the panel's properties and the server's schema are made from it, so a default, a range
+    or a help text is changed here and nowhere else.
+
+    ``low``/``high`` bound the value (``above``: strictly above ``low``); ``limit`` makes a value
+    over ``high`` an ``OverLimit`` (a size the machine would not carry) rather than a mistake;
+    ``off`` is the word the command line takes for None; ``group`` sorts the flags in --help.
+    """
+    return field(default=default, metadata={"doc": doc, "label": label, "low": low, "high": high, "above": above,
+                                            "limit": limit, "unit": unit, "group": group, "off": off})
+
+
 @dataclass(kw_only=True)
 class JobSettings:
     """Sampling settings; the defaults are the official wan-branch defaults of SCAIL-Preview."""
 
-    steps: int = 40
-    cfg: float = 5.0
-    shift: float = 3.0
-    seed: int = 0
-    sampler: Sampler = "unipc"
-    # Use at most this many frames of the pose video (None: all of them).
-    max_frames: int | None = None
+    steps: int = setting(40, "denoising steps (40 is official)", label="Steps", low=1, high=MAX_STEPS, limit=True,
+                         unit="steps")
+    cfg: float = setting(5.0, "guidance scale; 1 turns it off", label="CFG", low=0.0, high=30.0)
+    shift: float = setting(3.0, "schedule shift (3 for 512p, 5 as in the paper)", label="Shift", low=0.0, high=100.0,
+                           above=True)
+    seed: int = setting(0, "noise seed: the same seed gives the same video on any device", label="Seed", low=0,
+                        high=2**63 - 1)
+    sampler: Sampler = setting("unipc", "sampler", label="Sampler")
+    max_frames: int | None = setting(None, "use at most this many pose frames (default: all of them)",
+                                     label="Max Frames", low=1)
     # Output size in pixels, height then width; None picks 512 high x 896 wide, or 896 high x
-    # 512 wide for a portrait reference.
-    height: int | None = None
-    width: int | None = None
-    # None: taken from the checkpoint (a SCAIL-2 checkpoint has the mask embedding).
-    variant: Variant | None = None
-    mode: Mode = "animation"
-    # Speed modes, all off by default (README "Speed modes"): fp8 linears, 8-bit attention,
-    # TeaCache step skipping (a threshold; None = off), block offload for small GPUs, a LoRA file.
-    precision: Precision = "bf16"
-    attention: Attention = "auto"
-    cache: float | None = None
-    vram: Vram = "full"
+    # 512 wide for a portrait reference. The command line takes both as --size HxW.
+    height: int | None = setting(None, "output height in pixels, a multiple of 32", label="Height")
+    width: int | None = setting(None, "output width in pixels, a multiple of 32", label="Width")
+    variant: Variant | None = setting(None, "the checkpoint's model (default: read from the checkpoint: a SCAIL-2 "
+                                            "one has the mask embedding)", label="Variant")
+    mode: Mode = setting("animation", "SCAIL-2: animate the reference, or replace the person of the driving video",
+                         label="Mode")
+    # Speed modes, all off by default (README "Speed modes").
+    precision: Precision = setting("bf16", "fp8: e4m3 linears in the DiT blocks, half the weight memory",
+                                   label="Precision", group="speed")
+    attention: Attention = setting("auto", "auto: exact, fastest kernel; sage: 8-bit (needs the sageattention "
+                                           "package on a GPU)", label="Attention", group="speed")
+    cache: float | None = setting(None, "TeaCache step skipping: a threshold such as 0.1 (higher skips more steps)",
+                                  label="Step Cache", low=0.0, high=1.0, group="speed", off="off")
+    vram: Vram = setting("full", "24gb/12gb: stream the DiT blocks from pinned CPU memory", label="VRAM",
+                         group="speed")
     # A LoRA to merge: in this process the path of a .safetensors file (or the name of
     # inputs.lora_file); on a job server a name, never a path: one of its LoRAs (GET /v1/loras) or
     # the file uploaded with the job.
-    lora: str | None = None
-    lora_strength: float = 1.0
-    compile: bool = False  # torch.compile the DiT blocks: the first steps pay the compile once per loaded model
+    lora: str | None = setting(None, "LoRA merged into the DiT: a .safetensors file here, a name on a server",
+                               label="LoRA", group="speed")
+    lora_strength: float = setting(1.0, "LoRA scale (1 = as trained)", label="LoRA Strength", low=-4.0, high=4.0,
+                                   group="speed")
+    compile: bool = setting(False, "torch.compile the DiT blocks: 1.16x per step on an H200 (1.28x with fp8) after "
+                                   "a one-off compile of about 20 s; needs a C++ compiler on a CPU",
+                            label="Compile", group="speed")
+
+
+def setting_fields() -> dict[str, Any]:
+    """The settings' fields by name, each with its ``metadata`` (doc, label, low, high, ...)."""
+    return {f.name: f for f in fields(JobSettings)}
 
 
 @dataclass(kw_only=True)
@@ -109,22 +139,11 @@ class Job:
         for name in ("reference_image", "pose_video"):
             if not getattr(i, name):
                 raise InputError(f"inputs.{name}: empty; give the path of the file")
-        if s.steps < 1:
-            raise InputError(f"settings.steps: {s.steps} is out of range; use 1 to {MAX_STEPS} (40 is the default)")
-        if s.steps > MAX_STEPS:
-            raise OverLimit(f"settings.steps: {s.steps} is over the limit; at most {MAX_STEPS} steps (40 is the default)")
-        if not 0.0 <= s.cfg <= 30.0:
-            raise InputError(f"settings.cfg: {s.cfg} is out of range; use 0 to 30 (1 turns guidance off)")
-        if not 0.0 < s.shift <= 100.0:
-            raise InputError(f"settings.shift: {s.shift} must be above 0 (3 for 512p, 5 as in the paper)")
-        if not 0 <= s.seed < 2**63:
-            raise InputError(f"settings.seed: {s.seed} must be a non-negative integer below 2**63")
+        _check_ranges(s)
         _one_of("sampler", s.sampler, SAMPLERS)
         _one_of("mode", s.mode, MODES)
         if s.variant is not None:
             _one_of("variant", s.variant, VARIANTS)
-        if s.max_frames is not None and s.max_frames < 1:
-            raise InputError(f"settings.max_frames: {s.max_frames} must be at least 1 (or null for all)")
         for name in ("height", "width"):
             value = getattr(s, name)
             if value is not None and (value < MODEL_MULTIPLE or value % MODEL_MULTIPLE):
@@ -143,16 +162,28 @@ class Job:
         if s.attention not in ATTENTIONS:
             raise InputError(f"settings.attention: {s.attention!r} is unknown; use one of {', '.join(ATTENTIONS)} "
                              "(auto: exact, fastest kernel; sage: 8-bit, needs the sageattention package on GPU)")
-        if s.cache is not None and not 0.0 <= s.cache <= 1.0:
-            raise InputError(f"settings.cache: {s.cache} is out of range; use a TeaCache threshold from 0 to 1 "
-                             "(e.g. 0.1; higher skips more steps) or null to turn caching off")
         if s.vram not in VRAM_MODES:
             raise InputError(f"settings.vram: {s.vram!r} is unknown; use one of {', '.join(VRAM_MODES)} "
                              "(24gb/12gb keep the DiT blocks in CPU memory and stream them to the GPU)")
         if s.lora is not None and not s.lora:
             raise InputError("settings.lora: empty; give the path of a .safetensors LoRA or null for none")
-        if not -4.0 <= s.lora_strength <= 4.0:
-            raise InputError(f"settings.lora_strength: {s.lora_strength} is out of range; use -4 to 4 (1 = as trained)")
+
+
+def _check_ranges(s: JobSettings) -> None:
+    """Every bounded setting against the bounds its field declares."""
+    for name, f in setting_fields().items():
+        m, value = f.metadata, getattr(s, name)
+        if value is None or (m["low"] is None and m["high"] is None):
+            continue
+        low, high = m["low"], m["high"]
+        if m["limit"] and value > high:
+            raise OverLimit(f"settings.{name}: {value} is over the limit; at most {high:g} {m['unit']} ({m['doc']})")
+        too_low = low is not None and (value <= low if m["above"] else value < low)
+        if too_low or (high is not None and value > high):
+            span = f"above {low:g}" if m["above"] else f"from {low:g}"
+            span += f" to {high:g}" if high is not None else ""
+            none = " or null for none" if f.type.endswith("| None") else ""
+            raise InputError(f"settings.{name}: {value} is out of range; use a value {span}{none} ({m['doc']})")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,16 +8,38 @@ in a setting is an error rather than a silently ignored default.
 from __future__ import annotations
 
 from dataclasses import field
+from typing import Any
 
 import pydantic
 from pydantic import ConfigDict, TypeAdapter
 
-from scail_blender.jobs.contract import AnyJob, ExtractJob, ExtractResult, ExtractSettings, JobResult, JobSettings
+from scail_blender.jobs.contract import (AnyJob, ExtractJob, ExtractResult, ExtractSettings, JobResult, JobSettings,
+                                        setting_fields)
 from scail_blender.jobs.runner import JobError, JobStatus
 
 STRICT = ConfigDict(extra="forbid", strict=True)
 
-StrictSettings = pydantic.dataclasses.dataclass(JobSettings, config=STRICT)
+
+def _document_settings(schema: dict[str, Any]) -> None:
+    """Each setting's help text and bounds in the OpenAPI schema, from the contract's fields.
+
+    Documented, not enforced by pydantic: ``Job.validate`` checks the bounds and raises the typed
+    error (a 422 ``over_limit`` for too many steps, ``invalid_input`` otherwise) with its advice.
+    """
+    for name, f in setting_fields().items():
+        prop = schema.get("properties", {}).get(name)
+        if prop is None:
+            continue
+        m = f.metadata
+        prop["description"] = m["doc"]
+        if m["low"] is not None:
+            prop["exclusiveMinimum" if m["above"] else "minimum"] = m["low"]
+        if m["high"] is not None:
+            prop["maximum"] = m["high"]
+
+
+StrictSettings = pydantic.dataclasses.dataclass(JobSettings, config=ConfigDict(extra="forbid", strict=True,
+                                                                                json_schema_extra=_document_settings))
 StrictExtractSettings = pydantic.dataclasses.dataclass(ExtractSettings, config=STRICT)
 
 

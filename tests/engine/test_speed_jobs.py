@@ -48,7 +48,7 @@ def test_defaults_are_the_full_quality_model() -> None:
 @pytest.mark.parametrize("field,value,message", [
     ("precision", "int4", "bf16 \\(full quality\\) or fp8"),
     ("attention", "xformers", "auto, sdpa, sage"),
-    ("cache", 1.5, "TeaCache threshold from 0 to 1"),
+    ("cache", 1.5, "from 0 to 1 or null for none \\(TeaCache"),
     ("vram", "8gb", "full, 24gb, 12gb"),
     ("lora", "", "path of a .safetensors LoRA"),
     ("lora_strength", 9.0, "-4 to 4"),

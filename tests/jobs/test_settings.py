@@ -1,0 +1,60 @@
+"""Job settings have one source: the contract's fields feed the command line, the panel and the
+server's schema, so one edit changes a default, a range or a help text everywhere."""
+
+from __future__ import annotations
+
+import re
+import typing
+
+import pytest
+
+from scail_blender.cli import build_parser
+from scail_blender.errors import InputError, OverLimit
+from scail_blender.jobs.contract import Job, JobInputs, JobSettings, setting_fields
+
+from tests.support import ROOT, run_script
+
+SCRIPT = ROOT / "tests" / "scripts" / "settings_source.py"
+
+
+def flags(command: str) -> dict[str, object]:
+    parser = build_parser()
+    sub = parser._subparsers._group_actions[0].choices[command]
+    return {a.dest: a for a in sub._actions}
+
+
+@pytest.mark.parametrize("command", ["generate", "submit"])
+def test_every_setting_is_a_flag_with_the_contracts_default_choices_and_help(command: str) -> None:
+    actions = flags(command)
+    hints = typing.get_type_hints(JobSettings)
+    for name, f in setting_fields().items():
+        if name in ("height", "width"):
+            assert "size" in actions  # both as one --size HxW
+            continue
+        action = actions[name]
+        assert action.default == f.default and f.metadata["doc"] in action.help, name
+        literal = [a for a in typing.get_args(hints[name]) or [hints[name]] if typing.get_origin(a) is typing.Literal]
+        if typing.get_origin(hints[name]) is typing.Literal or literal:
+            assert tuple(action.choices) == typing.get_args(literal[0] if literal else hints[name]), name
+
+
+def test_every_bound_is_checked_with_the_fields_own_words() -> None:
+    for name, f in setting_fields().items():
+        m = f.metadata
+        if m["high"] is None:
+            continue
+        over = m["high"] + 1
+        error = OverLimit if m["limit"] else InputError
+        with pytest.raises(error, match=f"settings.{name}: .*{re.escape(m['doc'])}"):
+            Job(inputs=JobInputs(reference_image="r.png", pose_video="p.mp4"),
+                settings=JobSettings(**{name: type(f.default)(over) if f.default is not None else over})).validate()
+
+
+def test_one_change_in_the_contract_reaches_every_front_end() -> None:
+    """The same field patched in a fresh interpreter: the parser, the server's schema and the
+    panel's property (real bpy) all show the new default, help and maximum; a front end that
+    restated a value would still show the old one."""
+    result = run_script(SCRIPT, {"blender": True})
+    assert result["cli"] == {"default": 41, "help": "patched help (default %(default)s)"}
+    assert result["server"] == {"default": 41, "help": "patched help", "max": 777}
+    assert result["blender"] == {"default": 41, "help": "Patched help", "max": 777}

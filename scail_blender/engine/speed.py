@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from ..jobs.contract import PRECISIONS, VRAM_MODES, JobSettings
+from ..jobs.contract import LORA_MODES, PRECISIONS, VRAM_MODES, JobSettings
 from .lora import attach_lora, merge_lora, read_lora
 from .models.attention import check_kernel
 from .models.dit import ScailDiT
@@ -28,7 +28,6 @@ from .offload import BlockOffload
 
 log = logging.getLogger(__name__)
 
-LORA_MODES = ("merge", "live")
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,7 @@ class Speed:
         ``lora_file`` is the LoRA to read where ``settings.lora`` is only its name (``JobInputs.lora_file``)."""
         return cls(precision=settings.precision, attention=settings.attention, cache=settings.cache,
                    vram=settings.vram, lora=lora_file or settings.lora, lora_strength=settings.lora_strength,
-                   lora_name=settings.lora, cfg_batch=settings.vram != "12gb",
+                   lora_name=settings.lora, lora_mode=settings.lora_mode, cfg_batch=settings.vram != "12gb",
                    compile=settings.compile)
 
     @property
@@ -78,6 +77,7 @@ class Speed:
         if self.cache and skipped_steps is not None:
             cache += f"({skipped_steps}/{total_steps} steps skipped)"
         lora = "none" if self.lora is None else f"{Path(self.lora_name or self.lora).name}@{self.lora_strength:g}"
+        lora += f"({self.lora_mode})" if self.lora is not None and self.lora_mode != "merge" else ""
         return (f"precision={self.precision} attention={self.attention} cache={cache} vram={self.vram} "
                 f"cfg={'batch' if self.cfg_batch else 'passes'} lora={lora} compile={'on' if self.compile else 'off'}")
 

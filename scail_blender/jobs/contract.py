@@ -28,9 +28,11 @@ WINDOW_FRAMES = 81
 Precision = Literal["bf16", "fp8"]
 Attention = Literal["auto", "sdpa", "sage"]
 Vram = Literal["full", "24gb", "12gb"]
+LoraMode = Literal["merge", "live"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 ATTENTIONS: tuple[str, ...] = get_args(Attention)
 VRAM_MODES: tuple[str, ...] = get_args(Vram)
+LORA_MODES: tuple[str, ...] = get_args(LoraMode)
 # Limits that hold on any device (a server adds its own, from its device: README "Job server").
 MAX_STEPS = 1000
 # The longest file name a client may send (an upload's or a LoRA's): what common file systems take.
@@ -106,6 +108,10 @@ class JobSettings:
                                label="LoRA", group="speed")
     lora_strength: float = setting(1.0, "LoRA scale (1 = as trained)", label="LoRA Strength", low=-4.0, high=4.0,
                                    group="speed")
+    lora_mode: LoraMode = setting("merge", "merge: the LoRA is added into the weights once (before any fp8 "
+                                           "conversion), nothing per step; live: applied on the fly in each "
+                                           "linear layer, base weights untouched (for fp8 weights), one low-rank "
+                                           "product per layer and step", label="LoRA Mode", group="speed")
     compile: bool = setting(False, "torch.compile the DiT blocks: 1.16x per step on an H200 (1.28x with fp8) after "
                                    "a one-off compile of about 20 s; needs a C++ compiler on a CPU",
                             label="Compile", group="speed")

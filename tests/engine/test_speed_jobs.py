@@ -98,9 +98,11 @@ def test_cli_flags_reach_the_job(files: dict[str, Path], capsys: pytest.CaptureF
     code = cli.main(["generate", "--checkpoint", str(files["root"]), "--ref", str(files["ref"]), "--pose",
                      str(files["pose"]), "--out", str(out), "--steps", "1", "--size", "64x64", "--device", "cpu",
                      "--precision", "fp8", "--attention", "sdpa", "--cache", "off", "--vram", "24gb",
-                     "--lora", str(files["lora"]), "--lora-strength", "2"])
+                     "--lora", str(files["lora"]), "--lora-strength", "2", "--lora-mode", "live"])
     assert code == 0
-    assert "speed modes: precision=fp8 attention=sdpa cache=off vram=24gb cfg=batch lora=" in capsys.readouterr().out
+    out_text = capsys.readouterr().out
+    assert "speed modes: precision=fp8 attention=sdpa cache=off vram=24gb cfg=batch lora=" in out_text
+    assert "@2(live) compile=off" in out_text  # applied on the fly over the fp8 weights, not merged
     with pytest.raises(SystemExit):
         cli.main(["generate", "--checkpoint", "x", "--ref", "r", "--pose", "p", "--out", "o.mp4",
                   "--cache", "sometimes"])

@@ -231,17 +231,26 @@ class JobService:
             handles = list(self._handles.values())
         return sum(1 for h in handles if h.status.state == "queued")
 
-    def shutdown(self) -> None:
-        """On a clean stop the running job goes back to the queue without using up an attempt; the
-        database keeps every queued job for the next start, the runner drops them."""
+    def stop(self) -> None:
+        """A clean stop (SIGTERM, Ctrl-C): every running job goes back to the queue in the database
+        without using up an attempt (one with the local runner, one per busy worker with Ray), and the
+        runner interrupts it after its current step; queued jobs stay queued for the next start. A
+        running job the user had already asked to cancel is written cancelled. From here on the
+        runner's changes are not written: the database says what the next start must do."""
         with self._lock:
+            if self._closing:
+                return
             self._closing = True
             handles = list(self._handles.values())
-            for handle in handles:  # one with the local runner, one per busy worker with Ray
-                if handle.status.state == "running":
-                    self.storage.requeue(handle.id)
-        for handle in handles:
-            handle.cancel()
+            running = set(self.storage.running())
+        for handle in handles:  # statuses are read outside the lock (see ``queued``)
+            if handle.id in running and handle.cancel_event.is_set():
+                self.storage.update(replace(handle.status, state="cancelled", finished=time.time(),
+                                            eta_seconds=None))
+            elif handle.id in running:
+                self.storage.requeue(handle.id)
+        self.runner.stop()
+        log.info("stopping: %d running job(s) queued again for the next start", len(running))
 
     def model_info(self) -> ModelInfo:
         memory = {"process_rss": _rss_bytes()}

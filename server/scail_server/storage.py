@@ -109,6 +109,11 @@ class Storage:
             self._db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
         shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
 
+    def running(self) -> list[str]:
+        """The jobs the database says are running."""
+        with self._lock:
+            return [row[0] for row in self._db.execute("SELECT id FROM jobs WHERE state = 'running'")]
+
     def requeue(self, job_id: str) -> None:
         """Back to the queue without counting the attempt (the server is stopping cleanly)."""
         with self._lock:

@@ -60,7 +60,9 @@ class JobError:
     @classmethod
     def of(cls, exc: BaseException) -> JobError:
         if out_of_space(exc):  # whatever tool hit it: the cause is the disk, not the inputs
-            return cls(code="no_space", message=f"the disk filled up while the job ran ({exc}); free space on "
+            lines = str(exc).splitlines() or [type(exc).__name__]
+            detail = next((line for line in lines if NO_SPACE_TEXT in line), lines[0])
+            return cls(code="no_space", message=f"the disk filled up while the job ran ({detail}); free space on "
                        "the disk the job writes to (a server's --data-dir) and run the job again")
         if isinstance(exc, ScailError):
             return cls(code=exc.code, message=str(exc))

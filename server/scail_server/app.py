@@ -44,6 +44,8 @@ RETENTION_PERIOD_S = 3600.0
 # has it queued again, so a longer step is simply cut off), and for requests other than event
 # streams (an upload) to finish.
 STOP_WAIT_S = 5.0
+# How often statuses that a full disk refused are tried again when nothing else writes.
+WRITE_AGAIN_S = 5.0
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -62,11 +64,12 @@ def create_app(settings: Settings) -> FastAPI:
         queued = service.recover()
         log.info("serving %s (%s) on %s; %d jobs queued from before", settings.checkpoint, variant, runner.device,
                  queued)
-        upkeep = asyncio.create_task(_retention(service))
+        upkeep = [asyncio.create_task(_retention(service)), asyncio.create_task(_write_kept(storage))]
         try:
             yield
         finally:
-            upkeep.cancel()
+            for task in upkeep:
+                task.cancel()
             app.state.stopping.set()
             service.stop()  # done already when a signal stopped the server (see ``serve``)
             await run_in_threadpool(runner.close, STOP_WAIT_S)
@@ -142,6 +145,16 @@ def _default_device() -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+async def _write_kept(storage: Storage) -> None:
+    """Write the statuses a full disk refused as soon as it has space, also when no job runs."""
+    while True:
+        await asyncio.sleep(WRITE_AGAIN_S)
+        try:
+            await run_in_threadpool(storage.flush)
+        except Exception:
+            log.exception("writing job statuses failed")
 
 
 async def _retention(service: JobService) -> None:

@@ -26,7 +26,7 @@ from scail_blender.errors import InputError, ScailError
 from .errors import ApiError, not_found
 from .schemas import EXTRACT_REQUEST, JOB_REQUEST, JobRequest, JobView, ModelInfo
 from .settings import Settings
-from .storage import Record, Storage, replace_atomically
+from .storage import DiskFull, Record, Storage, replace_atomically
 from .uploads import Upload
 
 if TYPE_CHECKING:
@@ -122,7 +122,11 @@ class JobService:
             job = _moved(job, upload_folder, folder)
             job.output = str(folder / result_name)
             status = JobStatus(id=job_id, created=time.time())
-            self.storage.add(job, status)
+            try:
+                self.storage.add(job, status)
+            except DiskFull:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise
             self._queue(job, status)
         log.info("job %s accepted (%s)", job_id, "extract" if isinstance(job, ExtractJob) else "generate")
         return JobView.of(status, job, 0)
@@ -248,7 +252,11 @@ class JobService:
                 self.storage.update(replace(handle.status, state="cancelled", finished=time.time(),
                                             eta_seconds=None))
             elif handle.id in running:
-                self.storage.requeue(handle.id)
+                try:
+                    self.storage.requeue(handle.id)
+                except DiskFull:
+                    log.warning("job %s: the full disk refused putting it back in the queue; the next start "
+                                "counts this stop as an interrupted attempt", handle.id)
         self.runner.stop()
         log.info("stopping: %d running job(s) queued again for the next start", len(running))
 

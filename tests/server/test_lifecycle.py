@@ -3,11 +3,16 @@ a disk that fills while a job runs. Every server here is a real ``scail serve`` 
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -201,3 +206,134 @@ def test_a_stop_requeues_the_running_job_but_keeps_a_cancel_asked_for_before(tmp
         storage.close()
         inside.clear()
         leave.clear()
+
+
+# Room for the server's 1 GB upload reserve (uploads are refused below it) and a few MB of jobs;
+# a tmpfs takes memory only for what is written to it.
+SMALL_DISK_MB = 1024 + 48
+
+
+@contextlib.contextmanager
+def tmpfs(folder: Path, size_mb: int) -> Iterator[Path]:
+    """A real small filesystem mounted at ``folder`` (skips the test where that cannot be done)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small filesystem needs root")
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(folder)],
+                             check=False, capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "--lazy", str(folder)], check=False)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """The server's data folder on a small filesystem of its own."""
+    with tmpfs(tmp_path / "data", SMALL_DISK_MB) as folder:
+        yield folder
+
+
+def fill(path: Path) -> None:
+    """Take every free byte of the filesystem holding ``path``."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        with contextlib.suppress(OSError):
+            os.posix_fallocate(fd, 0, shutil.disk_usage(path.parent).free)
+        block = b"\0" * 4096
+        while True:
+            try:
+                os.lseek(fd, 0, os.SEEK_END)
+                os.write(fd, block)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                break
+    finally:
+        os.close(fd)
+
+
+def within(seconds: float, what: str, call):
+    """``call()``, failing the test when it has not returned after ``seconds``."""
+    done: list = []
+    thread = threading.Thread(target=lambda: done.append(call()), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if not done:
+        pytest.fail(f"{what} did not return within {seconds} s")
+    return done[0]
+
+
+def test_a_disk_that_fills_while_a_job_runs(checkpoint: Path, media: dict[str, Path], small_disk: Path) -> None:
+    """The job fails with no_space, in the API and the event streams (also one opened later), the
+    log says so once without tracebacks, and once space is back the queue goes on and the failure
+    is in the database."""
+    with running_server(checkpoint, small_disk) as server:
+        client = server.client()
+        job_id = client.submit(a_job(media, steps=60, sampler="euler")).id
+        wait_until(lambda: client.get(job_id).phase == "denoise", "denoising")
+        filler = small_disk / "filler"
+        fill(filler)
+        final = within(120, "following the job", lambda: client.wait(job_id, patience=0))
+        assert final.state == "failed" and final.error.code == "no_space", final
+        assert "free space" in final.error.message
+        again = within(30, "a stream opened after the failure", lambda: list(client.events(job_id)))
+        assert [s.state for s in again] == ["failed"] and again[0].error.code == "no_space"
+        listed = {s.id: s for s in client.list()[0]}
+        assert listed[job_id].state == "failed" and listed[job_id].error.code == "no_space"
+        filler.unlink()
+        second = client.submit(a_job(media, steps=1)).id
+        assert within(120, "the next job", lambda: client.wait(second)).state == "succeeded"
+    log = server.output()
+    assert "Traceback" not in log, log[-5000:]
+    assert log.count("is full: job status changes are kept in memory") == 1, log[-5000:]
+    storage = Storage(small_disk)
+    record = storage.get(job_id)
+    storage.close()
+    assert record.status.state == "failed" and record.status.error.code == "no_space", record
+
+
+def test_status_writes_on_a_full_disk_are_kept_read_back_and_written_later(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The storage's side, step by step on a full filesystem: statuses the disk refuses are what
+    reads return (with the attempt they started), new jobs are refused with 507 no_space, and all of
+    it is written, in order and with the right attempt count, once there is space."""
+    from scail_server.storage import DiskFull
+
+    from scail_blender.backend.jobs import Job, JobInputs
+    from scail_blender.backend.runner import JobError
+
+    with tmpfs(tmp_path / "disk", 4) as disk:
+        storage = Storage(disk / "data")
+        job = Job(inputs=JobInputs(reference_image="r.png", pose_video="p.mp4"))
+        for job_id in ("a", "b"):
+            storage.add(job, JobStatus(id=job_id, created=1.0))
+        fill(disk / "filler")
+        with caplog.at_level("INFO", logger="scail_server.storage"):
+            for step in range(20):
+                storage.update(JobStatus(id="a", state="running", phase="denoise", step=step, total=20, created=1.0))
+            failed = JobStatus(id="a", state="failed", created=1.0, finished=2.0,
+                               error=JobError(code="no_space", message="the disk filled up"))
+            storage.update(failed)
+            storage.update(JobStatus(id="b", state="running", created=1.0))
+            assert not storage.flush(), "the disk is still full"
+            record = storage.get("a")
+            assert record.status == failed and record.attempts == 1
+            assert [(r.status.id, r.status.state, r.attempts) for r in storage.page(10, 0)[0]] == [
+                ("a", "failed", 1), ("b", "running", 1)]
+            assert storage.running() == ["b"]
+            with pytest.raises(DiskFull) as refused:
+                storage.add(job, JobStatus(id="c", created=1.0))
+            assert refused.value.status == 507 and refused.value.code == "no_space"
+            (disk / "filler").unlink()
+            assert storage.flush()
+        storage.close()
+        full = [r for r in caplog.records if "is full" in r.getMessage()]
+        assert len(full) == 1 and any("has space again" in r.getMessage() for r in caplog.records)
+        reopened = Storage(disk / "data")
+        assert reopened.get("a").status == failed and reopened.get("a").attempts == 1
+        assert (reopened.get("b").status.state, reopened.get("b").attempts) == ("running", 1)
+        assert reopened.get("c") is None
+        reopened.close()

@@ -24,6 +24,7 @@ import collections
 import logging
 import os
 import queue
+import signal
 import tempfile
 import threading
 import time
@@ -171,11 +172,17 @@ class Slot:
 
 
 def connect(address: str) -> None:
-    """Join the cluster as a driver; the workers get this process's PYTHONPATH (the checkout)."""
+    """Join the cluster as a driver; the workers get this process's PYTHONPATH (the checkout).
+
+    ``ray.init`` makes SIGTERM exit the process at once; the server's own handler is put back, so
+    a SIGTERM stops it cleanly (its running jobs back in the queue) and ``close`` leaves the cluster."""
     env = {k: os.environ[k] for k in ("PYTHONPATH", "OMP_NUM_THREADS", "MKL_NUM_THREADS") if k in os.environ}
+    on_sigterm = signal.getsignal(signal.SIGTERM)
     try:
         ray.init(address=address, namespace=NAMESPACE, runtime_env={"env_vars": env} if env else None,
                  log_to_driver=False)
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, on_sigterm)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         cause = f": {str(exc.__cause__).splitlines()[0]}" if exc.__cause__ else ""
         raise ClusterError(f"cannot join the Ray cluster at {address} ({exc}{cause}); start its head with `ray "

@@ -247,6 +247,7 @@ class JobService:
             self._closing = True
             handles = list(self._handles.values())
             running = set(self.storage.running())
+        requeued = 0
         for handle in handles:  # statuses are read outside the lock (see ``queued``)
             if handle.id in running and handle.cancel_event.is_set():
                 self.storage.update(replace(handle.status, state="cancelled", finished=time.time(),
@@ -254,11 +255,12 @@ class JobService:
             elif handle.id in running:
                 try:
                     self.storage.requeue(handle.id)
+                    requeued += 1
                 except DiskFull:
                     log.warning("job %s: the full disk refused putting it back in the queue; the next start "
                                 "counts this stop as an interrupted attempt", handle.id)
         self.runner.stop()
-        log.info("stopping: %d running job(s) queued again for the next start", len(running))
+        log.info("stopping: %d running job(s) queued again for the next start", requeued)
 
     def model_info(self) -> ModelInfo:
         memory = {"process_rss": _rss_bytes()}

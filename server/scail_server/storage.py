@@ -56,9 +56,9 @@ class Record:
 class DiskFull(ApiError):
     """A change other than a status (a new job, a deletion) that the full disk refused."""
 
-    def __init__(self, root: Path) -> None:
-        super().__init__(507, "no_space", f"the server's disk ({root}) is full; its operator frees space there, "
-                         "then try again")
+    def __init__(self) -> None:
+        super().__init__(507, "no_space", "the server's disk is full; try again once its operator has freed space "
+                         "in its data folder")
 
 
 @dataclass(frozen=True)
@@ -165,7 +165,7 @@ class Storage:
         except sqlite3.OperationalError as exc:
             if exc.sqlite_errorcode != sqlite3.SQLITE_FULL:
                 raise
-            raise DiskFull(self.root) from None
+            raise DiskFull from None
 
     def get(self, job_id: str) -> Record | None:
         with self._lock:

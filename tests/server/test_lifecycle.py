@@ -128,8 +128,9 @@ def test_a_download_rides_out_a_restart(checkpoint: Path, media: dict[str, Path]
 
 def test_a_stopping_event_makes_the_follower_follow_again(checkpoint: Path, media: dict[str, Path],
                                                           tmp_path: Path) -> None:
-    """The client side of the stop: the stream's last event is 'stopping', which the client treats
-    like a dropped connection (without patience it raises the typed error at once)."""
+    """The client side of the stop, here by Ctrl-C (SIGINT): the stream's last event is 'stopping',
+    which the client treats like a dropped connection (without patience it raises the typed error
+    at once)."""
     data = tmp_path / "data"
     with running_server(checkpoint, data) as server:
         client = server.client()
@@ -146,7 +147,7 @@ def test_a_stopping_event_makes_the_follower_follow_again(checkpoint: Path, medi
         follower = threading.Thread(target=follow, daemon=True)
         follower.start()
         wait_until(lambda: any(s.phase == "denoise" for s in seen), "denoising")
-        server.proc.send_signal(signal.SIGTERM)
+        server.proc.send_signal(signal.SIGINT)
         follower.join(STOP_S)
         assert not follower.is_alive(), "the stream ended with the stop"
         assert server.proc.wait(STOP_S) == 0

@@ -16,7 +16,10 @@ EPILOG = """\
 The server listens on 127.0.0.1 (this machine only) unless --host says otherwise; any other
 address needs --token, which every request then sends as 'Authorization: Bearer TOKEN'. Jobs
 and their files live in --data-dir (an SQLite file and one folder per job), so queued and
-finished jobs survive a restart; a job that was running is queued again once.
+finished jobs survive a restart; a job that was running is queued again once. SIGTERM or
+Ctrl-C stops the server within seconds: event streams end with a 'stopping' event (clients
+follow again once the server is back) and the running job goes back to the queue after its
+current step, without using up its attempt.
 
 API v1 (OpenAPI at /docs and /openapi.json): POST /v1/jobs (multipart: reference, pose,
 optional reference_mask and pose_mask, field job = JSON prompt/negative_prompt/settings),
@@ -79,8 +82,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import uvicorn
     from scail_server import Settings, create_app
+    from scail_server.app import serve
     from scail_server.settings import ClusterSettings
 
     from ..extract.weights import WEIGHTS_ENV
@@ -95,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
                             address=args.ray, actors=args.ray_actors, gpus_per_actor=args.ray_gpus_per_actor,
                             cpus_per_actor=args.ray_cpus_per_actor))
     app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
+    serve(app, settings)
     return 0
 
 

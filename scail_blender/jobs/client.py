@@ -35,7 +35,35 @@ CHUNK = 1 << 20
 # reload on the first job after it, minutes, but the server answers during that).
 FOLLOW_PATIENCE_S = 300.0
 RETRY_MAX_S = 10.0
-RETRIED = ("unreachable", "stream_ended")
+# The failures that mean "the server is away for now": its jobs are kept, so ask again.
+RETRIED = ("unreachable", "stream_ended", "server_stopping")
+
+
+class Patience:
+    """Asking a server again that went away (a restart, a dropped connection), after 1, 2, 4 ... 10 s,
+    until ``seconds`` have passed without an answer: the server keeps its jobs across restarts, so a
+    client must not call a job lost that the server still has. One for each thing asked for."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._since: float | None = None
+        self._tries = 0
+
+    def answered(self) -> None:
+        """The server answered: a later failure waits from the start again."""
+        self._since, self._tries = None, 0
+
+    def wait_after(self, exc: ServerError, what: str) -> bool:
+        """Sleep before asking again after ``exc``; False (do not ask again) when it is not a failure
+        of reaching the server, or when patience is spent."""
+        now = time.monotonic()
+        self._since = now if self._since is None else self._since
+        if exc.code not in RETRIED or now - self._since >= self.seconds:
+            return False
+        log.info("%s: %s; asking again", what, exc)
+        time.sleep(min(RETRY_MAX_S, 2.0 ** self._tries))
+        self._tries += 1
+        return True
 
 
 class ScailClient:
@@ -83,42 +111,42 @@ class ScailClient:
     def events(self, job_id: str, patience: float = 0.0) -> Iterator[JobStatus]:
         """Every change of the job, from its current state to its final one (server-sent events).
 
-        With ``patience`` (seconds), a dropped connection or a server that restarts is asked again,
-        after 1, 2, 4 ... 10 s, until it answers or that long has passed without an answer: the
-        server keeps its jobs across restarts (a running one is queued again), so a follower must
-        not call a job lost that the server still has. Each reconnection starts with the job's
-        current state again.
+        With ``patience`` (seconds), a dropped connection, a server that stops (its last event says
+        so) or restarts is asked again (``Patience``). Each reconnection starts with the job's current
+        state again.
         """
-        waited_since: float | None = None
-        attempt = 0
+        retry = Patience(patience)
         while True:
             try:
                 for status in self._event_stream(job_id):
-                    waited_since, attempt = None, 0
+                    retry.answered()
                     yield status
                     if status.final:
                         return
                 raise ServerError(f"the event stream of job {job_id} ended before the job did; ask again "
                                   "(GET /v1/jobs/ID shows its state)", code="stream_ended")
             except ServerError as exc:
-                now = time.monotonic()
-                waited_since = now if waited_since is None else waited_since
-                if exc.code not in RETRIED or now - waited_since >= patience:
+                if not retry.wait_after(exc, f"job {job_id}"):
                     raise
-                log.info("job %s: %s; asking again", job_id, exc)
-                time.sleep(min(RETRY_MAX_S, 2.0 ** attempt))
-                attempt += 1
 
     def _event_stream(self, job_id: str) -> Iterator[JobStatus]:
+        """The stream's ``job`` events; its ``stopping`` event (the server stops) is raised as the
+        ServerError ``server_stopping``, which followers treat as a dropped connection."""
         with self._request("GET", f"/v1/jobs/{job_id}/events", stream=True) as response:
-            data: list[str] = []
+            event, data = "job", []
             try:
                 for line in response.iter_lines(decode_unicode=True):
-                    if line.startswith("data:"):
+                    if line.startswith("event:"):
+                        event = line[6:].strip()
+                    elif line.startswith("data:"):
                         data.append(line[5:].strip())
-                    elif not line and data:
-                        yield JobStatus.from_dict(json.loads("\n".join(data)))
-                        data = []
+                    elif not line:  # the end of one event
+                        if event == "stopping":
+                            message = json.loads("\n".join(data) or "{}").get("message", "the server is stopping")
+                            raise ServerError(str(message), code="server_stopping")
+                        if event == "job" and data:
+                            yield JobStatus.from_dict(json.loads("\n".join(data)))
+                        event, data = "job", []
             except requests.RequestException as exc:
                 raise ServerError(f"the connection to the job server at {self.url} broke while following job "
                                   f"{job_id} ({type(exc).__name__})", code="unreachable") from exc
@@ -133,17 +161,31 @@ class ScailClient:
         assert status is not None
         return status
 
-    def download(self, job_id: str, path: str | os.PathLike) -> Path:
+    def download(self, job_id: str, path: str | os.PathLike, patience: float = FOLLOW_PATIENCE_S) -> Path:
         """Save the result (the mp4, or an extraction's motion .npz); the file appears under its
-        name only once complete."""
+        name only once complete. A server that is away (restarting) is asked again as the event
+        stream is (``Patience``), from the start of the file."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        retry = Patience(patience)
+        while True:
+            try:
+                return self._download(job_id, path)
+            except ServerError as exc:
+                if not retry.wait_after(exc, f"downloading job {job_id}"):
+                    raise
+
+    def _download(self, job_id: str, path: Path) -> Path:
         fd, temp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".part", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as out, self._request("GET", f"/v1/jobs/{job_id}/result",
                                                            stream=True) as response:
-                for chunk in response.iter_content(CHUNK):
-                    out.write(chunk)
+                try:
+                    for chunk in response.iter_content(CHUNK):
+                        out.write(chunk)
+                except requests.RequestException as exc:
+                    raise ServerError(f"the connection to the job server at {self.url} broke while downloading "
+                                      f"job {job_id} ({type(exc).__name__})", code="unreachable") from exc
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(temp, 0o666 & ~umask)  # as a plain open() would have made it

@@ -17,7 +17,9 @@ This module imports no torch: the pipeline is imported when the first job runs, 
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import queue
 import threading
 import time
@@ -46,6 +48,8 @@ PHASE_SPANS: dict[str, tuple[float, float]] = {
 }
 # The phases of evenly sized steps that the ETA is measured on.
 ETA_PHASES = frozenset({"denoise", "extract"})
+# How a full disk shows in the text of a tool's error (ffmpeg prints the C library's message).
+NO_SPACE_TEXT = os.strerror(errno.ENOSPC)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,6 +59,11 @@ class JobError:
 
     @classmethod
     def of(cls, exc: BaseException) -> JobError:
+        if out_of_space(exc):  # whatever tool hit it: the cause is the disk, not the inputs
+            lines = str(exc).splitlines() or [type(exc).__name__]
+            detail = next((line for line in lines if NO_SPACE_TEXT in line), lines[0])
+            return cls(code="no_space", message=f"the disk filled up while the job ran ({detail}); free space on "
+                       "the disk the job writes to (a server's --data-dir) and run the job again")
         if isinstance(exc, ScailError):
             return cls(code=exc.code, message=str(exc))
         return cls(code="internal", message=f"internal error ({type(exc).__name__}: {exc}); see the log")
@@ -105,6 +114,20 @@ class JobStatus:
         return cls(**{k: v for k, v in fields.items() if k in known})
 
 
+def out_of_space(exc: BaseException) -> bool:
+    """True when ``exc`` or an error it came from is a full disk (ENOSPC, EDQUOT) or reports one."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if NO_SPACE_TEXT in str(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 Listener = Callable[[JobStatus], None]
 
 
@@ -119,6 +142,7 @@ class JobHandle:
         self.job = job
         self.cancel_event = threading.Event()
         self.exception: BaseException | None = None  # what a failed job raised, for in-process callers
+        self.interrupted = False  # stopped by its process stopping, not by a cancel: it goes back to the queue
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._status = JobStatus(id=self.id, created=time.time())
@@ -165,6 +189,14 @@ class JobHandle:
             if self._status.state == "queued":
                 self._set(state="cancelled", finished=time.time())
 
+    def interrupt(self) -> None:
+        """Stop a running job because its process stops (a server's SIGTERM), not because anyone wants
+        it gone: after the current step it goes back to "queued", never to "cancelled", so whoever keeps
+        the queue (the server's database) runs it again; a queued job stays queued."""
+        with self._lock:
+            self.interrupted = True
+        self.cancel_event.set()
+
     # The worker's side -------------------------------------------------------------------------
 
     def start(self) -> bool:
@@ -181,7 +213,7 @@ class JobHandle:
         with self._lock:
             if self._status.state != "running":
                 return False
-            self._denoise_start = None
+            self._steady_start = None  # the ETA is measured on this attempt's steps only
             self._set(state="queued", phase=None, step=0, total=0, message="", progress=0.0, eta_seconds=None,
                       started=None)
             return True
@@ -269,6 +301,7 @@ class LocalRunner:
         self._lock = threading.Lock()
         self._pipeline: Pipeline | None = None
         self._running: JobHandle | None = None
+        self._stopping = False
         self._release_after = False
         self._thread = threading.Thread(target=self._work, name=f"scail-runner-{device or 'auto'}", daemon=True)
         self._thread.start()
@@ -312,34 +345,56 @@ class LocalRunner:
             return True
 
     def close(self, timeout: float | None = None) -> None:
-        """Stop the worker after the jobs already queued."""
+        """Stop the worker after the jobs already queued (after the running one, once ``stop`` was called)."""
         self._queue.put(None)
         self._thread.join(timeout)
 
+    def stop(self) -> None:
+        """The process is stopping: the running job is interrupted (back to "queued" after its current
+        step, see ``JobHandle.interrupt``) and no queued job starts any more; ``close`` then waits."""
+        with self._lock:
+            self._stopping = True
+            running = self._running
+        if running is not None:
+            running.interrupt()
+        self._queue.put(None)  # an idle worker wakes up and ends
+
     def _work(self) -> None:
         while (handle := self._queue.get()) is not None:
-            if not handle.start():
-                continue  # cancelled while queued
-            with self._lock:
+            with self._lock:  # with ``stop``: a job either starts before it (and is interrupted) or never
+                if self._stopping:
+                    return
                 self._running = handle
+            if not handle.start():
+                with self._lock:
+                    self._running = None
+                continue  # cancelled while queued
             state, result, error = self._run(handle)
             with self._lock:
                 self._running = None
                 if self._release_after:
                     self._drop_pipeline()
-            handle.finish(state, result, error)
+            if state == "cancelled" and handle.interrupted:
+                handle.requeue()
+                log.info("job %s interrupted by the stop; queued again", handle.id)
+            else:
+                handle.finish(state, result, error)
 
     def _run(self, handle: JobHandle) -> tuple[State, AnyResult | None, BaseException | None]:
         try:
             return "succeeded", self._execute(handle), None
         except Cancelled:
-            log.info("job %s cancelled", handle.id)
+            if not handle.interrupted:
+                log.info("job %s cancelled", handle.id)
             return "cancelled", None, None
         except ScailError as exc:
             log.warning("job %s failed: %s", handle.id, exc)
             return "failed", None, exc
         except Exception as exc:  # one job fails; the queue keeps serving
-            log.exception("job %s failed", handle.id)
+            if out_of_space(exc):  # not a bug: no traceback
+                log.warning("job %s failed: the disk is full (%s)", handle.id, exc)
+            else:
+                log.exception("job %s failed", handle.id)
             return "failed", None, exc
 
     def _execute(self, handle: JobHandle) -> AnyResult:

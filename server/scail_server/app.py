@@ -1,8 +1,14 @@
-"""``create_app(settings)``: the FastAPI app of API v1, one router per resource.
+"""``create_app(settings)``: the FastAPI app of API v1, one router per resource; ``serve(app)``
+runs it with uvicorn.
 
 Settings are checked and the checkpoint is opened here, before anything listens, so a bad
 setting stops ``scail serve`` with a message instead of a server that fails every job. The
 runner, the storage and the job recovery start with the app (lifespan) and stop with it.
+
+A stop (SIGTERM, Ctrl-C) begins before uvicorn waits for open connections: followers hold an
+event stream open for as long as their job runs, so the streams are ended first (with a last
+``stopping`` event) and the running job is put back in the queue, and the process exits within
+seconds instead of when the job is done.
 """
 
 from __future__ import annotations
@@ -10,9 +16,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
+import uvicorn
 from fastapi import Depends, FastAPI
 from starlette.concurrency import run_in_threadpool
 
@@ -33,6 +41,12 @@ log = logging.getLogger(__name__)
 
 VERSION = "1"
 RETENTION_PERIOD_S = 3600.0
+# How long a stop waits for the running job to reach the end of its step (the database already
+# has it queued again, so a longer step is simply cut off), and for requests other than event
+# streams (an upload) to finish.
+STOP_WAIT_S = 5.0
+# How often statuses that a full disk refused are tried again when nothing else writes.
+WRITE_AGAIN_S = 5.0
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -46,17 +60,20 @@ def create_app(settings: Settings) -> FastAPI:
         runner = _runner(settings, device)
         service = JobService(settings, storage, runner, variant)
         app.state.service = service
+        app.state.stopping = asyncio.Event()  # set: every event stream ends with a "stopping" event
         service.remove_expired()
         queued = service.recover()
         log.info("serving %s (%s) on %s; %d jobs queued from before", settings.checkpoint, variant, runner.device,
                  queued)
-        upkeep = asyncio.create_task(_retention(service))
+        upkeep = [asyncio.create_task(_retention(service)), asyncio.create_task(_write_kept(storage))]
         try:
             yield
         finally:
-            upkeep.cancel()
-            service.shutdown()
-            runner.close(timeout=0)
+            for task in upkeep:
+                task.cancel()
+            app.state.stopping.set()
+            service.stop()  # done already when a signal stopped the server (see ``serve``)
+            await run_in_threadpool(runner.close, STOP_WAIT_S)
             storage.close()
 
     app = FastAPI(title="SCAIL job server", version=VERSION, lifespan=lifespan,
@@ -72,6 +89,40 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(models.router, prefix="/v1", dependencies=secured)
     app.include_router(loras.router, prefix="/v1", dependencies=secured)
     return app
+
+
+def serve(app: FastAPI, settings: Settings) -> None:
+    """Run ``app`` with uvicorn until SIGTERM or Ctrl-C, then stop cleanly within seconds."""
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info", access_log=False,
+                            timeout_graceful_shutdown=STOP_WAIT_S)
+    try:
+        _StoppingServer(config, app).run()
+    except KeyboardInterrupt:  # uvicorn raises the signal again once it has stopped: the stop is done
+        pass
+
+
+class _StoppingServer(uvicorn.Server):
+    """uvicorn's server, which first ends what would keep it waiting: uvicorn's own stop waits for
+    every open response to end before the app hears of the stop, and an event stream ends only
+    with its job."""
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+        super().__init__(config)
+        self._app = app
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await begin_stop(self._app)
+        await super().shutdown(sockets)
+
+
+async def begin_stop(app: FastAPI) -> None:
+    """End every event stream (with a "stopping" event) and put the running job back in the queue."""
+    stopping: asyncio.Event | None = getattr(app.state, "stopping", None)
+    if stopping is None:  # the app never started
+        return
+    log.info("stopping: ending event streams, interrupting the running job")
+    stopping.set()
+    await run_in_threadpool(app.state.service.stop)
 
 
 def checkpoint_variant(settings: Settings) -> str:
@@ -97,6 +148,16 @@ def _default_device() -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+async def _write_kept(storage: Storage) -> None:
+    """Write the statuses a full disk refused as soon as it has space, also when no job runs."""
+    while True:
+        await asyncio.sleep(WRITE_AGAIN_S)
+        try:
+            await run_in_threadpool(storage.flush)
+        except Exception:
+            log.exception("writing job statuses failed")
 
 
 async def _retention(service: JobService) -> None:

@@ -24,6 +24,7 @@ import collections
 import logging
 import os
 import queue
+import signal
 import tempfile
 import threading
 import time
@@ -146,6 +147,13 @@ class RemoteHandle(JobHandle):
 
     def cancel(self) -> None:
         super().cancel()
+        self._stop_on_actor()
+
+    def interrupt(self) -> None:
+        super().interrupt()
+        self._stop_on_actor()
+
+    def _stop_on_actor(self) -> None:
         actor = self.actor
         if actor is not None:
             actor.cancel.remote(self.id)
@@ -165,11 +173,17 @@ class Slot:
 
 
 def connect(address: str) -> None:
-    """Join the cluster as a driver; the workers get this process's PYTHONPATH (the checkout)."""
+    """Join the cluster as a driver; the workers get this process's PYTHONPATH (the checkout).
+
+    ``ray.init`` makes SIGTERM exit the process at once; the server's own handler is put back, so
+    a SIGTERM stops it cleanly (its running jobs back in the queue) and ``close`` leaves the cluster."""
     env = {k: os.environ[k] for k in ("PYTHONPATH", "OMP_NUM_THREADS", "MKL_NUM_THREADS") if k in os.environ}
+    on_sigterm = signal.getsignal(signal.SIGTERM)
     try:
         ray.init(address=address, namespace=NAMESPACE, runtime_env={"env_vars": env} if env else None,
                  log_to_driver=False)
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, on_sigterm)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         cause = f": {str(exc.__cause__).splitlines()[0]}" if exc.__cause__ else ""
         raise ClusterError(f"cannot join the Ray cluster at {address} ({exc}{cause}); start its head with `ray "
@@ -229,6 +243,16 @@ class RayRunner:
             return all(ray.get([actor.release.remote() for actor in actors], timeout=60))
         except (*LOST, GetTimeoutError):
             return False
+
+    def stop(self) -> None:
+        """The server stops: no queued job is dispatched any more and the running ones are interrupted
+        (back to "queued"; the server's database keeps them for its next start)."""
+        self._closing.set()
+        with self._lock:
+            busy = [slot.busy for slot in self._slots if slot.busy is not None]
+            self._lock.notify_all()
+        for handle in busy:
+            handle.interrupt()
 
     def close(self, timeout: float | None = None) -> None:
         """Stop dispatching and leave the cluster; the actors (owned by this driver) end with it."""
@@ -363,6 +387,8 @@ class RayRunner:
             partial.write_bytes(data)
             replace_atomically(partial, output)
             handle.finish("succeeded", result=JobResult.from_dict({**status.result.to_dict(), "output": str(output)}))
+        elif status.state == "cancelled" and handle.interrupted:
+            handle.requeue()
         elif status.state == "cancelled":
             handle.finish("cancelled")
         else:
@@ -372,7 +398,9 @@ class RayRunner:
 
     def _lost(self, slot: Slot, handle: RemoteHandle, exc: BaseException) -> None:
         reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no details'}"
-        if handle.cancel_event.is_set():
+        if handle.interrupted:  # the server stops and took its actors with it
+            handle.requeue()
+        elif handle.cancel_event.is_set():
             handle.finish("cancelled")
         elif handle.tries < MAX_TRIES and handle.requeue():
             log.warning("Ray actor %s died running job %s (%s); the job is queued again", slot.name, handle.id, reason)

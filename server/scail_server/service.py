@@ -28,7 +28,7 @@ from .limits import check_pixels_frames, max_pixels_frames
 from .loras import UPLOADED, job_lora
 from .schemas import EXTRACT_REQUEST, JOB_REQUEST, JobRequest, JobView, ModelInfo
 from .settings import Settings
-from .storage import Record, Storage, replace_atomically
+from .storage import DiskFull, Record, Storage, replace_atomically
 from .uploads import Upload
 
 if TYPE_CHECKING:
@@ -130,7 +130,11 @@ class JobService:
             job = _moved(job, upload_folder, folder)
             job.output = str(folder / result_name)
             status = JobStatus(id=job_id, created=time.time())
-            self.storage.add(job, status)
+            try:
+                self.storage.add(job, status)
+            except DiskFull:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise
             self._queue(job, status)
         log.info("job %s accepted (%s)", job_id, "extract" if isinstance(job, ExtractJob) else "generate")
         return JobView.of(status, job, 0)
@@ -239,17 +243,32 @@ class JobService:
             handles = list(self._handles.values())
         return sum(1 for h in handles if h.status.state == "queued")
 
-    def shutdown(self) -> None:
-        """On a clean stop the running job goes back to the queue without using up an attempt; the
-        database keeps every queued job for the next start, the runner drops them."""
+    def stop(self) -> None:
+        """A clean stop (SIGTERM, Ctrl-C): every running job goes back to the queue in the database
+        without using up an attempt (one with the local runner, one per busy worker with Ray), and the
+        runner interrupts it after its current step; queued jobs stay queued for the next start. A
+        running job the user had already asked to cancel is written cancelled. From here on the
+        runner's changes are not written: the database says what the next start must do."""
         with self._lock:
+            if self._closing:
+                return
             self._closing = True
             handles = list(self._handles.values())
-            for handle in handles:  # one with the local runner, one per busy worker with Ray
-                if handle.status.state == "running":
+            running = set(self.storage.running())
+        requeued = 0
+        for handle in handles:  # statuses are read outside the lock (see ``queued``)
+            if handle.id in running and handle.cancel_event.is_set():
+                self.storage.update(replace(handle.status, state="cancelled", finished=time.time(),
+                                            eta_seconds=None))
+            elif handle.id in running:
+                try:
                     self.storage.requeue(handle.id)
-        for handle in handles:
-            handle.cancel()
+                    requeued += 1
+                except DiskFull:
+                    log.warning("job %s: the full disk refused putting it back in the queue; the next start "
+                                "counts this stop as an interrupted attempt", handle.id)
+        self.runner.stop()
+        log.info("stopping: %d running job(s) queued again for the next start", requeued)
 
     def model_info(self) -> ModelInfo:
         memory = {"process_rss": _rss_bytes()}

@@ -3,16 +3,19 @@ is released on request, and a job run through it is the same video as the pipeli
 
 from __future__ import annotations
 
+import errno
+import os
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from scail_blender.errors import Cancelled, InputError, VideoError
 from scail_blender.jobs.contract import Job, JobInputs, JobResult, JobSettings
-from scail_blender.jobs.runner import JobStatus, LocalRunner
-from scail_blender.errors import Cancelled, InputError
+from scail_blender.jobs.runner import JobError, JobHandle, JobStatus, LocalRunner
 from scail_blender.progress import Progress, check_cancel
 
 WAIT = 30.0
@@ -119,6 +122,55 @@ def test_listeners_see_every_change_in_order_with_progress_over_the_whole_job(ru
     assert fractions == sorted(fractions) and 0.05 <= fractions[1] < fractions[-2] <= 0.95
     assert seen[-2].eta_seconds is not None and seen[-1].eta_seconds is None
     assert JobStatus.from_dict(seen[-1].to_dict()) == seen[-1]
+
+
+def test_a_requeued_job_measures_its_eta_on_its_new_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job retried after its worker was lost (Ray) must not count the first attempt's time (and
+    the wait before the retry) as time per step."""
+    from scail_blender.jobs import runner as runner_module
+
+    now = [1000.0]
+    monkeypatch.setattr(runner_module, "time", SimpleNamespace(monotonic=lambda: now[0], time=lambda: now[0]))
+    handle = JobHandle(a_job(0, steps=10))
+    assert handle.start()
+    handle.report(Progress("denoise", 0, 10))
+    now[0] += 600.0  # the first attempt runs a while, then its worker dies
+    assert handle.requeue() and handle.status.eta_seconds is None
+    assert handle.start()
+    for step in (0, 1, 2):  # 2 s per step on the second attempt
+        handle.report(Progress("denoise", step, 10))
+        now[0] += 2.0
+    assert handle.status.eta_seconds == pytest.approx(2.0 * 8)
+
+
+def test_stop_interrupts_the_running_job_back_to_queued_and_starts_no_other(runner: LocalRunner,
+                                                                         fake: FakePipeline) -> None:
+    seen: list[JobStatus] = []
+    running = runner.submit(a_job(3, steps=50), listener=seen.append)
+    queued = runner.submit(a_job(0))
+    assert fake.started.wait(WAIT)
+    runner.stop()
+    fake.gate.set()
+    runner.close(WAIT)
+    assert running.status.state == "queued" and running.interrupted, running.status
+    assert [s.state for s in seen] == ["running"] * (len(seen) - 1) + ["queued"], "never cancelled"
+    assert queued.status.state == "queued" and fake.ran == [3], "the queued job did not start"
+
+
+def test_a_full_disk_fails_the_job_with_no_space() -> None:
+    full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    assert JobError.of(full).code == "no_space"
+    try:
+        try:
+            raise full
+        except OSError as exc:
+            raise VideoError("ffmpeg stopped while writing out.mp4") from exc
+    except VideoError as exc:
+        assert JobError.of(exc).code == "no_space", "found through the cause"
+    ffmpeg = VideoError("Could not encode out.mp4: [out#0/mp4] Error writing trailer: No space left on device")
+    error = JobError.of(ffmpeg)
+    assert error.code == "no_space" and "free space" in error.message and "Error writing trailer" in error.message
+    assert JobError.of(VideoError("Could not encode out.mp4: Invalid argument")).code == "invalid_video"
 
 
 def test_a_bad_job_is_refused_at_submit(runner: LocalRunner, fake: FakePipeline) -> None:

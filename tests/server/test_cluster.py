@@ -149,6 +149,28 @@ def test_server_restart_with_cluster_up_accounts_for_every_job(checkpoint, media
             assert (data / "jobs" / job_id / "result.mp4").is_file()
 
 
+def test_sigterm_requeues_the_jobs_of_every_actor_without_an_attempt(checkpoint, media, tmp_path, ray_address) -> None:
+    """A clean stop with both actors busy and a job waiting: the server exits within seconds, and the
+    next start runs all three, each counted once."""
+    data = tmp_path / "data"
+    with ray_server(checkpoint, data, ray_address) as first:
+        client = first.client()
+        ids = [client.submit(a_job(media, steps=400 if i < 2 else 1)).id for i in range(3)]
+        wait_for(lambda: all(client.get(i).phase == "denoise" for i in ids[:2]), "both long jobs denoising", first)
+        first.proc.send_signal(signal.SIGTERM)
+        try:
+            assert first.proc.wait(15) == 0, first.output()
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the server did not stop within 15 s of SIGTERM:\n{first.output()}")
+        assert "stopping: 2 running job(s) queued again" in first.output()
+        assert "Traceback" not in first.output(), first.output()
+    with ray_server(checkpoint, data, ray_address) as second:
+        statuses = wait_final(second, ids, timeout=240)
+        assert {s.state for s in statuses.values()} == {"succeeded"}, statuses
+        raw = [second.client()._request("GET", f"/v1/jobs/{i}").json()["attempts"] for i in ids]
+        assert raw == [1, 1, 1], raw
+
+
 def test_without_ray_nothing_of_ray_is_imported(checkpoint, tmp_path) -> None:
     code = ("import sys\nfrom pathlib import Path\nfrom fastapi.testclient import TestClient\n"
             "from scail_server import Settings, create_app\nimport scail_blender.commands.serve\n"

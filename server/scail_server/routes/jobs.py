@@ -21,6 +21,7 @@ from ..uploads import EXTRACT_FIELD, EXTRACT_FILE_FIELDS, FILE_FIELDS, JOB_FIELD
 router = APIRouter(tags=["jobs"])
 
 KEEP_ALIVE_S = 15.0
+STOPPING = object()  # what ``_next_change`` returns once the server stops
 UPLOAD_SCHEMA = {
     "required": True,
     "content": {"multipart/form-data": {"schema": {
@@ -96,9 +97,12 @@ def get_job(request: Request, job_id: str) -> JobView:
 @router.get("/jobs/{job_id}/events", response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}},
                              "description": "`event: job` with the job's JSON at every change, ending with a "
-                                            "final state (succeeded, failed, cancelled)"}})
+                                            "final state (succeeded, failed, cancelled), or with `event: "
+                                            "stopping` (JSON `{code, message}`) when the server stops: "
+                                            "the job stays queued, ask again once the server is back"}})
 async def job_events(request: Request, job_id: str) -> StreamingResponse:
     service = _service(request)
+    stopping: asyncio.Event = request.app.state.stopping
     record = await run_in_threadpool(service.record, job_id)
     changes: asyncio.Queue[JobStatus] = asyncio.Queue()
     loop = asyncio.get_running_loop()
@@ -111,11 +115,13 @@ async def job_events(request: Request, job_id: str) -> StreamingResponse:
             view = await run_in_threadpool(service.view, job_id)
             yield _event(view)
             while unsubscribe is not None and view.state not in ("succeeded", "failed", "cancelled"):
-                try:
-                    status = await asyncio.wait_for(changes.get(), KEEP_ALIVE_S)
-                except TimeoutError:
+                status = await _next_change(changes, stopping)
+                if status is None:
                     yield ": keep-alive\n\n"
                     continue
+                if status is STOPPING:
+                    yield _stopping_event(job_id)
+                    return
                 attempts = view.attempts + (status.state == "running" and view.state == "queued")
                 view = JobView.of(status, record.job, attempts)
                 yield _event(view)
@@ -129,6 +135,27 @@ async def job_events(request: Request, job_id: str) -> StreamingResponse:
 
 def _event(view: JobView) -> str:
     return f"event: job\ndata: {json.dumps(view.model_dump(mode='json'))}\n\n"
+
+
+async def _next_change(changes: asyncio.Queue[JobStatus], stopping: asyncio.Event) -> JobStatus | object | None:
+    """The job's next change, ``STOPPING`` when the server stops first, None after a keep-alive's time."""
+    if stopping.is_set():
+        return STOPPING
+    change, stop = asyncio.ensure_future(changes.get()), asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait((change, stop), timeout=KEEP_ALIVE_S, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        change.cancel()
+        stop.cancel()
+    if change.done() and not change.cancelled():
+        return change.result()
+    return STOPPING if stopping.is_set() else None
+
+
+def _stopping_event(job_id: str) -> str:
+    message = (f"the server is stopping; job {job_id} stays in its queue and goes on when the server is started "
+               "again: follow it again then")
+    return f"event: stopping\ndata: {json.dumps({'code': 'server_stopping', 'message': message})}\n\n"
 
 
 @router.get("/jobs/{job_id}/result", response_class=FileResponse,

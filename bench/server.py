@@ -46,7 +46,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "server")]
 
 from scail_blender.jobs.client import ScailClient
 from scail_blender.jobs.contract import Job, JobInputs, JobSettings
-from scail_blender.jobs.runner import JobStatus
+from scail_blender.jobs.status import JobStatus
 from scail_blender.engine.tiny_checkpoint import write_tiny_checkpoint
 from scail_blender.pose.framing import parse_size
 from scail_blender.media.video import write_video

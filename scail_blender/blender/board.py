@@ -29,7 +29,7 @@ from bpy.app.handlers import persistent
 from ..errors import Cancelled, ScailError
 from ..jobs.backends import Backend
 from ..jobs.contract import AnyJob
-from ..jobs.runner import JobError, JobStatus
+from ..jobs.status import JobError, JobStatus
 from .delivery import Placement, import_motion, place_result, scene_rate_copy
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from typing import Any
 import bpy
 
 from ..errors import InputError
-from ..jobs.runner import JobStatus
+from ..jobs.status import JobStatus
 from .sequencer import place_movie
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..jobs.contract import Job, JobInputs, JobSettings, setting_fields
-from ..jobs.runner import JobStatus
+from ..jobs.status import JobStatus
 from ..errors import InputError
 from ..pose.framing import parse_size
 from ..progress import Progress, ProgressCallback

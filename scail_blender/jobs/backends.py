@@ -18,7 +18,8 @@ from ..errors import InputError, ScailError
 from .client import ScailClient
 from .contract import AnyJob, ExtractJob, Job
 from .follow import follow
-from .runner import JobError, JobHandle, JobStatus, Listener, LocalRunner, PipelineFactory
+from .runner import JobHandle, LocalRunner, PipelineFactory
+from .status import JobError, JobStatus, Listener
 
 log = logging.getLogger(__name__)
 

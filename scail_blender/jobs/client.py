@@ -24,7 +24,7 @@ import requests
 from ..errors import ERROR_CLASSES, InputError, ServerError
 from .contract import ExtractSettings, Job, name_problem, shown_name
 from .multipart import MultipartBody
-from .runner import JobStatus
+from .status import JobStatus
 
 log = logging.getLogger(__name__)
 

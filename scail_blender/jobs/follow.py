@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .client import FOLLOW_PATIENCE_S, ScailClient
-from .runner import JobStatus, Listener
+from .status import JobStatus, Listener
 
 
 def follow(client: ScailClient, job_id: str, listener: Listener, result_path: str | os.PathLike | None = None,

@@ -23,32 +23,28 @@ from __future__ import annotations
 import collections
 import logging
 import os
-import queue
 import signal
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError, WorkerCrashedError
 
-from scail_blender.engine import load_pipeline
 from scail_blender.jobs.contract import Job, JobResult
-from scail_blender.jobs.runner import JobHandle, JobStatus, Listener, LocalRunner
+from scail_blender.jobs.runner import JobHandle
+from scail_blender.jobs.status import JobStatus, Listener
 from scail_blender.errors import ScailError
 from scail_blender.progress import Progress
 
 from .settings import ClusterSettings
+from .worker import INPUT_FIELDS, ScailWorker
 from .storage import replace_atomically
 
 log = logging.getLogger(__name__)
 
-INPUT_FIELDS = ("reference_image", "pose_video", "reference_mask", "pose_mask", "lora_file")
-RESULT_NAME = "result.mp4"
 NAMESPACE = "scail"
 MAX_TRIES = 2  # a job whose worker dies is run once more, then failed
 ACTOR_RESTARTS = 3  # Ray restarts a dead actor this often before it is given up
@@ -81,59 +77,7 @@ class RemoteJobError(ScailError):
 # The actor: lives in a Ray worker process ----------------------------------------------------
 
 
-class ScailWorker:
-    """Keeps one ``LocalRunner`` (and its loaded model) for the life of the actor."""
-
-    def __init__(self, checkpoint: str, device: str | None) -> None:
-        self.runner = LocalRunner(checkpoint, device, pipeline_factory=load_pipeline)
-        self._handles: dict[str, JobHandle] = {}
-        self._lock = threading.Lock()
-
-    def ping(self) -> dict[str, Any]:
-        """Where the actor runs (the server logs it; tests use the pid)."""
-        return {"pid": os.getpid(), "node": ray.get_runtime_context().get_node_id()}
-
-    def run(self, job_id: str, job: dict[str, Any], files: dict[str, tuple[str, bytes]]
-            ) -> Iterator[tuple[dict[str, Any], bytes | None]]:
-        """Run one job from its files' bytes; yields every status, the last one with the result bytes."""
-        with tempfile.TemporaryDirectory(prefix=f"scail-{job_id}-") as tmp:
-            folder = Path(tmp)
-            paths: dict[str, str | None] = dict.fromkeys(INPUT_FIELDS)
-            for name, (filename, data) in files.items():
-                (folder / filename).write_bytes(data)
-                paths[name] = str(folder / filename)
-            local = Job.from_dict(job)
-            local = Job(inputs=replace(local.inputs, **paths), settings=local.settings,
-                        output=str(folder / RESULT_NAME))
-            updates: queue.Queue[JobStatus] = queue.Queue()
-            handle = self.runner.submit(local, job_id, listener=updates.put)
-            with self._lock:
-                self._handles[job_id] = handle
-            try:
-                while not (status := updates.get()).final:
-                    yield status.to_dict(), None
-                data = Path(status.result.output).read_bytes() if status.result is not None else None
-                yield status.to_dict(), data
-            finally:  # also when the server stopped listening: the runner must not keep computing
-                handle.cancel()
-                with self._lock:
-                    self._handles.pop(job_id, None)
-
-    def cancel(self, job_id: str) -> bool:
-        with self._lock:
-            handle = self._handles.get(job_id)
-        if handle is not None:
-            handle.cancel()
-        return handle is not None
-
-    def release(self) -> bool:
-        return self.runner.release()
-
-    def loaded(self) -> bool:
-        return self.runner.loaded
-
-
-# The server's side ---------------------------------------------------------------------------
+# The server's side (the actor is worker.py's ScailWorker) -----------------------------------
 
 
 class RemoteHandle(JobHandle):

@@ -15,7 +15,7 @@ from pydantic import ConfigDict, TypeAdapter
 
 from scail_blender.jobs.contract import (AnyJob, ExtractJob, ExtractResult, ExtractSettings, JobResult, JobSettings,
                                         setting_fields)
-from scail_blender.jobs.runner import JobError, JobStatus
+from scail_blender.jobs.status import JobError, JobStatus
 
 STRICT = ConfigDict(extra="forbid", strict=True)
 

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 import pydantic
 
 from scail_blender.jobs.contract import AnyJob, ExtractJob, ExtractSettings, Job, JobInputs, JobSettings
-from scail_blender.jobs.runner import JobHandle, JobStatus, LocalRunner
+from scail_blender.jobs.runner import JobHandle, LocalRunner
+from scail_blender.jobs.status import JobStatus
 from scail_blender.errors import InputError, ScailError
 
 from .errors import ApiError, not_found

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from scail_blender.jobs.contract import AnyJob, job_from_dict
-from scail_blender.jobs.runner import JobError, JobStatus
+from scail_blender.jobs.status import JobError, JobStatus
 
 from .errors import ApiError
 

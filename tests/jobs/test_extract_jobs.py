@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from scail_blender.jobs.contract import ExtractJob, ExtractResult, ExtractSettings, Job, JobInputs, job_from_dict
-from scail_blender.jobs.runner import JobStatus, LocalRunner
+from scail_blender.jobs.runner import LocalRunner
+from scail_blender.jobs.status import JobStatus
 from scail_blender.errors import Cancelled, InputError
 from scail_blender.extract.testing import crossing_scene, write_scene, write_tiny_weights
 from scail_blender.motion import read_motion

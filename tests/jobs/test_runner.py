@@ -15,7 +15,8 @@ from PIL import Image
 
 from scail_blender.errors import Cancelled, InputError, VideoError
 from scail_blender.jobs.contract import Job, JobInputs, JobResult, JobSettings
-from scail_blender.jobs.runner import JobError, JobHandle, JobStatus, LocalRunner
+from scail_blender.jobs.runner import JobHandle, LocalRunner
+from scail_blender.jobs.status import JobError, JobStatus
 from scail_blender.progress import Progress, check_cancel
 
 WAIT = 30.0

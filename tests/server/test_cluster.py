@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from scail_blender.jobs.runner import JobStatus
+from scail_blender.jobs.status import JobStatus
 
 from tools.ray_head import local_head
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from scail_server.storage import Storage
 
 from scail_blender.jobs.contract import Job, JobInputs
-from scail_blender.jobs.runner import JobStatus
+from scail_blender.jobs.status import JobStatus
 
 from tests.support import ROOT
 from .conftest import a_job, child_env, free_port, running_server, serve_args

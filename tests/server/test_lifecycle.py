@@ -19,7 +19,7 @@ import pytest
 import requests
 from scail_server.storage import Storage
 
-from scail_blender.jobs.runner import JobStatus
+from scail_blender.jobs.status import JobStatus
 
 from tests.support import ROOT
 from .conftest import TOKEN, a_job, child_env, free_port, running_server
@@ -304,7 +304,7 @@ def test_status_writes_on_a_full_disk_are_kept_read_back_and_written_later(
     from scail_server.storage import DiskFull
 
     from scail_blender.jobs.contract import Job, JobInputs
-    from scail_blender.jobs.runner import JobError
+    from scail_blender.jobs.status import JobError
 
     with tmpfs(tmp_path / "disk", 4) as disk:
         storage = Storage(disk / "data")

@@ -12,7 +12,7 @@ from scail_server import Settings, create_app
 from scail_server.storage import Storage
 
 from scail_blender.jobs.contract import Job, JobInputs
-from scail_blender.jobs.runner import JobStatus
+from scail_blender.jobs.status import JobStatus
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from scail_blender.jobs.runner import JobStatus
+from scail_blender.jobs.status import JobStatus
 
 from ..schemas import EXTRACT_REQUEST, JOB_REQUEST, JobPage, JobView
 from ..service import JobService

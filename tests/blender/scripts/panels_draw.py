@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import bpy
 
-from scail_blender.jobs.runner import JobStatus
+from scail_blender.jobs.status import JobStatus
 from scail_blender.blender import backends, board, prefs, ui
 
 from tests.blender.scripts.common import addon_scene, emit

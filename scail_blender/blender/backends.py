@@ -50,9 +50,9 @@ def in_process_checkpoint(context: bpy.types.Context) -> str:
     checkpoint = bpy.path.abspath(p.checkpoint_dir) if p is not None and p.checkpoint_dir else ""
     if not checkpoint:
         raise InputError("In Blender needs the checkpoint folder: set it in the add-on preferences")
-    add_to_path(prefs.backend_site(create=False))
+    add_to_path(prefs.engine_site(create=False))
     if importlib.util.find_spec("torch") is None:
-        raise InputError("torch is not importable in Blender's Python: press Install Backend in the add-on "
+        raise InputError("torch is not importable in Blender's Python: press Install Engine in the add-on "
                          "preferences, or choose the Server backend and Start Local Server with a Python that has torch")
     return checkpoint
 

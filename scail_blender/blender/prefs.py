@@ -1,7 +1,7 @@
 """Add-on preferences: where outputs go and which backend runs the model.
 
 Generate sends jobs to the backend chosen here: "In Blender" (a runner inside Blender on the
-checkpoint folder; needs torch in Blender's Python, which Install Backend puts into the
+checkpoint folder; needs torch in Blender's Python, which Install Engine puts into the
 extension's user folder) or "Server" (URL + token; Start Local Server runs `scail serve` with the
 "Python with torch" on this machine). Everything here is per-installation, not per .blend.
 """
@@ -56,7 +56,7 @@ class ScailPreferences(bpy.types.AddonPreferences):
     )
     python_path: bpy.props.StringProperty(
         name="Python with torch", subtype="FILE_PATH",
-        description="python executable of an environment with `pip install 'scail-blender[server,backend]'`, "
+        description="python executable of an environment with `pip install 'scail-blender[server,engine]'`, "
                     "for Start Local Server",
     )
     pose_weights_dir: bpy.props.StringProperty(
@@ -87,7 +87,7 @@ class ScailPreferences(bpy.types.AddonPreferences):
             col.prop(self, "python_path")
             col.operator("scail.start_server", icon="PLAY")
         else:
-            col.operator("scail.install_backend", icon="IMPORT")
+            col.operator("scail.install_engine", icon="IMPORT")
 
 
 def user_folder() -> Path:
@@ -98,8 +98,8 @@ def user_folder() -> Path:
         return Path(bpy.utils.user_resource("CONFIG", path="scail_blender", create=True))
 
 
-def backend_site(create: bool = True) -> Path:
-    """Where Install Backend puts torch and friends (pip --target)."""
+def engine_site(create: bool = True) -> Path:
+    """Where Install Engine puts torch and friends (pip --target)."""
     path = user_folder() / "site-packages"
     if create:
         path.mkdir(parents=True, exist_ok=True)

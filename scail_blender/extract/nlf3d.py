@@ -111,7 +111,7 @@ def load_nlf(path: Path, device: str):
     try:
         import torch
     except ImportError as exc:
-        raise InputError("Pose extraction needs torch: pip install 'scail-blender[backend]'") from exc
+        raise InputError("Pose extraction needs torch: pip install 'scail-blender[engine]'") from exc
     try:
         # NLF ships only as TorchScript, so jit.load is the one way in; its deprecation notice
         # would only tell users about a choice that is not theirs.

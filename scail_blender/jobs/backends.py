@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 
 class Backend(Protocol):
+    place: str  # where its jobs run, for messages ("in Blender", "on the server")
     sending: str  # what a job row says until ``submit`` returns ("uploading to the server")
 
     def submit(self, job: AnyJob, listener: Listener) -> str:
@@ -45,6 +46,7 @@ class InProcessBackend:
     """Jobs in this process: one runner per device, so an extraction queued behind a generation
     waits for it instead of sharing the GPU. The model loads with the first generation."""
 
+    place = "in Blender"
     sending = "queuing in Blender"
 
     def __init__(self, checkpoint: str | Path | None, pipeline_factory: PipelineFactory, device: str | None = None) -> None:
@@ -94,6 +96,7 @@ class ServerBackend:
     """Jobs on a ``scail serve`` server: uploaded in ``submit``, then followed in a daemon thread
     that downloads the result to the job's ``output`` before the final status is passed on."""
 
+    place = "on the server"
     sending = "uploading to the server"
 
     def __init__(self, url: str, token: str | None = None) -> None:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from ..errors import ScailError
 
-# The "backend" extra of pyproject.toml (a test keeps the two equal).
-BACKEND_PACKAGES = ("torch==2.13.0", "safetensors>=0.4", "tokenizers==0.23.3", "ftfy==6.3.1")
+# The "engine" extra of pyproject.toml (a test keeps the two equal).
+ENGINE_PACKAGES = ("torch==2.13.0", "safetensors>=0.4", "tokenizers==0.23.3", "ftfy==6.3.1")
 
 
 class InstallError(ScailError):
@@ -26,7 +26,7 @@ class InstallError(ScailError):
     code = "install"
 
 
-def pip_command(python: str, target: Path, constraints: Path, packages: tuple[str, ...] = BACKEND_PACKAGES
+def pip_command(python: str, target: Path, constraints: Path, packages: tuple[str, ...] = ENGINE_PACKAGES
                 ) -> list[str]:
     """The pip command line: into ``target`` only, no prompts, plain line-by-line output."""
     return [python, "-m", "pip", "install", "--target", str(target), "--upgrade", "--no-input",

@@ -1,7 +1,7 @@
 """`scail serve` started from Blender with a Python that has torch, and stopped again.
 
 Blender's own Python rarely has torch; an interpreter chosen by the user (a venv with
-``pip install 'scail-blender[server,backend]'``) runs the server as a child process on loopback,
+``pip install 'scail-blender[server,engine]'``) runs the server as a child process on loopback,
 and the add-on talks to it as to any server. The process is killed when Blender quits or the
 add-on is disabled, so no GPU stays held by a forgotten server.
 """
@@ -47,7 +47,7 @@ class LocalServer:
     def __init__(self, command: list[str], log_file: Path) -> None:
         if not Path(command[0]).is_file():
             raise InputError(f"The Python with torch {command[0]!r} does not exist: choose the python executable "
-                             "of an environment with `pip install 'scail-blender[server,backend]'` in the preferences")
+                             "of an environment with `pip install 'scail-blender[server,engine]'` in the preferences")
         self.command = command
         self.log_file = log_file
         log_file.parent.mkdir(parents=True, exist_ok=True)

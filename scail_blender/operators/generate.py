@@ -1,4 +1,4 @@
-"""Generate, the job list's buttons, Release Model, Start Local Server and Install Backend.
+"""Generate, the job list's buttons, Release Model, Start Local Server and Install Engine.
 
 Thin: the work is in ``blender/generate.py`` and ``blender/board.py`` (and the bpy-free
 ``jobs/`` package); operators turn their typed errors into reports. Cancel and Remove act on any
@@ -14,7 +14,6 @@ import bpy
 
 from ..blender import backends, board, generate, prefs
 from ..errors import ScailError
-from ..jobs.backends import InProcessBackend
 
 
 class SCAIL_OT_generate(bpy.types.Operator):
@@ -30,8 +29,7 @@ class SCAIL_OT_generate(bpy.types.Operator):
         except ScailError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        where = "in Blender" if isinstance(record.backend, InProcessBackend) else "to the server"
-        self.report({"INFO"}, f"Job sent {where}: its progress, or the answer, is in the job list")
+        self.report({"INFO"}, f"Job queued {record.backend.place}: its progress, or the answer, is in the job list")
         return {"FINISHED"}
 
 
@@ -129,11 +127,11 @@ class SCAIL_OT_start_server(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class SCAIL_OT_install_backend(bpy.types.Operator):
+class SCAIL_OT_install_engine(bpy.types.Operator):
     """Download torch and the other backend packages with pip into the extension's user folder (needs online access; several GB)"""
 
-    bl_idname = "scail.install_backend"
-    bl_label = "Install Backend"
+    bl_idname = "scail.install_engine"
+    bl_label = "Install Engine"
 
     @classmethod
     def poll(cls, context):
@@ -143,13 +141,13 @@ class SCAIL_OT_install_backend(bpy.types.Operator):
         from ..jobs.install import pip_command, run_pip, write_constraints
 
         try:
-            backends.require_online_access("https://pypi.org", "Install Backend")
+            backends.require_online_access("https://pypi.org", "Install Engine")
         except ScailError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         import numpy
 
-        target = prefs.backend_site()
+        target = prefs.engine_site()
         constraints = write_constraints(prefs.user_folder() / "constraints.txt", {"numpy": numpy.__version__})
         command = pip_command(sys.executable, target, constraints)
         board.post("activity", "install", ("running", "pip install " + " ".join(command[-4:])))
@@ -166,4 +164,4 @@ class SCAIL_OT_install_backend(bpy.types.Operator):
 
 
 CLASSES = (SCAIL_OT_generate, SCAIL_OT_job_cancel, SCAIL_OT_job_remove, SCAIL_OT_release_model,
-           SCAIL_OT_start_server, SCAIL_OT_install_backend)
+           SCAIL_OT_start_server, SCAIL_OT_install_engine)

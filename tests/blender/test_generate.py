@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from scail_blender.jobs.install import BACKEND_PACKAGES, pip_command
+from scail_blender.jobs.install import ENGINE_PACKAGES, pip_command
 from scail_blender.media.video import read_video, write_video
 
 from tests.server.conftest import TOKEN, child_env, running_server
@@ -102,8 +102,8 @@ def test_install_command_targets_the_user_folder_only(tmp_path: Path) -> None:
     assert command[command.index("--constraint") + 1] == str(tmp_path / "constraints.txt")
     assert "--user" not in command and "--no-input" in command
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
-    assert list(BACKEND_PACKAGES) == extras["backend"]
-    assert tuple(command[-len(BACKEND_PACKAGES):]) == BACKEND_PACKAGES
+    assert list(ENGINE_PACKAGES) == extras["engine"]
+    assert tuple(command[-len(ENGINE_PACKAGES):]) == ENGINE_PACKAGES
 
 
 def test_start_local_server_health_checks_and_stops_with_the_addon(tiny: dict[str, Path],

@@ -110,9 +110,9 @@ except RuntimeError as exc:
     report["offline"] = str(exc)
 preferences.server_url = p["url"]
 
-# 6. Install Backend refuses without online access too.
+# 6. Install Engine refuses without online access too.
 try:
-    bpy.ops.scail.install_backend()
+    bpy.ops.scail.install_engine()
     report["install"] = None
 except RuntimeError as exc:
     report["install"] = str(exc)

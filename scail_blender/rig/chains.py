@@ -1,0 +1,258 @@
+"""Find a humanoid's limb chains in a bone tree, whatever else the tree holds.
+
+A body is two legs meeting at the pelvis, two arms meeting at the chest above it and a head
+chain going on up from the chest. Rigs add and drop parts: twist and helper bones along a limb,
+IK targets and poles (extra roots, or copies of the hands and feet under the root), a head chain
+too short to count as a limb (Khronos' CesiumMan: a neck and a head bone of 6 and 5 cm), an arm
+or a leg that is not there. So every way of reading the limb ends as legs, arms and a head is
+tried, and the reading that fits the most of them into a body wins; ends no reading uses (IK
+chains, poles, props) are left out, and limbs no reading finds are reported missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import combinations
+
+import numpy as np
+
+from .tree import Tree
+
+# Limb ends inside a subtree smaller than this share of the rig (a head's face bones) are one end.
+SMALL_SHARE = 0.2
+# Bones whose heads lie this close (share of the rig's size) to another bone's head are copies.
+COPY_SHARE = 0.005
+# The head goes up from the chest: at most about 60 degrees off the pelvis-to-chest line.
+HEAD_COS = 0.5
+# Two arms point to opposite sides: their sideways parts at least this far from parallel.
+ARMS_COS = -0.3
+
+
+@dataclass
+class Body:
+    """Where a reading of the tree puts the body: chains of bone names, top first."""
+
+    pelvis: str
+    chest: str
+    up: np.ndarray  # unit vector from the pelvis to the chest
+    legs: list[list[str]]
+    arms: list[list[str]]
+    head: list[str]  # empty when the rig has no bone above the chest
+    notes: list[str] = field(default_factory=list)
+
+
+def find_body(tree: Tree) -> tuple[Body | None, str]:
+    """The reading of the tree's limb ends that fits the most limbs into a body, or None with
+    the reason none fits."""
+    if tree.size <= 0:
+        return None, "the bones have no size"
+    found = limb_ends(tree)
+    copies = _copies(tree)
+    ends = [e for e in found if not _copy_chain(tree, e, copies)]
+    best: tuple[tuple, Body] | None = None
+    for legs in [*combinations(ends, 2), *((e,) for e in ends)]:
+        rest = [e for e in ends if e not in legs]
+        for arms in [*combinations(rest, 2), *((e,) for e in rest)]:
+            for head in [None, *(e for e in rest if e not in arms)]:
+                reading = _read(tree, legs, arms, head)
+                if reading is not None and (best is None or reading[0] > best[0]):
+                    best = reading
+    if best is None:
+        return None, (f"found {len(ends)} limb ends ({', '.join(repr(e) for e in ends) or 'none'}) and no way "
+                      "to read them as legs below a pelvis and arms and a head above it")
+    body = best[1]
+    unused = [e for e in found if not any(e in chain for chain in body.legs + body.arms + [body.head])]
+    if unused:
+        body.notes.append("left out as no part of the body (IK targets, poles, props): "
+                          + ", ".join(f"'{e}'" for e in unused))
+    if tree.ignored:
+        body.notes.append("left out, not joined to the body: " + ", ".join(f"'{n}'" for n in tree.ignored))
+    return body, ""
+
+
+def limb_ends(tree: Tree) -> list[str]:
+    """Bones where a limb chain ends: reached through limb children, with none of their own.
+
+    Ends that share a small subtree (the face bones of a head, the fingers of a hand) are one
+    end: the bone where they meet."""
+    ends = []
+    stack = [n for n, p in tree.parent.items() if p is None]
+    while stack:
+        name = stack.pop()
+        limbs = tree.limb_children(name)
+        if not limbs:
+            if tree.parent[name] is not None:
+                ends.append(name)
+            continue
+        stack.extend(limbs)
+    small = SMALL_SHARE * tree.size
+    merged = True
+    while merged:
+        merged = False
+        for a, b in combinations(ends, 2):
+            top = meet(tree, a, b)
+            if max(_reach_from(tree, top, a), _reach_from(tree, top, b)) < small:
+                ends = [e for e in ends if e not in (a, b)] + [top]
+                merged = True
+                break
+    return [e for e in ends if not any(e != o and e in tree.ancestors(o) for o in ends)]
+
+
+def meet(tree: Tree, a: str, b: str) -> str:
+    """The deepest bone above both (each bone counts as above itself; the tree is joined)."""
+    above = set(tree.ancestors(b))
+    return next(n for n in tree.ancestors(a) if n in above)
+
+
+def path_below(tree: Tree, top: str | None, end: str) -> list[str]:
+    """Bones from just below ``top`` down to ``end``, then on along the main chain past it."""
+    path = []
+    for name in tree.ancestors(end):
+        if name == top:
+            break
+        path.append(name)
+    path.reverse()
+    current = end
+    # On past the end (feet to toes past a heel bone) but not into a hand's or a head's branches.
+    while (child := tree.main_child(current)) is not None and len(tree.branches(current)) <= 2:
+        path.append(child)
+        current = child
+    return path
+
+
+def _reach_from(tree: Tree, top: str, end: str) -> float:
+    """How far ``end``'s subtree reaches from ``top``'s head (an upper bound)."""
+    return float(np.linalg.norm(tree.head(end) - tree.head(top))) + tree.reach[end]
+
+
+def _copies(tree: Tree) -> set[str]:
+    """Bones whose heads sit on another bone's head outside their own line: IK targets on the
+    hands and feet (and the hands and feet they copy)."""
+    names = list(tree.bones)
+    heads = np.array([tree.bones[n].head for n in names], dtype=np.float64)
+    close = COPY_SHARE * tree.size
+    out = set()
+    for i, name in enumerate(names):
+        for j in np.flatnonzero(np.linalg.norm(heads - heads[i], axis=1) <= close):
+            other = names[j]
+            if other != name and other not in tree.ancestors(name) and name not in tree.ancestors(other):
+                out.add(name)
+                break
+    return out
+
+
+def _copy_chain(tree: Tree, end: str, copies: set[str]) -> bool:
+    """True when the unbranched run of bones ending at ``end`` only copies other bones' heads
+    (or starts where its parent does): an IK chain under the root, no limb."""
+    close = COPY_SHARE * tree.size
+    name = end
+    while True:
+        if name not in copies and not (tree.parent[name] is not None and tree.step(name) <= close):
+            return False
+        parent = tree.parent[name]
+        if parent is None or len(tree.limb_children(parent)) >= 2:
+            return True
+        name = parent
+
+
+def _branch_above(tree: Tree, end: str) -> str | None:
+    """The nearest bone above ``end`` where the body branches (a lone arm's chest)."""
+    for name in tree.ancestors(end)[1:]:
+        if len(tree.branches(name)) >= 2:
+            return name
+    return None
+
+
+def _read(tree: Tree, legs: tuple[str, ...], arms: tuple[str, ...], head_end: str | None
+          ) -> tuple[tuple, Body] | None:
+    """These ends as legs, arms and head, scored (limbs placed, chest depth, symmetry); None
+    when they do not form a body."""
+    if len(arms) == 2:
+        chest = meet(tree, *arms)
+    elif head_end is not None:
+        chest = meet(tree, arms[0], head_end)
+    else:
+        chest = _branch_above(tree, arms[0])
+    if chest is None or chest in arms or chest == head_end:
+        return None
+    pelvis = meet(tree, *legs) if len(legs) == 2 else meet(tree, legs[0], chest)
+    below_pelvis = set(tree.ancestors(pelvis))
+    if pelvis in legs or pelvis == chest or chest in below_pelvis:
+        return None
+    if any(meet(tree, leg, chest) not in below_pelvis for leg in legs):
+        return None  # the chest would sit inside a leg
+    up = tree.head(chest) - tree.head(pelvis)
+    if np.linalg.norm(up) == 0:
+        return None
+    up = up / np.linalg.norm(up)
+    leg_chains = [path_below(tree, pelvis, leg) for leg in legs]
+    if any(len(tree.ancestors(leg)) - len(tree.ancestors(pelvis)) < 2 for leg in legs) or \
+            any(float((tree.head(leg) - tree.head(chest)) @ up) >= 0 for leg in legs):
+        return None  # a leg is one bone, or does not go down
+    if head_end is not None:
+        head_chain = path_below(tree, _top(tree, head_end, arms, chest), head_end)
+    else:
+        head_chain = _find_head(tree, chest, legs + arms, up)
+    if head_chain and not _goes_up(tree, head_chain, chest, up):
+        return None
+    others = list(arms) + ([head_chain[0]] if head_chain else [])
+    arm_chains = []
+    for arm in arms:
+        top = _top(tree, arm, [o for o in others if o != arm], chest)
+        if len(tree.ancestors(arm)) - len(tree.ancestors(top)) < 2:
+            return None
+        arm_chains.append(path_below(tree, top, arm))
+    if len(arms) == 2 and not _opposite(tree, arms, chest, up):
+        return None
+    symmetry = sum(_mismatch(tree, chains) for chains in (leg_chains, arm_chains) if len(chains) == 2)
+    score = (len(legs) + len(arms) + bool(head_chain), len(tree.ancestors(chest)), -symmetry)
+    return score, Body(pelvis, chest, up, leg_chains, arm_chains, head_chain)
+
+
+def _top(tree: Tree, end: str, others: Sequence[str], chest: str) -> str:
+    """Where ``end``'s chain leaves the rest of the upper body: the deepest bone it shares with
+    another upper chain (the chest, or a spine bone above it when the arms fork from two)."""
+    meets = [meet(tree, end, o) for o in others] or [chest]
+    return max(meets, key=lambda n: len(tree.ancestors(n)))
+
+
+def _find_head(tree: Tree, chest: str, limb_ends_: Sequence[str], up: np.ndarray) -> list[str]:
+    """A head chain too short to be a limb: the branch off the chest (or off an arm's way out of
+    it) that reaches highest above the chest."""
+    on_limbs = {n for end in limb_ends_ for n in tree.ancestors(end)}
+    starts = [chest] + [n for n in on_limbs if chest in tree.ancestors(n)[1:] and len(tree.branches(n)) >= 2]
+    origin = tree.head(chest)
+    best, chain = 0.0, []
+    for start in starts:
+        for child in tree.children[start]:
+            if child in on_limbs:
+                continue
+            height = max(float((p - origin) @ up) for bone in tree.subtree(child) for p in (tree.head(bone), tree.tail(bone)))
+            if height > best:
+                best, chain = height, path_below(tree, start, child)
+    return chain if best >= 0.02 * tree.size else []
+
+
+def _goes_up(tree: Tree, chain: list[str], chest: str, up: np.ndarray) -> bool:
+    origin = tree.head(chest)
+    points = [p - origin for bone in chain for p in (tree.head(bone), tree.tail(bone))]
+    top = max(points, key=lambda p: float(p @ up))
+    return float(np.linalg.norm(top)) > 0 and float(top @ up) >= HEAD_COS * float(np.linalg.norm(top))
+
+
+def _opposite(tree: Tree, arms: Sequence[str], chest: str, up: np.ndarray) -> bool:
+    """The two arms reach out to opposite sides of the pelvis-to-chest line."""
+    sideways = []
+    for arm in arms:
+        v = tree.head(arm) - tree.head(chest)
+        side = v - (v @ up) * up
+        if np.linalg.norm(side) < 0.3 * np.linalg.norm(v) or np.linalg.norm(side) == 0:
+            return False
+        sideways.append(side / np.linalg.norm(side))
+    return float(sideways[0] @ sideways[1]) <= ARMS_COS
+
+
+def _mismatch(tree: Tree, chains: list[list[str]]) -> float:
+    lengths = [sum(tree.step(n) for n in chain[1:]) for chain in chains]
+    return abs(lengths[0] - lengths[1]) / max(max(lengths), 1e-12)

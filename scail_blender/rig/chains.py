@@ -2,7 +2,7 @@
 
 A body is two legs meeting at the pelvis, two arms meeting at the chest above it and a head
 chain going on up from the chest. Rigs add and drop parts: twist and helper bones along a limb,
-IK targets and poles (extra roots, or copies of the hands and feet under the root), a head chain
+IK targets and poles (extra roots, or IK bones on the hands and feet under the root), a head chain
 too short to count as a limb (Khronos' CesiumMan: a neck and a head bone of 6 and 5 cm), an arm
 or a leg that is not there. So every way of reading the limb ends as legs, arms and a head is
 tried, and the reading that fits the most of them into a body wins; ends no reading uses (IK
@@ -21,8 +21,6 @@ from .tree import Tree
 
 # Limb ends inside a subtree smaller than this share of the rig (a head's face bones) are one end.
 SMALL_SHARE = 0.2
-# Bones whose heads lie this close (share of the rig's size) to another bone's head are copies.
-COPY_SHARE = 0.005
 # The head goes up from the chest: at most about 60 degrees off the pelvis-to-chest line.
 HEAD_COS = 0.5
 # Two arms point to opposite sides: their sideways parts at least this far from parallel.
@@ -47,9 +45,7 @@ def find_body(tree: Tree) -> tuple[Body | None, str]:
     the reason none fits."""
     if tree.size <= 0:
         return None, "the bones have no size"
-    found = limb_ends(tree)
-    copies = _copies(tree)
-    ends = [e for e in found if not _copy_chain(tree, e, copies)]
+    ends = found = limb_ends(tree)
     best: tuple[tuple, Body] | None = None
     for legs in [*combinations(ends, 2), *((e,) for e in ends)]:
         rest = [e for e in ends if e not in legs]
@@ -126,36 +122,6 @@ def _reach_from(tree: Tree, top: str, end: str) -> float:
     return float(np.linalg.norm(tree.head(end) - tree.head(top))) + tree.reach[end]
 
 
-def _copies(tree: Tree) -> set[str]:
-    """Bones whose heads sit on another bone's head outside their own line: IK targets on the
-    hands and feet (and the hands and feet they copy)."""
-    names = list(tree.bones)
-    heads = np.array([tree.bones[n].head for n in names], dtype=np.float64)
-    close = COPY_SHARE * tree.size
-    out = set()
-    for i, name in enumerate(names):
-        for j in np.flatnonzero(np.linalg.norm(heads - heads[i], axis=1) <= close):
-            other = names[j]
-            if other != name and other not in tree.ancestors(name) and name not in tree.ancestors(other):
-                out.add(name)
-                break
-    return out
-
-
-def _copy_chain(tree: Tree, end: str, copies: set[str]) -> bool:
-    """True when the unbranched run of bones ending at ``end`` only copies other bones' heads
-    (or starts where its parent does): an IK chain under the root, no limb."""
-    close = COPY_SHARE * tree.size
-    name = end
-    while True:
-        if name not in copies and not (tree.parent[name] is not None and tree.step(name) <= close):
-            return False
-        parent = tree.parent[name]
-        if parent is None or len(tree.limb_children(parent)) >= 2:
-            return True
-        name = parent
-
-
 def _branch_above(tree: Tree, end: str) -> str | None:
     """The nearest bone above ``end`` where the body branches (a lone arm's chest)."""
     for name in tree.ancestors(end)[1:]:
@@ -166,8 +132,9 @@ def _branch_above(tree: Tree, end: str) -> str | None:
 
 def _read(tree: Tree, legs: tuple[str, ...], arms: tuple[str, ...], head_end: str | None
           ) -> tuple[tuple, Body] | None:
-    """These ends as legs, arms and head, scored (limbs placed, chest depth, symmetry); None
-    when they do not form a body."""
+    """These ends as legs, arms and head, or None when they do not form a body. Scored by the
+    limbs placed, then how deep the arms meet, then how deep the legs do (IK bones under the root
+    meet at the root), then how alike the two sides are."""
     if len(arms) == 2:
         chest = meet(tree, *arms)
     elif head_end is not None:
@@ -187,9 +154,8 @@ def _read(tree: Tree, legs: tuple[str, ...], arms: tuple[str, ...], head_end: st
         return None
     up = up / np.linalg.norm(up)
     leg_chains = [path_below(tree, pelvis, leg) for leg in legs]
-    if any(len(tree.ancestors(leg)) - len(tree.ancestors(pelvis)) < 2 for leg in legs) or \
-            any(float((tree.head(leg) - tree.head(chest)) @ up) >= 0 for leg in legs):
-        return None  # a leg is one bone, or does not go down
+    if any(len(chain) < 2 for chain in leg_chains):
+        return None  # a leg of one bone
     if head_end is not None:
         head_chain = path_below(tree, _top(tree, head_end, arms, chest), head_end)
     else:
@@ -199,14 +165,13 @@ def _read(tree: Tree, legs: tuple[str, ...], arms: tuple[str, ...], head_end: st
     others = list(arms) + ([head_chain[0]] if head_chain else [])
     arm_chains = []
     for arm in arms:
-        top = _top(tree, arm, [o for o in others if o != arm], chest)
-        if len(tree.ancestors(arm)) - len(tree.ancestors(top)) < 2:
+        arm_chains.append(path_below(tree, _top(tree, arm, [o for o in others if o != arm], chest), arm))
+        if len(arm_chains[-1]) < 2:
             return None
-        arm_chains.append(path_below(tree, top, arm))
     if len(arms) == 2 and not _opposite(tree, arms, chest, up):
         return None
     symmetry = sum(_mismatch(tree, chains) for chains in (leg_chains, arm_chains) if len(chains) == 2)
-    score = (len(legs) + len(arms) + bool(head_chain), len(tree.ancestors(chest)), -symmetry)
+    score = (len(legs) + len(arms) + bool(head_chain), len(tree.ancestors(chest)), len(below_pelvis), -symmetry)
     return score, Body(pelvis, chest, up, leg_chains, arm_chains, head_chain)
 
 
@@ -235,10 +200,11 @@ def _find_head(tree: Tree, chest: str, limb_ends_: Sequence[str], up: np.ndarray
 
 
 def _goes_up(tree: Tree, chain: list[str], chest: str, up: np.ndarray) -> bool:
+    """The chain's farthest point from the chest lies above it (an arm's lies to the side)."""
     origin = tree.head(chest)
     points = [p - origin for bone in chain for p in (tree.head(bone), tree.tail(bone))]
-    top = max(points, key=lambda p: float(p @ up))
-    return float(np.linalg.norm(top)) > 0 and float(top @ up) >= HEAD_COS * float(np.linalg.norm(top))
+    far = max(points, key=lambda p: float(np.linalg.norm(p)))
+    return float(np.linalg.norm(far)) > 0 and float(far @ up) >= HEAD_COS * float(np.linalg.norm(far))
 
 
 def _opposite(tree: Tree, arms: Sequence[str], chest: str, up: np.ndarray) -> bool:

@@ -162,9 +162,10 @@ def _leg(tree: Tree, path: list[str]) -> _Limb:
 
 def _arm(tree: Tree, path: list[str]) -> _Limb:
     limb = _Limb(path, _points(tree, path))
-    # The wrist is the first bone that branches into fingers, else a short last bone (a hand
-    # without fingers) starts there.
-    hand = next((x for x, name in enumerate(path) if len(tree.branches(name)) >= 2), None)
+    # The wrist is the first bone that branches into fingers (two chains, or three bones: not a
+    # limb and a helper bone beside it), else a short last bone (a hand without fingers) starts there.
+    hand = next((x for x, name in enumerate(path) if len(tree.branches(name)) >= 3
+                 or sum(bool(tree.children[c]) for c in tree.branches(name)) >= 2), None)
     if hand is None and len(path) >= 2 and tree.length[path[-1]] < 0.6 * tree.length[path[-2]]:
         hand = len(path) - 1
     triple = _best_triple([p for p, _ in limb.cands], ARM_RATIO, last=hand)

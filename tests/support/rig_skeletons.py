@@ -231,3 +231,99 @@ def write_skinned_gltf(joints: dict, path: str | Path, armature: np.ndarray | No
 
 def _column_major(matrix: np.ndarray) -> list[float]:
     return [float(v) for v in np.asarray(matrix).T.reshape(-1)]
+
+
+def gltf_joints(bones: list[BoneInfo]) -> dict:
+    """``bones`` as glTF joints for ``write_skinned_gltf``: parents first, unturned, each placed
+    at its head (Blender axes turned into glTF's)."""
+    by_name = {b.name: b for b in bones}
+    order: list[str] = []
+    while len(order) < len(bones):
+        order += [b.name for b in bones if b.name not in order and (b.parent is None or b.parent in order)]
+    joints = {}
+    for name in order:
+        bone = by_name[name]
+        base = np.zeros(3) if bone.parent is None else np.asarray(by_name[bone.parent].head)
+        joints[name] = (bone.parent, tuple(GLTF_TO_BLENDER.T @ (np.asarray(bone.head) - base)), (0.0, 0.0, 0.0, 1.0))
+    return joints
+
+
+def generic_names(bones: list[BoneInfo]) -> tuple[list[BoneInfo], dict[str, str]]:
+    """The same bones named as exporters leave them (Bone, Bone.001, ...), and generic -> original."""
+    names = {b.name: "Bone" if i == 0 else f"Bone.{i:03d}" for i, b in enumerate(bones)}
+    out = [BoneInfo(names[b.name], names.get(b.parent) if b.parent else None, b.head, b.tail, b.use_deform)
+           for b in bones]
+    return out, {new: old for old, new in names.items()}
+
+
+def _between(a, b, t: float) -> tuple:
+    return tuple(float(v) for v in np.add(a, t * np.subtract(b, a)))
+
+
+def _moved(point, offset) -> tuple:
+    return tuple(float(v) for v in np.add(point, offset))
+
+
+def with_twist_bones(bones: list[BoneInfo]) -> list[BoneInfo]:
+    """A Mixamo-named rig with Unreal-style twist bones beside the upper arm, forearm and shank
+    (leaves along the limb) and one inside each thigh (the shank hangs from it)."""
+    by = {b.name: b for b in bones}
+    out = [b for b in bones if b.name not in {f"{side}{part}" for side in ("Left", "Right") for part in ("UpLeg", "Leg")}]
+    for side in ("Left", "Right"):
+        arm, fore, thigh, shin = (by[f"{side}{part}"] for part in ("Arm", "ForeArm", "UpLeg", "Leg"))
+        out.append(BoneInfo(f"{side}ArmTwist", arm.name, _between(arm.head, arm.tail, 0.5), _between(arm.head, arm.tail, 0.8)))
+        for k, t in ((1, 0.33), (2, 0.66)):
+            out.append(BoneInfo(f"{side}ForeArmTwist{k}", fore.name, _between(fore.head, fore.tail, t),
+                                _between(fore.head, fore.tail, t + 0.2)))
+        middle = _between(thigh.head, thigh.tail, 0.5)
+        out.append(BoneInfo(thigh.name, thigh.parent, thigh.head, middle))
+        out.append(BoneInfo(f"{side}UpLegTwist", thigh.name, middle, thigh.tail))
+        out.append(BoneInfo(shin.name, f"{side}UpLegTwist", shin.head, shin.tail))
+        out.append(BoneInfo(f"{side}LegTwist", shin.name, _between(shin.head, shin.tail, 0.5), _between(shin.head, shin.tail, 0.7)))
+    return out
+
+
+def with_helper_bones(bones: list[BoneInfo]) -> list[BoneInfo]:
+    """A Mixamo-named rig with deforming helper and end bones (elbow and knee correctives,
+    breasts, toe and head-top ends) and non-deforming controls away from the body."""
+    by = {b.name: b for b in bones}
+    out = list(bones)
+    for side, sign in (("Left", 1.0), ("Right", -1.0)):
+        arm, thigh, toe = by[f"{side}Arm"], by[f"{side}UpLeg"], by[f"{side}ToeBase"]
+        out += [BoneInfo(f"{side}ElbowHelper", arm.name, arm.tail, _moved(arm.tail, (0.0, 0.08, 0.0))),
+                BoneInfo(f"{side}KneeHelper", thigh.name, thigh.tail, _moved(thigh.tail, (0.0, -0.08, 0.0))),
+                BoneInfo(f"{side}Breast", "Spine2", (0.1 * sign, -0.05, 1.4), (0.1 * sign, -0.15, 1.4)),
+                BoneInfo(f"{side}Toe_End", toe.name, toe.tail, _moved(toe.tail, (0.0, -0.03, 0.0))),
+                BoneInfo(f"{side}HandIK", None, (0.9 * sign, 0.3, 1.45), (0.9 * sign, 0.4, 1.45), use_deform=False),
+                BoneInfo(f"{side}FootIK", None, (0.1 * sign, 0.0, 0.0), (0.1 * sign, 0.2, 0.0), use_deform=False)]
+    out.append(BoneInfo("HeadTop_End", "Head", by["Head"].tail, _moved(by["Head"].tail, (0.0, 0.0, 0.05))))
+    return out
+
+
+def with_ik_bones(bones: list[BoneInfo]) -> list[BoneInfo]:
+    """A Mixamo-named rig under a root bone at the floor that also carries Unreal-style IK bones
+    (copies of the feet and hands), plus IK targets and knee poles as extra roots."""
+    by = {b.name: b for b in bones}
+    out = [BoneInfo("root", None, (0.0, 0.0, 0.0), (0.0, 0.1, 0.0)),
+           BoneInfo("ik_foot_root", "root", (0.0, 0.0, 0.0), (0.0, 0.0, 0.1)),
+           BoneInfo("ik_hand_root", "root", (0.0, 0.0, 0.0), (0.0, 0.0, 0.1)),
+           BoneInfo("ik_hand_gun", "ik_hand_root", by["RightHand"].head, _moved(by["RightHand"].head, (0.0, 0.0, 0.1)))]
+    out += [BoneInfo(b.name, "root" if b.parent is None else b.parent, b.head, b.tail) for b in bones]
+    for side, short in (("Left", "l"), ("Right", "r")):
+        foot, hand, knee = by[f"{side}Foot"].head, by[f"{side}Hand"].head, by[f"{side}Leg"].head
+        out += [BoneInfo(f"ik_foot_{short}", "ik_foot_root", foot, _moved(foot, (0.0, 0.0, 0.1))),
+                BoneInfo(f"ik_hand_{short}", "ik_hand_gun", hand, _moved(hand, (0.0, 0.0, 0.1))),
+                BoneInfo(f"{side}HandTarget", None, hand, _moved(hand, (0.0, 0.1, 0.0))),
+                BoneInfo(f"{side}KneePole", None, _moved(knee, (0.0, -0.5, 0.0)), _moved(knee, (0.0, -0.6, 0.0)))]
+    return out
+
+
+def with_neck_and_head_one_bone(bones: list[BoneInfo]) -> list[BoneInfo]:
+    """A Mixamo-named rig whose neck and head are one bone from the neck's base to the crown."""
+    crown = next(b.tail for b in bones if b.name == "Head")
+    return [BoneInfo(b.name, b.parent, b.head, crown if b.name == "Neck" else b.tail) for b in bones if b.name != "Head"]
+
+
+def with_arms_on_two_spine_bones(bones: list[BoneInfo]) -> list[BoneInfo]:
+    """A Mixamo-named rig whose left arm hangs from the spine bone below the right arm's."""
+    return [BoneInfo(b.name, "Spine1" if b.name == "LeftShoulder" else b.parent, b.head, b.tail) for b in bones]

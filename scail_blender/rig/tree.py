@@ -151,7 +151,9 @@ class Tree:
         return [c for c in self.children[name] if c not in self.side_leaves]
 
     def limb_children(self, name: str) -> list[str]:
-        return [c for c in self.children[name] if self.reach[c] >= LIMB_SHARE * self.size]
+        """Branches reaching far enough to be limbs (a side leaf never is, however long an
+        importer made it: Blender's glTF importer gives a leaf its parent's length)."""
+        return [c for c in self.branches(name) if self.reach[c] >= LIMB_SHARE * self.size]
 
     def ancestors(self, name: str) -> list[str]:
         """``name`` and its ancestors, nearest first."""

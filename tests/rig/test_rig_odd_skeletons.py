@@ -14,7 +14,7 @@ from scail_blender.rig.bonemap import REQUIRED, STRUCTURE_PRESET, BoneInfo, auto
 from scail_blender.rig.structure import map_by_structure
 
 from tests.support.rig_skeletons import (CESIUM_MAN, CESIUM_MAN_JOINTS, MIXAMO, bone_table, generic_names,
-                                         imported_gltf_bones, with_arms_on_two_spine_bones, with_helper_bones,
+                                         gltf_joints, imported_gltf_bones, with_arms_on_two_spine_bones, with_helper_bones,
                                          with_ik_bones, with_neck_and_head_one_bone, with_twist_bones)
 
 REQUIRED_NAMES = [SMPL_JOINT_NAMES[i] for i in REQUIRED]
@@ -62,10 +62,11 @@ def reference() -> tuple[list[BoneInfo], np.ndarray]:
     return named, rest_points(named, auto_map(named)[0])
 
 
-@pytest.mark.parametrize("variant", [with_twist_bones, with_helper_bones, with_ik_bones,
-                                     lambda bones: with_ik_bones(bones)[::-1], with_arms_on_two_spine_bones],
-                         ids=["twist bones", "helper bones", "IK bones and extra roots", "IK bones listed first",
-                              "arms on two spine bones"])
+@pytest.mark.parametrize("variant", [with_twist_bones, lambda bones: imported_gltf_bones(gltf_joints(with_twist_bones(bones))),
+                                     with_helper_bones, with_ik_bones, lambda bones: with_ik_bones(bones)[::-1],
+                                     with_arms_on_two_spine_bones],
+                         ids=["twist bones", "twist bones through glTF (leaves as long as their parents)", "helper bones",
+                              "IK bones and extra roots", "IK bones listed first", "arms on two spine bones"])
 def test_extra_bones_leave_the_joints_where_they_are(variant) -> None:
     named, _ = reference()
     by_name = {SMPL_JOINT_NAMES[i]: (s.bone, s.end) for i, s in auto_map(named)[0].body.items() if i in REQUIRED}

@@ -169,9 +169,10 @@ def joint_worlds(joints: dict) -> dict[str, np.ndarray]:
 
 
 def imported_gltf_bones(joints: dict) -> list[BoneInfo]:
-    """The bones Blender's glTF importer makes of ``joints`` (armature space, Z up): heads at the
-    joints, each bone along its joint's +Y, as long as the step to its first child (a leaf: as
-    its parent). These tails are the importer's choice, not data."""
+    """The bones Blender's glTF importer makes of ``joints`` of one root (armature space: the
+    node above the joints is the armature object): heads at the joints, each bone along its
+    joint's +Y, as long as the step to its first child (a leaf: as its parent). These tails are
+    the importer's choice, not data."""
     worlds = joint_worlds(joints)
     children = {n: [c for c, (p, *_rest) in joints.items() if p == n] for n in joints}
     length: dict[str, float] = {}
@@ -234,8 +235,8 @@ def _column_major(matrix: np.ndarray) -> list[float]:
 
 
 def gltf_joints(bones: list[BoneInfo]) -> dict:
-    """``bones`` as glTF joints for ``write_skinned_gltf``: parents first, unturned, each placed
-    at its head (Blender axes turned into glTF's)."""
+    """``bones`` as joints for ``write_skinned_gltf`` (which hangs them under a Z-up node, as
+    CesiumMan's are): parents first, unturned, each placed at its head."""
     by_name = {b.name: b for b in bones}
     order: list[str] = []
     while len(order) < len(bones):
@@ -244,7 +245,7 @@ def gltf_joints(bones: list[BoneInfo]) -> dict:
     for name in order:
         bone = by_name[name]
         base = np.zeros(3) if bone.parent is None else np.asarray(by_name[bone.parent].head)
-        joints[name] = (bone.parent, tuple(GLTF_TO_BLENDER.T @ (np.asarray(bone.head) - base)), (0.0, 0.0, 0.0, 1.0))
+        joints[name] = (bone.parent, tuple(float(v) for v in np.asarray(bone.head) - base), (0.0, 0.0, 0.0, 1.0))
     return joints
 
 

@@ -48,8 +48,13 @@ def find_body(tree: Tree) -> tuple[Body | None, str]:
     ends = found = limb_ends(tree)
     best: tuple[tuple, Body] | None = None
     for legs in [*combinations(ends, 2), *((e,) for e in ends)]:
+        if len(legs) == 2 and meet(tree, *legs) in legs:
+            continue  # one leg inside the other
         rest = [e for e in ends if e not in legs]
         for arms in [*combinations(rest, 2), *((e,) for e in rest)]:
+            if best is not None and len(legs) + len(arms) + 1 < best[0][0] or \
+                    len(arms) == 2 and meet(tree, *arms) in arms:
+                continue  # cannot place as many limbs as the best reading, or one arm inside the other
             for head in [None, *(e for e in rest if e not in arms)]:
                 reading = _read(tree, legs, arms, head)
                 if reading is not None and (best is None or reading[0] > best[0]):
@@ -97,12 +102,22 @@ def limb_ends(tree: Tree) -> list[str]:
 
 def meet(tree: Tree, a: str, b: str) -> str:
     """The deepest bone above both (each bone counts as above itself; the tree is joined)."""
-    above = set(tree.ancestors(b))
-    return next(n for n in tree.ancestors(a) if n in above)
+    key = ("meet", a, b)
+    if key not in tree.cache:
+        above = set(tree.ancestors(b))
+        tree.cache[key] = next(n for n in tree.ancestors(a) if n in above)
+    return tree.cache[key]
 
 
 def path_below(tree: Tree, top: str | None, end: str) -> list[str]:
     """Bones from just below ``top`` down to ``end``, then on along the main chain past it."""
+    key = ("path", top, end)
+    if key not in tree.cache:
+        tree.cache[key] = _path_below(tree, top, end)
+    return list(tree.cache[key])
+
+
+def _path_below(tree: Tree, top: str | None, end: str) -> list[str]:
     path = []
     for name in tree.ancestors(end):
         if name == top:
@@ -159,7 +174,10 @@ def _read(tree: Tree, legs: tuple[str, ...], arms: tuple[str, ...], head_end: st
     if head_end is not None:
         head_chain = path_below(tree, _top(tree, head_end, arms, chest), head_end)
     else:
-        head_chain = _find_head(tree, chest, legs + arms, up)
+        key = ("head", chest, frozenset(legs + arms), up.tobytes())
+        if key not in tree.cache:
+            tree.cache[key] = _find_head(tree, chest, legs + arms, up)
+        head_chain = list(tree.cache[key])
     if head_chain and not _goes_up(tree, head_chain, chest, up):
         return None
     others = list(arms) + ([head_chain[0]] if head_chain else [])

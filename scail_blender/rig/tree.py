@@ -44,7 +44,13 @@ class Tree:
             if parent is not None:
                 self.children[parent].append(name)
         self._ancestors: dict[str, list[str]] = {}
+        self._heads = {n: _frozen(b.head) for n, b in self.bones.items()}
+        self._steps = {n: 0.0 if p is None else float(np.linalg.norm(self._heads[n] - self._heads[p]))
+                       for n, p in self.parent.items()}
         self.length = {n: self._trusted_length(n) for n in self.bones}
+        self._tails = {n: self._trusted_tail(n) for n in self.bones}
+        # Results the mappers derive from the tree, kept by what they were asked (readings share them).
+        self.cache: dict[tuple, object] = {}
         self.reach: dict[str, float] = {}
         for name in reversed(self._order()):
             self.reach[name] = self._reach(name)
@@ -102,20 +108,20 @@ class Tree:
 
     def step(self, name: str) -> float:
         """Distance from the parent's head to this bone's head (0 for a root)."""
-        parent = self.parent[name]
-        if parent is None:
-            return 0.0
-        return float(np.linalg.norm(np.subtract(self.bones[name].head, self.bones[parent].head)))
+        return self._steps[name]
 
     def head(self, name: str) -> np.ndarray:
-        return np.asarray(self.bones[name].head, dtype=np.float64)
+        return self._heads[name]
 
     def tail(self, name: str) -> np.ndarray:
+        """The tail at the trusted length."""
+        return self._tails[name]
+
+    def _trusted_tail(self, name: str) -> np.ndarray:
         bone = self.bones[name]
-        head = np.asarray(bone.head, dtype=np.float64)
         if bone.length == 0:
-            return head
-        return head + np.subtract(bone.tail, bone.head) * (self.length[name] / bone.length)
+            return self._heads[name]
+        return _frozen(self._heads[name] + np.subtract(bone.tail, bone.head) * (self.length[name] / bone.length))
 
     def tail_source(self, name: str) -> JointSource:
         """The (trusted) tail as a point fixed in the bone."""
@@ -178,3 +184,9 @@ class Tree:
         """The farthest (trusted) point of ``name``'s subtree from ``origin``."""
         return max(float(np.linalg.norm(p - origin)) for bone in self.subtree(name)
                    for p in (self.head(bone), self.tail(bone)))
+
+
+def _frozen(point) -> np.ndarray:
+    out = np.array(point, dtype=np.float64)
+    out.setflags(write=False)
+    return out

@@ -23,6 +23,8 @@ from .tree import Tree
 SMALL_SHARE = 0.2
 # The head goes up from the chest: at most about 60 degrees off the pelvis-to-chest line.
 HEAD_COS = 0.5
+# An arm reaches out to the side: its sideways part is at least this share of it.
+REACH_SHARE = 0.3
 # Two arms point to opposite sides: their sideways parts at least this far from parallel.
 ARMS_COS = -0.3
 
@@ -149,7 +151,8 @@ def _read(tree: Tree, legs: tuple[str, ...], arms: tuple[str, ...], head_end: st
           ) -> tuple[tuple, Body] | None:
     """These ends as legs, arms and head, or None when they do not form a body. Scored by the
     limbs placed, then how deep the arms meet, then how deep the legs do (IK bones under the root
-    meet at the root), then how alike the two sides are."""
+    meet at the root), then how alike the two sides are, then how long the limbs are (a prop is
+    shorter than an arm)."""
     if len(arms) == 2:
         chest = meet(tree, *arms)
     elif head_end is not None:
@@ -186,10 +189,11 @@ def _read(tree: Tree, legs: tuple[str, ...], arms: tuple[str, ...], head_end: st
         arm_chains.append(path_below(tree, _top(tree, arm, [o for o in others if o != arm], chest), arm))
         if len(arm_chains[-1]) < 2:
             return None
-    if len(arms) == 2 and not _opposite(tree, arms, chest, up):
+    if not _reach_out(tree, arms, leg_chains, chest, up):
         return None
     symmetry = sum(_mismatch(tree, chains) for chains in (leg_chains, arm_chains) if len(chains) == 2)
-    score = (len(legs) + len(arms) + bool(head_chain), len(tree.ancestors(chest)), len(below_pelvis), -symmetry)
+    reach = sum(tree.step(n) for chain in leg_chains + arm_chains for n in chain[1:])
+    score = (len(legs) + len(arms) + bool(head_chain), len(tree.ancestors(chest)), len(below_pelvis), -symmetry, reach)
     return score, Body(pelvis, chest, up, leg_chains, arm_chains, head_chain)
 
 
@@ -225,16 +229,24 @@ def _goes_up(tree: Tree, chain: list[str], chest: str, up: np.ndarray) -> bool:
     return float(np.linalg.norm(far)) > 0 and float(far @ up) >= HEAD_COS * float(np.linalg.norm(far))
 
 
-def _opposite(tree: Tree, arms: Sequence[str], chest: str, up: np.ndarray) -> bool:
-    """The two arms reach out to opposite sides of the pelvis-to-chest line."""
-    sideways = []
+def _reach_out(tree: Tree, arms: Sequence[str], legs: list[list[str]], chest: str, up: np.ndarray) -> bool:
+    """Arms reach out to the sides (along the line between the legs, when there are two), two
+    arms to opposite sides: a cape or a tail down the back is no arm."""
+    across = None
+    if len(legs) == 2:
+        gap = np.mean([tree.head(n) for n in legs[0]], axis=0) - np.mean([tree.head(n) for n in legs[1]], axis=0)
+        gap -= (gap @ up) * up
+        across = gap / np.linalg.norm(gap) if np.linalg.norm(gap) > 0 else None
+    sides = []
     for arm in arms:
         v = tree.head(arm) - tree.head(chest)
         side = v - (v @ up) * up
-        if np.linalg.norm(side) < 0.3 * np.linalg.norm(v) or np.linalg.norm(side) == 0:
+        if across is not None:
+            side = (side @ across) * across
+        if np.linalg.norm(side) == 0 or np.linalg.norm(side) < REACH_SHARE * np.linalg.norm(v):
             return False
-        sideways.append(side / np.linalg.norm(side))
-    return float(sideways[0] @ sideways[1]) <= ARMS_COS
+        sides.append(side / np.linalg.norm(side))
+    return len(sides) < 2 or float(sides[0] @ sides[1]) <= ARMS_COS
 
 
 def _mismatch(tree: Tree, chains: list[list[str]]) -> float:

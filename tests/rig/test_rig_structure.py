@@ -89,8 +89,21 @@ def with_a_sword(bones: list[BoneInfo]) -> list[BoneInfo]:
     return bones + [BoneInfo("Sword", "Spine2", (0.1, 0.1, 1.4), (0.6, 0.1, 1.2))]
 
 
-@pytest.mark.parametrize("shape", [list, two_bone_neck, lambda bones: bones[::-1], with_a_sword],
-                         ids=["mixamo", "two-bone neck", "children listed first", "a sword for an arm"])
+def with_a_cape(bones: list[BoneInfo]) -> list[BoneInfo]:
+    """A three-bone cape hanging down the back from the chest, as long as an arm."""
+    points = [(0.0, 0.1, 1.45), (0.0, 0.15, 1.2), (0.0, 0.2, 0.95), (0.0, 0.25, 0.7)]
+    return bones + [BoneInfo(f"Cape{k}", "Spine2" if k == 0 else f"Cape{k - 1}", points[k], points[k + 1]) for k in range(3)]
+
+
+def with_a_quiver(bones: list[BoneInfo]) -> list[BoneInfo]:
+    """A two-bone prop out to the right of the chest, beside the right arm."""
+    points = [(-0.15, 0.1, 1.4), (-0.3, 0.1, 1.2), (-0.45, 0.1, 1.0)]
+    return bones + [BoneInfo(f"Quiver{k}", "Spine2" if k == 0 else f"Quiver{k - 1}", points[k], points[k + 1]) for k in range(2)]
+
+
+@pytest.mark.parametrize("shape", [list, two_bone_neck, lambda bones: bones[::-1], with_a_sword, with_a_cape, with_a_quiver],
+                         ids=["mixamo", "two-bone neck", "children listed first", "a sword for an arm", "a cape",
+                              "a quiver beside the other arm"])
 def test_a_one_armed_rig_maps_the_rest_and_names_the_arm_joints_to_set(shape) -> None:
     # Before: "found 4 limb ends" and nothing mapped.
     named = shape([b for b in bone_table(MIXAMO) if not b.name.startswith(("LeftArm", "LeftForeArm", "LeftHand"))])

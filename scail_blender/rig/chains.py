@@ -21,6 +21,8 @@ from .tree import Tree
 
 # Limb ends inside a subtree smaller than this share of the rig (a head's face bones) are one end.
 SMALL_SHARE = 0.2
+# Sibling limb ends starting this close together (share of the rig's size) are one end (fingers).
+FAN_SHARE = 0.05
 # The head goes up from the chest: at most about 60 degrees off the pelvis-to-chest line.
 HEAD_COS = 0.5
 # An arm reaches out to the side: its sideways part is at least this share of it.
@@ -77,8 +79,9 @@ def find_body(tree: Tree) -> tuple[Body | None, str]:
 def limb_ends(tree: Tree) -> list[str]:
     """Bones where a limb chain ends: reached through limb children, with none of their own.
 
-    Ends that share a small subtree (the face bones of a head, the fingers of a hand) are one
-    end: the bone where they meet."""
+    Ends that share a small subtree (the face bones of a head, the fingers of a hand), or that
+    fan out from one bone side by side (finger leaves an importer made as long as the forearm
+    they hang from), are one end: the bone where they meet."""
     ends = []
     stack = [n for n, p in tree.parent.items() if p is None]
     while stack:
@@ -95,8 +98,10 @@ def limb_ends(tree: Tree) -> list[str]:
         merged = False
         for a, b in combinations(ends, 2):
             top = meet(tree, a, b)
-            if max(_reach_from(tree, top, a), _reach_from(tree, top, b)) < small:
-                ends = [e for e in ends if e not in (a, b)] + [top]
+            side_by_side = tree.parent[a] == tree.parent[b] == top and \
+                float(np.linalg.norm(tree.head(a) - tree.head(b))) < FAN_SHARE * tree.size
+            if side_by_side or max(_reach_from(tree, top, a), _reach_from(tree, top, b)) < small:
+                ends = [e for e in ends if top not in tree.ancestors(e)] + [top]
                 merged = True
                 break
     return [e for e in ends if not any(e != o and e in tree.ancestors(o) for o in ends)]

@@ -109,9 +109,18 @@ def _map(tree: Tree) -> tuple[StructureMap | None, str]:
 
 
 def _points(tree: Tree, path: list[str]) -> list[tuple[np.ndarray, JointSource]]:
-    """Joint candidates along a chain: each bone's head, then the last bone's tail."""
+    """Joint candidates along a chain: each bone's head, then where the last bone ends: its
+    tail, or where its children start when the tail is nowhere near them (an importer's choice
+    of direction: BrainStem's forearm points up, its fingers start at the hand)."""
     out = [(tree.head(n), JointSource(n)) for n in path]
-    out.append((tree.tail(path[-1]), tree.tail_source(path[-1])))
+    last = path[-1]
+    children = tree.branches(last) or tree.children[last]
+    start = np.mean([tree.head(c) for c in children], axis=0) if children else None
+    if start is not None and np.linalg.norm(tree.tail(last) - start) > 0.5 * np.linalg.norm(start - tree.head(last)):
+        inverse = np.linalg.inv(tree.bones[last].rest_matrix())
+        out.append((start, JointSource(last, "head", tuple(float(v) for v in inverse[:3, :3] @ start + inverse[:3, 3]))))
+    else:
+        out.append((tree.tail(last), tree.tail_source(last)))
     return out
 
 
@@ -169,6 +178,9 @@ def _arm(tree: Tree, path: list[str]) -> _Limb:
     if hand is None and len(path) >= 2 and tree.length[path[-1]] < 0.6 * tree.length[path[-2]]:
         hand = len(path) - 1
     triple = _best_triple([p for p, _ in limb.cands], ARM_RATIO, last=hand)
+    if triple is None and hand == len(path) - 1:
+        # Fingers hang from the forearm itself (BrainStem): the wrist is where it ends.
+        triple = _best_triple([p for p, _ in limb.cands], ARM_RATIO, last=hand + 1)
     if triple is not None:
         i, j, k = triple
         limb.joints = {"shoulder": i, "elbow": j, "wrist": k}
@@ -183,7 +195,7 @@ def _match_short(limbs: list[_Limb], kind: str) -> None:
     """A chain much shorter than its partner is cut short (no forearm, no foot): its joints are
     the points at the partner's joint distances along the chain, as many as it reaches."""
     short, full = sorted(limbs, key=_Limb.length)
-    if short.length() >= SHORT_SHARE * full.length():
+    if short.length() >= SHORT_SHARE * full.length() or not full.joints:
         return
 
     def along(limb: _Limb) -> np.ndarray:

@@ -13,7 +13,7 @@ from scail_blender.pose.skeleton import SMPL_JOINT_NAMES
 from scail_blender.rig.bonemap import REQUIRED, STRUCTURE_PRESET, BoneInfo, auto_map, rest_points
 from scail_blender.rig.structure import map_by_structure
 
-from tests.support.rig_skeletons import (CESIUM_MAN, CESIUM_MAN_JOINTS, MIXAMO, bone_table, generic_names,
+from tests.support.rig_skeletons import (BRAIN_STEM, CESIUM_MAN, CESIUM_MAN_JOINTS, MIXAMO, bone_table, generic_names,
                                          gltf_joints, imported_gltf_bones, with_arms_on_two_spine_bones, with_helper_bones,
                                          with_ik_bones, with_neck_and_head_one_bone, with_twist_bones)
 
@@ -55,6 +55,25 @@ def test_cesium_man_without_its_left_arm_maps_the_rest_and_names_the_missing_joi
     assert "found no left arm in the bone tree" in report.suspicious
     fix = report.how_to_fix()
     assert fix.startswith("Set left_shoulder, left_elbow, left_wrist by hand") and "Manual bone choices" in fix
+
+
+def test_brain_stem_maps_what_its_bones_mark_and_names_the_wrist_they_do_not() -> None:
+    # Its finger leaves (as long as the forearm once imported) are one end, where they start is
+    # the left wrist; its right forearm is a leaf, so no bone marks the right wrist.
+    bones = imported_gltf_bones(BRAIN_STEM)
+    generic, original = generic_names(bones)
+    bonemap, report = auto_map(generic)
+    named = {SMPL_JOINT_NAMES[i]: (original[s.bone], s.end) for i, s in bonemap.body.items()}
+    assert report.missing_required == ["right_wrist"], report.summary()
+    assert {j: named[j][0] for j in REQUIRED_NAMES if j != "right_wrist"} == {
+        "head": "Head", "neck": "Head", "left_hip": "Left_Thigh", "right_hip": "Right_Thigh", "left_knee": "Left_Shin",
+        "right_knee": "Right_Shin", "left_ankle": "Left_Foot", "right_ankle": "Right_Foot",
+        "left_shoulder": "Left_Shoulder", "right_shoulder": "Right_Shoulder", "left_elbow": "Left_Forearm",
+        "right_elbow": "Right_Forearm", "left_wrist": "Left_Forearm"}
+    fingers = np.mean([b.head for b in bones if b.name in ("lThumb1", "lPinky1", "lMid1")], axis=0)
+    wrist = rest_points(generic, bonemap)[SMPL_JOINT_NAMES.index("left_wrist")]
+    assert np.linalg.norm(wrist - fingers) < 1e-6
+    assert report.how_to_fix().startswith("Set right_wrist by hand")
 
 
 def reference() -> tuple[list[BoneInfo], np.ndarray]:

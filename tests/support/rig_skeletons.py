@@ -145,6 +145,31 @@ CESIUM_MAN_JOINTS = {
     "left_elbow": "Skeleton_arm_joint_L__3_", "right_elbow": "Skeleton_arm_joint_R__2_",
     "left_wrist": "Skeleton_arm_joint_L__2_", "right_wrist": "Skeleton_arm_joint_R__3_",
 }
+# Khronos' BrainStem sample (glTF-Sample-Models, 2.0/BrainStem), likewise: a robot whose three
+# finger joints hang straight from the left forearm, whose right forearm ends the arm and whose
+# head sits on the chest; "Node2" is the unnamed node that turns the joints upright (its
+# joints are named by the older "jointName" field).
+BRAIN_STEM = {
+    "Node2": (None, (0.0, 0.0, 0.0), (-0.70711, 0.00048, 0.00048, -0.70711)),
+    "Hip": ("Node2", (0.0, 0.91483, 0.0), (0.0, -0.00068, 0.0, -1.0)),
+    "Left_Thigh": ("Hip", (0.14155, -0.03932, 0.0), (0.73884, 0.0, -0.67169, -0.05441)),
+    "Left_Shin": ("Left_Thigh", (0.0, 0.35862, 0.0), (0.02620, -0.52830, 0.01509, -0.84852)),
+    "Left_Foot": ("Left_Shin", (0.0, 0.39690, 0.0), (0.45504, -0.16151, -0.07668, -0.87234)),
+    "lToe": ("Left_Foot", (0.0, 0.12855, 0.0), (0.90336, 0.0, 0.0, -0.42888)),
+    "Right_Thigh": ("Hip", (-0.14155, -0.03932, 0.0), (0.73884, 0.0, 0.67169, -0.05441)),
+    "Right_Shin": ("Right_Thigh", (0.0, 0.35862, 0.0), (0.02620, 0.52830, -0.01509, -0.84852)),
+    "Right_Foot": ("Right_Shin", (0.0, 0.39690, 0.0), (0.45504, 0.16151, 0.07668, -0.87234)),
+    "rToe": ("Right_Foot", (0.0, 0.12855, 0.0), (0.90336, 0.0, 0.0, -0.42888)),
+    "Chest": ("Hip", (0.0, 0.10747, -0.02359), (0.0, 0.0, 0.0, -1.0)),
+    "Left_Shoulder": ("Chest", (0.41940, 0.34077, -0.01311), (0.00978, 0.0, 0.69207, -0.72176)),
+    "Left_Forearm": ("Left_Shoulder", (0.0, 0.18572, 0.0), (-0.00978, 0.0, -0.69207, -0.72176)),
+    "lThumb1": ("Left_Forearm", (0.41257, -0.02168, 0.05501), (0.0, 0.0, 0.0, -1.0)),
+    "lPinky1": ("Left_Forearm", (0.41193, 0.02159, 0.05764), (0.0, 0.0, 0.0, -1.0)),
+    "lMid1": ("Left_Forearm", (0.40949, 0.00271, 0.01573), (0.0, 0.0, 0.0, -1.0)),
+    "Right_Shoulder": ("Chest", (-0.41940, 0.34077, -0.01311), (0.00935, 0.0, -0.68246, -0.73086)),
+    "Right_Forearm": ("Right_Shoulder", (0.0, 0.19182, 0.0), (-0.00935, 0.0, 0.68246, -0.73086)),
+    "Head": ("Chest", (0.0, 0.52426, -0.01573), (0.0, 0.0, 0.0, -1.0)),
+}
 # CesiumMan's "Armature" node: a -90 degree turn about z (row-major).
 CESIUM_MAN_ARMATURE = np.array([[0.0, 1.0, 0.0, 0.0], [-1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
 # glTF's Y-up axes to Blender's Z-up: (x, y, z) -> (x, -z, y).

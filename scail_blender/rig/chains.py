@@ -25,6 +25,8 @@ SMALL_SHARE = 0.2
 FAN_SHARE = 0.05
 # The head goes up from the chest: at most about 60 degrees off the pelvis-to-chest line.
 HEAD_COS = 0.5
+# A head chain too short to be a limb still rises at least this share of the rig above the chest.
+HEAD_SHARE = 0.02
 # An arm reaches out to the side: its sideways part is at least this share of it.
 REACH_SHARE = 0.3
 # Two arms point to opposite sides: their sideways parts at least this far from parallel.
@@ -41,7 +43,7 @@ class Body:
     legs: list[list[str]]
     arms: list[list[str]]
     head: list[str]  # empty when the rig has no bone above the chest
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what was left out, by name
 
 
 def find_body(tree: Tree) -> tuple[Body | None, str]:
@@ -49,7 +51,7 @@ def find_body(tree: Tree) -> tuple[Body | None, str]:
     the reason none fits."""
     if tree.size <= 0:
         return None, "the bones have no size"
-    ends = found = limb_ends(tree)
+    ends = limb_ends(tree)
     best: tuple[tuple, Body] | None = None
     for legs in [*combinations(ends, 2), *((e,) for e in ends)]:
         if len(legs) == 2 and meet(tree, *legs) in legs:
@@ -67,7 +69,7 @@ def find_body(tree: Tree) -> tuple[Body | None, str]:
         return None, (f"found {len(ends)} limb ends ({', '.join(repr(e) for e in ends) or 'none'}) and no way "
                       "to read them as legs below a pelvis and arms and a head above it")
     body = best[1]
-    unused = [e for e in found if not any(e in chain for chain in body.legs + body.arms + [body.head])]
+    unused = [e for e in ends if not any(e in chain for chain in body.legs + body.arms + [body.head])]
     if unused:
         body.notes.append("left out as no part of the body (IK targets, poles, props): "
                           + ", ".join(f"'{e}'" for e in unused))
@@ -223,7 +225,7 @@ def _find_head(tree: Tree, chest: str, limb_ends_: Sequence[str], up: np.ndarray
             height = max(float((p - origin) @ up) for bone in tree.subtree(child) for p in (tree.head(bone), tree.tail(bone)))
             if height > best:
                 best, chain = height, path_below(tree, start, child)
-    return chain if best >= 0.02 * tree.size else []
+    return chain if best >= HEAD_SHARE * tree.size else []
 
 
 def _goes_up(tree: Tree, chain: list[str], chest: str, up: np.ndarray) -> bool:

@@ -44,6 +44,11 @@ def test_cesium_man_maps_all_14_joints_to_its_joints(generic: bool) -> None:
     assert set(REQUIRED_NAMES) <= set(report.guessed)
     assert report.guessed["left_elbow"].startswith("by structure: left arm chain")
     assert report.how_to_fix() == "" and "by hand" not in report.summary()
+    # Its head bone points along the shoulders (the importer's choice): the face stands on the
+    # neck-to-head line instead, nose forwards (+x in its armature space, where the toes point).
+    points = rest_points(bones, bonemap)
+    nose, head = points[66], points[SMPL_JOINT_NAMES.index("head")]
+    assert report.face_from_rule and nose[0] - head[0] > 0.02 and abs(nose[2] - head[2]) < 1e-6
 
 
 def test_cesium_man_without_its_left_arm_maps_the_rest_and_names_the_missing_joints() -> None:

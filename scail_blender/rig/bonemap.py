@@ -144,17 +144,21 @@ class MappingReport:
     suspicious: list[str]
     hands: dict[str, int]  # side -> number of the 21 hand points mapped
     face_from_rule: list[str]  # face marks placed by the head-bone rule
+    guessed: dict[str, str] = field(default_factory=dict)  # joint -> how it was found, where not by its name
 
     @property
     def ok(self) -> bool:
         return not self.missing_required
 
     def how_to_fix(self) -> str:
-        if self.ok and not self.suspicious:
+        """What to do about the joints still missing, named one by one (empty when none is:
+        guesses to check are the report's Check lines)."""
+        if self.ok:
             return ""
-        names = ", ".join(self.missing_required) or "the joints listed above"
-        return (f"Set {names} by hand (Bone mapping override: pick the bone and head or tail), or rename "
-                "the bones after a supported convention: " + ", ".join(PRESETS) + ".")
+        return (f"Set {', '.join(self.missing_required)} by hand: in Characters > Manual bone choices press + "
+                "for each, choose the joint, its bone (or select the bone and press Use Selected Bone) and Head "
+                "or Tail; for the command line save the result with Save Bone Map and pass it with --bonemap. "
+                "Or rename the bones after a supported convention: " + ", ".join(PRESETS) + ".")
 
     def summary(self) -> str:
         lines = [f"Convention: {self.preset or 'unknown'}; {len(self.mapped)}/24 SMPL joints mapped, "
@@ -185,8 +189,9 @@ def auto_map(bones: Sequence[BoneInfo], overrides: Mapping[str, JointSource | st
     index = _NameIndex(bones)
     preset, body = _best_preset(index)
     suspicious: list[str] = []
+    guessed: dict[int, str] = {}
     _fill_from_other_presets(index, body)
-    _fill_from_hierarchy(index, body, suspicious)
+    _fill_from_hierarchy(index, body, suspicious, guessed)
     name = preset.name if preset else ""
     guess = None
     if by_structure and any(i not in body for i in REQUIRED):
@@ -196,16 +201,21 @@ def auto_map(bones: Sequence[BoneInfo], overrides: Mapping[str, JointSource | st
     if guess is not None:
         found = sum(i in body for i in REQUIRED)
         if found < len(REQUIRED) // 2:
-            body = dict(guess.body)  # the names said little: trust the structure throughout
+            body, guessed = dict(guess.body), {}  # the names said little: trust the structure throughout
+            taken = guess.body
         else:
             used = {s.bone for s in body.values()}
-            body.update({i: s for i, s in guess.body.items() if i not in body and s.bone not in used})
+            taken = {i: s for i, s in guess.body.items() if i not in body and s.bone not in used}
+            body.update(taken)
+        guessed.update({i: "by structure: " + guess.guessed.get(i, "the bone tree") for i in taken})
         name = STRUCTURE_PRESET
         suspicious.append("joints placed from the bone tree and rest pose, not from names (a guess): check the "
                           "skeleton in the viewport (Show Skeleton) and fix any joint with a manual bone choice")
+        suspicious += guess.findings
 
     override_body, override_hands, override_marks = _split_overrides(overrides or {}, index)
     body.update(override_body)
+    guessed = {i: why for i, why in guessed.items() if i not in override_body}
     hands = {side: _hand_sources(index, preset, side, body, suspicious) for side in SIDES}
     for side in SIDES:
         if guess is not None and all(p is None for p in hands[side][1:]) and guess.hands.get(side):
@@ -227,6 +237,7 @@ def auto_map(bones: Sequence[BoneInfo], overrides: Mapping[str, JointSource | st
         suspicious=suspicious,
         hands={side: sum(s is not None for s in hands[side]) for side in SIDES},
         face_from_rule=from_rule,
+        guessed={SMPL_JOINT_NAMES[i]: why for i, why in sorted(guessed.items())},
     )
     return bonemap, report
 
@@ -326,7 +337,8 @@ def _previous_joint_bone(index: _NameIndex, bone: str) -> str | None:
     return parent
 
 
-def _fill_from_hierarchy(index: _NameIndex, body: dict[int, JointSource], suspicious: list[str]) -> None:
+def _fill_from_hierarchy(index: _NameIndex, body: dict[int, JointSource], suspicious: list[str],
+                         guessed: dict[int, str]) -> None:
     """Fill gaps in arm, leg and neck chains from the bone tree: an elbow is where the bone after
     the upper arm starts, a shoulder where the bone before the forearm starts."""
     for side in ("L", "R", ""):
@@ -349,6 +361,7 @@ def _fill_from_hierarchy(index: _NameIndex, body: dict[int, JointSource], suspic
                         origin = f"the bone before '{body[keys[k + 1]].bone}'"
                     if guess is not None and guess not in {s.bone for s in body.values()}:
                         body[joint] = JointSource(guess)
+                        guessed[joint] = f"from the hierarchy ({origin}: '{guess}')"
                         suspicious.append(f"{SMPL_JOINT_NAMES[joint]}: guessed from the hierarchy "
                                           f"({origin}: '{guess}')")
                         changed = True
@@ -455,7 +468,7 @@ def _head_mark_sources(index: _NameIndex, preset: Preset | None, body: dict[int,
 def _head_frame(index: _NameIndex, body: dict[int, JointSource]) -> tuple[BoneInfo, np.ndarray] | None:
     """The head bone and the character's (left, up, forward) axes at rest: left from the
     shoulders (else hips, collars), up along the head bone (along the neck-to-head line when the
-    head bone is too short to point anywhere)."""
+    head bone is too short to point anywhere, or points sideways as glTF importers leave it)."""
     head_src = body.get(_SMPL_INDEX[("head", "")])
     if head_src is None:
         return None
@@ -469,7 +482,8 @@ def _head_frame(index: _NameIndex, body: dict[int, JointSource]) -> tuple[BoneIn
     neck_src = body.get(_SMPL_INDEX[("neck", "")])
     if neck_src is not None:
         neck_up = _rest_point(index, head_src) - _rest_point(index, neck_src)
-        if head_bone.length < MIN_HEAD_SHARE * np.linalg.norm(neck_up):
+        sideways = abs(float(up @ left)) > 0.7 * head_bone.length * np.linalg.norm(left)
+        if head_bone.length < MIN_HEAD_SHARE * np.linalg.norm(neck_up) or sideways:
             up = neck_up
     axes = face_axes(left, up)
     return None if axes is None else (head_bone, axes)

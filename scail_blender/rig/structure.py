@@ -1,304 +1,127 @@
 """Map a humanoid rig by its structure alone: no bone names, only the tree and the rest pose.
 
 Exporters and rig tools often leave names that say nothing (``Bone.001``, ``joint17``). The
-tree still says which bones form a body: five long chains end in the two hands, the two feet
-and the head; the three that meet deepest are the arms and the neck (the chest), the other two
-are the legs, and where the legs meet is the pelvis. Along each chain the joints are the bone
-heads whose spacing looks like a human limb (thigh as long as the shank, upper arm a little
-longer than the forearm, the head joint about a third of the way from the neck to the crown).
-Sides come from x in armature space (the character's left is +x in Blender, FBX and glTF rigs).
-The result is a guess and is always reported as one.
+tree still says which bones form a body (chains.py finds the legs, arms and head chain, and
+what to leave out). Along each chain the joints are the bone heads whose spacing looks like a
+human limb (thigh as long as the shank, upper arm a little longer than the forearm, the head
+joint about a third of the way from the neck to the crown). Left and right come from the feet,
+which point forwards (left = up x forwards); a rig without feet falls back on armature x (the
+character's left is +x in Blender, FBX and glTF rigs), and says so. Whatever is there is
+mapped; each joint carries how it was found, and limbs that are not there are named.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import combinations
 
 import numpy as np
 
 from .bones import BoneInfo, JointSource
+from .chains import Body, find_body
+from .tree import Tree
 from .fingers import capped_note, finger_points
 from .presets import FINGERS, SMPL_ROLES
 
 _I = {role_side: i for i, role_side in enumerate(SMPL_ROLES)}
-# A chain counts as a limb when it reaches at least this share of the rig's size.
-LIMB_SHARE = 0.12
-# Limb ends inside a subtree smaller than this share of the rig (a head's face bones) are one end.
-SMALL_SHARE = 0.2
 # SMPL's head joint sits about this share of the way from the neck joint to the crown.
 HEAD_JOINT_SHARE = 0.35
 # Upper arm / forearm length in SMPL's rest skeleton.
 ARM_RATIO = 1.2
+# A limb chain shorter than this share of its partner is cut short (a rig without a forearm).
+SHORT_SHARE = 0.7
+# Feet tell the front when they point at least this share of their length forwards.
+FOOT_SHARE = 0.25
+SIDE_WORD = {"L": "left", "R": "right"}
 
 
 @dataclass
 class StructureMap:
-    """Sources found by structure (SMPL index -> source), hand points per side, and notes."""
+    """Sources found by structure (SMPL index -> source), hand points per side, and what the
+    user should know: ``guessed`` says for every body joint how it was found, ``findings`` what
+    was left out, assumed or not found, ``notes`` what was capped in each hand."""
 
     body: dict[int, JointSource]
     hands: dict[str, list[JointSource | None]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    guessed: dict[int, str] = field(default_factory=dict)
+    findings: list[str] = field(default_factory=list)
 
 
-class _Tree:
-    """The bones to map (deform bones when the rig marks some) with parents re-linked past the rest."""
+@dataclass
+class _Limb:
+    """One arm or leg chain: its joint candidates and which of them are which joint."""
 
-    def __init__(self, bones: Sequence[BoneInfo]) -> None:
-        deform = [b for b in bones if b.use_deform]
-        use = deform if len(deform) >= 10 else list(bones)
-        kept = {b.name for b in use}
-        every = {b.name: b for b in bones}
-        self.bones = {b.name: b for b in use}
-        self.parent: dict[str, str | None] = {}
-        for bone in use:
-            parent = bone.parent
-            while parent is not None and parent not in kept:
-                parent = every[parent].parent if parent in every else None
-            self.parent[bone.name] = parent
-        self._join_separate_trees()
-        self.children: dict[str, list[str]] = {n: [] for n in self.bones}
-        for name, parent in self.parent.items():
-            if parent is not None:
-                self.children[parent].append(name)
-        self.length = {n: self._trusted_length(n) for n in self.bones}
-        self.reach: dict[str, float] = {}
-        for name in reversed(self._order()):
-            self.reach[name] = self._reach(name)
-        points = np.array([p for n in self.bones for p in (self.bones[n].head, self.tail(n))], dtype=np.float64)
-        self.size = float(np.max(points.max(0) - points.min(0))) if len(points) else 0.0
+    chain: list[str]
+    cands: list[tuple[np.ndarray, JointSource]]
+    joints: dict[str, int] = field(default_factory=dict)  # role -> index into cands
+    how: str = ""
 
-    def _join_separate_trees(self) -> None:
-        """Deform bones whose parents are controls (Rigify's DEF chains) fall into separate
-        trees once the controls are skipped; each smaller tree hangs from the bone of the
-        others whose head or tail its root touches (the nearest), as the skin sees them joined."""
-        def root_of(name: str) -> str:
-            while self.parent[name] is not None:
-                name = self.parent[name]
-            return name
+    def point(self, role: str) -> np.ndarray | None:
+        return self.cands[self.joints[role]][0] if role in self.joints else None
 
-        while True:
-            roots: dict[str, list[str]] = {}
-            for name in self.bones:
-                roots.setdefault(root_of(name), []).append(name)
-            if len(roots) < 2:
-                return
-            main = max(roots, key=lambda r: len(roots[r]))
-            root = min((r for r in roots if r != main), key=lambda r: -len(roots[r]))
-            head = np.asarray(self.bones[root].head, dtype=np.float64)
-            others = [n for r, names in roots.items() if r != root for n in names]
-            self.parent[root] = min(others, key=lambda n: min(
-                float(np.linalg.norm(np.subtract(self.bones[n].head, head))),
-                float(np.linalg.norm(np.subtract(self.bones[n].tail, head)))))
-
-    def _trusted_length(self, name: str) -> float:
-        """The bone's length, capped at 3x the step from its parent's head to its own (a root's: to
-        its farthest child's): importers
-        (glTF at object scale 0.01) make bones up to 100x too long, and only heads are data."""
-        bone = self.bones[name]
-        parent = self.parent[name]
-        if parent is not None:
-            step = float(np.linalg.norm(np.subtract(bone.head, self.bones[parent].head)))
-        else:  # a root: by the steps to its children instead
-            step = max((float(np.linalg.norm(np.subtract(self.bones[c].head, bone.head))) for c in self.children[name]),
-                       default=0.0)
-        return min(bone.length, 3.0 * step) if step > 0 else bone.length
-
-    def tail(self, name: str) -> np.ndarray:
-        bone = self.bones[name]
-        head = np.asarray(bone.head, dtype=np.float64)
-        if bone.length == 0:
-            return head
-        return head + np.subtract(bone.tail, bone.head) * (self.length[name] / bone.length)
-
-    def tail_source(self, name: str) -> JointSource:
-        """The (trusted) tail as a point fixed in the bone."""
-        if self.length[name] < self.bones[name].length:
-            return JointSource(name, "head", (0.0, self.length[name], 0.0))
-        return JointSource(name, "tail")
-
-    def _order(self) -> list[str]:
-        """Parents before children."""
-        out = [n for n, p in self.parent.items() if p is None]
-        for name in out:
-            out.extend(self.children[name])
-        return out
-
-    def _reach(self, name: str) -> float:
-        """Farthest subtree point from the bone's head (children's reaches are known)."""
-        bone = self.bones[name]
-        head = np.asarray(bone.head)
-        best = self.length[name]
-        for child in self.children[name]:
-            offset = float(np.linalg.norm(np.subtract(self.bones[child].head, head)))
-            best = max(best, offset + self.reach[child])
-        return best
-
-    def limb_children(self, name: str) -> list[str]:
-        return [c for c in self.children[name] if self.reach[c] >= LIMB_SHARE * self.size]
-
-    def ancestors(self, name: str) -> list[str]:
-        """``name`` and its ancestors, nearest first."""
-        out = [name]
-        while (parent := self.parent[out[-1]]) is not None:
-            out.append(parent)
-        return out
-
-    def main_child(self, name: str) -> str | None:
-        """The child that carries the chain on: the one reaching farthest from this bone's head
-        (a foot rather than a heel bone beside it)."""
-        children = self.children[name]
-        head = np.asarray(self.bones[name].head)
-        return max(children, key=lambda c: float(np.linalg.norm(np.subtract(self.bones[c].head, head)))
-                   + self.reach[c]) if children else None
-
-    def farthest(self, name: str, origin: np.ndarray) -> float:
-        """The farthest (trusted) point of ``name``'s subtree from ``origin``."""
-        best = 0.0
-        stack = [name]
-        while stack:
-            bone = stack.pop()
-            for point in (self.bones[bone].head, self.tail(bone)):
-                best = max(best, float(np.linalg.norm(np.subtract(point, origin))))
-            stack.extend(self.children[bone])
-        return best
+    def length(self) -> float:
+        return float(sum(np.linalg.norm(b[0] - a[0]) for a, b in zip(self.cands, self.cands[1:])))
 
 
 def map_by_structure(bones: Sequence[BoneInfo]) -> StructureMap | None:
-    """The SMPL body joints (and hands where fingers are found) of a humanoid, or None when the
-    tree does not look like one (the notes then say why, through ``explain_structure``)."""
-    return _map(_Tree(bones))[0]
+    """The SMPL body joints (and hands where fingers are found) of a humanoid, as many as the
+    tree has, or None when it does not look like one (``explain_structure`` says why)."""
+    return _map(Tree(bones))[0]
 
 
 def explain_structure(bones: Sequence[BoneInfo]) -> str:
     """Why ``map_by_structure`` found no humanoid (empty when it did)."""
-    return _map(_Tree(bones))[1]
+    return _map(Tree(bones))[1]
 
 
-def _map(tree: _Tree) -> tuple[StructureMap | None, str]:
-    if tree.size <= 0:
-        return None, "the bones have no size"
-    ends = _limb_ends(tree)
-    if len(ends) != 5:
-        return None, (f"found {len(ends)} limb ends where a humanoid has 5 (two hands, two feet, the head): "
-                      + ", ".join(f"'{e}'" for e in ends))
-    # The arms and the neck meet deepest: at the chest.
-    triples = []
-    for trio in combinations(ends, 3):
-        meets = {_meet(tree, a, b) for a, b in combinations(trio, 2)}
-        if len(meets) == 1:
-            chest = meets.pop()
-            triples.append((len(tree.ancestors(chest)), trio, chest))
-    if not triples:
-        return None, "no three limb chains meet at one bone (the chest: two arms and the neck)"
-    _, upper, chest = max(triples)
-    legs = [e for e in ends if e not in upper]
-    pelvis = _meet(tree, *legs)
-    if chest not in tree.ancestors(upper[0]) or pelvis == chest or chest in tree.ancestors(pelvis):
-        return None, "the legs do not hang below the chest in the bone tree"
-    chain: dict[str, list[str]] = {}
-    for end in upper:
-        chain[end] = _path_below(tree, chest, end)
-    for end in legs:
-        chain[end] = _path_below(tree, pelvis, end)
-    lengths = {e: _chain_length(tree, chain[e]) for e in upper}
-    arms = min(combinations(upper, 2), key=lambda pair: abs(lengths[pair[0]] - lengths[pair[1]]))
-    head_end = next(e for e in upper if e not in arms)
-
-    body: dict[int, JointSource] = {_I[("pelvis", "")]: JointSource(pelvis)}
-    notes: list[str] = []
-    pelvis_head = np.asarray(tree.bones[pelvis].head)
-    for end in legs:
-        side = _side(tree, chain[end], pelvis_head)
-        _leg(tree, chain[end], side, body)
-    for end in arms:
-        side = _side(tree, chain[end], pelvis_head)
-        _arm(tree, chain[end], side, body)
-    if {_side(tree, chain[e], pelvis_head) for e in legs} != {"L", "R"} or \
-            {_side(tree, chain[e], pelvis_head) for e in arms} != {"L", "R"}:
-        return None, "the two arms (or legs) are on the same side of the body"
-    _neck_and_head(tree, chain[head_end], body)
-    _spine(tree, pelvis, chest, body)
-    hands = {}
-    for end in arms:
-        side = "left" if _side(tree, chain[end], pelvis_head) == "L" else "right"
-        wrist = body[_I[("wrist", side[0].upper())]]
-        hands[side] = _hand(tree, wrist, notes, side)
-    return StructureMap(body, hands, notes), ""
+def _map(tree: Tree) -> tuple[StructureMap | None, str]:
+    layout, why = find_body(tree)
+    if layout is None:
+        return None, why
+    out = StructureMap({_I[("pelvis", "")]: JointSource(layout.pelvis)}, findings=list(layout.notes))
+    out.guessed[_I[("pelvis", "")]] = f"where the legs meet ('{layout.pelvis}')"
+    legs = [_leg(tree, chain) for chain in layout.legs]
+    arms = [_arm(tree, chain) for chain in layout.arms]
+    for limbs, kind in ((legs, "leg"), (arms, "arm")):
+        if len(limbs) == 2:
+            _match_short(limbs, kind)
+    sides = _sides(tree, layout, legs, arms, out.findings)
+    for limbs, kind in ((legs, "leg"), (arms, "arm")):
+        for limb, side in zip(limbs, sides[kind]):
+            for role, x in limb.joints.items():
+                out.body[_I[(role, side)]] = limb.cands[x][1]
+                out.guessed[_I[(role, side)]] = (f"{SIDE_WORD[side]} {kind} chain '{limb.chain[0]}' to "
+                                                 f"'{limb.chain[-1]}'{limb.how}")
+        for side in ("L", "R"):
+            if side not in sides[kind]:
+                out.findings.append(f"found no {SIDE_WORD[side]} {kind} in the bone tree")
+    if layout.head:
+        _neck_and_head(tree, layout.head, out)
+    else:
+        out.findings.append(f"found no neck or head: no bone goes on up from the chest bone '{layout.chest}'")
+    _spine(tree, layout, out)
+    for limb, side in zip(arms, sides["arm"]):
+        if "wrist" in limb.joints:
+            word = SIDE_WORD[side]
+            out.hands[word] = _hand(tree, limb.cands[limb.joints["wrist"]][1], out.notes, word)
+    return out, ""
 
 
-def _limb_ends(tree: _Tree) -> list[str]:
-    """Bones where a limb chain ends: reached through limb children, with none of their own.
-
-    Ends that share a small subtree (the face bones of a head, the fingers of a hand) are one
-    end: the bone where they meet."""
-    ends = []
-    stack = [n for n, p in tree.parent.items() if p is None]
-    while stack:
-        name = stack.pop()
-        limbs = tree.limb_children(name)
-        if not limbs:
-            if tree.parent[name] is not None:
-                ends.append(name)
-            continue
-        stack.extend(limbs)
-    small = SMALL_SHARE * tree.size
-    merged = True
-    while merged:
-        merged = False
-        for a, b in combinations(ends, 2):
-            top = _meet(tree, a, b)
-            if max(_reach_from(tree, top, a), _reach_from(tree, top, b)) < small:
-                ends = [e for e in ends if e not in (a, b)] + [top]
-                merged = True
-                break
-    return [e for e in ends if not any(e != o and e in tree.ancestors(o) for o in ends)]
-
-
-def _meet(tree: _Tree, a: str, b: str) -> str:
-    """The deepest bone above both (each bone counts as above itself; the tree is joined)."""
-    above = set(tree.ancestors(b))
-    return next(n for n in tree.ancestors(a) if n in above)
-
-
-def _reach_from(tree: _Tree, top: str, end: str) -> float:
-    """How far ``end``'s subtree reaches from ``top``'s head (an upper bound)."""
-    step = float(np.linalg.norm(np.subtract(tree.bones[end].head, tree.bones[top].head)))
-    return step + tree.reach[end]
-
-
-def _path_below(tree: _Tree, top: str | None, end: str) -> list[str]:
-    """Bones from just below ``top`` down to ``end``, then on along the main chain past it."""
-    path = []
-    for name in tree.ancestors(end):
-        if name == top:
-            break
-        path.append(name)
-    path.reverse()
-    current = end
-    # On past the end (feet to toes past a heel bone) but not into a hand's or a head's branches.
-    while (child := tree.main_child(current)) is not None and len(tree.children[current]) <= 2:
-        path.append(child)
-        current = child
-    return path
-
-
-def _points(tree: _Tree, path: list[str]) -> list[tuple[np.ndarray, JointSource]]:
-    """Joint candidates along a chain: each bone's head, then the last bone's tail."""
-    out = [(np.asarray(tree.bones[n].head, dtype=np.float64), JointSource(n)) for n in path]
-    out.append((tree.tail(path[-1]), tree.tail_source(path[-1])))
+def _points(tree: Tree, path: list[str]) -> list[tuple[np.ndarray, JointSource]]:
+    """Joint candidates along a chain: each bone's head, then where the last bone ends: its
+    tail, or where its children start when the tail is nowhere near them (an importer's choice
+    of direction: BrainStem's forearm points up, its fingers start at the hand)."""
+    out = [(tree.head(n), JointSource(n)) for n in path]
+    last = path[-1]
+    children = tree.branches(last) or tree.children[last]
+    start = np.mean([tree.head(c) for c in children], axis=0) if children else None
+    if start is not None and np.linalg.norm(tree.tail(last) - start) > 0.5 * np.linalg.norm(start - tree.head(last)):
+        inverse = np.linalg.inv(tree.bones[last].rest_matrix())
+        out.append((start, JointSource(last, "head", tuple(float(v) for v in inverse[:3, :3] @ start + inverse[:3, 3]))))
+    else:
+        out.append((tree.tail(last), tree.tail_source(last)))
     return out
-
-
-def _chain_length(tree: _Tree, path: list[str]) -> float:
-    pts = [p for p, _ in _points(tree, path)]
-    return float(sum(np.linalg.norm(b - a) for a, b in zip(pts, pts[1:])))
-
-
-def _side(tree: _Tree, path: list[str], centre: np.ndarray) -> str:
-    pts = np.array([p for p, _ in _points(tree, path)])
-    return "L" if float(np.mean(pts[:, 0]) - centre[0]) > 0 else "R"
 
 
 def _best_triple(pts: list[np.ndarray], ratio: float, last: int | None = None) -> tuple[int, int, int] | None:
@@ -336,81 +159,166 @@ def _off_line(pts: list[np.ndarray], i: int, j: int) -> float:
     return max(float(np.linalg.norm((p - a) - axis * float((p - a) @ axis))) for p in pts[i + 1:j]) / span
 
 
-def _leg(tree: _Tree, path: list[str], side: str, body: dict[int, JointSource]) -> None:
-    cands = _points(tree, path)
-    triple = _best_triple([p for p, _ in cands], 1.0)
-    if triple is None:
-        return
-    i, j, k = triple
-    body[_I[("hip", side)]], body[_I[("knee", side)]], body[_I[("ankle", side)]] = (cands[x][1] for x in triple)
-    if k + 1 < len(cands):
-        body[_I[("foot", side)]] = cands[k + 1][1]
+def _leg(tree: Tree, path: list[str]) -> _Limb:
+    limb = _Limb(path, _points(tree, path))
+    triple = _best_triple([p for p, _ in limb.cands], 1.0)
+    if triple is not None:
+        limb.joints = dict(zip(("hip", "knee", "ankle"), triple))
+        if triple[2] + 1 < len(limb.cands):
+            limb.joints["foot"] = triple[2] + 1
+    return limb
 
 
-def _arm(tree: _Tree, path: list[str], side: str, body: dict[int, JointSource]) -> None:
-    cands = _points(tree, path)
-    # The wrist is the first bone that branches into fingers, else a short last bone (a hand
-    # without fingers) starts there.
-    hand = next((x for x, name in enumerate(path) if len(tree.children[name]) >= 2), None)
+def _arm(tree: Tree, path: list[str]) -> _Limb:
+    limb = _Limb(path, _points(tree, path))
+    # The wrist is the first bone that branches into fingers (two chains, or three bones: not a
+    # limb and a helper bone beside it), else a short last bone (a hand without fingers) starts there.
+    hand = next((x for x, name in enumerate(path) if len(tree.branches(name)) >= 3
+                 or sum(bool(tree.children[c]) for c in tree.branches(name)) >= 2), None)
     if hand is None and len(path) >= 2 and tree.length[path[-1]] < 0.6 * tree.length[path[-2]]:
         hand = len(path) - 1
-    triple = _best_triple([p for p, _ in cands], ARM_RATIO, last=hand)
-    if triple is None:
+    triple = _best_triple([p for p, _ in limb.cands], ARM_RATIO, last=hand)
+    if triple is None and hand == len(path) - 1:
+        # Fingers hang from the forearm itself (BrainStem): the wrist is where it ends.
+        triple = _best_triple([p for p, _ in limb.cands], ARM_RATIO, last=hand + 1)
+    if triple is not None:
+        i, j, k = triple
+        limb.joints = {"shoulder": i, "elbow": j, "wrist": k}
+        if i > 0:
+            limb.joints["collar"] = i - 1
+        if k + 1 < len(limb.cands):
+            limb.joints["hand"] = k + 1
+    return limb
+
+
+def _match_short(limbs: list[_Limb], kind: str) -> None:
+    """A chain much shorter than its partner is cut short (no forearm, no foot): its joints are
+    the points at the partner's joint distances along the chain, as many as it reaches."""
+    short, full = sorted(limbs, key=_Limb.length)
+    if short.length() >= SHORT_SHARE * full.length() or not full.joints:
         return
-    i, j, k = triple
-    body[_I[("shoulder", side)]], body[_I[("elbow", side)]], body[_I[("wrist", side)]] = (cands[x][1] for x in triple)
-    if i > 0:
-        body[_I[("collar", side)]] = cands[i - 1][1]
-    if k + 1 < len(cands):
-        body[_I[("hand", side)]] = cands[k + 1][1]
+
+    def along(limb: _Limb) -> np.ndarray:
+        return np.concatenate([[0.0], np.cumsum([np.linalg.norm(b[0] - a[0]) for a, b in zip(limb.cands, limb.cands[1:])])])
+
+    have, want = along(short), along(full)
+    slack = 0.1 * full.length()
+    short.joints, after = {}, -1
+    for role, x in sorted(full.joints.items(), key=lambda item: item[1]):
+        gap = np.abs(have - want[x])
+        gap[: after + 1] = np.inf
+        if gap.min() <= slack:
+            after = int(np.argmin(gap))
+            short.joints[role] = after
+    short.how = f" (shorter than the other {kind}: joints at the other {kind}'s spacing)"
 
 
-def _neck_and_head(tree: _Tree, path: list[str], body: dict[int, JointSource]) -> None:
+def _sides(tree: Tree, layout: Body, legs: list[_Limb], arms: list[_Limb], findings: list[str]) -> dict[str, list[str]]:
+    """"L" or "R" for each leg and arm: the character's left is up x forwards, forwards where
+    the feet point; without feet that point somewhere, armature +x is the left."""
+    up = layout.up
+    forward = _forwards(legs, up)
+    if forward is not None:
+        left = np.cross(up, forward)
+    else:
+        left = np.array([1.0, 0.0, 0.0]) - up[0] * up
+        findings.append("no feet point forwards to tell left from right: the character's left is taken "
+                        "to be armature +x; swap the sides by hand if that is wrong")
+    out: dict[str, list[str]] = {}
+    for kind, limbs, centre, first in (("leg", legs, layout.pelvis, "hip"), ("arm", arms, layout.chest, "shoulder")):
+        spots = [limb.point(first) if first in limb.joints else limb.cands[0][0] for limb in limbs]
+        if len(limbs) == 2:
+            out[kind] = ["L", "R"] if float((spots[0] - spots[1]) @ left) > 0 else ["R", "L"]
+        else:
+            out[kind] = ["L" if float((spot - tree.head(centre)) @ left) > 0 else "R" for spot in spots]
+    return out
+
+
+def _forwards(legs: list[_Limb], up: np.ndarray) -> np.ndarray | None:
+    """Where the feet point (from the ankle to the points past it), across the up axis; None
+    when no foot points clearly or two feet disagree."""
+    across = None
+    hips = [leg.point("hip") for leg in legs if "hip" in leg.joints]
+    if len(hips) == 2 and np.linalg.norm(hips[0] - hips[1]) > 0:
+        across = (hips[0] - hips[1]) / np.linalg.norm(hips[0] - hips[1])
+    feet = []
+    for leg in legs:
+        if "ankle" not in leg.joints or leg.joints["ankle"] + 1 >= len(leg.cands):
+            continue
+        ankle = leg.point("ankle")
+        foot = np.mean([p for p, _ in leg.cands[leg.joints["ankle"] + 1:]], axis=0) - ankle
+        flat = foot - (foot @ up) * up
+        if across is not None:
+            flat -= (flat @ across) * across
+        if np.linalg.norm(flat) < FOOT_SHARE * np.linalg.norm(foot):
+            return None
+        feet.append(flat / np.linalg.norm(flat))
+    if not feet or (len(feet) == 2 and float(feet[0] @ feet[1]) <= 0):
+        return None
+    forward = np.sum(feet, axis=0)
+    return forward / np.linalg.norm(forward)
+
+
+def _neck_and_head(tree: Tree, path: list[str], out: StructureMap) -> None:
     cands = _points(tree, path)
     neck = cands[0][0]
     top = tree.farthest(path[0], neck)  # the crown
-    body[_I[("neck", "")]] = cands[0][1]
-    if top == 0 or len(cands) < 2:
+    out.body[_I[("neck", "")]] = cands[0][1]
+    out.guessed[_I[("neck", "")]] = f"where the head chain leaves the chest ('{path[0]}')"
+    if top == 0:
+        return
+    if len(path) == 1:
+        # The neck and the head are one bone: the head joint a third of the way up it.
+        bone = tree.bones[path[0]]
+        point = neck + HEAD_JOINT_SHARE * (cands[1][0] - neck)
+        inverse = np.linalg.inv(bone.rest_matrix())
+        out.body[_I[("head", "")]] = JointSource(bone.name, "head", tuple(float(v) for v in inverse[:3, :3] @ point
+                                                                         + inverse[:3, 3]))
+        out.guessed[_I[("head", "")]] = (f"the neck and head are one bone '{bone.name}': placed "
+                                         f"{HEAD_JOINT_SHARE:.0%} of the way up it")
         return
     share = [abs(float(np.linalg.norm(p - neck)) / top - HEAD_JOINT_SHARE) for p, _ in cands[1:]]
-    body[_I[("head", "")]] = cands[1 + int(np.argmin(share))][1]
+    out.body[_I[("head", "")]] = cands[1 + int(np.argmin(share))][1]
+    out.guessed[_I[("head", "")]] = f"about a third of the way from the neck to the crown along '{path[0]}' to '{path[-1]}'"
 
 
-def _spine(tree: _Tree, pelvis: str, chest: str, body: dict[int, JointSource]) -> None:
+def _spine(tree: Tree, layout: Body, out: StructureMap) -> None:
     """spine1-3 at about a quarter, a half and three quarters of the way up to the neck."""
+    pelvis, chest = layout.pelvis, layout.chest
     path = [n for n in reversed(tree.ancestors(chest)) if n not in tree.ancestors(pelvis)[1:]]
     path = path[path.index(pelvis) + 1:] if pelvis in path else path
     if not path:
         return
-    low = np.asarray(tree.bones[pelvis].head, dtype=np.float64)
-    neck = body[_I[("neck", "")]]
-    high = np.asarray(tree.bones[neck.bone].head, dtype=np.float64)
+    low = tree.head(pelvis)
+    neck = out.body.get(_I[("neck", "")])
+    high = tree.head(neck.bone) if neck is not None else tree.tail(chest)
     span = float(np.linalg.norm(high - low))
     if span == 0:
         return
-    cands = [(float(np.linalg.norm(np.asarray(tree.bones[n].head) - low)) / span, JointSource(n)) for n in path]
-    used = {s.bone for s in body.values()}
+    cands = [(float(np.linalg.norm(tree.head(n) - low)) / span, JointSource(n)) for n in path]
+    used = {s.bone for s in out.body.values()}
     for role, share in (("spine1", 0.25), ("spine2", 0.5), ("spine3", 0.75)):
         free = [(abs(s - share), src) for s, src in cands if src.bone not in used and 0 < s < 1]
         if free:
             source = min(free, key=lambda x: x[0])[1]
-            body[_I[(role, "")]] = source
+            out.body[_I[(role, "")]] = source
+            out.guessed[_I[(role, "")]] = f"{share:.0%} of the way up the spine"
             used.add(source.bone)
 
 
-def _hand(tree: _Tree, wrist: JointSource, notes: list[str], side: str) -> list[JointSource | None]:
+def _hand(tree: Tree, wrist: JointSource, notes: list[str], side: str) -> list[JointSource | None]:
     """21 hand points when the wrist bone leads to four or five finger chains.
 
     A finger is a path from the wrist to a leaf; a first bone that starts at the wrist itself
     (a palm bone, as in Rigify) is not part of it."""
     points: list[JointSource | None] = [wrist] + [None] * 20
-    wrist_head = np.asarray(tree.bones[wrist.bone].head, dtype=np.float64)
+    wrist_head = tree.head(wrist.bone)
     paths = [p for p in _leaf_paths(tree, wrist.bone) if len(p) >= 3]
     if not paths:
         return [None] * 21
 
     def reach(name: str) -> float:
-        return float(np.linalg.norm(np.subtract(tree.bones[name].head, wrist_head)))
+        return float(np.linalg.norm(tree.head(name) - wrist_head))
 
     # Palm bones: most fingers' first bones start well before where their second bones do (only
     # a thumb's first bone does that on a hand without palm bones).
@@ -418,7 +326,7 @@ def _hand(tree: _Tree, wrist: JointSource, notes: list[str], side: str) -> list[
     palms = sum(reach(p[0]) < 0.6 * second for p in paths) >= 3
     chains = [(p[1:] if palms and len(p) >= 4 else p)[:4] for p in paths]
     if len(chains) > 5:
-        chains = sorted(chains, key=lambda c: -_chain_length(tree, c))[:5]
+        chains = sorted(chains, key=lambda c: -_Limb(c, _points(tree, c)).length())[:5]
     if len(chains) < 4:
         return [None] * 21
     heads = np.array([tree.bones[c[0]].head for c in chains], dtype=np.float64)
@@ -441,7 +349,7 @@ def _hand(tree: _Tree, wrist: JointSource, notes: list[str], side: str) -> list[
     return points
 
 
-def _leaf_paths(tree: _Tree, top: str) -> list[list[str]]:
+def _leaf_paths(tree: Tree, top: str) -> list[list[str]]:
     """Every path from a child of ``top`` down to a leaf."""
     out = []
     stack = [[c] for c in tree.children[top]]

@@ -72,12 +72,62 @@ def test_short_offset_bones_and_a_separate_pelvis_do_not_fool_it() -> None:
     assert got["neck"] == ("Neck", "head")
 
 
-def test_a_one_armed_rig_is_explained_not_guessed() -> None:
-    bones = renamed([b for b in bone_table(MIXAMO) if not b.name.startswith(("LeftArm", "LeftForeArm", "LeftHand"))])
-    assert map_by_structure(bones) is None
-    assert "4 limb ends" in explain_structure(bones)
-    _, report = auto_map(bones)
-    assert not report.ok and "left_shoulder" in report.missing_required
+def two_bone_neck(bones: list[BoneInfo]) -> list[BoneInfo]:
+    """The neck in two bones (as CMU's Neck and Neck1)."""
+    out = []
+    for b in bones:
+        if b.name == "Neck":
+            middle = tuple(np.add(b.head, b.tail) / 2)
+            out += [BoneInfo("Neck", b.parent, b.head, middle), BoneInfo("Neck1", "Neck", middle, b.tail)]
+        else:
+            out.append(BoneInfo(b.name, "Neck1" if b.parent == "Neck" else b.parent, b.head, b.tail))
+    return out
+
+
+def with_a_sword(bones: list[BoneInfo]) -> list[BoneInfo]:
+    """A one-bone prop on the chest pointing out to the left, where the missing arm would be."""
+    return bones + [BoneInfo("Sword", "Spine2", (0.1, 0.1, 1.4), (0.6, 0.1, 1.2))]
+
+
+def with_a_cape(bones: list[BoneInfo]) -> list[BoneInfo]:
+    """A three-bone cape hanging down the back from the chest, as long as an arm."""
+    points = [(0.0, 0.1, 1.45), (0.0, 0.15, 1.2), (0.0, 0.2, 0.95), (0.0, 0.25, 0.7)]
+    return bones + [BoneInfo(f"Cape{k}", "Spine2" if k == 0 else f"Cape{k - 1}", points[k], points[k + 1]) for k in range(3)]
+
+
+def with_a_quiver(bones: list[BoneInfo]) -> list[BoneInfo]:
+    """A two-bone prop out to the right of the chest, beside the right arm."""
+    points = [(-0.15, 0.1, 1.4), (-0.3, 0.1, 1.2), (-0.45, 0.1, 1.0)]
+    return bones + [BoneInfo(f"Quiver{k}", "Spine2" if k == 0 else f"Quiver{k - 1}", points[k], points[k + 1]) for k in range(2)]
+
+
+@pytest.mark.parametrize("shape", [list, two_bone_neck, lambda bones: bones[::-1], with_a_sword, with_a_cape, with_a_quiver],
+                         ids=["mixamo", "two-bone neck", "children listed first", "a sword for an arm", "a cape",
+                              "a quiver beside the other arm"])
+def test_a_one_armed_rig_maps_the_rest_and_names_the_arm_joints_to_set(shape) -> None:
+    # Before: "found 4 limb ends" and nothing mapped.
+    named = shape([b for b in bone_table(MIXAMO) if not b.name.startswith(("LeftArm", "LeftForeArm", "LeftHand"))])
+    reference, _ = auto_map(named)
+    bones = renamed(named)
+    guess = map_by_structure(bones)
+    assert guess is not None and "found no left arm in the bone tree" in guess.findings
+    bonemap, report = auto_map(bones)
+    assert report.missing_required == ["left_shoulder", "left_elbow", "left_wrist"]
+    mapped = [i for i in REQUIRED if i in bonemap.body]
+    np.testing.assert_allclose(rest_points(bones, bonemap)[mapped], rest_points(named, reference)[mapped], atol=1e-9)
+    assert report.how_to_fix().startswith("Set left_shoulder, left_elbow, left_wrist by hand")
+
+
+def test_an_arm_cut_short_maps_as_far_as_it_reaches() -> None:
+    named = [b for b in bone_table(MIXAMO) if b.name not in ("LeftForeArm", "LeftHand")]
+    bones = renamed(named)
+    names = {f"Bone.{i:03d}" if i else "Bone": b.name for i, b in enumerate(named)}
+    bonemap, report = auto_map(bones)
+    got = {SMPL_JOINT_NAMES[i]: (names[s.bone], s.end) for i, s in bonemap.body.items()}
+    assert report.missing_required == ["left_wrist"], report.summary()
+    assert got["left_shoulder"] == ("LeftArm", "head") and got["left_elbow"] == ("LeftArm", "tail")
+    assert got["left_collar"] == ("LeftShoulder", "head")
+    assert "joints at the other arm's spacing" in report.guessed["left_elbow"]
 
 
 def test_fingertips_come_from_the_tip_bone_or_are_capped() -> None:

@@ -6,7 +6,9 @@ import bpy
 import numpy as np
 
 from ..errors import RigMappingError
-from ..rig.bonemap import BoneInfo, BoneMap, JointSource, MappingReport, auto_map, sources_points
+from ..rig.automap import auto_map
+from ..rig.bonemap import BoneMap, MappingReport, sources_points
+from ..rig.bones import BoneInfo, JointSource
 
 HEAD_JOINT = 15  # SMPL head
 

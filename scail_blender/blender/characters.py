@@ -24,7 +24,8 @@ import numpy as np
 from ..errors import RigMappingError
 from .armature import bone_infos, deformed_meshes, map_armature, sample_pose
 from ..pose.skeleton import SMPL_JOINT_NAMES
-from ..rig.bonemap import REQUIRED, BoneMap, JointSource
+from ..rig.bonemap import BoneMap, REQUIRED
+from ..rig.bones import JointSource
 from ..rig.structure import explain_structure, map_by_structure
 from .scene_motion import Character
 

@@ -7,8 +7,11 @@ import pytest
 
 from scail_blender.errors import RigMappingError
 from scail_blender.pose.skeleton import SLOT_FROM_SMPL, SMPL_JOINT_NAMES
-from scail_blender.rig.bonemap import (FACE_RULE, HEAD_MARK_NAMES, BoneInfo, BoneMap, JointSource, auto_map,
-                                       rest_points, sources_points)
+from scail_blender.rig.automap import auto_map
+from scail_blender.rig.bonemap import BoneMap, HEAD_MARK_NAMES, sources_points
+from scail_blender.rig.bones import BoneInfo, JointSource
+from scail_blender.rig.hand_face import FACE_RULE
+from tests.support.rig_skeletons import rest_points
 from scail_blender.rig.names import parse_name
 from scail_blender.rig.scale import auto_scale, skeleton_height
 

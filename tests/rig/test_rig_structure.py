@@ -7,7 +7,10 @@ import numpy as np
 import pytest
 
 from scail_blender.pose.skeleton import SMPL_JOINT_NAMES
-from scail_blender.rig.bonemap import REQUIRED, STRUCTURE_PRESET, BoneInfo, auto_map, rest_points
+from scail_blender.rig.automap import auto_map
+from scail_blender.rig.bonemap import REQUIRED, STRUCTURE_PRESET
+from scail_blender.rig.bones import BoneInfo
+from tests.support.rig_skeletons import rest_points
 from scail_blender.rig.face import face_axes, marks_from_head_mesh
 from scail_blender.rig.structure import explain_structure, map_by_structure
 

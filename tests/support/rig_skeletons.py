@@ -3,12 +3,14 @@ several rig conventions, for the bone-mapping and extraction tests."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from scail_blender.motion.gltf import ARRAY_BUFFER, ELEMENT_ARRAY_BUFFER, GlbBuilder
-from scail_blender.rig.bonemap import BoneInfo
+from scail_blender.rig.bonemap import BoneMap, sources_points
+from scail_blender.rig.bones import BoneInfo
 
 # key -> (parent key, head, tail); "_L" keys are mirrored to "_R".
 BODY = {
@@ -353,3 +355,12 @@ def with_neck_and_head_one_bone(bones: list[BoneInfo]) -> list[BoneInfo]:
 def with_arms_on_two_spine_bones(bones: list[BoneInfo]) -> list[BoneInfo]:
     """A Mixamo-named rig whose left arm hangs from the spine bone below the right arm's."""
     return [BoneInfo(b.name, "Spine1" if b.name == "LeftShoulder" else b.parent, b.head, b.tail) for b in bones]
+
+
+def rest_points(bones: Sequence[BoneInfo], bonemap: BoneMap) -> np.ndarray:
+    """All 71 points of ``bonemap`` at the rest pose, armature space, NaN where unmapped: what a
+    mapping put where, for the tests to hold against the skeleton it was made from."""
+    by_name = {b.name: b for b in bones}
+    needed = bonemap.bones()
+    return sources_points(bonemap.sources(), {n: by_name[n].rest_matrix() for n in needed},
+                          {n: by_name[n].length for n in needed})

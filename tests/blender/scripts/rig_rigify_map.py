@@ -7,7 +7,7 @@ import bpy
 
 from scail_blender.blender.armature import bone_infos, map_armature
 from scail_blender.pose.skeleton import SMPL_JOINT_NAMES
-from scail_blender.rig.bonemap import rest_points
+from tests.support.rig_skeletons import rest_points
 
 from tests.blender.scripts.common import emit, params
 

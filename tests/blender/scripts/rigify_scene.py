@@ -23,7 +23,10 @@ from scail_blender.blender.characters import choose_characters
 from scail_blender.blender.scene_motion import ClipExtractor
 from scail_blender.blender.scene_render import plan_pose_render, render_pose_video
 from scail_blender.errors import ScailError
-from scail_blender.rig.bonemap import REQUIRED, BoneInfo, auto_map, rest_points
+from scail_blender.rig.automap import auto_map
+from scail_blender.rig.bonemap import REQUIRED
+from scail_blender.rig.bones import BoneInfo
+from tests.support.rig_skeletons import rest_points
 from tools.demo_scene import _enable_rigify, add_camera, empty_scene
 
 out = Path(sys.argv[1])

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import bpy
 
+from .compat import config_folder, extension_user_folder
 from ..errors import InputError
 from ..motion.smpl import find_body_model
 
@@ -93,9 +94,9 @@ class ScailPreferences(bpy.types.AddonPreferences):
 def user_folder() -> Path:
     """The extension's own user folder (kept across updates), or a config folder for a legacy add-on."""
     try:
-        return Path(bpy.utils.extension_path_user(PACKAGE, create=True))
+        return extension_user_folder(PACKAGE)
     except ValueError:  # not installed as an extension (scripts, tests)
-        return Path(bpy.utils.user_resource("CONFIG", path="scail_blender", create=True))
+        return config_folder("scail_blender")
 
 
 def backend_site(create: bool = True) -> Path:

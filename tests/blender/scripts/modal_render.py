@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import bpy
 
+from scail_blender.blender import compat
 from scail_blender.blender.scene_render import PoseRenderJob, plan_pose_render
 from scail_blender.operators.render_pose import TICK_S, SCAIL_OT_render_pose
 
@@ -40,7 +41,7 @@ def drive(esc_after=None):
         if result & {"FINISHED", "CANCELLED"}:
             return {"result": sorted(result), "reports": reports, "running": wm.scail_job.running,
                     "rising": seen == sorted(seen), "steps": steps, "frame": scene.frame_current,
-                    "strips": len(scene.sequence_editor.strips) if scene.sequence_editor else 0}
+                    "strips": len(compat.strips(scene.sequence_editor)) if scene.sequence_editor else 0}
 
 
 cancelled = drive(esc_after=1)

@@ -150,9 +150,11 @@ class MappingReport:
         return not self.missing_required
 
     def how_to_fix(self) -> str:
-        if self.ok and not self.suspicious:
+        """What to do about missing joints; nothing when none is missing (the "Check:" notes say
+        what to look at, and a map that is complete needs no joint set by hand)."""
+        if self.ok:
             return ""
-        names = ", ".join(self.missing_required) or "the joints listed above"
+        names = ", ".join(self.missing_required)
         return (f"Set {names} by hand (Bone mapping override: pick the bone and head or tail), or rename "
                 "the bones after a supported convention: " + ", ".join(PRESETS) + ".")
 

@@ -118,6 +118,22 @@ def preferences(context: bpy.types.Context | None = None) -> ScailPreferences | 
     return addon.preferences if addon else None
 
 
+def checkpoint_folder(context: bpy.types.Context | None = None) -> Path:
+    """The preferences' checkpoint folder for In Blender and Start Local Server, checked at the
+    button: a folder that is unset or does not exist would otherwise fail only later, in the job
+    row or the server's log."""
+    prefs = preferences(context)
+    chosen = bpy.path.abspath(prefs.checkpoint_dir) if prefs is not None and prefs.checkpoint_dir else ""
+    if not chosen:
+        raise InputError("No checkpoint folder: set Checkpoint Folder (your SCAIL-Preview or SCAIL-2 folder) "
+                         "in the add-on preferences")
+    path = Path(chosen)
+    if not path.exists():  # a folder, or a converted .safetensors file typed in
+        raise InputError(f"The checkpoint folder {path} does not exist: set Checkpoint Folder in the add-on "
+                         "preferences to the SCAIL-Preview or SCAIL-2 folder you downloaded")
+    return path
+
+
 def smpl_model_file(context: bpy.types.Context | None = None) -> Path | None:
     """The neutral SMPL model found in the preferences' SMPL folder, or None when none is set up."""
     prefs = preferences(context)

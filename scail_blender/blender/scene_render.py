@@ -29,7 +29,7 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from .characters import choose_characters, scene_characters
+from .characters import IN_BLENDER, ON_COMMAND_LINE, Advice, choose_characters, scene_characters
 from ..errors import Cancelled, CameraError, InputError
 from ..pose.framing import require_model_size
 from ..pose.skeleton import smpl_to_scail
@@ -88,7 +88,8 @@ def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str]
                      size: tuple[int, int] | None = None, fps: float = 16.0, frames_dir: Path | None = None,
                      joints_out: Path | None = None, add_strip: bool = True, scheme: str = "preview",
                      backend: str = "auto", framing: Framing = "sensor",
-                     bonemaps: list[BoneMap] | None = None, overwrite: bool = False) -> PoseRender:
+                     bonemaps: list[BoneMap] | None = None, overwrite: bool = False,
+                     advice: Advice = IN_BLENDER) -> PoseRender:
     """Check every input and resolve characters and camera before anything runs.
 
     ``size`` None follows the camera: SCAIL's official size in the camera's orientation. A size
@@ -96,7 +97,8 @@ def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str]
     stretched. ``bonemaps`` (saved bone maps) go with ``characters`` in order (see
     ``choose_characters``). Nothing is touched, neither the scene nor the disk: the outputs pass
     the one output policy (``scail_blender.outputs``; ``overwrite`` lets the frames folder replace
-    its numbered frames) and their folders are made only when the files are written.
+    its numbered frames) and their folders are made only when the files are written. ``advice``
+    words a refusal for the front end (the panel by default; see ``characters.Advice``).
     """
     cam_obj = None
     if camera:
@@ -118,7 +120,7 @@ def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str]
         raise InputError(f"Frame range {start}:{end} gives {count} pose frames, more than {MAX_POSE_FRAMES}: "
                          "render it in parts.")
     size = require_model_size(size if size is not None else default_pose_size(params))
-    choice = choose_characters(scene, characters, bonemaps)
+    choice = choose_characters(scene, characters, bonemaps, advice)
     out = Path(out)
     if joints_out is not None and Path(joints_out).suffix.lower() != ".npz":
         raise InputError(f"The joints file {joints_out} is an .npz: end its name in .npz.")
@@ -296,8 +298,10 @@ def render_pose_video(plan: PoseRender) -> PoseFiles:
     return PoseRenderJob(plan).run()
 
 
-def render_blend_file(blend: Path, out: Path, report=None, **options) -> tuple[PoseRender, PoseFiles]:
-    """Open ``blend`` and render its active scene (``options`` as for ``plan_pose_render``).
+def render_blend_file(blend: Path, out: Path, report=None, advice: Advice = ON_COMMAND_LINE,
+                      **options) -> tuple[PoseRender, PoseFiles]:
+    """Open ``blend`` and render its active scene (``options`` as for ``plan_pose_render``): the
+    command line's entry, so refusals name its flags unless ``advice`` says otherwise.
 
     ``report`` receives the plan's report lines (camera framing, characters used and skipped)
     before the render starts. The file is only read: no strip is added, because nothing saves
@@ -315,7 +319,7 @@ def render_blend_file(blend: Path, out: Path, report=None, **options) -> tuple[P
         _python_signal_handlers_back()
     except RuntimeError as exc:
         raise InputError(f"Blender could not open {blend} ({str(exc).strip()}): is it a .blend file?") from exc
-    plan = plan_pose_render(bpy.context.scene, out, add_strip=False, **options)
+    plan = plan_pose_render(bpy.context.scene, out, add_strip=False, advice=advice, **options)
     for line in plan.report_lines():
         (report or print)(line)
     return plan, render_pose_video(plan)

@@ -46,10 +46,7 @@ def chosen(context: bpy.types.Context, generate: bool) -> Backend:
 
 def in_process_checkpoint(context: bpy.types.Context) -> str:
     """The preferences' checkpoint folder, checked, with torch importable in Blender's Python."""
-    p = prefs.preferences(context)
-    checkpoint = bpy.path.abspath(p.checkpoint_dir) if p is not None and p.checkpoint_dir else ""
-    if not checkpoint:
-        raise InputError("In Blender needs the checkpoint folder: set it in the add-on preferences")
+    checkpoint = str(prefs.checkpoint_folder(context))
     add_to_path(prefs.engine_site(create=False))
     if importlib.util.find_spec("torch") is None:
         raise InputError("torch is not importable in Blender's Python: press Install Engine in the add-on "

@@ -21,11 +21,14 @@ import bpy
 
 from ..errors import InputError
 from ..pose.outputs import PoseFiles
+from .characters import ON_COMMAND_LINE, Advice
 from .scene_render import PoseRender, plan_pose_render, render_pose_video
 
 
-def render_blend_file(blend: Path, out: Path, report=None, **options) -> tuple[PoseRender, PoseFiles]:
-    """Open ``blend`` and render its active scene (``options`` as for ``plan_pose_render``).
+def render_blend_file(blend: Path, out: Path, report=None, advice: Advice = ON_COMMAND_LINE,
+                      **options) -> tuple[PoseRender, PoseFiles]:
+    """Open ``blend`` and render its active scene (``options`` as for ``plan_pose_render``): the
+    command line's entry, so refusals name its flags unless ``advice`` says otherwise.
 
     ``report`` receives the plan's report lines (camera framing, characters used and skipped)
     before the render starts. The file is only read: no strip is added, because nothing saves
@@ -43,7 +46,7 @@ def render_blend_file(blend: Path, out: Path, report=None, **options) -> tuple[P
         _python_signal_handlers_back()
     except RuntimeError as exc:
         raise InputError(f"Blender could not open {blend} ({str(exc).strip()}): is it a .blend file?") from exc
-    plan = plan_pose_render(bpy.context.scene, out, add_strip=False, **options)
+    plan = plan_pose_render(bpy.context.scene, out, add_strip=False, advice=advice, **options)
     for line in plan.report_lines():
         (report or print)(line)
     return plan, render_pose_video(plan)

@@ -16,11 +16,13 @@ turning a bone turns its children as SMPL does.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import bpy
 import numpy as np
 from mathutils import Matrix
 
+from .compat import fcurve_ensure
 from ..errors import InputError
 from ..motion.io import LoadedMotion, read_motion
 from ..motion.model import Motion
@@ -116,24 +118,27 @@ def _prepare(motion: Motion, scene: bpy.types.Scene, retime_to_scene: bool) -> P
 def import_motion_file(path: str, context: bpy.types.Context, retime_to_scene: bool = True,
                        set_scene_camera: bool = True) -> tuple[LoadedMotion, PreparedImport, list[bpy.types.Object]]:
     """Import Motion's one code path (File > Import and Extract Motion from Video): read any
-    motion file, prepare it, build its armatures and camera."""
+    motion file, prepare it, build its armatures and camera (named after the file)."""
     loaded = read_motion(path)
     prepared = prepare_import(loaded.motion, context.scene, retime_to_scene)
-    armatures, _ = build_import(prepared, context, set_scene_camera)
+    armatures, _ = build_import(prepared, context, set_scene_camera, name=Path(path).stem)
     return loaded, prepared, armatures
 
 
-def build_import(prepared: PreparedImport, context: bpy.types.Context, set_scene_camera: bool = True
-                 ) -> tuple[list[bpy.types.Object], bpy.types.Object]:
-    """Create the armatures and the camera of ``prepared`` in the active collection; on failure
-    the scene is put back as it was (see the module docstring)."""
+def build_import(prepared: PreparedImport, context: bpy.types.Context, set_scene_camera: bool = True,
+                 name: str = "motion") -> tuple[list[bpy.types.Object], bpy.types.Object]:
+    """Create the armatures and the camera "``name`` camera" of ``prepared`` in the active
+    collection; on failure the scene is put back as it was (see the module docstring).
+
+    ``name`` is what the user knows the motion by (its file); the motion's ``source`` is a
+    sentence about its origin, not a name."""
     scene = context.scene
     render = scene.render
     saved = (scene.camera, render.resolution_x, render.resolution_y, render.resolution_percentage,
              render.pixel_aspect_x, render.pixel_aspect_y, scene.frame_end)
     made: list[bpy.types.Object] = []
     try:
-        return _build(prepared, context, set_scene_camera, made)
+        return _build(prepared, context, set_scene_camera, name, made)
     except BaseException:
         for obj in made:
             data = obj.data
@@ -148,14 +153,14 @@ def build_import(prepared: PreparedImport, context: bpy.types.Context, set_scene
         raise
 
 
-def _build(prepared: PreparedImport, context: bpy.types.Context, set_scene_camera: bool,
+def _build(prepared: PreparedImport, context: bpy.types.Context, set_scene_camera: bool, name: str,
            made: list[bpy.types.Object]) -> tuple[list[bpy.types.Object], bpy.types.Object]:
     scene = context.scene
     collection = context.collection or scene.collection
     armatures = []
     for person in prepared.people:
         armatures.append(_armature(person, collection, prepared.frame_start, made))
-    camera = _camera(prepared, collection, prepared.motion.source or "motion")
+    camera = _camera(prepared, collection, f"{name} camera")
     made.append(camera)
     if set_scene_camera:
         params = prepared.camera_params
@@ -242,7 +247,7 @@ def _key_pose(obj: bpy.types.Object, person: PreparedPerson, frame_start: int) -
 
 def _fcurve(action: bpy.types.Action, obj: bpy.types.Object, path: str, index: int, times: np.ndarray,
             values: np.ndarray, group: str | None, constant: bool = False) -> None:
-    curve = action.fcurve_ensure_for_datablock(obj, path, index=index, group_name=group or "")
+    curve = fcurve_ensure(action, obj, path, index, group or "")
     curve.keyframe_points.add(len(times))
     curve.keyframe_points.foreach_set("co", np.stack([times, values], 1).ravel().astype(np.float32))
     interpolation = "CONSTANT" if constant else "LINEAR"
@@ -251,15 +256,15 @@ def _fcurve(action: bpy.types.Action, obj: bpy.types.Object, path: str, index: i
     curve.update()
 
 
-def _camera(prepared: PreparedImport, collection: bpy.types.Collection, source: str) -> bpy.types.Object:
+def _camera(prepared: PreparedImport, collection: bpy.types.Collection, name: str) -> bpy.types.Object:
     params = prepared.camera_params
-    data = bpy.data.cameras.new(f"{source} camera")
+    data = bpy.data.cameras.new(name)
     data.type = "PERSP"
     data.lens, data.sensor_width, data.sensor_height = params.lens, params.sensor_width, params.sensor_height
     data.sensor_fit = params.sensor_fit
     data.shift_x, data.shift_y = params.shift_x, params.shift_y
     data.clip_start, data.clip_end = 0.01, 1000.0
-    obj = bpy.data.objects.new(f"{source} camera", data)
+    obj = bpy.data.objects.new(name, data)
     collection.objects.link(obj)
     obj.matrix_world = Matrix([list(row) for row in params.matrix_world])
     return obj

@@ -30,6 +30,23 @@ from ..rig.structure import explain_structure, map_by_structure
 from .scene_motion import Character
 
 
+@dataclass(frozen=True)
+class Advice:
+    """What a refusal tells the user to do, in the controls of the front end they use: the
+    panel in Blender, flags on the command line (``scail render-pose``)."""
+
+    add: str  # a sentence: how to make an armature a character
+    fix: str  # a clause: how to complete the map of an armature that does not map
+
+
+IN_BLENDER = Advice(
+    add="Select the character's armature and press + under Characters in the Animate Character sidebar.",
+    fix="press + under Characters with it selected and choose the missing joints under Manual bone choices")
+ON_COMMAND_LINE = Advice(
+    add="Name the character's armature with --character (and give its --bonemap if it does not map).",
+    fix="name it with --character and give its --bonemap (Save Bone Map in Blender writes one)")
+
+
 def overrides_of(character) -> dict[str, JointSource]:
     """The panel's manual bone choices in the mapper's format (SMPL joint name -> bone end)."""
     return {o.joint: JointSource(o.bone, o.end) for o in character.overrides if o.bone}
@@ -109,13 +126,14 @@ class CharacterChoice:
 
 
 def choose_characters(scene: bpy.types.Scene, names: list[str] | None = None,
-                      bonemaps: list[BoneMap] | None = None) -> CharacterChoice:
+                      bonemaps: list[BoneMap] | None = None, advice: Advice = IN_BLENDER) -> CharacterChoice:
     """Armatures to render with their bone maps, and those left out.
 
     With ``names``: those objects, ``bonemaps`` given in the same order. Else the panel's
     enabled characters. Else (a .blend made without the add-on) the armatures that would render
     (see ``default_rule_skip``) and map to the SCAIL skeleton; one ``bonemaps`` entry then needs
-    exactly one such armature.
+    exactly one such armature. ``advice`` words what to do when none would render (names and
+    bone maps come from the command line only, so their refusals name its flags).
     """
     bonemaps = list(bonemaps or [])
     settings = getattr(scene, "scail", None)
@@ -140,10 +158,10 @@ def choose_characters(scene: bpy.types.Scene, names: list[str] | None = None,
         if not used:
             raise RigMappingError("Every character in the panel's list is unticked: tick the ones to render.")
         return CharacterChoice(used, skipped, rule="the panel's list")
-    return _default_characters(scene, bonemaps)
+    return _default_characters(scene, bonemaps, advice)
 
 
-def _default_characters(scene: bpy.types.Scene, bonemaps: list[BoneMap]) -> CharacterChoice:
+def _default_characters(scene: bpy.types.Scene, bonemaps: list[BoneMap], advice: Advice) -> CharacterChoice:
     _view_layer(scene).update()  # evaluated poses for the copy check; changes no data
     armatures = [o for o in scene.objects if o.type == "ARMATURE"]
     skipped: list[tuple[str, str]] = []
@@ -168,7 +186,7 @@ def _default_characters(scene: bpy.types.Scene, bonemaps: list[BoneMap]) -> Char
             mapped.append(Character(obj, bonemap, report=report))
         else:
             skipped.append((obj.name, "does not map to the SCAIL skeleton (missing "
-                            + ", ".join(report.missing_required) + "); name it with --character and a --bonemap"))
+                            + ", ".join(report.missing_required) + f"); {advice.fix}"))
     used = []
     for character in mapped:
         why = animation_copy_skip(scene, character, mapped)
@@ -179,7 +197,7 @@ def _default_characters(scene: bpy.types.Scene, bonemaps: list[BoneMap]) -> Char
     if not used:
         details = "; ".join(f"'{n}': {w}" for n, w in skipped) or "the scene has no armature"
         raise RigMappingError(f"No armature in scene {scene.name!r} would render as a SCAIL character ({details}). "
-                              "Add the character in the Characters panel, or name it with --character.")
+                              + advice.add)
     return CharacterChoice(used, skipped, rule=RULE)
 
 

@@ -38,13 +38,20 @@ def pose_video_path(context: bpy.types.Context) -> Path:
     return path
 
 
-def image_file(image: bpy.types.Image | None, fallback: Path) -> str | None:
-    """A file holding ``image``: its own file, else a PNG written to ``fallback`` (packed or generated images)."""
+def image_file(image: bpy.types.Image | None, fallback: Path, role: str = "reference image") -> str | None:
+    """A file holding ``image``: its own file, else a PNG written to ``fallback`` (packed, generated
+    or painted images). An image read from a file that has since been moved or deleted is refused:
+    Blender holds no pixels of it to write, and the user must say where it went."""
     if image is None:
         return None
     own = Path(bpy.path.abspath(image.filepath)) if image.filepath else None
-    if own is not None and own.is_file() and not image.packed_file and not image.is_dirty:
-        return str(own)
+    if own is not None and not image.packed_file and not image.is_dirty:
+        if own.is_file():
+            return str(own)
+        if image.source == "FILE":
+            raise InputError(f"The {role} '{image.name}' was opened from {own}, which no longer exists (moved or "
+                             "deleted): open it again from where it is now under Reference and Prompt, or pick "
+                             "another image")
     fallback.parent.mkdir(parents=True, exist_ok=True)
     image.save_render(str(fallback))
     return str(fallback)
@@ -68,7 +75,7 @@ def job_from_panel(context: bpy.types.Context) -> tuple[Job, board.Placement]:
     out = folder / f"{stem}_gen_{seed}_{time.strftime('%Y%m%d-%H%M%S')}_{secrets.token_hex(2)}.mp4"
     # Images without a file of their own are saved per job: a later Generate never changes a queued job's input.
     reference = image_file(settings.reference_image, out.with_name(f"{out.stem}_reference.png"))
-    ref_mask = image_file(settings.reference_mask, out.with_name(f"{out.stem}_reference_mask.png"))
+    ref_mask = image_file(settings.reference_mask, out.with_name(f"{out.stem}_reference_mask.png"), "reference mask")
     pose_mask = str(Path(bpy.path.abspath(settings.pose_mask))) if settings.pose_mask else None
     if (ref_mask is None) != (pose_mask is None):
         raise InputError("SCAIL-2 needs both masks (reference mask and pose mask) or neither: set the missing one")

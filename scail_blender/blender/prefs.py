@@ -12,6 +12,7 @@ from pathlib import Path
 
 import bpy
 
+from .compat import config_folder, extension_user_folder
 from ..errors import InputError
 from ..motion.smpl import find_body_model
 
@@ -93,9 +94,9 @@ class ScailPreferences(bpy.types.AddonPreferences):
 def user_folder() -> Path:
     """The extension's own user folder (kept across updates), or a config folder for a legacy add-on."""
     try:
-        return Path(bpy.utils.extension_path_user(PACKAGE, create=True))
+        return extension_user_folder(PACKAGE)
     except ValueError:  # not installed as an extension (scripts, tests)
-        return Path(bpy.utils.user_resource("CONFIG", path="scail_blender", create=True))
+        return config_folder("scail_blender")
 
 
 def engine_site(create: bool = True) -> Path:
@@ -115,6 +116,22 @@ def preferences(context: bpy.types.Context | None = None) -> ScailPreferences | 
     context = context or bpy.context
     addon = context.preferences.addons.get(PACKAGE)
     return addon.preferences if addon else None
+
+
+def checkpoint_folder(context: bpy.types.Context | None = None) -> Path:
+    """The preferences' checkpoint folder for In Blender and Start Local Server, checked at the
+    button: a folder that is unset or does not exist would otherwise fail only later, in the job
+    row or the server's log."""
+    prefs = preferences(context)
+    chosen = bpy.path.abspath(prefs.checkpoint_dir) if prefs is not None and prefs.checkpoint_dir else ""
+    if not chosen:
+        raise InputError("No checkpoint folder: set Checkpoint Folder (your SCAIL-Preview or SCAIL-2 folder) "
+                         "in the add-on preferences")
+    path = Path(chosen)
+    if not path.exists():  # a folder, or a converted .safetensors file typed in
+        raise InputError(f"The checkpoint folder {path} does not exist: set Checkpoint Folder in the add-on "
+                         "preferences to the SCAIL-Preview or SCAIL-2 folder you downloaded")
+    return path
 
 
 def smpl_model_file(context: bpy.types.Context | None = None) -> Path | None:

@@ -22,7 +22,7 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from .characters import choose_characters, scene_characters
+from .characters import IN_BLENDER, Advice, choose_characters, scene_characters
 from ..errors import Cancelled, CameraError, InputError
 from ..pose.framing import require_model_size
 from ..pose.skeleton import smpl_to_scail
@@ -81,7 +81,8 @@ def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str]
                      size: tuple[int, int] | None = None, fps: float = 16.0, frames_dir: Path | None = None,
                      joints_out: Path | None = None, add_strip: bool = True, scheme: str = "preview",
                      renderer: str = "auto", framing: Framing = "sensor",
-                     bonemaps: list[BoneMap] | None = None, overwrite: bool = False) -> PoseRender:
+                     bonemaps: list[BoneMap] | None = None, overwrite: bool = False,
+                     advice: Advice = IN_BLENDER) -> PoseRender:
     """Check every input and resolve characters and camera before anything runs.
 
     ``size`` None follows the camera: SCAIL's official size in the camera's orientation. A size
@@ -89,7 +90,8 @@ def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str]
     stretched. ``bonemaps`` (saved bone maps) go with ``characters`` in order (see
     ``choose_characters``). Nothing is touched, neither the scene nor the disk: the outputs pass
     the one output policy (``scail_blender.outputs``; ``overwrite`` lets the frames folder replace
-    its numbered frames) and their folders are made only when the files are written.
+    its numbered frames) and their folders are made only when the files are written. ``advice``
+    words a refusal for the front end (the panel by default; see ``characters.Advice``).
     """
     cam_obj = None
     if camera:
@@ -111,7 +113,7 @@ def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str]
         raise InputError(f"Frame range {start}:{end} gives {count} pose frames, more than {MAX_POSE_FRAMES}: "
                          "render it in parts.")
     size = require_model_size(size if size is not None else default_pose_size(params))
-    choice = choose_characters(scene, characters, bonemaps)
+    choice = choose_characters(scene, characters, bonemaps, advice)
     out = Path(out)
     if joints_out is not None and Path(joints_out).suffix.lower() != ".npz":
         raise InputError(f"The joints file {joints_out} is an .npz: end its name in .npz.")

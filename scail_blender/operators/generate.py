@@ -102,11 +102,11 @@ class SCAIL_OT_start_server(bpy.types.Operator):
         from ..jobs.local_server import LocalServer, serve_command
 
         p = prefs.preferences(context)
-        if p is None or not p.python_path or not p.checkpoint_dir:
+        if p is None or not p.python_path:
             self.report({"ERROR"}, "Set 'Python with torch' and the checkpoint folder in the add-on preferences")
             return {"CANCELLED"}
         try:
-            command = serve_command(bpy.path.abspath(p.python_path), bpy.path.abspath(p.checkpoint_dir),
+            command = serve_command(bpy.path.abspath(p.python_path), str(prefs.checkpoint_folder(context)),
                                     p.server_url, prefs.user_folder() / "server-data")
             server = LocalServer(command, prefs.user_folder() / "server.log")
             backends.set_local_server(server)

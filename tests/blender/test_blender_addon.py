@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.support import run_script
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 
 
+@pytest.mark.oldest_blender
 def test_register_unregister_three_times_is_clean() -> None:
     result = run_script(SCRIPTS / "register_cycle.py")
     assert result["seen"] == [[True] * 7, [False] * 7] * 3
@@ -17,6 +20,7 @@ def test_register_unregister_three_times_is_clean() -> None:
     assert result["prefs_id"] == "scail_blender"  # the root package, not scail_blender.blender
 
 
+@pytest.mark.oldest_blender
 def test_operators_through_bpy_ops() -> None:
     result = run_script(SCRIPTS / "addon_operators.py")
     assert result["character"] == "Dancer" and result["mapped"] and result["remapped"]
@@ -32,6 +36,7 @@ def test_operators_through_bpy_ops() -> None:
     assert result["preview_lit"] > 0.2, "the preview shows no skeleton"
 
 
+@pytest.mark.oldest_blender
 def test_render_operator_writes_next_to_the_blend_and_adds_the_strip(tmp_path: Path) -> None:
     result = run_script(SCRIPTS / "render_operator.py", {"blend": str(tmp_path / "shot.blend")})
     assert result["result"] == ["FINISHED"]
@@ -69,6 +74,7 @@ def test_panels_draw_existing_properties_and_operators() -> None:
             "op scail.start_server"} <= preferences
 
 
+@pytest.mark.oldest_blender
 def test_a_pose_render_on_the_board_steps_reports_progress_and_cancels(tmp_path: Path) -> None:
     """Background Blender has no event loop, so the script calls the board's timer as Blender
     would: a render row advances a slice per call, can be cancelled, and ends in the Sequencer."""

@@ -17,6 +17,7 @@ from tests.support import run_script
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 
 
+@pytest.mark.oldest_blender
 def test_nine_pose_frames_files_and_strip_timing(tmp_path: Path) -> None:
     result = run_script(SCRIPTS / "pose_render.py", {"out": str(tmp_path / "pose.mp4"), "frames_dir": str(tmp_path / "frames"),
                                                       "joints_out": str(tmp_path / "joints.npz")})
@@ -78,6 +79,7 @@ def test_bad_input_is_refused_and_changes_nothing(tmp_path: Path, broken: dict, 
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.oldest_blender
 def test_cancel_midway_restores_the_scene_and_leaves_no_files(tmp_path: Path) -> None:
     result = run_script(SCRIPTS / "cancel_render.py", {"out": str(tmp_path / "pose.mp4"), "frames_dir": str(tmp_path / "frames")})
     assert result == {"reading": "cancelled", "encoding": "cancelled", "abort reading": "aborted",

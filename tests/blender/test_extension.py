@@ -30,6 +30,7 @@ def extension_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return zips[0]
 
 
+@pytest.mark.oldest_blender
 def test_manifest_validates_and_zip_installs(extension_zip: Path, tmp_path: Path, blender_user_dir: dict[str, str]) -> None:
     report = run_script(SCRIPTS / "extension_install.py", {"zip": str(extension_zip), "video": str(tmp_path / "bundled.mp4"),
                                                             "frames_dir": str(tmp_path / "frames")}, env=blender_user_dir)
@@ -43,6 +44,8 @@ def test_manifest_validates_and_zip_installs(extension_zip: Path, tmp_path: Path
     assert len(list((tmp_path / "frames").glob("*.png"))) == 5
 
 
+# Not in the oldest-Blender pass: the bpy 4.2 module crashes in wm.read_userpref (it reloads icon
+# textures on a GPU the module does not have), a bug of the module build and not of the add-on.
 def test_preferences_register_and_persist_from_the_zip(extension_zip: Path, tmp_path: Path,
                                                        blender_user_dir: dict[str, str]) -> None:
     """Blender keys add-on preferences by bl_idname; prefs.py lives in scail_blender/blender/, so

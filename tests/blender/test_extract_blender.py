@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.server.conftest import TOKEN, running_server
 from tests.support import run_script
 
@@ -26,6 +28,7 @@ def test_extract_motion_operator_imports_the_extracted_people(tmp_path: Path) ->
     assert f"label {result['message']}" in result["done_panel"], result["done_panel"]
 
 
+@pytest.mark.oldest_blender
 def test_extract_motion_operator_through_the_job_server(tmp_path: Path) -> None:
     from scail_blender.engine.tiny_checkpoint import write_tiny_checkpoint
     from scail_blender.extract.testing import write_tiny_weights

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from scail_blender.media.video import VideoWriter
 
@@ -18,6 +19,7 @@ def write_clip(path: Path, frames: int, fps: float) -> Path:
     return path
 
 
+@pytest.mark.oldest_blender
 def test_strip_lands_on_free_channel_and_replaces_its_old_copy(tmp_path: Path) -> None:
     clip = write_clip(tmp_path / "pose.24fps.mp4", 12, 24)
     other = write_clip(tmp_path / "other.mp4", 30, 24)

@@ -3,12 +3,15 @@ results, and the scenes they start from (built with the demo's own scene tools).
 
 from __future__ import annotations
 
+import atexit
 import json
+import os
 import sys
 from typing import Any
 
 import bpy
 
+from scail_blender.blender import compat
 from tools.demo_scene import add_camera, add_rigify_dancer, empty_scene
 
 
@@ -18,8 +21,19 @@ def params() -> dict[str, Any]:
 
 
 def emit(result: Any) -> None:
-    """Print the results as the last line of stdout, where ``run_script`` reads them."""
-    print(json.dumps(result))
+    """Print the results as the last line of stdout, where ``run_script`` reads them, and end the script.
+
+    The bpy modules 4.2-4.3 crash (SIGSEGV) and 4.5 hangs in their C++ exit handlers once a class
+    with Python callbacks was registered: Blender's static destructors call into the finalized
+    interpreter (Blender the application tears down before that and is not affected). So the
+    script runs every Python exit handler (the add-on's, then Blender's own ``WM_exit``) and ends
+    the process itself, the same way on every version; ``emit`` is each script's last statement.
+    """
+    print(json.dumps(result), flush=True)
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def addon_scene() -> tuple[bpy.types.Scene, bpy.types.Object, bpy.types.Area]:
@@ -48,7 +62,7 @@ def dancer_scene() -> tuple[bpy.types.Scene, list[bpy.types.Object], bpy.types.O
 def scene_state(scene: bpy.types.Scene) -> dict[str, Any]:
     """What a refused or cancelled render must leave as it found it."""
     editor = scene.sequence_editor
-    strips = sorted((s.name, s.channel, s.frame_final_start) for s in editor.strips) if editor else []
+    strips = sorted((s.name, s.channel, s.frame_final_start) for s in compat.strips(editor)) if editor else []
     return {"frame": scene.frame_current, "objects": sorted(o.name for o in scene.objects), "strips": strips,
             "camera": scene.camera.name if scene.camera else None, "fps": scene.render.fps,
             "res": [scene.render.resolution_x, scene.render.resolution_y],

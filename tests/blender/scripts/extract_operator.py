@@ -23,7 +23,8 @@ DEADLINE_S = 120.0
 
 args = params()
 folder = Path(args["folder"])
-os.environ["SCAIL_POSE_WEIGHTS"] = str(write_tiny_weights(folder / "weights"))
+if "server" not in args:  # the server has its own weights; writing them needs onnx, which a bpy venv may lack
+    os.environ["SCAIL_POSE_WEIGHTS"] = str(write_tiny_weights(folder / "weights"))
 video = write_scene(crossing_scene(frames=12), folder / "driving.mp4")
 
 import scail_blender  # noqa: E402 - registered after the factory reset below

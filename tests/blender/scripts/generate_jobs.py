@@ -130,9 +130,12 @@ report["loaded"] = [runner.loaded]
 bpy.ops.scail.release_model()
 report["loaded"].append(runner.loaded)
 
-# 8. A job that fails while it runs shows its message in the job list. Its reference is an image
+# 8. A job that fails while it runs shows its message in the job list: a checkpoint folder that
+# exists (a missing one is refused at the button) but holds no model. Its reference is an image
 # made in Blender (no file of its own), which goes to the job as a PNG saved beside its output.
-preferences.checkpoint_dir = str(Path(p["folder"]) / "no-checkpoint")
+empty = Path(p["folder"]) / "empty"
+empty.mkdir()
+preferences.checkpoint_dir = str(empty)
 bpy.context.scene.scail.reference_image = bpy.data.images.new("painted", 64, 64)
 record = generate()
 report["failed"] = finish(record)

@@ -13,6 +13,7 @@ import bpy
 import numpy as np
 from mathutils import Quaternion
 
+from scail_blender.blender import compat
 from scail_blender.blender.build_rig import GLTF_TO_BLENDER
 from scail_blender.motion import read_motion
 from scail_blender.motion.smpl import rodrigues
@@ -41,7 +42,7 @@ motion = read_motion(path).motion
 want = motion.joints[:, 0] * np.array([1.0, -1.0, -1.0]) / 1000.0 @ GLTF_TO_BLENDER.T  # Blender world, metres
 step = motion.fps / scene.render.fps  # source frames per scene frame
 rig = next(o for o in scene.objects if o.type == "ARMATURE")
-curves = list(rig.animation_data.action.layers[0].strips[0].channelbag(rig.animation_data.action_slot).fcurves)
+curves = compat.fcurves(rig)
 keyed = len(curves[0].keyframe_points)
 position_mm, rotation_deg = 0.0, 0.0
 for t in range(scene.frame_start, scene.frame_start + keyed):

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import bpy
 
-from scail_blender.blender import board
-from scail_blender.blender.compat import strips
+from scail_blender.blender import board, compat
 from scail_blender.blender.scene_render import PoseRenderJob, plan_pose_render
 
 from tests.blender.scripts.common import add_camera, addon_scene, emit, params
@@ -35,7 +34,7 @@ def drive(cancel_after=None):
         time.sleep(board.RENDER_SLICE_S)  # Blender is idle between timer calls
     return {"state": record.status.state, "line": record.line(), "rising": seen == sorted(seen), "ticks": ticks,
             "render_poll_blocked_while_running": blocked, "render_poll_blocked": not bpy.ops.scail.render_pose.poll(),
-            "frame": scene.frame_current, "strips": len(strips(scene.sequence_editor)) if scene.sequence_editor else 0}
+            "frame": scene.frame_current, "strips": len(compat.strips(scene.sequence_editor)) if scene.sequence_editor else 0}
 
 
 cancelled = drive(cancel_after=1)

@@ -5,7 +5,6 @@ height x width. Prints one JSON line of findings for tests/blender/test_outputs_
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ from scail_blender.blender.scene_render import plan_pose_render, render_pose_vid
 from scail_blender.errors import InputError, ScailError
 from scail_blender.motion.model import Motion, save_motion_npz
 from scail_blender.operators import motion_io
+from tests.blender.scripts.common import emit
 from tests.support.motion_fixtures import walking
 
 tmp = Path(sys.argv[1])
@@ -123,4 +123,4 @@ prefs.ScailPreferences.draw(host, bpy.context)
 found["preferences"] = host.drawn
 props.ensure_registered()
 found["presets"] = [item.name for item in scene.scail.bl_rna.properties["size_preset"].enum_items]
-print(json.dumps(found))
+emit(found)

@@ -5,6 +5,7 @@ Parameters: ``out``, ``joints_out``.
 
 from pathlib import Path
 
+from scail_blender.blender import compat
 from scail_blender.blender.scene_render import plan_pose_render, render_pose_video
 
 from tests.blender.scripts.common import add_rigify_dancer, dancer_scene, emit, params
@@ -17,4 +18,4 @@ plan = plan_pose_render(scene, Path(p["out"]), frame_range=(10, 12), fps=24, joi
                         add_strip=False)
 files = render_pose_video(plan)
 emit({"people": [c.obj.name for c in plan.characters], "frames": files.frames,
-      "strips": len(scene.sequence_editor.strips) if scene.sequence_editor else 0})
+      "strips": len(compat.strips(scene.sequence_editor)) if scene.sequence_editor else 0})

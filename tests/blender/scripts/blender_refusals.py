@@ -16,7 +16,7 @@ import numpy as np
 
 import scail_blender
 from scail_blender.blender import backends, board, prefs
-from scail_blender.blender.scene_render import render_blend_file
+from scail_blender.blender.blend_file import render_blend_file
 from scail_blender.errors import ScailError
 from scail_blender.media.video import write_video
 from tests.blender.scripts.common import emit, params

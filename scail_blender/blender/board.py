@@ -91,6 +91,8 @@ _inbox: queue.SimpleQueue = queue.SimpleQueue()
 records: dict[str, JobRecord] = {}
 activities: dict[str, Activity] = {"server": Activity(), "install": Activity()}
 _senders: dict[int, queue.SimpleQueue] = {}  # id(backend) -> its sender's queue
+_pending: set[str] = set()  # rows whose job is queued for sending or being sent
+_pending_lock = threading.Lock()
 
 
 # Any thread --------------------------------------------------------------------------------------
@@ -121,23 +123,39 @@ def send(kind: Kind, label: str, backend: Backend, job: AnyJob, placement: Place
         else:
             post("accepted", key, (backend, job_id))
 
-    _sender(backend).put(submit)
+    with _pending_lock:
+        _pending.add(key)
+    _sender(backend).put((key, submit))
     _redraw()
     return record
 
 
 def _sender(backend: Backend) -> queue.SimpleQueue:
-    """The queue of one daemon thread that submits to ``backend``, one job after the other."""
+    """The queue of one daemon thread that submits to ``backend``, one job after the other; while
+    it sends a job the thread is named ``scail-send-KEY`` (idle: ``scail-sender``)."""
     sender = _senders.get(id(backend))
     if sender is None:
         sender = _senders[id(backend)] = queue.SimpleQueue()
 
         def work() -> None:
             while True:
-                sender.get()()
+                key, submit = sender.get()
+                threading.current_thread().name = f"scail-send-{key}"
+                try:
+                    submit()
+                finally:
+                    with _pending_lock:
+                        _pending.discard(key)
+                    threading.current_thread().name = "scail-sender"
 
-        threading.Thread(target=work, name="scail-send", daemon=True).start()
+        threading.Thread(target=work, name="scail-sender", daemon=True).start()
     return sender
+
+
+def sending() -> bool:
+    """Whether a job is still waiting to be sent or being sent (an upload to a server, say)."""
+    with _pending_lock:
+        return bool(_pending)
 
 
 def add_render(label: str, render: Any) -> JobRecord:

@@ -90,8 +90,8 @@ client = ScailClient(p["url"], p["token"])
 before = client.list()[1]
 record = generate()
 bpy.ops.scail.job_remove(key=record.key)
-board.drain_until(lambda: board._inbox.empty() and not any(
-    t.name.startswith(("scail-send", "scail-remove")) for t in threading.enumerate()), TIMEOUT)
+board.drain_until(lambda: not board.sending() and board._inbox.empty() and not any(
+    t.name.startswith("scail-remove") for t in threading.enumerate()), TIMEOUT)
 report["removed_while_uploading"] = {"listed": record.key in board.records, "left_on_server": client.list()[1] - before}
 settings.steps = p["steps"]
 

@@ -47,6 +47,7 @@ def test_render_operator_writes_next_to_the_blend_and_adds_the_strip(tmp_path: P
     assert len(list((tmp_path / "shot_Scene_pose").glob("*.png"))) == 5
 
 
+@pytest.mark.oldest_blender
 def test_panels_draw_existing_properties_and_operators() -> None:
     """Panels never draw in background mode, so the script draws them into a layout that checks
     every property and operator it is given against the registered ones."""

@@ -99,6 +99,7 @@ def _show_warnings() -> None:
         # A job's outcome is the command's own line (its error, or "wrote ..."); the runner's log
         # records of it are for the server's log.
         handler.addFilter(lambda record: not record.name.startswith("scail_blender.jobs.runner"))
+        handler.setLevel(logging.WARNING)  # a command that logs more (scail serve) keeps stderr's lines warnings
         package.addHandler(handler)
         package.setLevel(logging.WARNING)
 

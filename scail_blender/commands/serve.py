@@ -89,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
     from ..extract.weights import WEIGHTS_ENV
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("scail_blender").setLevel(logging.INFO)  # the runner's records are the server log's
     settings = Settings(checkpoint=Path(args.checkpoint), data_dir=args.data_dir, host=args.host, port=args.port,
                         token=args.token, device=args.device, max_upload_mb=args.max_upload_mb,
                         keep_days=args.keep_days, min_free_mb=args.min_free_space, lora_dir=args.lora_dir,

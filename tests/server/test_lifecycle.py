@@ -73,6 +73,7 @@ def test_sigterm_while_scail_submit_follows_stops_at_once_and_loses_no_attempt(
             assert code == 0, log
             assert "Traceback" not in log and "cancelled" not in log, log
             assert "stopping: 1 running job(s) queued again for the next start" in log, log
+            assert f"job {job_id} interrupted by the stop; queued again" in log, log  # the runner's own line
             assert took < STOP_S
             assert submit.poll() is None, "the follower waits for the server to come back"
             storage = Storage(data)

@@ -4,7 +4,9 @@
 and sends each job to rank 0 of its group, where a ``GroupPipeline`` runs it: the very same
 ScailPipeline code (text encoder, CLIP, VAE, sampler and writer on rank 0, output written by
 rank 0), except that its DiT is loaded on every rank and each call runs across all of them. The
-same seed therefore gives the same video as one process, up to float rounding in attention.
+same seed therefore gives the same video as one process, up to float rounding: the attention is
+split across ranks, and rank 0 runs the encoders and the VAE with its own share of the CPU threads
+(tests/engine/test_parallel.py bounds the difference).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from ..errors import InputError, ScailError
 from .client import ScailClient
 from .contract import AnyJob, ExtractJob, Job
 from .follow import follow
-from .runner import JobHandle, LocalRunner, PipelineFactory
+from .runner import Extractor, JobHandle, LocalRunner, PipelineFactory, scail_extractor
 from .status import JobError, JobStatus, Listener
 
 log = logging.getLogger(__name__)
@@ -49,8 +49,9 @@ class InProcessBackend:
     place = "in Blender"
     sending = "queuing in Blender"
 
-    def __init__(self, checkpoint: str | Path | None, pipeline_factory: PipelineFactory, device: str | None = None) -> None:
-        self.runner = LocalRunner(checkpoint, device, pipeline_factory=pipeline_factory)
+    def __init__(self, checkpoint: str | Path | None, pipeline_factory: PipelineFactory, device: str | None = None,
+                 extractor: Extractor = scail_extractor) -> None:
+        self.runner = LocalRunner(checkpoint, device, pipeline_factory=pipeline_factory, extractor=extractor)
         self._handles: dict[str, JobHandle] = {}
 
     @property
@@ -68,6 +69,8 @@ class InProcessBackend:
 
     def submit(self, job: AnyJob, listener: Listener) -> str:
         handle = self.runner.submit(job, listener=listener)
+        # Finished jobs need no handle any more (cancel and remove of them change nothing).
+        self._handles = {i: h for i, h in self._handles.items() if not h.status.final}
         self._handles[handle.id] = handle
         return handle.id
 

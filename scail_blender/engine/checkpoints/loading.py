@@ -23,6 +23,9 @@ HEAD_DIM = 128  # every released Wan2.1 size; shapes alone do not tell the numbe
 def detect_variant(names: Iterable[str]) -> str:
     """"scail" or "scail2" from the tensor names; CheckpointError for other models."""
     names = set(names)
+    if any(n.startswith("vace_") for n in names):
+        raise CheckpointError(f"this is a Wan2.1 VACE model ({len(names)} tensors, vace_ blocks), not "
+                              "SCAIL: point to the SCAIL-Preview or SCAIL-2 checkpoint instead")
     if "patch_embedding_mask.weight" in names:
         return "scail2"
     if "patch_embedding_pose.weight" in names:

@@ -167,8 +167,12 @@ def test_refused_by_name(states, tmp_path: Path) -> None:
     vace = dict(wan_t2v)
     vace["vace_patch_embedding.weight"] = torch.zeros(256, 96, 1, 2, 2)
     vace["vace_blocks.0.before_proj.weight"] = torch.zeros(256, 256)
-    with pytest.raises(CheckpointError, match="Wan2.1 VACE model"):
+    with pytest.raises(CheckpointError, match="Wan2.1 VACE model .*with vace_patch_embedding.weight"):
         load_dit(save_comfy(vace, tmp_path / "vace.safetensors"))
+    animate = dict(wan_i2v)
+    animate["face_adapter.fuser_blocks.0.k_norm.weight"] = torch.ones(128)
+    with pytest.raises(CheckpointError, match="Wan2.2 Animate model"):
+        load_dit(save_scaled_fp8(animate, tmp_path / "animate.safetensors"))
 
 
 def test_unreadable_quantisations_are_refused_by_name(states, tmp_path: Path) -> None:

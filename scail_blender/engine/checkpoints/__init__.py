@@ -1,7 +1,8 @@
 """SCAIL DiT checkpoints: read the three official formats, check them, build the model; convert them.
 
-``formats`` opens files, ``names`` maps SAT names to the wan branch's, ``loading`` checks a
-checkpoint and builds the model, ``convert`` writes safetensors.
+``formats`` opens files, ``comfy`` maps ComfyUI's repacks (prefixed names, fp8 weights with their
+scales) to plain wan-branch tensors, ``names`` maps SAT names to the wan branch's, ``loading``
+checks a checkpoint and builds the model, ``convert`` writes safetensors.
 
 Formats (all hold the same tensors, only named and packed differently):
 
@@ -11,7 +12,9 @@ Formats (all hold the same tensors, only named and packed differently):
 - FSDP, SCAIL-2's release: ``model/1/fsdp2_rank_0000_checkpoint.pt``, float32, the same SAT names
   under "module", next to NumPy RNG state;
 - safetensors in the wan-branch names (``blocks.0.self_attn.q.weight``...), what the official
-  convert.py writes and what ``scail convert`` writes for fast reloads.
+  convert.py writes and what ``scail convert`` writes for fast reloads; ComfyUI's and kijai's
+  repacks of them too (``model.diffusion_model.`` prefix, fp16/bf16, fp8 e4m3fn with or without
+  per-tensor scales, dequantised on load for now).
 
 Reading never holds two copies of the weights: pickles are memory-mapped, safetensors read one
 tensor at a time, each tensor is cast and moved to its device on the way, and the model is built

@@ -17,6 +17,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 
 from ...errors import CheckpointError
+from .comfy import comfy_view, is_comfy_layout
 from .names import SAT_PREFIX, sat_to_wan
 
 SAT_PATH = Path("model/1/mp_rank_00_model_states.pt")
@@ -61,13 +62,19 @@ def open_checkpoint(path: str | Path) -> Checkpoint:
     file = find_checkpoint_file(path)
     if zipfile.is_zipfile(file):
         return _open_torch(file)
+    with file.open("rb") as handle:
+        if handle.read(4) == b"GGUF":
+            raise CheckpointError(f"{file} is a GGUF file, which scail-blender does not read yet; "
+                                  "use the fp16/bf16 or fp8 .safetensors file of the same model")
     return _open_safetensors(file)
 
 
 def _open_safetensors(file: Path) -> Checkpoint:
     try:
         handle = safe_open(file, framework="pt", device="cpu")
-        shapes = {name: tuple(handle.get_slice(name).get_shape()) for name in handle.keys()}
+        slices = {name: handle.get_slice(name) for name in handle.keys()}
+        shapes = {name: tuple(s.get_shape()) for name, s in slices.items()}
+        dtypes = {name: s.get_dtype() for name, s in slices.items()}
         metadata = handle.metadata() or {}
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{file} is neither a PyTorch checkpoint nor a readable safetensors "
@@ -76,7 +83,13 @@ def _open_safetensors(file: Path) -> Checkpoint:
     num_heads = None
     if CONFIG_METADATA in metadata:
         num_heads = json.loads(metadata[CONFIG_METADATA]).get("num_heads")
-    return Checkpoint(file, shapes, handle.get_tensor, [], num_heads)
+    read = handle.get_tensor
+    if is_comfy_layout(shapes, dtypes):  # ComfyUI prefix or fp8 weights: see comfy.py
+        try:
+            shapes, read = comfy_view(shapes, dtypes, metadata, handle.get_tensor)
+        except CheckpointError as exc:
+            raise CheckpointError(f"{file}: {exc}") from exc
+    return Checkpoint(file, shapes, read, [], num_heads)
 
 
 class _StandIn:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
+from pathlib import Path
 
 from ..errors import InputError
 from ..pose.camera import Intrinsics
 from ..outputs import check_outputs, check_space
 from ..pose.framing import is_model_size, nearest_model_size, size_text
+from ..pose.identity import MODES as MASK_MODES
 from .common import fps_arg, size_arg, terminal_progress, warn
 
 DESCRIPTION = """\
@@ -43,6 +46,15 @@ were used and skipped and why, and how the camera was framed. The .blend is only
 """
 
 EPILOG = """\
+SCAIL-2 masks: --mask-out MASK.mp4 also writes the driving mask of the render: every frame of
+the pose video, same size and rate, each character's capsule silhouette (occlusion as drawn)
+filled with its identity colour. Identities go left to right by where the characters are in the
+first frame (people who appear later follow, in the order they appear) and keep their colour for
+the whole clip: blue, red, green, magenta, cyan, yellow, then again. --mask-mode animation
+(default) paints them on black, replacement on white, as SCAIL-2 reads them. The mask is H.264
+in RGB at quantiser 0 (lossless): every pixel decodes to exactly its colour. Give it to
+`scail generate --pose-mask` with the pose video.
+
 outputs: nothing is written until the whole clip rendered; then --out, --joints-out and the
 frames appear together (each is written beside its target under a hidden name and renamed), and
 Ctrl-C or SIGTERM leaves nothing behind. Refused before any work: an output that is an input or
@@ -71,6 +83,7 @@ examples:
   scail render-pose --blend shot.blend --character Hero --frame-range 1:81 --out pose.mp4
   scail render-pose --motion dance.npz --out pose.mp4 --frames-dir frames/ --size 896x512 --fps 16
   scail render-pose --motion dance.npz --out pose.mp4 --joints-out rendered.npz
+  scail render-pose --motion duet.npz --out pose.mp4 --mask-out mask.mp4 --mask-mode animation
 """
 
 
@@ -99,6 +112,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--joints-out", metavar="FILE.npz",
                         help="write the camera-space joints, intrinsics, size and fps actually rendered, "
                              "in the --motion format (rendering it again gives the same frames)")
+    parser.add_argument("--mask-out", metavar="MASK.mp4",
+                        help="also write the SCAIL-2 driving mask (identity colours, lossless; see below)")
+    parser.add_argument("--mask-mode", choices=MASK_MODES, default=None,
+                        help="--mask-out: animation (characters on black, default) or replacement (on white)")
     parser.add_argument("--overwrite", action="store_true",
                         help="let --frames-dir replace the numbered frames already in it (nothing else is touched)")
     parser.add_argument("--size", metavar="HxW", type=size_arg,
@@ -139,7 +156,9 @@ def check_paths(args: argparse.Namespace, source: str):
         warn("--overwrite only concerns --frames-dir; without it, it changes nothing")
     if args.joints_out and not args.joints_out.lower().endswith(".npz"):
         raise InputError(f"--joints-out {args.joints_out}: the joints file is an .npz; end its name in .npz")
-    return check_outputs({"--out": args.out, "--joints-out": args.joints_out},
+    if args.mask_mode and not args.mask_out:
+        raise InputError("--mask-mode says how to paint the --mask-out video; give --mask-out MASK.mp4 too")
+    return check_outputs({"--out": args.out, "--joints-out": args.joints_out, "--mask-out": args.mask_out},
                          inputs={f"--{source}": getattr(args, source)}, frames={"--frames-dir": args.frames_dir},
                          overwrite=args.overwrite)
 
@@ -151,10 +170,12 @@ def estimated_bytes(frames: int, size: tuple[int, int], pngs: bool) -> int:
     return raw // 50 + (raw // 10 if pngs else 0)
 
 
-def report(files, size: tuple[int, int], fps: float) -> None:
+def report(files, size: tuple[int, int], fps: float, mask: str | None = None, mode: str | None = None) -> None:
     for line in files.warnings:
         warn(line)
     print(f"wrote {files.video} ({files.frames} frames, {size_text(size)}, {fps:g} fps)")
+    if mask:
+        print(f"wrote {mask} (SCAIL-2 {mode} driving mask, lossless)")
 
 
 def load_motion_file(path: str):
@@ -180,9 +201,11 @@ def run(args: argparse.Namespace) -> int:
         near = nearest_model_size(size)
         warn(f"{size_text(size)} is fine for a preview but SCAIL needs multiples of 32; "
              f"the nearest size it takes is {size_text(near)} (--size {near[0]}x{near[1]})")
+    mode = args.mask_mode or "animation"
     result = write_pose_video(motion, args.out, frames_dir=args.frames_dir, joints_out=args.joints_out,
-                              scheme=args.palette, renderer=args.renderer, progress=terminal_progress())
-    report(result, size, motion.fps)
+                              scheme=args.palette, renderer=args.renderer, progress=terminal_progress(),
+                              mask_out=args.mask_out, mask_mode=mode)
+    report(result, size, motion.fps, args.mask_out, mode)
     return 0
 
 
@@ -200,11 +223,36 @@ def run_blend(args: argparse.Namespace) -> int:
 
     check_paths(args, "blend")
     bonemaps = [load_bonemap(path) for path in args.bonemap or []]
-    options = {"characters": args.character, "bonemaps": bonemaps, "camera": args.camera,
-               "frame_range": args.frame_range, "size": args.size, "framing": args.framing or "sensor",
-               "fps": args.fps or 16.0, "frames_dir": args.frames_dir, "joints_out": args.joints_out,
-               "scheme": args.palette, "renderer": args.renderer, "overwrite": args.overwrite}
-    plan, files = render_blend_file(args.blend, args.out, report=lambda line: print(line, file=sys.stderr),
-                                    **options)
-    report(files, plan.size, options["fps"])
+    with tempfile.TemporaryDirectory(prefix=".scail-mask-") as scratch:
+        # The mask is drawn from the joints exactly as rendered, so --blend needs them even
+        # when the user did not ask for --joints-out.
+        joints_out = args.joints_out or (str(Path(scratch) / "joints.npz") if args.mask_out else None)
+        options = {"characters": args.character, "bonemaps": bonemaps, "camera": args.camera,
+                   "frame_range": args.frame_range, "size": args.size, "framing": args.framing or "sensor",
+                   "fps": args.fps or 16.0, "frames_dir": args.frames_dir, "joints_out": joints_out,
+                   "scheme": args.palette, "renderer": args.renderer, "overwrite": args.overwrite}
+        plan, files = render_blend_file(args.blend, args.out, report=lambda line: print(line, file=sys.stderr),
+                                        **options)
+        mode = args.mask_mode or "animation"
+        if args.mask_out:
+            write_blend_mask(files, joints_out, args.mask_out, mode, args.joints_out)
+    report(files, plan.size, options["fps"], args.mask_out, mode)
     return 0
+
+
+def write_blend_mask(files, joints: str, mask_out: str, mode: str, joints_out: str | None) -> None:
+    """The --blend mask, from the joints the scene render wrote (the framed motion itself, so
+    the mask has the pose video's frames, size and rate); if it fails, the render's files go too."""
+    from ..media.video import VideoWriter
+    from ..motion.pose_video import frame_motion, mask_frames
+
+    motion = frame_motion(load_motion_file(joints))
+    try:
+        with VideoWriter(mask_out, motion.fps, motion.image_size, lossless=True) as writer:
+            for frame in mask_frames(motion, mode):
+                writer.write(frame)
+    except BaseException:
+        files.remove()
+        if joints_out:
+            Path(joints_out).unlink(missing_ok=True)
+        raise

@@ -6,7 +6,9 @@ clip is never held in memory, and a writer that fails or is cancelled leaves no 
 behind (it writes to a hidden temporary name and renames on success).
 
 The defaults match what the official SCAIL-Pose scripts produce through moviepy: libx264 with
-x264's default quality (CRF 23), yuv420p, at the requested frame rate.
+x264's default quality (CRF 23), yuv420p, at the requested frame rate. ``lossless=True`` writes
+H.264 in RGB at quantiser 0 (libx264rgb, rgb24) instead: every pixel decodes to exactly the value
+written, which identity masks need (a colour that shifts changes the class the model reads).
 """
 
 from __future__ import annotations
@@ -79,11 +81,11 @@ class VideoWriter:
     """
 
     def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int], crf: int = 23,
-                 preset: str = "medium") -> None:
+                 preset: str = "medium", lossless: bool = False) -> None:
         height, width = size
         if height <= 0 or width <= 0:
             raise InputError(f"Video size {height} high x {width} wide is empty; give a positive HxW (height x width)")
-        if height % 2 or width % 2:
+        if (height % 2 or width % 2) and not lossless:
             raise InputError(
                 f"H.264 (yuv420p) needs an even height and width, got {height} high x {width} wide; "
                 "choose an even size or write PNG frames instead"
@@ -93,6 +95,7 @@ class VideoWriter:
         self.fps = fps_fraction(fps)
         self.crf = crf
         self.preset = preset
+        self.lossless = lossless
         self.frames_written = 0
         self._proc: subprocess.Popen | None = None
         self._temp: Path | None = None
@@ -106,8 +109,7 @@ class VideoWriter:
             ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
             "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
             "-framerate", f"{self.fps.numerator}/{self.fps.denominator}", "-i", "-",
-            "-an", "-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf),
-            "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4", str(self._temp),
+            "-an", *self._codec(), "-movflags", "+faststart", "-f", "mp4", str(self._temp),
         ]
         try:
             self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -115,6 +117,11 @@ class VideoWriter:
             self._discard()
             raise
         return self
+
+    def _codec(self) -> list[str]:
+        if self.lossless:
+            return ["-c:v", "libx264rgb", "-preset", self.preset, "-qp", "0", "-pix_fmt", "rgb24"]
+        return ["-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf), "-pix_fmt", "yuv420p"]
 
     def _discard(self) -> None:
         """Remove the temporary file and the folders this writer created."""

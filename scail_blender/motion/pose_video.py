@@ -5,7 +5,8 @@ so the exact joints and intrinsics of a render can be saved and rendered again t
 frames. ``write_pose_video`` streams the frames into an mp4 (and PNGs), reporting progress and
 honouring cancel between frames; outputs appear only when the whole clip succeeded. A clip in
 which nobody can be drawn is refused before rendering (a black video with exit 0 would be a
-silent wrong result), and a clip with some empty frames says how many.
+silent wrong result), and a clip with some empty frames says how many. With ``mask_out`` the
+same call writes the SCAIL-2 driving mask of the skeleton render (``mask_frames``) beside it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import dataclasses
 import os
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +26,9 @@ from ..progress import ProgressCallback, no_progress
 from ..pose.camera import Intrinsics
 from ..pose.framing import check_size, cover_crop
 from ..pose.marks import Marks2D, project_marks
-from ..pose.render import render_clip
+from ..pose.identity import IdentityTracker, background, label_boxes, paint_mask
+from ..pose.render import render_clip, render_clip_people
+from ..media.video import VideoWriter
 from ..pose.skeleton import smpl_to_scail
 from ..pose.outputs import PoseFiles, write_pose_files
 from ..errors import InputError
@@ -76,6 +80,29 @@ def motion_frames(motion: Motion, scheme: str = "preview", renderer: str = "auto
                        marks=clip_marks(motion), scheme=scheme, renderer=renderer)
 
 
+def mask_frames(motion: Motion, mode: str = "animation") -> Iterator[np.ndarray]:
+    """The SCAIL-2 driving mask of a framed motion's skeleton render, one frame per pose frame.
+
+    Each person's capsule silhouette (as ``render_clip`` draws it, occlusion included) is painted
+    in its identity colour on ``mode``'s driving background. Identities are decided from where
+    the silhouettes are when each person is first seen (left to right in the first frame), so a
+    character keeps its colour when people swap sides later.
+    """
+    assert motion.intrinsics is not None and motion.image_size is not None, "call frame_motion first"
+    tracker = IdentityTracker(motion.people)
+    for labels in render_clip_people(smpl_to_scail(motion.joints), motion.intrinsics, motion.image_size):
+        yield paint_mask(labels, tracker.update(label_boxes(labels, motion.people)), mode, "driving")
+
+
+def _writing_masks(frames: Iterator[np.ndarray], masks: Iterator[np.ndarray], writer: VideoWriter
+                   ) -> Iterator[np.ndarray]:
+    """Pass the pose frames through, writing the mask frame of each as it goes (one stream, so
+    progress and cancel cover both videos)."""
+    for frame, mask in zip(frames, masks):
+        writer.write(mask)
+        yield frame
+
+
 def drawable(motion: Motion) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """[T, P] masks of a framed motion: present, in front of the camera, and drawable (some joint
     in front of the camera projects into the picture)."""
@@ -115,16 +142,42 @@ def write_pose_video(motion: Motion, out: str | os.PathLike, *, frames_dir: str 
                       joints_out: str | os.PathLike | None = None,
                       strip: tuple[Path, float, Sequence[int]] | None = None, scheme: str = "preview",
                       renderer: str = "auto", progress: ProgressCallback = no_progress,
-                      cancel: threading.Event | None = None) -> PoseFiles:
+                      cancel: threading.Event | None = None, mask_out: str | os.PathLike | None = None,
+                      mask_mode: str = "animation") -> PoseFiles:
     """Render a framed motion (see ``frame_motion``) to ``out`` as H.264 at the motion's fps.
 
     ``strip`` adds a copy at the scene's rate (see ``outputs.write_pose_files``); ``joints_out``
-    receives the framed motion itself. All of them are written, or none. The paths must have
-    passed ``scail_blender.outputs.check_outputs``; the result's ``warnings`` are for the user.
+    receives the framed motion itself; ``mask_out`` the SCAIL-2 driving mask (``mask_frames``,
+    ``mask_mode`` "animation" or "replacement") with the pose video's frames, size and rate,
+    encoded losslessly so every pixel decodes to its exact colour. All of them are written, or
+    none. The paths must have passed ``scail_blender.outputs.check_outputs``; the result's
+    ``warnings`` are for the user.
     """
     assert motion.intrinsics is not None and motion.image_size is not None, "call frame_motion first"
+    if mask_out is None:
+        return _write_pose_video(motion, out, frames_dir, joints_out, strip, scheme, renderer, progress, cancel, None)
+    background(mask_mode, "driving")  # refuse an unknown mode before any file is started
+    with ExitStack() as stack:
+        writer = stack.enter_context(VideoWriter(mask_out, motion.fps, motion.image_size, lossless=True))
+        files = _write_pose_video(motion, out, frames_dir, joints_out, strip, scheme, renderer, progress, cancel,
+                                  (mask_frames(motion, mask_mode), writer))
+        try:
+            stack.close()  # the mask commits last: if it cannot be put in place, the pose files go too
+        except BaseException:
+            files.remove()
+            if joints_out is not None:
+                Path(joints_out).unlink(missing_ok=True)
+            raise
+    return files
+
+
+def _write_pose_video(motion: Motion, out, frames_dir, joints_out, strip, scheme: str, renderer: str,
+                      progress: ProgressCallback, cancel: threading.Event | None,
+                      masks: tuple[Iterator[np.ndarray], VideoWriter] | None) -> PoseFiles:
     warnings = check_drawable(motion)
     frames = motion_frames(motion, scheme, renderer)
+    if masks is not None:
+        frames = _writing_masks(frames, *masks)
     target = Path(frames_dir) if frames_dir else None
     if joints_out is None:
         files = write_pose_files(frames, motion.image_size, motion.fps, Path(out), total=motion.frames,

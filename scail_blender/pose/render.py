@@ -22,7 +22,7 @@ from .camera import Intrinsics
 from .marks import Marks2D, draw_marks, mark_pixels
 from .capsules import (RADIUS_MM, DepthRange, NumpyOps, Scene, build_scene, check_joints, depth_range, joint_validity,
                        pixel_rays, scene_boxes, shade_hits, side_hit, sphere_hit, warn_non_finite)
-from .skeleton import palettes_for
+from .skeleton import N_LIMBS, palettes_for
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +152,20 @@ def render_clip(joints: np.ndarray, intrinsics: Intrinsics, size: tuple[int, int
             if painted is not None:
                 frame.put(*painted[t - start])
             yield frame
+
+
+def render_clip_people(joints: np.ndarray, intrinsics: Intrinsics, size: tuple[int, int]) -> Iterator[np.ndarray]:
+    """Stream, per frame of ``joints`` ``[T, P, 14, 3]``, which person's capsule shows at each
+    pixel (``[H, W]`` int32, -1 = nobody): the silhouettes of exactly the capsules ``render_clip``
+    draws (same camera, depth range and occlusion), without the 2D marks, for identity masks."""
+    arr = check_joints(joints, "T, P")
+    height, width = (int(s) for s in size)
+    valid, _ = joint_validity(arr)
+    palettes = palettes_for(arr.shape[1])
+    renderer = PoseRenderer(height, width, intrinsics, depth_range(np.where(valid[..., None], arr, 0)), palettes)
+    for t in range(arr.shape[0]):
+        labels = renderer._shade(build_scene(arr[t], valid[t], palettes))[1]
+        yield np.where(labels >= 0, labels // N_LIMBS, -1).astype(np.int32)
 
 
 def _cuda_available() -> bool:

@@ -127,11 +127,11 @@ class ScailSettings(bpy.types.PropertyGroup):
     pose_file: bpy.props.StringProperty(name="Pose File", subtype="FILE_PATH")
     reference_mask: bpy.props.PointerProperty(
         name="Reference Mask", type=bpy.types.Image,
-        description="SCAIL-2 only: the character painted in one colour on black, in the reference image",
+        description="SCAIL-2 only: each character in its identity colour in the reference image, on white (animation mode) or black (replacement)",
     )
     pose_mask: bpy.props.StringProperty(
         name="Pose Mask", subtype="FILE_PATH",
-        description="SCAIL-2 only: the character painted in one colour on black, in every frame of the pose video",
+        description="SCAIL-2 only: each character in its identity colour in every frame of the pose video, on black (animation mode) or white (replacement)",
     )
     steps: setting_property("steps")
     cfg: setting_property("cfg")

@@ -42,9 +42,10 @@ memory to fit smaller GPUs; --lora FILE merges a LoRA (kohya, diffusers or light
 passes on two halves of them, and each pass's tokens split over the GPUs of its half (Ulysses).
 The 14B model's 40 heads allow 2, 4, 5 or 8. The encoders and the VAE run on the first GPU.
 
-A SCAIL-2 checkpoint also needs --ref-mask and --pose-mask, as the official scripts do: the
-character painted in one colour (e.g. red) on black, in the reference image and in every frame of
-the driving video.
+A SCAIL-2 checkpoint also needs --ref-mask and --pose-mask, as the official scripts do: each
+character in its identity colour (blue, red, green, ... left to right), the reference mask on
+white and the driving mask on black in animation mode, the other way round in replacement mode
+(scail render-pose --mask-out writes the driving mask).
 
 example:
   scail generate --checkpoint SCAIL-Preview --ref ref.png --pose pose.mp4 \\

@@ -289,15 +289,17 @@ class ScailPipeline:
         """The reference's 28-channel mask and the halved driving-mask frames.
 
         Both are required, as in the official SCAIL-2 scripts: the model only saw masks that paint
-        each character in its colour on black, so all-zero masks would tell it there is nobody to
+        each character in its identity colour, so all-zero masks would tell it there is nobody to
         animate rather than "no mask given".
         """
         ref_path, drive_path = job.inputs.reference_mask, job.inputs.pose_mask
         if not ref_path or not drive_path:
             raise InputError(
                 "SCAIL-2 needs a reference mask and a pose mask (inputs.reference_mask and inputs.pose_mask, "
-                "or --ref-mask and --pose-mask): the character painted in one colour (e.g. red) on black, in the "
-                "reference image and in every frame of the driving video, as SCAIL-Pose's SAM step writes them")
+                "or --ref-mask and --pose-mask): each character in its identity colour (blue, red, green, ... left to "
+                "right), the reference mask on white and the driving mask on black in animation mode (the other way "
+                "round in replacement mode), as SCAIL-Pose writes them; scail render-pose --mask-out writes the "
+                "driving mask")
         h, w = size[0] // 8, size[1] // 8
         ref = pre.reference_tensor(pre.load_image(ref_path, "reference mask"), size)
         drive = pre.halve(pre.pose_tensor(list(first_frames(drive_path, frames)), size))

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 import uvicorn
@@ -65,7 +65,10 @@ def create_app(settings: Settings) -> FastAPI:
         queued = service.recover()
         log.info("serving %s (%s) on %s; %d jobs queued from before", settings.checkpoint, variant, runner.device,
                  queued)
-        upkeep = [asyncio.create_task(_retention(service)), asyncio.create_task(_write_kept(storage))]
+        upkeep = [  # expired jobs every hour (start-up did it once already); statuses a full disk refused
+            asyncio.create_task(_every(RETENTION_PERIOD_S, service.remove_expired, "removing old jobs")),
+            asyncio.create_task(_every(WRITE_AGAIN_S, storage.flush, "writing job statuses")),
+        ]
         try:
             yield
         finally:
@@ -150,21 +153,12 @@ def _default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-async def _write_kept(storage: Storage) -> None:
-    """Write the statuses a full disk refused as soon as it has space, also when no job runs."""
+async def _every(seconds: float, work: Callable[[], object], what: str) -> None:
+    """Run ``work`` in a worker thread every ``seconds`` for the life of the app; a failure is
+    logged and the next round comes all the same."""
     while True:
-        await asyncio.sleep(WRITE_AGAIN_S)
+        await asyncio.sleep(seconds)
         try:
-            await run_in_threadpool(storage.flush)
+            await run_in_threadpool(work)
         except Exception:
-            log.exception("writing job statuses failed")
-
-
-async def _retention(service: JobService) -> None:
-    """Remove expired jobs every hour (start-up did it once already)."""
-    while True:
-        await asyncio.sleep(RETENTION_PERIOD_S)
-        try:
-            await run_in_threadpool(service.remove_expired)
-        except Exception:
-            log.exception("removing old jobs failed")
+            log.exception("%s failed", what)

@@ -17,6 +17,8 @@ Modes (speed.py; all but the defaults are off in a real job):
   auto           exact attention, kernel pinned (cuDNN > flash > efficient); the job default
   cfg-passes     auto, CFG as two forwards of batch 1
   sage           8-bit self-attention (sageattention package; skipped with the reason if absent)
+  fa4            exact attention with FlashAttention-4's CuTe kernels (flash-attn-4 package)
+  fa4+compile    fa4 with torch.compile'd blocks
   cache          TeaCache over a --cache-steps schedule; also times a skipped step on its own
   vram-24gb      blocks streamed from pinned host memory, allocations capped at 24 GiB
   vram-12gb      the same at 12 GiB, CFG as two passes
@@ -67,6 +69,8 @@ MODES: dict[str, Speed] = {
     "auto": Speed(),
     "cfg-passes": Speed(cfg_batch=False),
     "sage": Speed(attention="sage"),
+    "fa4": Speed(attention="fa4"),
+    "fa4+compile": Speed(attention="fa4", compile=True),
     "cache": Speed(cache=0.1),
     "vram-24gb": Speed(vram="24gb"),
     "vram-12gb": Speed(vram="12gb", cfg_batch=False),

@@ -39,7 +39,7 @@ from .checkpoints.formats import find_checkpoint_file
 from .checkpoints.loading import load_dit
 from .components import ComponentFiles, load_clip, load_t5, load_vae
 from ..jobs.contract import Job, JobResult, JobSettings
-from .models.attention import SAGE_MISSING, has_sageattention
+from .models.attention import FA4_MISSING, SAGE_MISSING, has_fa4, has_sageattention
 from .models.dit import ScailDiT, add_mask_channels
 from .sampling import denoise, make_sampler
 from .devices import Dtypes, free_memory, resolve_device
@@ -136,9 +136,11 @@ class ScailPipeline:
 
         checked = check_inputs(job)
         s, inputs = job.settings, job.inputs
-        speed = Speed.from_settings(s, inputs.lora_file)
+        speed = Speed.from_settings(s, inputs.lora_file, self.device)
         if speed.attention == "sage" and self.device.type == "cuda" and not has_sageattention():
             raise InputError(SAGE_MISSING)
+        if speed.attention == "fa4" and (self.device.type != "cuda" or not has_fa4()):
+            raise InputError(FA4_MISSING)
         image, info, size, frames_used = checked.image, checked.video, checked.size, checked.frames
 
         report(Progress("load", 0, LOAD_STEPS, "text encoder"))

@@ -13,7 +13,9 @@ returns (the step cache plans its skips before the loop; see step_cache.py).
 
 from __future__ import annotations
 
+import importlib.util
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,13 +55,17 @@ class Speed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
 
     @classmethod
-    def from_settings(cls, settings: JobSettings, lora_file: str | None = None) -> Speed:
-        """The job's speed settings; 12gb also runs CFG as two passes to halve the activations.
-        ``lora_file`` is the LoRA to read where ``settings.lora`` is only its name (``JobInputs.lora_file``)."""
+    def from_settings(cls, settings: JobSettings, lora_file: str | None = None,
+                      device: str | torch.device = "cpu") -> Speed:
+        """The job's speed settings on ``device``; 12gb also runs CFG as two passes to halve the activations.
+        ``lora_file`` is the LoRA to read where ``settings.lora`` is only its name (``JobInputs.lora_file``).
+        Compile "auto" is on with CUDA, where the fused blocks pay back their compile within two steps,
+        and off elsewhere (a CPU compile needs a C++ compiler and gains little)."""
+        compiled = settings.compile == "on" or (settings.compile == "auto" and compile_pays(device))
         return cls(precision=settings.precision, attention=settings.attention, cache=settings.cache,
                    vram=settings.vram, lora=lora_file or settings.lora, lora_strength=settings.lora_strength,
                    lora_name=settings.lora, lora_mode=settings.lora_mode, cfg_batch=settings.vram != "12gb",
-                   compile=settings.compile)
+                   compile=compiled)
 
     @property
     def offloads(self) -> bool:
@@ -80,6 +86,13 @@ class Speed:
         lora += f"({self.lora_mode})" if self.lora is not None and self.lora_mode != "merge" else ""
         return (f"precision={self.precision} attention={self.attention} cache={cache} vram={self.vram} "
                 f"cfg={'batch' if self.cfg_batch else 'passes'} lora={lora} compile={'on' if self.compile else 'off'}")
+
+
+def compile_pays(device: str | torch.device) -> bool:
+    """Whether compile "auto" turns on: a CUDA device with Triton and a C compiler for its launchers
+    (Windows installs often have neither, and a compile that fails mid-job would lose the job)."""
+    return (torch.device(device).type == "cuda" and importlib.util.find_spec("triton") is not None
+            and any(shutil.which(cc) for cc in ("cc", "gcc", "clang")))
 
 
 def prepare_dit(dit: ScailDiT, speed: Speed, device: str | torch.device) -> ScailDiT:

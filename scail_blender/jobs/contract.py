@@ -26,13 +26,15 @@ VARIANT_NAMES = {"scail": "SCAIL-Preview", "scail2": "SCAIL-2"}
 WINDOW_FRAMES = 81
 # Speed modes (engine/speed.py; README "Speed modes"). Everything but the defaults is opt-in.
 Precision = Literal["bf16", "fp8"]
-Attention = Literal["auto", "sdpa", "sage"]
+Attention = Literal["auto", "sdpa", "fa4", "sage"]
+Compile = Literal["auto", "on", "off"]
 Vram = Literal["full", "24gb", "12gb"]
 LoraMode = Literal["merge", "live"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 ATTENTIONS: tuple[str, ...] = get_args(Attention)
 VRAM_MODES: tuple[str, ...] = get_args(Vram)
 LORA_MODES: tuple[str, ...] = get_args(LoraMode)
+COMPILES: tuple[str, ...] = get_args(Compile)
 # Limits that hold on any device (a server adds its own, from its device: README "Job server").
 MAX_STEPS = 1000
 # The longest file name a client may send (an upload's or a LoRA's): what common file systems take.
@@ -95,8 +97,10 @@ class JobSettings:
     # Speed modes, all off by default (README "Speed modes").
     precision: Precision = setting("bf16", "fp8: e4m3 linears in the DiT blocks, half the weight memory",
                                    label="Precision", group="speed")
-    attention: Attention = setting("auto", "auto: exact, fastest kernel; sage: 8-bit (needs the sageattention "
-                                           "package on a GPU)", label="Attention", group="speed")
+    attention: Attention = setting("auto", "auto: exact, the fastest kernel installed (FlashAttention-4 on a Hopper "
+                                           "or Blackwell GPU with the flash-attn-4 package, else cuDNN); fa4: "
+                                           "FlashAttention-4 only; sdpa: torch's own choice; sage: 8-bit (needs the "
+                                           "sageattention package on a GPU)", label="Attention", group="speed")
     cache: float | None = setting(None, "TeaCache step skipping: a threshold such as 0.1 (higher skips more steps)",
                                   label="Step Cache", low=0.0, high=1.0, group="speed", off="off")
     vram: Vram = setting("full", "24gb/12gb: stream the DiT blocks from pinned CPU memory", label="VRAM",
@@ -112,9 +116,10 @@ class JobSettings:
                                            "conversion), nothing per step; live: applied on the fly in each "
                                            "linear layer, base weights untouched (for fp8 weights), one low-rank "
                                            "product per layer and step", label="LoRA Mode", group="speed")
-    compile: bool = setting(False, "torch.compile the DiT blocks: 1.16x per step on an H200 (1.28x with fp8) after "
-                                   "a one-off compile of about 20 s; needs a C++ compiler on a CPU",
-                            label="Compile", group="speed")
+    compile: Compile = setting("auto", "torch.compile the DiT blocks (fused norms, modulation, RoPE, gates): 1.19x "
+                                       "per step on an H100 after a one-off compile of 1 to 25 s, kept for the "
+                                       "next jobs of the same process; auto: on with a CUDA GPU, off elsewhere "
+                                       "(on a CPU it needs a C++ compiler)", label="Compile", group="speed")
 
 
 def setting_fields() -> dict[str, Any]:
@@ -134,7 +139,10 @@ class Job:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Job:
         """The inverse of ``to_dict`` for trusted data (types are the server's to check)."""
-        job = cls(inputs=JobInputs(**data["inputs"]), settings=JobSettings(**data.get("settings", {})),
+        settings = dict(data.get("settings", {}))
+        if isinstance(settings.get("compile"), bool):  # jobs written before compile had "auto"
+            settings["compile"] = "on" if settings["compile"] else "off"
+        job = cls(inputs=JobInputs(**data["inputs"]), settings=JobSettings(**settings),
                   output=data.get("output", "out.mp4"))
         job.validate()
         return job
@@ -167,7 +175,9 @@ class Job:
                              "(half the weight memory, needs an Ada/Hopper GPU for speed)")
         if s.attention not in ATTENTIONS:
             raise InputError(f"settings.attention: {s.attention!r} is unknown; use one of {', '.join(ATTENTIONS)} "
-                             "(auto: exact, fastest kernel; sage: 8-bit, needs the sageattention package on GPU)")
+                             "(auto: exact, fastest kernel; fa4: FlashAttention-4; sage: 8-bit, needs the sageattention package "
+                             "on GPU)")
+        _one_of("compile", s.compile, COMPILES)
         if s.vram not in VRAM_MODES:
             raise InputError(f"settings.vram: {s.vram!r} is unknown; use one of {', '.join(VRAM_MODES)} "
                              "(24gb/12gb keep the DiT blocks in CPU memory and stream them to the GPU)")

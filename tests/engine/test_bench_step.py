@@ -1,4 +1,5 @@
-"""bench/dit_step.py smoke-runs every mode but the compiled ones at the tiny config on the CPU."""
+"""bench/dit_step.py smoke-runs every mode but the compiled and FlashAttention-4 ones (a Hopper GPU's) at the
+tiny config on the CPU; bench/attention.py runs its kernels and reports the missing one."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
+import attention as attention_bench
 import dit_step
 
 
 def test_every_mode_reports_time_error_and_the_encoders(tmp_path: Path) -> None:
     out = tmp_path / "step.json"
-    modes = [m for m in dit_step.MODES if "compile" not in m]
+    modes = [m for m in dit_step.MODES if "compile" not in m and "fa4" not in m]
     summary = dit_step.main(["--config", "tiny", "--variant", "scail2", "--device", "cpu", "--dtype", "float32",
                              "--size", "64x64", "--frames", "5", "--warmup", "0", "--repeat", "1", "--cache-steps", "3",
                              "--modes", ",".join(modes), "--json", str(out)])
@@ -39,3 +41,17 @@ def test_unknown_modes_are_refused() -> None:
     else:
         raise AssertionError("turbo accepted")
     assert dit_step.selected_modes("fp8") == ["plain", "fp8"]
+
+
+def test_attention_bench_measures_error_and_names_missing_kernels(tmp_path: Path) -> None:
+    """Exact kernels agree with float64 to fp32 rounding, sage's 8-bit error is reported, and fa4
+    without its package or GPU is listed with what to install instead of stopping the run."""
+    out = tmp_path / "attention.json"
+    report = attention_bench.main(["--device", "cpu", "--dtype", "float32", "--batch", "1", "--heads", "2",
+                                   "--tokens", "512", "--head-dim", "64", "--rows", "32", "--repeat", "1",
+                                   "--warmup", "0", "--kernels", "sdpa,auto,sage,fa4", "--json", str(out)])
+    kernels = json.loads(out.read_text())["kernels"]
+    assert kernels == report["kernels"]
+    assert kernels["sdpa"]["rel_error"] < 1e-5 and kernels["auto"]["rel_error"] < 1e-5
+    assert 1e-4 < kernels["sage"]["rel_error"] < 0.05
+    assert "flash-attn-4" in kernels["fa4"]["error"] and kernels["sdpa"]["tflops"] > 0

@@ -14,6 +14,7 @@ from scail_blender import cli
 from scail_blender.jobs.contract import Job, JobInputs, JobResult, JobSettings
 from scail_blender.engine.models.dit import DitConfig, ScailDiT
 from scail_blender.engine.pipeline import ScailPipeline
+from scail_blender.engine import speed as speed_module
 from scail_blender.engine.speed import Speed, prepare_dit
 from scail_blender.engine.testing import random_state_dict
 from scail_blender.engine.tiny_checkpoint import write_tiny_checkpoint
@@ -47,7 +48,8 @@ def test_defaults_are_the_full_quality_model() -> None:
 
 @pytest.mark.parametrize("field,value,message", [
     ("precision", "int4", "bf16 \\(full quality\\) or fp8"),
-    ("attention", "xformers", "auto, sdpa, sage"),
+    ("attention", "xformers", "auto, sdpa, fa4, sage"),
+    ("compile", "sometimes", "auto, on, off"),
     ("cache", 1.5, "from 0 to 1 or null for none \\(TeaCache"),
     ("vram", "8gb", "full, 24gb, 12gb"),
     ("lora", "", "path of a .safetensors LoRA"),
@@ -109,11 +111,12 @@ def test_cli_flags_reach_the_job(files: dict[str, Path], capsys: pytest.CaptureF
 
 
 def test_compile_is_a_job_setting_that_compiles_every_block(files: dict[str, Path]) -> None:
-    """``--compile`` reaches the job, the model key and the result line; the blocks are compiled
+    """``--compile on`` reaches the job, the model key and the result line; the blocks are compiled
     lazily (the compile itself runs at the first forward: timed on a GPU by bench/dit_step.py)."""
     parser = argparse.ArgumentParser()
     add_job_arguments(parser)
-    args = parser.parse_args(["--ref", str(files["ref"]), "--pose", str(files["pose"]), "--out", "o.mp4", "--compile"])
+    args = parser.parse_args(["--ref", str(files["ref"]), "--pose", str(files["pose"]), "--out", "o.mp4",
+                              "--compile", "on"])
     speed = Speed.from_settings(job_from_args(args).settings)
     assert speed.compile and speed.model_key != Speed().model_key and speed.describe().endswith("compile=on")
     config = DitConfig.preset("tiny", "scail")
@@ -122,3 +125,24 @@ def test_compile_is_a_job_setting_that_compiles_every_block(files: dict[str, Pat
     prepare_dit(dit, speed, "cpu")
     assert all(block._compiled_call_impl is not None for block in dit.blocks)
     assert all(block._compiled_call_impl is None for block in prepare_dit(ScailDiT(config), Speed(), "cpu").blocks)
+
+
+def test_compile_auto_is_on_only_where_it_pays(monkeypatch: pytest.MonkeyPatch) -> None:
+    """compile "auto" (the default) is off on a CPU; on CUDA it needs Triton and a C compiler, since
+    a compile failing at the first step would lose the job. Jobs written with a bool still load."""
+    assert JobSettings().compile == "auto"
+    assert not Speed.from_settings(JobSettings(), device="cpu").compile
+    assert Speed.from_settings(JobSettings(compile="on"), device="cpu").compile
+    monkeypatch.setattr(speed_module.shutil, "which", lambda name: "/usr/bin/" + name)
+    monkeypatch.setattr(speed_module.importlib.util, "find_spec", lambda name: object())
+    assert Speed.from_settings(JobSettings(), device="cuda").compile
+    assert not Speed.from_settings(JobSettings(compile="off"), device="cuda").compile
+    monkeypatch.setattr(speed_module.shutil, "which", lambda name: None)
+    assert not Speed.from_settings(JobSettings(), device="cuda").compile
+    old = Job(inputs=JobInputs(reference_image="r.png", pose_video="p.mp4")).to_dict()
+    for written, read in ((True, "on"), (False, "off")):
+        old["settings"]["compile"] = written
+        assert Job.from_dict(old).settings.compile == read
+    old["settings"]["compile"] = "sometimes"
+    with pytest.raises(InputError, match="compile"):
+        Job.from_dict(old)

@@ -6,9 +6,10 @@ and returns [B, heads, Lq, head_dim] in v's dtype.
 
 - ``sdpa``: ``F.scaled_dot_product_attention`` with torch's own kernel choice. This is the plain
   path the parity tests and the benchmark compare against.
-- ``auto``: the same exact attention with the kernel pinned for speed: on CUDA cuDNN first,
-  then flash, then memory-efficient (``sdpa_kernel(..., set_priority=True)``; cuDNN is the fastest
-  for bf16 heads of 128 on Hopper); elsewhere the same as ``sdpa``.
+- ``auto``: the same exact attention with the fastest kernel installed: on a Hopper or Blackwell
+  GPU with flash-attn-4, ``fa4`` (1.20x cuDNN at the 14B step's shape on an H100,
+  bench/attention.py); otherwise SDPA pinned to cuDNN first, then flash, then memory-efficient
+  (``sdpa_kernel(..., set_priority=True)``); off CUDA the same as ``sdpa``.
 - ``cudnn``, ``flash``, ``efficient``, ``math``: one SDPA kernel only (fails if it cannot run),
   for the benchmark.
 - ``sage``: 8-bit attention (SageAttention's recipe: K smoothed by its mean over tokens, Q and K
@@ -17,10 +18,15 @@ and returns [B, heads, Lq, head_dim] in v's dtype.
   quantised maths exactly but block by block in float32: it is there to test the error of the
   recipe, not for speed (on CUDA without the package it refuses to run rather than crawl). Only
   self-attention uses it; cross-attention (769 keys) stays exact.
+- ``fa4``: FlashAttention-4's CuTe kernels (package ``flash-attn-4``; Hopper and Blackwell, bf16
+  and fp16, compiled at first call and cached by the package). Exact attention like ``auto``, a
+  different kernel: it reads the [B, L, heads, head_dim] layout the projections already have. Never
+  downloaded at run time; refused with what to install when absent.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 import math
@@ -31,7 +37,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 log = logging.getLogger(__name__)
 
-KERNELS = ("auto", "sdpa", "cudnn", "flash", "efficient", "math", "sage")
+KERNELS = ("auto", "sdpa", "cudnn", "flash", "efficient", "math", "sage", "fa4")
 _PINNED = {
     "cudnn": [SDPBackend.CUDNN_ATTENTION],
     "flash": [SDPBackend.FLASH_ATTENTION],
@@ -64,9 +70,13 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, kernel: str = "
         return F.scaled_dot_product_attention(q, k, v)
     if kernel == "sage":
         return sage_attention(q, k, v)
+    if kernel == "fa4":
+        return fa4_attention(q, k, v)
     if kernel == "auto":
         if q.device.type != "cuda":
             return F.scaled_dot_product_attention(q, k, v)
+        if fa4_runs_on(q):
+            return fa4_attention(q, k, v)
         with sdpa_kernel(_AUTO_CUDA, set_priority=True):
             return F.scaled_dot_product_attention(q, k, v)
     with sdpa_kernel(_PINNED[check_kernel(kernel)]):
@@ -86,6 +96,32 @@ def sage_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.T
 
 SAGE_MISSING = ("attention 'sage' on a GPU needs the sageattention package (pip install sageattention "
                 "into the server's Python); use attention 'auto' without it")
+
+
+def fa4_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """FlashAttention-4 on [B, H, L, D] views: transposed back to the [B, L, H, D] it reads (no copy)."""
+    if q.device.type != "cuda" or not has_fa4():
+        raise RuntimeError(FA4_MISSING)
+    from flash_attn.cute import flash_attn_func
+
+    out = flash_attn_func(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
+    out = out[0] if isinstance(out, tuple) else out
+    return out.transpose(1, 2).to(v.dtype)
+
+
+FA4_MISSING = ("attention 'fa4' needs a Hopper or Blackwell GPU and the flash-attn-4 package (pip install "
+               "flash-attn-4 into the server's Python); use attention 'auto' without it")
+
+
+@functools.cache
+def has_fa4() -> bool:
+    return importlib.util.find_spec("flash_attn") is not None and importlib.util.find_spec("flash_attn.cute") is not None
+
+
+def fa4_runs_on(q: torch.Tensor) -> bool:
+    """Whether ``auto`` takes FlashAttention-4 for q: installed, a Hopper/Blackwell GPU, bf16/fp16, head <= 256."""
+    return (has_fa4() and q.dtype in (torch.bfloat16, torch.float16) and q.shape[-1] <= 256
+            and torch.cuda.get_device_capability(q.device)[0] in (9, 10, 11))
 
 
 def has_sageattention() -> bool:

@@ -1,8 +1,8 @@
 """Getting a setup's missing files from the hub with huggingface_hub: sizes first, disk space, resume.
 
 ``plan`` says for every file of a setup whether the models folder already has it: the file itself
-at its place, or another file of the same role found by its header (any umT5, VAE, tokenizer or
-CLIP serves; a DiT only as the same file). ``get`` then asks the hub for the missing files' sizes
+at its place, or (for the single-file setups) another file of the same role found by its header
+(any umT5, VAE, tokenizer or CLIP serves; a DiT only as the same file). ``get`` then asks the hub for the missing files' sizes
 (a wrong name or a gated repo fails here, before any byte), checks the disk has room for them,
 and downloads them one by one into a staging folder inside the models folder
 (``.scail-download/``); a finished file is moved to its place in the same file system.
@@ -63,7 +63,7 @@ def plan(chosen: Setup, models_dir: str | Path, found: ModelsFolder | None = Non
         present = ""
         if dest.is_file() and (not f.exact or dest.stat().st_size == f.size):
             present = "present"
-        elif f.role != "dit":
+        elif f.role != "dit" and chosen.substitutes:
             other = next(iter(found.usable(f.role)), None)
             if other is not None:
                 present = f"served by {found.relative(other.path)}"

@@ -135,6 +135,16 @@ def select(found: ModelsFolder, dit: str | None = None) -> Selection:
     return Selection(chosen, release or chosen.path, picks["vae"], t5, tokenizer, picks["clip"])
 
 
+def resolve(models_dir: str | Path, dit: str | None = None) -> Selection:
+    """The DiT and components a job uses from ``models_dir``; InputError with the folder's report
+    when anything is missing (what ``scail generate --models-dir``, the server and Blender call)."""
+    found = scan(models_dir)
+    selection = select(found, dit)
+    if selection.missing:
+        raise InputError(f"the models folder lacks the {', '.join(selection.missing)}:\n{report(found, selection)}")
+    return selection
+
+
 def _pick(files: list[FileInfo], near: list[Path]) -> FileInfo | None:
     """Files inside one of ``near`` first, then a CLIP of ViT-H/14's 32 layers, then release-format
     (torch) files, which the engine reads today, then the largest (highest precision)."""

@@ -45,6 +45,9 @@ class Setup:
     name: str
     summary: str
     files: tuple[RemoteFile, ...]
+    # Whether a file of the same kind found elsewhere in the models folder serves instead (single-file
+    # DiTs find their components anywhere in the tree; a release folder must be complete itself).
+    substitutes: bool = True
 
     @property
     def size(self) -> int:
@@ -84,9 +87,10 @@ SETUPS: dict[str, Setup] = {s.name: s for s in (
            *_comfy_components("umt5_xxl_fp16.safetensors", 11_366_399_385))),
     Setup("scail-preview", "SCAIL-Preview, the official release folder (SAT file, release VAE, umT5 and CLIP)",
           _official("zai-org/SCAIL-Preview", "SCAIL-Preview", "model/1/mp_rank_00_model_states.pt",
-                    {"Wan2.1_VAE.pth", "model/1/mp_rank_00_model_states.pt"})),
+                    {"Wan2.1_VAE.pth", "model/1/mp_rank_00_model_states.pt"}), substitutes=False),
     Setup("scail2", "SCAIL-2, the official release folder (fp32 FSDP file, release VAE, umT5 and CLIP)",
-          _official("zai-org/SCAIL-2", "SCAIL-2", "model/1/fsdp2_rank_0000_checkpoint.pt", set())),
+          _official("zai-org/SCAIL-2", "SCAIL-2", "model/1/fsdp2_rank_0000_checkpoint.pt", set()),
+          substitutes=False),
 )}
 
 

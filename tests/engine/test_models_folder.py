@@ -62,6 +62,11 @@ def test_every_layout_is_named_by_its_header(tmp_path: Path, tiny_checkpoint: Pa
     tokenizer = identify(tiny_checkpoint / T5_DIR / "tokenizer.json")
     assert [f.role for f in (vae, t5, clip, tokenizer)] == ["vae", "t5", "clip", "tokenizer"]
     assert (t5.dtype, clip.blocks) == ("bf16", 3)
+    # ComfyUI's clip_vision_h in transformers names, and open_clip's own resblocks names
+    for prefix, name in (("vision_model.encoder.layers", "h.safetensors"), ("visual.transformer.resblocks", "o.safetensors")):
+        save_file({f"{prefix}.{i}.mlp.fc1.weight": torch.zeros(2, 2) for i in range(32)}, tmp_path / name)
+        found = identify(tmp_path / name)
+        assert (found.role, found.blocks, found.refused) == ("clip", 32, "")
 
 
 def test_files_that_are_not_scail_are_refused_by_name(tmp_path: Path, state: dict[str, torch.Tensor]) -> None:

@@ -235,12 +235,14 @@ def _classify(path: Path, container: str, names: dict[str, tuple[int, ...]], dty
 
 def _clip(stripped: dict[str, tuple[int, ...]], container: str, info: dict) -> FileInfo:
     layers = {int(m.group(1)) for n in stripped
-              if (m := re.match(r"(?:visual\.transformer|vision_model\.encoder\.layers)\.(\d+)\.", n))}
+              if (m := re.match(r"(?:visual\.transformer(?:\.resblocks)?|vision_model\.encoder\.layers)\.(\d+)\.", n))}
     if not layers:
         return FileInfo(role="other", **info)
     official = any(n.startswith("visual.") for n in stripped)
     # Sizes come from the shapes (tiny test files have a few layers); ViT-H/14 has 32, and a
     # ComfyUI clip_vision/ folder may also hold ViT-L or bigG towers: the finder prefers 32.
+    # open_clip writes visual.transformer.resblocks.N (ComfyUI converts it on load), the Wan release
+    # visual.transformer.N, transformers and ComfyUI vision_model.encoder.layers.N
     layout = "official open-clip" if official else "ComfyUI / transformers names"
     return FileInfo(role="clip", layout=_layout(container, layout), blocks=max(layers) + 1, **info)
 

@@ -59,7 +59,7 @@ def _comfy_components(t5: str, t5_size: int) -> tuple[RemoteFile, ...]:
         RemoteFile("vae", COMFY_WAN, "split_files/vae/wan_2.1_vae.safetensors", "vae/wan_2.1_vae.safetensors", 254_000_000),
         RemoteFile("t5", COMFY_WAN, f"split_files/text_encoders/{t5}", f"text_encoders/{t5}", t5_size, exact=True),
         RemoteFile("clip", COMFY_WAN, "split_files/clip_vision/clip_vision_h.safetensors",
-                   "clip_vision/clip_vision_h.safetensors", 1_260_000_000, verified=False),
+                   "clip_vision/clip_vision_h.safetensors", 1_260_000_000),
         RemoteFile("tokenizer", WAN_I2V, "google/umt5-xxl/tokenizer.json", "text_encoders/umt5-xxl/tokenizer.json", 0,
                    verified=False),
     )

@@ -100,13 +100,13 @@ def test_refusals_say_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 def test_scail_models_get_fills_a_comfyui_tree_through_hf_endpoint(tmp_path: Path) -> None:
     """The command line end to end: HF_ENDPOINT points huggingface_hub at the local hub, every
     file of a real setup lands in ComfyUI's folders, and the list then says everything is there."""
-    chosen = SETUPS["scail2-fp8"]
+    chosen = SETUPS["scail2-fp8-comfy"]
     files = {f"{f.repo}/{f.path}": os.urandom(1000 + i) for i, f in enumerate(chosen.files)}
     env = {**os.environ, "HF_HUB_DISABLE_TELEMETRY": "1", "HF_TOKEN": ""}
     models = tmp_path / "models"
     with LocalHub(files) as hub:
         env["HF_ENDPOINT"] = hub.url
-        proc = subprocess.run([sys.executable, "-m", "scail_blender.cli", "models", "get", "--setup", "scail2-fp8",
+        proc = subprocess.run([sys.executable, "-m", "scail_blender.cli", "models", "get", "--setup", "scail2-fp8-comfy",
                                "--models-dir", str(models)], cwd=ROOT, env=env, capture_output=True, text=True,
                               timeout=120)
     assert proc.returncode == 0, proc.stderr

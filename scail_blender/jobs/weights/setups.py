@@ -20,7 +20,9 @@ from ...errors import InputError
 
 COMFY_WAN = "Comfy-Org/Wan_2.1_ComfyUI_repackaged"
 COMFY_SCAIL2 = "Comfy-Org/SCAIL-2"
-WAN_I2V = "Wan-AI/Wan2.1-I2V-14B-480P"
+# The Wan2.1 release's component files (the VAE, umT5 and CLIP the engine reads today), as its first
+# upload lists them; the 480P repository holds the same files.
+WAN_I2V = "Wan-AI/Wan2.1-I2V-14B-720P"
 
 
 @dataclass(frozen=True)
@@ -54,14 +56,31 @@ class Setup:
         return sum(f.size for f in self.files)
 
 
+def _release_components() -> tuple[RemoteFile, ...]:
+    """The Wan2.1 release's VAE, umT5 (bf16), tokenizer and CLIP, placed in ComfyUI's folders: the
+    formats the engine reads today (sizes from mirrors of the same files: approximate)."""
+    return (
+        RemoteFile("vae", WAN_I2V, "Wan2.1_VAE.pth", "vae/Wan2.1_VAE.pth", 507_609_880),
+        RemoteFile("t5", WAN_I2V, "models_t5_umt5-xxl-enc-bf16.pth", "text_encoders/models_t5_umt5-xxl-enc-bf16.pth",
+                   11_400_000_000),
+        RemoteFile("tokenizer", WAN_I2V, "google/umt5-xxl/tokenizer.json", "text_encoders/umt5-xxl/tokenizer.json",
+                   16_800_000),
+        RemoteFile("clip", WAN_I2V, "models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth",
+                   "clip_vision/models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth", 4_772_359_047),
+    )
+
+
 def _comfy_components(t5: str, t5_size: int) -> tuple[RemoteFile, ...]:
+    """ComfyUI's repacks of the same components (shared with a ComfyUI install; the engine reads
+    them once their loaders land, issue 22 item 1), and the release's tokenizer, which ComfyUI keeps
+    in its code."""
     return (
         RemoteFile("vae", COMFY_WAN, "split_files/vae/wan_2.1_vae.safetensors", "vae/wan_2.1_vae.safetensors", 254_000_000),
         RemoteFile("t5", COMFY_WAN, f"split_files/text_encoders/{t5}", f"text_encoders/{t5}", t5_size, exact=True),
         RemoteFile("clip", COMFY_WAN, "split_files/clip_vision/clip_vision_h.safetensors",
                    "clip_vision/clip_vision_h.safetensors", 1_260_000_000),
-        RemoteFile("tokenizer", WAN_I2V, "google/umt5-xxl/tokenizer.json", "text_encoders/umt5-xxl/tokenizer.json", 0,
-                   verified=False),
+        RemoteFile("tokenizer", WAN_I2V, "google/umt5-xxl/tokenizer.json", "text_encoders/umt5-xxl/tokenizer.json",
+                   16_800_000),
     )
 
 
@@ -76,15 +95,19 @@ def _official(repo: str, folder: str, dit: str, shown: set[str]) -> tuple[Remote
                             verified=path in shown) for role, path in files)
 
 
+FP8_DIT = RemoteFile("dit", COMFY_SCAIL2, "diffusion_models/wan2.1_14B_SCAIL_2_fp8_scaled.safetensors",
+                     "diffusion_models/wan2.1_14B_SCAIL_2_fp8_scaled.safetensors", 17_700_000_000)
+FP16_DIT = RemoteFile("dit", COMFY_SCAIL2, "diffusion_models/wan2.1_14B_SCAIL_2_fp16.safetensors",
+                      "diffusion_models/wan2.1_14B_SCAIL_2_fp16.safetensors", 32_800_000_000)
+
 SETUPS: dict[str, Setup] = {s.name: s for s in (
-    Setup("scail2-fp8", "SCAIL-2, ComfyUI's fp8_scaled repack and fp8 umT5 (24 GB cards; 48 GB without --vram)",
-          (RemoteFile("dit", COMFY_SCAIL2, "diffusion_models/wan2.1_14B_SCAIL_2_fp8_scaled.safetensors",
-                      "diffusion_models/wan2.1_14B_SCAIL_2_fp8_scaled.safetensors", 17_700_000_000),
-           *_comfy_components("umt5_xxl_fp8_e4m3fn_scaled.safetensors", 6_735_906_897))),
-    Setup("scail2-fp16", "SCAIL-2, ComfyUI's fp16 repack and fp16 umT5 (80 GB cards, or 48/24 GB with --vram)",
-          (RemoteFile("dit", COMFY_SCAIL2, "diffusion_models/wan2.1_14B_SCAIL_2_fp16.safetensors",
-                      "diffusion_models/wan2.1_14B_SCAIL_2_fp16.safetensors", 32_800_000_000),
-           *_comfy_components("umt5_xxl_fp16.safetensors", 11_366_399_385))),
+    Setup("scail2-fp8", "SCAIL-2: ComfyUI's fp8_scaled repack, the Wan2.1 release's VAE, umT5 and CLIP (24-48 GB cards)",
+          (FP8_DIT, *_release_components())),
+    Setup("scail2-fp16", "SCAIL-2: ComfyUI's fp16 repack, the Wan2.1 release's VAE, umT5 and CLIP (80 GB cards)",
+          (FP16_DIT, *_release_components())),
+    Setup("scail2-fp8-comfy", "SCAIL-2: ComfyUI's fp8_scaled repack and ComfyUI's components with the fp8 umT5 "
+          "(shared with ComfyUI; needs the ComfyUI component loaders)",
+          (FP8_DIT, *_comfy_components("umt5_xxl_fp8_e4m3fn_scaled.safetensors", 6_735_906_897))),
     Setup("scail-preview", "SCAIL-Preview, the official release folder (SAT file, release VAE, umT5 and CLIP)",
           _official("zai-org/SCAIL-Preview", "SCAIL-Preview", "model/1/mp_rank_00_model_states.pt",
                     {"Wan2.1_VAE.pth", "model/1/mp_rank_00_model_states.pt"}), substitutes=False),

@@ -18,7 +18,8 @@ scail models --models-dir DIR
   what the folder holds, identified by each file's header (not its name): the SCAIL DiTs with
   their layout and dtype (official release, wan-branch, ComfyUI fp16/fp8_scaled, kijai fp8,
   GGUF), the Wan2.1 VAE, umT5-xxl encoder and tokenizer, CLIP ViT-H/14 and LoRAs; which of
-  them `scail generate --models-dir DIR` would use (*) and what is missing. The folder may be a
+  them `scail generate --models-dir DIR` would use (*) and what is missing (exit code 1 when
+  something is). The folder may be a
   ComfyUI models/ folder (diffusion_models/ or unet/, vae/, text_encoders/ or clip/,
   clip_vision/, loras/), a folder holding the SCAIL-Preview / SCAIL-2 downloads, or both.
 

@@ -88,6 +88,9 @@ def test_files_that_are_not_scail_are_refused_by_name(tmp_path: Path, state: dic
     assert identify(tmp_path / "tokenizer.json").role == "other"  # the CLIP's xlm-roberta tokenizer
     (tmp_path / "junk.pth").write_bytes(b"\x80\x02not a zip at all")
     assert identify(tmp_path / "junk.pth").role == "other"
+    header = b'{"a": 1}'  # JSON, but not a safetensors header: unreadable, not a crash of the scan
+    (tmp_path / "odd.safetensors").write_bytes(len(header).to_bytes(8, "little") + header)
+    assert "not a readable model file" in identify(tmp_path / "odd.safetensors").refused
 
 
 def test_a_comfyui_tree_is_found_and_reported(tmp_path: Path, tiny_checkpoint: Path, state: dict[str, torch.Tensor]) -> None:

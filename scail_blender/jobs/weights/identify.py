@@ -108,7 +108,7 @@ def identify(path: str | Path) -> FileInfo:
         else:
             names, dtypes, meta = _safetensors_header(path, head)
             container = "safetensors"
-    except (OSError, ValueError, struct.error, zipfile.BadZipFile, EOFError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, struct.error, zipfile.BadZipFile, EOFError) as exc:
         return FileInfo(path, "other", "", size=size, refused=f"not a readable model file ({exc})")
     return _classify(path, container, names, dtypes, meta, size)
 

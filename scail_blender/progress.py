@@ -15,8 +15,9 @@ from typing import Literal, get_args
 from .errors import Cancelled
 
 # Every phase long work goes through, in the order a full job meets them: pose renders use
-# render/encode/write, extraction extract/write, generation load/encode/denoise/decode/write.
-Phase = Literal["load", "extract", "render", "encode", "denoise", "decode", "write", "done"]
+# render/encode/write, extraction extract/write, generation load/encode/denoise/decode/write;
+# getting model files (``scail models get``) reports download in MB.
+Phase = Literal["download", "load", "extract", "render", "encode", "denoise", "decode", "write", "done"]
 PHASES: tuple[str, ...] = get_args(Phase)
 
 

@@ -80,7 +80,7 @@ class JobRecord:
 
 @dataclass
 class Activity:
-    """A side task shown in the panel: the local server, the backend install."""
+    """A side task shown in the panel: the local server, the backend install, Get Models."""
 
     state: str = ""  # "", "running", "ok", "failed"
     message: str = ""
@@ -89,7 +89,7 @@ class Activity:
 
 _inbox: queue.SimpleQueue = queue.SimpleQueue()
 records: dict[str, JobRecord] = {}
-activities: dict[str, Activity] = {"server": Activity(), "install": Activity()}
+activities: dict[str, Activity] = {"server": Activity(), "install": Activity(), "models": Activity()}
 _senders: dict[int, queue.SimpleQueue] = {}  # id(backend) -> its sender's queue
 _pending: set[str] = set()  # rows whose job is queued for sending or being sent
 _pending_lock = threading.Lock()

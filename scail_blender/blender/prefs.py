@@ -3,7 +3,10 @@
 Generate sends jobs to the backend chosen here: "In Blender" (a runner inside Blender on the
 checkpoint folder; needs torch in Blender's Python, which Install Engine puts into the
 extension's user folder) or "Server" (URL + token; Start Local Server runs `scail serve` with the
-"Python with torch" on this machine). Everything here is per-installation, not per .blend.
+"Python with torch" on this machine). A Models Folder (a ComfyUI models/ folder, or one holding
+the official downloads) replaces the Checkpoint Folder when set: its files are found by their
+headers, the DiT menu lists the DiTs found, and Get Models downloads a setup's missing files into
+it. Everything here is per-installation, not per .blend.
 """
 
 from __future__ import annotations
@@ -14,11 +17,46 @@ import bpy
 
 from .compat import config_folder, extension_user_folder
 from ..errors import InputError
+from ..jobs.weights.finder import ModelsFolder, resolve, scan
+from ..jobs.weights.setups import SETUPS
 from ..motion.smpl import find_body_model
 
 # The add-on's id is the root package (``scail_blender``, or ``bl_ext.<repo>.scail_blender`` when
 # installed as an extension), not this sub-package: Blender keys preferences by it.
 PACKAGE = __package__.rpartition(".")[0]
+
+
+# The last scan of each models folder (reading every header of a large folder on each redraw would
+# stall the UI), and the DiT menu's items, which Blender needs kept alive while they are shown.
+_scans: dict[str, ModelsFolder] = {}
+_dit_items: list[tuple[str, str, str]] = []
+models_cancel: dict[str, object] = {}  # "event": the running Get Models' cancel event
+
+
+def models_scan(folder: str) -> ModelsFolder | None:
+    """The models folder's files, scanned once until ``forget_scans`` (None: no such folder)."""
+    if folder not in _scans:
+        try:
+            _scans[folder] = scan(folder)
+        except InputError:
+            return None
+    return _scans[folder]
+
+
+def forget_scans() -> None:
+    """Scan again on next use: the folder changed or Get Models added files."""
+    _scans.clear()
+
+
+def _models_dir_changed(self, context) -> None:
+    forget_scans()
+
+
+def _dits(self, context) -> list[tuple[str, str, str]]:
+    found = models_scan(bpy.path.abspath(self.models_dir)) if self.models_dir else None
+    _dit_items[:] = [(found.relative(f.path), f"{f.path.name} ({f.describe()})", str(f.path))
+                     for f in (found.usable("dit") if found is not None else [])] or [("", "no DiT found", "")]
+    return _dit_items
 
 
 class ScailPreferences(bpy.types.AddonPreferences):
@@ -55,6 +93,15 @@ class ScailPreferences(bpy.types.AddonPreferences):
         name="Checkpoint Folder", subtype="DIR_PATH",
         description="SCAIL-Preview or SCAIL-2 folder: used by In Blender and by Start Local Server",
     )
+    models_dir: bpy.props.StringProperty(
+        name="Models Folder", subtype="DIR_PATH", update=_models_dir_changed,
+        description="ComfyUI models/ folder or a folder with the SCAIL downloads: the DiT, VAE, umT5 and CLIP are "
+                    "found in it by their contents; when set it is used instead of the Checkpoint Folder",
+    )
+    dit: bpy.props.EnumProperty(name="DiT", items=_dits,
+                                description="Which DiT of the Models Folder generations use (its file, layout and dtype)")
+    setup: bpy.props.EnumProperty(name="Setup", items=[(s.name, s.name, s.summary) for s in SETUPS.values()],
+                                  description="The files Get Models downloads into the Models Folder")
     python_path: bpy.props.StringProperty(
         name="Python with torch", subtype="FILE_PATH",
         description="python executable of an environment with `pip install 'scail-blender[server,engine]'`, "
@@ -81,7 +128,23 @@ class ScailPreferences(bpy.types.AddonPreferences):
         col.prop(self, "pose_weights_dir")
         col = layout.column(heading="Generate")
         col.prop(self, "backend")
-        col.prop(self, "checkpoint_dir")
+        col.prop(self, "models_dir")
+        if self.models_dir:
+            col.prop(self, "dit")
+            found = models_scan(bpy.path.abspath(self.models_dir))
+            missing = (["the folder does not exist"] if found is None else
+                       [name for name, role in (("DiT", "dit"), ("VAE", "vae"), ("umT5", "t5"),
+                                                ("tokenizer", "tokenizer"), ("CLIP", "clip")) if not found.usable(role)])
+            col.label(text="Missing: " + ", ".join(missing) if missing else "VAE, umT5, tokenizer and CLIP found",
+                      icon="ERROR" if missing else "CHECKMARK")
+            row = col.row(align=True)
+            row.prop(self, "setup", text="")
+            if models_cancel.get("event") is not None:
+                row.operator("scail.cancel_get_models", icon="CANCEL")
+            else:
+                row.operator("scail.get_models", icon="IMPORT")
+        else:
+            col.prop(self, "checkpoint_dir")
         if self.backend == "SERVER":
             col.prop(self, "server_url")
             col.prop(self, "server_token")
@@ -119,10 +182,20 @@ def preferences(context: bpy.types.Context | None = None) -> ScailPreferences | 
 
 
 def checkpoint_folder(context: bpy.types.Context | None = None) -> Path:
-    """The preferences' checkpoint folder for In Blender and Start Local Server, checked at the
-    button: a folder that is unset or does not exist would otherwise fail only later, in the job
-    row or the server's log."""
+    """The preferences' checkpoint for In Blender and Start Local Server, checked at the button:
+    the chosen DiT of the Models Folder (its release folder, or the DiT file whose components the
+    engine finds in the same tree) when one is set, else the Checkpoint Folder. A folder that is
+    unset, does not exist or lacks a file would otherwise fail only later, in the job row or the
+    server's log."""
     prefs = preferences(context)
+    models = getattr(prefs, "models_dir", "")
+    if models:
+        try:
+            return resolve(bpy.path.abspath(models), prefs.dit or None).checkpoint
+        except InputError as exc:
+            first = str(exc).splitlines()[0].rstrip(":")
+            raise InputError(f"Models Folder: {first}; choose Get Models in the add-on preferences, or another "
+                             "folder") from exc
     chosen = bpy.path.abspath(prefs.checkpoint_dir) if prefs is not None and prefs.checkpoint_dir else ""
     if not chosen:
         raise InputError("No checkpoint folder: set Checkpoint Folder (your SCAIL-Preview or SCAIL-2 folder) "

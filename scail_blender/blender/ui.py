@@ -147,7 +147,10 @@ class SCAIL_PT_reference(_Sidebar, bpy.types.Panel):
         col.template_ID(settings, "reference_mask", open="image.open")
         col.prop(settings, "pose_mask", text="")
         backend = prefs.preferences(context)
-        where = "in Blender" if backend is not None and backend.backend == "IN_PROCESS" else "on the server"
+        in_blender = backend is not None and backend.backend == "IN_PROCESS"
+        if in_blender and backend.models_dir:  # the DiTs found in the Models Folder (a server runs its own)
+            layout.prop(backend, "dit")
+        where = "in Blender" if in_blender else "on the server"
         layout.operator("scail.generate", text=f"Generate ({where})", icon="PLAY")
 
 

@@ -12,6 +12,7 @@ import signal
 import sys
 
 from ..jobs.runner import JobHandle, LocalRunner
+from ..jobs.weights.finder import resolve
 from ..errors import Cancelled, InputError
 from ..outputs import check_outputs
 from .common import add_job_arguments, job_from_args, status_progress
@@ -23,6 +24,11 @@ be a DiT written by `scail convert` (faster to load): its VAE, umT5 and CLIP com
 it sits in, else from the folder it was converted from (recorded in the file), else from
 --components DIR. `scail make-test-checkpoint DIR` writes a tiny random folder to try a setup
 (it prints the settings that make that take seconds).
+
+--models-dir DIR instead finds every file by its header in a ComfyUI models/ folder
+(diffusion_models/ or unet/, vae/, text_encoders/, clip_vision/) or in a folder holding the
+official downloads, under any names; --dit NAME picks among several DiTs. `scail models
+--models-dir DIR` shows what it finds and what is missing; `scail models get` downloads it.
 
 --out is checked before anything loads: it must not be an input, a folder, a device or in an
 unwritable folder; it is written under a hidden name beside it and renamed at the end, so a
@@ -58,8 +64,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "generate", help="generate a SCAIL animation from a reference image and a pose video",
         description="Animate the character of a reference image with a SCAIL pose video.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", metavar="DIR", required=True,
-                        help="SCAIL-Preview or SCAIL-2 folder, or a .safetensors DiT from `scail convert`")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--checkpoint", metavar="DIR",
+                       help="SCAIL-Preview or SCAIL-2 folder, or a DiT .safetensors (scail convert's, ComfyUI's, kijai's)")
+    where.add_argument("--models-dir", metavar="DIR",
+                       help="a ComfyUI models/ folder or a folder with the official downloads: the DiT, VAE, umT5, "
+                            "tokenizer and CLIP are found in it by their headers (scail models --models-dir DIR shows them)")
+    parser.add_argument("--dit", metavar="NAME",
+                        help="with --models-dir: which DiT when it holds several (file name or path in the folder; "
+                             "default: the first scail models lists)")
     parser.add_argument("--components", metavar="DIR",
                         help="folder with the VAE, umT5 and CLIP files when --checkpoint is a DiT file kept elsewhere")
     add_job_arguments(parser)
@@ -75,6 +88,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     job = job_from_args(args)
+    args.selection = None
+    if args.models_dir:
+        if args.components:
+            raise InputError("--components is for --checkpoint; with --models-dir the components come from the folder")
+        args.selection = resolve(args.models_dir, args.dit)
+        args.checkpoint = str(args.selection.checkpoint)
+        print(f"models folder {args.models_dir}: DiT {args.selection.dit.path} ({args.selection.dit.describe()})",
+              file=sys.stderr)
+    elif args.dit:
+        raise InputError("--dit chooses among the DiTs of --models-dir; with --checkpoint give the DiT file itself")
     if args.gpus < 1:
         raise InputError(f"--gpus must be at least 1, got {args.gpus}")
     if args.shard_weights and args.gpus == 1:
@@ -107,9 +130,11 @@ def _pipeline(args: argparse.Namespace) -> contextlib.AbstractContextManager:
     """One process (the default), or a group of ``--gpus`` processes that is stopped afterwards."""
     # torch loads only when a job really runs
     if args.gpus == 1:
+        from ..engine.components import ComponentFiles
         from ..engine.pipeline import ScailPipeline
 
-        return contextlib.nullcontext(ScailPipeline(args.checkpoint, args.device, components=args.components))
+        components = ComponentFiles.of(args.selection) if args.selection is not None else args.components
+        return contextlib.nullcontext(ScailPipeline(args.checkpoint, args.device, components=components))
     from ..engine.parallel import ParallelPipeline
 
     device = args.device or "cuda"

@@ -12,6 +12,9 @@ import os
 import re
 from pathlib import Path
 
+from ..errors import InputError
+from ..jobs.weights.finder import resolve
+
 EPILOG = """\
 The server listens on 127.0.0.1 (this machine only) unless --host says otherwise; any other
 address needs --token, which every request then sends as 'Authorization: Bearer TOKEN'. Jobs
@@ -34,6 +37,9 @@ are refused with 422 before they are queued: a side over 4096 pixels, over 1000 
 height x width x frames than --max-pixels-frames (default: half the device's memory at 48 bytes
 per pixel-frame, about 890 million on an 80 GB GPU).
 
+--models-dir DIR serves the DiT found in a ComfyUI models/ folder or a folder of official downloads
+(--dit NAME when there are several), with the VAE, umT5, tokenizer and CLIP found beside it.
+
 example:
   scail serve --checkpoint SCAIL-Preview --data-dir ~/scail-jobs
   scail submit --server http://127.0.0.1:8188 --ref ref.png --pose pose.mp4 --out dance.mp4
@@ -45,7 +51,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "serve", help="run the job server (HTTP API) for one checkpoint",
         description="Serve SCAIL generation jobs over HTTP, one at a time on one device.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", metavar="DIR", required=True, help="SCAIL-Preview or SCAIL-2 folder")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--checkpoint", metavar="DIR", help="SCAIL-Preview or SCAIL-2 folder, or a DiT file")
+    where.add_argument("--models-dir", metavar="DIR",
+                       help="a ComfyUI models/ folder or a folder with the official downloads: the DiT and its "
+                            "components are found by their headers (scail models --models-dir DIR shows them)")
+    parser.add_argument("--dit", metavar="NAME", help="with --models-dir: which DiT when it holds several")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s: this machine "
                         "only; other addresses need --token)")
     parser.add_argument("--port", type=int, default=8188, help="port (default %(default)s)")
@@ -88,9 +99,14 @@ def run(args: argparse.Namespace) -> int:
 
     from ..extract.weights import WEIGHTS_ENV
 
+    checkpoint = args.checkpoint
+    if args.models_dir:
+        checkpoint = resolve(args.models_dir, args.dit).checkpoint
+    elif args.dit:
+        raise InputError("--dit chooses among the DiTs of --models-dir; with --checkpoint give the DiT file itself")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("scail_blender").setLevel(logging.INFO)  # the runner's records are the server log's
-    settings = Settings(checkpoint=Path(args.checkpoint), data_dir=args.data_dir, host=args.host, port=args.port,
+    settings = Settings(checkpoint=Path(checkpoint), data_dir=args.data_dir, host=args.host, port=args.port,
                         token=args.token, device=args.device, max_upload_mb=args.max_upload_mb,
                         keep_days=args.keep_days, min_free_mb=args.min_free_space, lora_dir=args.lora_dir,
                         max_pixels_frames=args.max_pixels_frames,

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError
+from ..jobs.weights.finder import Selection, components_for
 from .checkpoints.formats import recorded_components
 from .models.clip import ClipConfig, ClipVision, visual_state_dict
 from .models.t5 import T5Config, T5Encoder
@@ -45,10 +46,14 @@ class ComponentFiles:
     clip: Path
 
     @classmethod
-    def for_checkpoint(cls, checkpoint: Path, dit_file: Path, components: str | Path | None = None) -> ComponentFiles:
+    def for_checkpoint(cls, checkpoint: Path, dit_file: Path,
+                       components: str | Path | ComponentFiles | None = None) -> ComponentFiles:
         """The VAE, umT5 and CLIP for a DiT: ``components`` when given; for a folder, the folder;
         for a DiT file (a converted .safetensors), its own folder, else the release folder
-        ``scail convert`` recorded in it."""
+        ``scail convert`` recorded in it, else the files found by their headers in the ComfyUI
+        models tree the file sits in (``diffusion_models/`` or ``unet/``) or beside it."""
+        if isinstance(components, ComponentFiles):  # found in a models folder (``scail generate --models-dir``)
+            return components
         if components is not None:
             return cls.locate(components)
         if checkpoint.is_dir():
@@ -57,10 +62,20 @@ class ComponentFiles:
         for folder in (dit_file.parent, recorded):
             if folder is not None and cls.complete(folder):
                 return cls.locate(folder)
+        found = components_for(dit_file)  # a ComfyUI models tree, or the files beside it under other names
+        if found is not None:
+            return cls.of(found)
         where = f"beside it in {dit_file.parent}" + (f" nor in {recorded}, the folder it was converted from" if recorded else "")
-        raise CheckpointError(f"{dit_file} is a DiT file, and the VAE, umT5 and CLIP files of the release are not "
-                              f"{where}: put the file into the downloaded SCAIL folder, or give that folder with "
-                              "--components DIR")
+        raise CheckpointError(f"{dit_file} is a DiT file, and the VAE, umT5 (with its tokenizer.json) and CLIP files are "
+                              f"not {where}, nor in the ComfyUI models folder it sits in: put the file into the downloaded "
+                              "SCAIL folder, give that folder with --components DIR, or see what is missing with "
+                              "`scail models --models-dir DIR`")
+
+    @classmethod
+    def of(cls, selection: Selection) -> ComponentFiles:
+        """The files a models-folder selection found (``jobs.weights.finder``; all present)."""
+        return cls(vae=selection.vae.path, t5=selection.t5.path, tokenizer=selection.tokenizer.path.parent,
+                   clip=selection.clip.path)
 
     @staticmethod
     def complete(root: Path) -> bool:

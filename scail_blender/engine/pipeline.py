@@ -81,7 +81,7 @@ class ScailPipeline:
     """A checkpoint folder on one device; ``generate`` runs jobs one after another."""
 
     def __init__(self, checkpoint: str | Path, device: str | torch.device | None = None, *,
-                 components: str | Path | None = None, dtypes: Dtypes | None = None) -> None:
+                 components: str | Path | ComponentFiles | None = None, dtypes: Dtypes | None = None) -> None:
         """``checkpoint``: a release folder, or a DiT file (a ``scail convert`` safetensors) whose
         VAE, umT5 and CLIP are found beside it, in ``components``, or in the folder it was
         converted from (see ``ComponentFiles.for_checkpoint``). ``dtypes`` defaults to the

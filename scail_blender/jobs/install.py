@@ -18,6 +18,8 @@ from ..errors import ScailError
 
 # The "engine" extra of pyproject.toml (a test keeps the two equal).
 ENGINE_PACKAGES = ("torch==2.13.0", "safetensors>=0.4", "tokenizers==0.23.3", "ftfy==6.3.1")
+# Get Models' downloader, a core dependency of pyproject.toml that Blender does not bundle.
+HUB_PACKAGE = "huggingface_hub>=0.26,<3"
 
 
 class InstallError(ScailError):
@@ -26,8 +28,8 @@ class InstallError(ScailError):
     code = "install"
 
 
-def pip_command(python: str, target: Path, constraints: Path, packages: tuple[str, ...] = ENGINE_PACKAGES
-                ) -> list[str]:
+def pip_command(python: str, target: Path, constraints: Path,
+                packages: tuple[str, ...] = (HUB_PACKAGE, *ENGINE_PACKAGES)) -> list[str]:
     """The pip command line: into ``target`` only, no prompts, plain line-by-line output."""
     return [python, "-m", "pip", "install", "--target", str(target), "--upgrade", "--no-input",
             "--disable-pip-version-check", "--progress-bar", "off", "--constraint", str(constraints), *packages]

@@ -1,4 +1,4 @@
-"""Generate, the job list's buttons, Release Model, Start Local Server and Install Engine.
+"""Generate, the job list's buttons, Release Model, Start Local Server, Install Engine and Get Models.
 
 Thin: the work is in ``blender/generate.py`` and ``blender/board.py`` (and the bpy-free
 ``jobs/`` package); operators turn their typed errors into reports. Cancel and Remove act on any
@@ -7,13 +7,14 @@ row of the board: a generation, an extraction or a pose render.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 
 import bpy
 
 from ..blender import backends, board, generate, prefs
-from ..errors import ScailError
+from ..errors import Cancelled, InputError, ScailError
 
 
 class SCAIL_OT_generate(bpy.types.Operator):
@@ -163,5 +164,65 @@ class SCAIL_OT_install_engine(bpy.types.Operator):
         return {"FINISHED"}
 
 
+class SCAIL_OT_get_models(bpy.types.Operator):
+    """Download the files the chosen setup needs and the Models Folder lacks, from the Hugging Face hub (needs online access; tens of GB)"""
+
+    bl_idname = "scail.get_models"
+    bl_label = "Get Models"
+
+    @classmethod
+    def poll(cls, context):
+        return prefs.models_cancel.get("event") is None
+
+    def execute(self, context):
+        from ..jobs.install import add_to_path
+        from ..jobs.weights.download import get
+        from ..jobs.weights.setups import setup
+
+        p = prefs.preferences(context)
+        try:
+            if p is None or not p.models_dir:
+                raise InputError("Set the Models Folder in the add-on preferences first")
+            backends.require_online_access(os.environ.get("HF_ENDPOINT") or "https://huggingface.co", "Get Models")
+            chosen = setup(p.setup)
+        except ScailError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        add_to_path(prefs.engine_site(create=False))  # huggingface_hub comes with Install Engine
+        folder = bpy.path.abspath(p.models_dir)
+        cancel = prefs.models_cancel["event"] = threading.Event()
+        board.post("activity", "models", ("running", f"getting {chosen.name} into {folder}"))
+
+        def work() -> None:
+            try:
+                written = get(chosen, folder, on_progress=lambda e: board.post("activity", "models", ("line", e.message)),
+                              cancel=cancel)
+                board.post("activity", "models", ("ok", f"{len(written)} files downloaded into {folder}"
+                                                  if written else f"every file of {chosen.name} is in {folder}"))
+            except Cancelled:
+                board.post("activity", "models", ("failed", "cancelled; Get Models again resumes the partial file"))
+            except (ScailError, OSError) as exc:
+                board.post("activity", "models", ("failed", str(exc)))
+            finally:
+                prefs.forget_scans()
+                prefs.models_cancel.pop("event", None)
+
+        threading.Thread(target=work, name="scail-get-models", daemon=True).start()
+        return {"FINISHED"}
+
+
+class SCAIL_OT_cancel_get_models(bpy.types.Operator):
+    """Stop Get Models after the current megabyte; the partial file stays and Get Models resumes it"""
+
+    bl_idname = "scail.cancel_get_models"
+    bl_label = "Cancel"
+
+    def execute(self, context):
+        event = prefs.models_cancel.get("event")
+        if event is not None:
+            event.set()
+        return {"FINISHED"}
+
+
 CLASSES = (SCAIL_OT_generate, SCAIL_OT_job_cancel, SCAIL_OT_job_remove, SCAIL_OT_release_model,
-           SCAIL_OT_start_server, SCAIL_OT_install_engine)
+           SCAIL_OT_start_server, SCAIL_OT_install_engine, SCAIL_OT_get_models, SCAIL_OT_cancel_get_models)

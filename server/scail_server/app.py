@@ -130,11 +130,12 @@ async def begin_stop(app: FastAPI) -> None:
 
 def checkpoint_variant(settings: Settings) -> str:
     """Open the checkpoint without reading its weights: a wrong folder fails before serving."""
-    from scail_blender.engine.checkpoints.formats import open_checkpoint
+    from scail_blender.engine.checkpoints.formats import find_checkpoint_file, open_checkpoint
     from scail_blender.engine.checkpoints.loading import detect_variant
     from scail_blender.engine.components import ComponentFiles
 
-    ComponentFiles.locate(settings.checkpoint)
+    # a release folder, or a DiT file with its components beside it or in its ComfyUI models tree
+    ComponentFiles.for_checkpoint(settings.checkpoint, find_checkpoint_file(settings.checkpoint))
     return detect_variant(open_checkpoint(settings.checkpoint).shapes)
 
 

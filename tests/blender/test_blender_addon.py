@@ -71,8 +71,11 @@ def test_panels_draw_existing_properties_and_operators() -> None:
                               "d": "Reading joints (30%)"}
     preferences = set(drawn["preferences"])
     assert {"prop output_policy", "prop output_folder", "prop smpl_dir"} <= preferences
-    assert {"prop backend", "prop checkpoint_dir", "prop server_url", "prop server_token", "prop python_path",
-            "op scail.start_server"} <= preferences
+    assert {"prop backend", "prop models_dir", "prop checkpoint_dir", "prop server_url", "prop server_token",
+            "prop python_path", "op scail.start_server"} <= preferences
+    models = drawn["preferences_models"]
+    assert {"prop models_dir", "prop dit", "prop setup", "op scail.get_models"} <= set(models)
+    assert "prop checkpoint_dir" not in models  # the Models Folder replaces it
 
 
 @pytest.mark.oldest_blender

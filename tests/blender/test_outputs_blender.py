@@ -25,6 +25,7 @@ def test_failed_imports_exports_and_blind_cameras_change_nothing(tmp_path: Path)
     assert "behind the camera" in found["away"] and found["away_files"] == []
     # Every preference drawn is used: the backend ones by Generate (Server shown: URL, token, local server).
     assert found["preferences"] == ["output_policy", "output_folder", "smpl_dir", "pose_weights_dir", "backend",
-                                    "checkpoint_dir", "server_url", "server_token", "python_path", "scail.start_server"]
+                                    "models_dir", "checkpoint_dir", "server_url", "server_token", "python_path",
+                                    "scail.start_server"]
     assert found["presets"][:4] == ["From Camera", "512 high x 896 wide (landscape)", "896 high x 512 wide (portrait)",
                                     "704 high x 1280 wide (landscape)"]

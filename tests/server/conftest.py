@@ -59,18 +59,20 @@ class Server:
         return self.log.read_text(errors="replace")
 
 
-def serve_args(checkpoint: Path, data_dir: Path, port: int, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "scail_blender.cli", "serve", "--checkpoint", str(checkpoint),
+def serve_args(checkpoint: Path, data_dir: Path, port: int, *extra: str, where: str = "--checkpoint") -> list[str]:
+    return [sys.executable, "-m", "scail_blender.cli", "serve", where, str(checkpoint),
             "--data-dir", str(data_dir), "--port", str(port), "--device", "cpu", *extra]
 
 
 @contextlib.contextmanager
 def running_server(checkpoint: Path, data_dir: Path, *extra: str, token: str | None = TOKEN,
-                   env: dict[str, str] | None = None, port: int | None = None) -> Iterator[Server]:
-    """Start the server (on ``port``, else a free one), wait until it answers, and always kill it afterwards."""
+                   env: dict[str, str] | None = None, port: int | None = None,
+                   where: str = "--checkpoint") -> Iterator[Server]:
+    """Start the server (on ``port``, else a free one), wait until it answers, and always kill it afterwards;
+    ``where``: "--models-dir" when ``checkpoint`` is a models folder."""
     port = port or free_port()
     log = data_dir.parent / f"{data_dir.name}-{port}.log"
-    args = serve_args(checkpoint, data_dir, port, *extra, *(["--token", token] if token else []))
+    args = serve_args(checkpoint, data_dir, port, *extra, *(["--token", token] if token else []), where=where)
     with open(log, "wb") as out:
         proc = subprocess.Popen(args, cwd=ROOT, env=env or child_env(), stdout=out, stderr=subprocess.STDOUT)
     server = Server(f"http://127.0.0.1:{port}", proc, log, data_dir)

@@ -13,19 +13,11 @@ import torch
 
 from ...errors import CheckpointError
 from ...jobs.contract import VARIANT_NAMES
+from ...jobs.weights.identify import OTHER_WAN_MODELS  # the Wan-family DiTs that are not SCAIL, by marker tensor
 from ..models.dit import DitConfig, ScailDiT
 from .formats import Checkpoint, open_checkpoint
 
 KEY_COUNTS = {"scail": 1305, "scail2": 1307, "wan_i2v": 1303}
-# Wan-family DiTs that are not SCAIL, by the tensor ComfyUI's model_detection.py tells them by.
-OTHER_WAN_MODELS = {
-    "vace_patch_embedding.weight": "Wan2.1 VACE",
-    "control_adapter.conv.weight": "Wan Fun camera-control",
-    "casual_audio_encoder.encoder.final_linear.weight": "Wan2.2 S2V (speech-to-video)",
-    "audio_proj.audio_proj_glob_1.layer.bias": "HuMo",
-    "face_adapter.fuser_blocks.0.k_norm.weight": "Wan2.2 Animate",
-    "patch_embedding_global.weight": "WanDancer",
-}
 HEAD_DIM = 128  # every released Wan2.1 size; shapes alone do not tell the number of heads
 
 

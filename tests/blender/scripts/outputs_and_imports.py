@@ -112,6 +112,7 @@ class Layout:
 
 class Host:
     backend = "SERVER"
+    models_dir = ""
 
     def __init__(self) -> None:
         self.drawn: list = []

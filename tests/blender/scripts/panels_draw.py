@@ -65,6 +65,15 @@ class PreferencesHost(Host):
 
     bl_rna = prefs.ScailPreferences.bl_rna
     backend = "SERVER"
+    models_dir = ""
+
+
+class ModelsHost(PreferencesHost):
+    """A Models Folder that does not exist: the menu, the missing line and Get Models are drawn."""
+
+    models_dir = "/nonexistent/models"
+    dit = ""
+    setup = "scail2-fp8"
 
 
 bpy.context.view_layer.objects.active = rig
@@ -97,5 +106,8 @@ for panel in ui.CLASSES:
 host = PreferencesHost()
 prefs.ScailPreferences.draw(host, bpy.context)
 drawn["preferences"] = host.drawn
+host = ModelsHost()
+prefs.ScailPreferences.draw(host, bpy.context)
+drawn["preferences_models"] = host.drawn
 drawn["lines"] = {key: record.line() for key, record in board.records.items()}
 emit(drawn)

@@ -130,6 +130,7 @@ class Timeline:
             label = f"step {event.step}" if event.step else "denoise start"
         if not self.marks or self.marks[-1][1] != label:
             self.marks.append((time.perf_counter(), label))
+            print(f"  [{self.marks[-1][0] - self.start:7.1f} s] {label}", flush=True)
 
 
 def merge_steps(marks: list[tuple[float, str]], end: float) -> list[tuple[str, float]]:
@@ -152,6 +153,7 @@ def main(argv: list[str] | None = None) -> dict:
     height, width = (int(v) for v in args.size.lower().split("x"))
     config = DitConfig.preset(args.config, args.variant)
     t0 = time.perf_counter()
+    print(f"writing the release folder under {args.root} (once)", flush=True)
     dit_file = write_release(args.root, config, device)
     written = time.perf_counter() - t0
     ref, pose = write_media(args.root, height, width, args.frames)

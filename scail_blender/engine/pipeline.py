@@ -136,7 +136,7 @@ class ScailPipeline:
 
         checked = check_inputs(job)
         s, inputs = job.settings, job.inputs
-        speed = Speed.from_settings(s, inputs.lora_file)
+        speed = Speed.from_settings(s, inputs.lora_files)
         if speed.attention == "sage" and self.device.type == "cuda" and not has_sageattention():
             raise InputError(SAGE_MISSING)
         image, info, size, frames_used = checked.image, checked.video, checked.size, checked.frames

@@ -152,6 +152,25 @@ def test_unknown_and_incomplete_keys_are_named(tmp_path: Path) -> None:
         read_lora(tmp_path / "missing.safetensors", model)
 
 
+def test_keys_of_other_adapters_are_refused_naming_the_first_five(tmp_path: Path) -> None:
+    """A ComfyUI/LyCORIS file with DoRA scales, LoHa factors and a set_weight (none of which this
+    reads) on real module names: refused as a whole, the first five unmatched keys named and the
+    rest counted, so it never loads half applied."""
+    model = make_model()
+    down, up = pair(model, "blocks.0.self_attn.q", 0)
+    stem = "diffusion_model.blocks.0.self_attn.q"
+    state = {f"{stem}.lora_down.weight": down, f"{stem}.lora_up.weight": up, f"{stem}.dora_scale": torch.ones(256, 1),
+             **{f"diffusion_model.blocks.1.self_attn.{m}.hada_w1_a": down.clone() for m in "qkvo"},
+             f"{stem}.set_weight": torch.zeros(256, 256), "diffusion_model.blocks.1.ffn.0.lokr_w1": down.clone()}
+    save_file(state, str(tmp_path / "lycoris.safetensors"))
+    with pytest.raises(InputError) as caught:
+        read_lora(tmp_path / "lycoris.safetensors", model)
+    message = str(caught.value)
+    named = message.split("this SCAIL model: ")[1].split(". Use")[0]
+    assert named.endswith("and 2 more") and len(named.split(", ")) == 5, message
+    assert "dora_scale" in named and "ComfyUI key layout" in message
+
+
 def test_prepare_dit_applies_a_live_lora_to_offloaded_fp8_blocks(tmp_path: Path) -> None:
     path = tmp_path / "lora.safetensors"
     write_lora(make_model(), "lightx2v", path)

@@ -76,10 +76,11 @@ class LowRank:
     def scale(self) -> float:
         return 1.0 if self.alpha is None else self.alpha / self.down.shape[0]
 
-    def delta(self, shape: torch.Size) -> torch.Tensor:
-        """up @ down * scale in float32, shaped like the weight (convolutions included)."""
-        product = self.up.float().flatten(1) @ self.down.float().flatten(1)
-        return (product * self.scale).reshape(shape)
+    def delta(self, shape: torch.Size, device: torch.device | None = None) -> torch.Tensor:
+        """up @ down * scale in float32 on ``device`` (the weight's: a GPU computes it there in
+        milliseconds), shaped like the weight (convolutions included)."""
+        up, down = (m.to(device, torch.float32).flatten(1) for m in (self.up, self.down))
+        return ((up @ down) * self.scale).reshape(shape)
 
 
 @dataclass
@@ -191,7 +192,7 @@ def merge_lora(model: nn.Module, lora: Lora, strength: float = 1.0) -> int:
     with torch.no_grad():
         for name, part in lora.low_rank.items():
             weight = params[f"{name}.weight"]
-            _add(weight, strength * part.delta(weight.shape))
+            _add(weight, strength * part.delta(weight.shape, weight.device))
         for name, delta in lora.deltas.items():
             _add(params[name], strength * delta.float().reshape(params[name].shape))
     log.info("merged LoRA into %d modules and %d parameters (strength %g)", len(lora.low_rank),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import bpy
 
 from . import backends, board, draw, prefs, props, ui, ui_motion
-from ..operators import camera, characters, extract, generate, motion_io, render_pose
+from ..operators import camera, characters, extract, generate, loras, motion_io, render_pose
 
 CLASSES: list[type] = [
     *props.CLASSES,
@@ -20,6 +20,7 @@ CLASSES: list[type] = [
     *motion_io.CLASSES,
     *extract.CLASSES,
     *generate.CLASSES,
+    *loras.CLASSES,
     *ui.CLASSES,
     *ui_motion.CLASSES,
 ]

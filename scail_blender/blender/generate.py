@@ -17,6 +17,7 @@ import bpy
 
 from . import backends, board, prefs
 from ..jobs.contract import Job, JobInputs, JobSettings
+from ..jobs.loras import LoraSpec
 from ..errors import InputError
 from ..pose.framing import is_model_size
 from ..pose.outputs import strip_video_path
@@ -57,6 +58,27 @@ def image_file(image: bpy.types.Image | None, fallback: Path, role: str = "refer
     return str(fallback)
 
 
+def lora_stack(context: bpy.types.Context) -> list[LoraSpec]:
+    """The panel's LoRA list (those ticked, top first) as the job's stack. A path relative to the
+    .blend becomes absolute; in Blender's own runner every entry must be a file here, while for a
+    server a plain name that is no file here names one of the server's LoRAs (the client uploads
+    the ones that are files)."""
+    p = prefs.preferences(context)
+    in_process = p is not None and p.backend == "IN_PROCESS"
+    stack = []
+    for index, item in enumerate(context.scene.scail.loras):
+        if not item.enabled:
+            continue
+        if not item.name:
+            raise InputError(f"LoRA {index + 1} of the list has no file: pick a .safetensors file or remove it")
+        name = bpy.path.abspath(item.name) if item.name.startswith("//") else item.name
+        if in_process and not Path(name).is_file():
+            raise InputError(f"The LoRA {name} is not a file: pick the .safetensors file (names of a server's "
+                             "LoRAs work with the Server backend)")
+        stack.append(LoraSpec(name=name, strength=item.strength))
+    return stack
+
+
 def job_from_panel(context: bpy.types.Context) -> tuple[Job, board.Placement]:
     """The job and where its result goes, from the panel and the preferences."""
     from ..media.video import probe_header
@@ -81,7 +103,8 @@ def job_from_panel(context: bpy.types.Context) -> tuple[Job, board.Placement]:
         raise InputError("SCAIL-2 needs both masks (reference mask and pose mask) or neither: set the missing one")
     job = Job(inputs=JobInputs(reference_image=str(reference), pose_video=str(pose), prompt=settings.prompt,
                                negative_prompt=settings.negative_prompt, reference_mask=ref_mask, pose_mask=pose_mask),
-              settings=JobSettings(steps=settings.steps, cfg=settings.cfg, seed=seed,
+              settings=JobSettings(steps=settings.steps, cfg=settings.cfg, shift=settings.shift, seed=seed,
+                                   loras=lora_stack(context), lora_mode=settings.lora_mode,
                                    height=size[0] if is_model_size(size) else None,
                                    width=size[1] if is_model_size(size) else None),
               output=str(out))

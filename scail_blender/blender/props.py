@@ -7,9 +7,12 @@ their defaults, ranges and tooltips are the ones the command line and the server
 
 from __future__ import annotations
 
+import typing
+
 import bpy
 
-from ..jobs.contract import setting_fields
+from ..jobs.contract import JobSettings, setting_fields
+from ..jobs.loras import LORA_STRENGTH
 
 # Blender's integer properties are 32-bit: a wider range is cut to what they hold.
 INT_RANGE = (-(2**31), 2**31 - 1)
@@ -28,6 +31,15 @@ def setting_property(name: str):
     low = INT_RANGE[0] if m["low"] is None else max(m["low"], INT_RANGE[0])
     high = INT_RANGE[1] if m["high"] is None else min(m["high"], INT_RANGE[1])
     return bpy.props.IntProperty(**keywords, min=low, max=high)
+
+
+def setting_choice(name: str):
+    """A panel enum for the job setting ``name`` (a ``Literal``): its choices, default and help text."""
+    f = setting_fields()[name]
+    m = f.metadata
+    choices = typing.get_args(typing.get_type_hints(JobSettings)[name])
+    return bpy.props.EnumProperty(name=m["label"], default=f.default, description=m["doc"][:1].upper() + m["doc"][1:],
+                                  items=tuple((choice, choice.title(), "") for choice in choices))
 
 
 def _is_armature(_self, obj: bpy.types.Object) -> bool:
@@ -72,6 +84,20 @@ class ScailCharacter(bpy.types.PropertyGroup):
     mapped: bpy.props.BoolProperty(name="Mapped", description="All required joints were found")
     bonemap_json: bpy.props.StringProperty(description="The last mapping, for the panel and the viewport overlay")
     show_map: bpy.props.BoolProperty(name="Bone Map", description="List which bone each joint comes from")
+
+
+class ScailLora(bpy.types.PropertyGroup):
+    """One LoRA of the job's stack (merged in the list's order)."""
+
+    name: bpy.props.StringProperty(
+        name="LoRA", subtype="FILE_PATH",
+        description="A .safetensors LoRA: a file of this computer (uploaded to a server with the job), or the "
+                    "name of one of the server's LoRAs (its --lora-dir)",
+    )
+    strength: bpy.props.FloatProperty(name="Strength", default=1.0, min=LORA_STRENGTH[0], max=LORA_STRENGTH[1],
+                                      description="How strongly the LoRA applies: 1 as trained, 0 not at all, "
+                                                  "negative subtracts it")
+    enabled: bpy.props.BoolProperty(name="Use", default=True, description="Include this LoRA in the next job")
 
 
 class ScailSettings(bpy.types.PropertyGroup):
@@ -135,7 +161,11 @@ class ScailSettings(bpy.types.PropertyGroup):
     )
     steps: setting_property("steps")
     cfg: setting_property("cfg")
+    shift: setting_property("shift")
     seed: setting_property("seed")
+    loras: bpy.props.CollectionProperty(type=ScailLora)
+    active_lora: bpy.props.IntProperty()
+    lora_mode: setting_choice("lora_mode")
 
     def size(self) -> tuple[int, int] | None:
         """(height, width) of the pose video; None follows the scene camera."""
@@ -151,7 +181,7 @@ class ScailSettings(bpy.types.PropertyGroup):
         return self.frame_start, self.frame_end
 
 
-CLASSES = (ScailJointOverride, ScailCharacter, ScailSettings)
+CLASSES = (ScailJointOverride, ScailCharacter, ScailLora, ScailSettings)
 
 
 def ensure_registered() -> None:

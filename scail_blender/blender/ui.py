@@ -30,6 +30,14 @@ class SCAIL_UL_overrides(bpy.types.UIList):
         row.prop(item, "end", text="")
 
 
+class SCAIL_UL_loras(bpy.types.UIList):
+    def draw_item(self, context, layout, data, item, icon, active_data, active_prop, index=0, flt_flag=0):
+        row = layout.row(align=True)
+        row.prop(item, "enabled", text="")
+        row.prop(item, "name", text="")
+        row.prop(item, "strength", text="")
+
+
 class _Sidebar:
     bl_space_type = "VIEW_3D"
     bl_region_type = "UI"
@@ -138,10 +146,22 @@ class SCAIL_PT_reference(_Sidebar, bpy.types.Panel):
         layout.prop(settings, "pose_source")
         if settings.pose_source == "FILE":
             layout.prop(settings, "pose_file", text="")
+        layout.operator_menu_enum("scail.sampler_preset", "preset", text="Sampler Preset", icon="PRESET")
         row = layout.row(align=True)
         row.prop(settings, "steps")
         row.prop(settings, "cfg")
-        row.prop(settings, "seed")
+        row.prop(settings, "shift")
+        layout.prop(settings, "seed")
+        layout.label(text="LoRAs (merged from the top):")
+        row = layout.row()
+        row.template_list("SCAIL_UL_loras", "", settings, "loras", settings, "active_lora", rows=2)
+        col = row.column(align=True)
+        col.operator("scail.lora_add", text="", icon="ADD")
+        col.operator("scail.lora_remove", text="", icon="REMOVE")
+        col.operator("scail.lora_move", text="", icon="TRIA_UP").direction = "UP"
+        col.operator("scail.lora_move", text="", icon="TRIA_DOWN").direction = "DOWN"
+        if settings.loras:
+            layout.prop(settings, "lora_mode")
         col = layout.column(align=True)
         col.label(text="SCAIL-2 masks (SCAIL-2 checkpoints only):")
         col.template_ID(settings, "reference_mask", open="image.open")
@@ -190,5 +210,5 @@ STATE_ICONS = {"queued": "SORTTIME", "running": "PLAY", "succeeded": "CHECKMARK"
                "cancelled": "CANCEL"}
 
 
-CLASSES = (SCAIL_UL_characters, SCAIL_UL_overrides, SCAIL_PT_main, SCAIL_PT_characters,
+CLASSES = (SCAIL_UL_characters, SCAIL_UL_overrides, SCAIL_UL_loras, SCAIL_PT_main, SCAIL_PT_characters,
            SCAIL_PT_camera_output, SCAIL_PT_reference, SCAIL_PT_jobs)

@@ -17,7 +17,9 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
-from ..jobs.contract import Job, JobInputs, JobSettings, setting_fields
+from ..jobs.contract import (PRESET_SETTINGS, PRESETS, Job, JobInputs, JobSettings, describe_preset, preset_values,
+                             setting_fields)
+from ..jobs.loras import LORA_STRENGTH, MAX_LORAS, LoraSpec
 from ..jobs.status import JobStatus
 from ..errors import InputError
 from ..pose.framing import parse_size
@@ -101,8 +103,32 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
-# Height and width are one flag, --size HxW, as everywhere on the command line.
+# Height and width are one flag, --size HxW, as everywhere on the command line; the LoRA stack is
+# the repeatable --lora PATH[:STRENGTH].
 SIZE_SETTINGS = ("height", "width")
+OWN_FLAGS = (*SIZE_SETTINGS, "loras")
+
+
+def lora_arg(text: str) -> LoraSpec:
+    """argparse type for ``--lora PATH[:STRENGTH]``: a strength after the last colon, 1 without one
+    (a colon followed by no number is part of the path, as in C:\\loras\\x.safetensors)."""
+    path, _, tail = text.rpartition(":")
+    try:
+        strength = float(tail) if path else 1.0
+    except ValueError:
+        path, strength = text, 1.0
+    if not path:
+        path = text
+    low, high = LORA_STRENGTH
+    if not low <= strength <= high:
+        raise argparse.ArgumentTypeError(f"strength {strength:g} of {path} is outside {low:g} to {high:g} (1 = as "
+                                         "trained)")
+    return LoraSpec(name=path, strength=strength)
+
+
+def presets_help() -> str:
+    """The presets as --help lists them (the panel's menu and the README show the same)."""
+    return "\n".join(f"  --preset {name}: {describe_preset(name)}: {preset.doc}" for name, preset in PRESETS.items())
 
 
 def add_job_arguments(parser: argparse.ArgumentParser) -> None:
@@ -118,11 +144,21 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", metavar="HxW", type=size_arg,
                         help="output size, height x width in multiples of 32, e.g. 512x896 (default: 512x896, "
                              "896x512 for a portrait reference)")
+    parser.add_argument("--preset", choices=tuple(PRESETS), default="default",
+                        help="sampler preset: fills " + ", ".join(PRESET_SETTINGS) + " (a flag of its own still "
+                             "wins); distill is for the step-distillation LoRA (default %(default)s)")
     groups = {"sampling": parser, "speed": parser.add_argument_group("speed modes (all off by default)")}
     hints = typing.get_type_hints(JobSettings)
     for name, f in setting_fields().items():
-        if name not in SIZE_SETTINGS:
-            groups[f.metadata["group"]].add_argument("--" + name.replace("_", "-"), **_flag(f, hints[name]))
+        if name not in OWN_FLAGS:
+            flag = _flag(f, hints[name])
+            if name in PRESET_SETTINGS:  # None: not given, the preset decides
+                flag.update(default=None, help=f"{f.metadata['doc']} (default {f.default:g}; --preset sets it)")
+            groups[f.metadata["group"]].add_argument("--" + name.replace("_", "-"), **flag)
+    groups["speed"].add_argument("--lora", metavar="PATH[:STRENGTH]", type=lora_arg, action="append", default=[],
+                                 help=f"a LoRA at a strength (default 1): give it up to {MAX_LORAS} times for a "
+                                      "stack, applied in that order (kohya, diffusers/PEFT, lightx2v or ComfyUI "
+                                      "keys)")
 
 
 def _flag(f: dataclasses.Field, hint: Any) -> dict[str, Any]:
@@ -156,11 +192,14 @@ def _or_off(kind: type, off: str) -> Callable[[str], Any]:
 def job_from_args(args: argparse.Namespace) -> Job:
     """The job the flags of ``add_job_arguments`` describe, its values checked."""
     height, width = args.size or (None, None)
-    values = {name: getattr(args, name) for name in setting_fields() if name not in SIZE_SETTINGS}
+    values = {name: getattr(args, name) for name in setting_fields() if name not in OWN_FLAGS}
+    for name, value in preset_values(args.preset).items():
+        if values[name] is None:
+            values[name] = value
     job = Job(inputs=JobInputs(reference_image=args.ref, pose_video=args.pose, prompt=args.prompt,
                                negative_prompt=args.negative_prompt, reference_mask=args.ref_mask,
                                pose_mask=args.pose_mask),
-              settings=JobSettings(**values, height=height, width=width),
+              settings=JobSettings(**values, loras=list(args.lora), height=height, width=width),
               output=args.out)
     job.validate()
     return job

@@ -15,7 +15,7 @@ from ..jobs.runner import JobHandle, LocalRunner
 from ..jobs.weights.finder import resolve
 from ..errors import Cancelled, InputError
 from ..outputs import check_outputs
-from .common import add_job_arguments, job_from_args, status_progress
+from .common import add_job_arguments, job_from_args, presets_help, status_progress
 
 EPILOG = """\
 The checkpoint folder is the downloaded SCAIL-Preview or SCAIL-2 folder: model/1/... (the DiT),
@@ -42,7 +42,16 @@ written.
 
 Speed modes are off by default (README "Speed modes"): --precision fp8, --attention sage and
 --cache THRESHOLD trade some accuracy for speed; --vram 24gb/12gb streams the DiT blocks from CPU
-memory to fit smaller GPUs; --lora FILE merges a LoRA (kohya, diffusers or lightx2v keys).
+memory to fit smaller GPUs.
+
+LoRAs: --lora PATH[:STRENGTH] merges a LoRA at that strength (default 1); repeat it for a stack,
+merged in the order given (--lora distill.safetensors --lora style.safetensors:0.6). kohya,
+diffusers/PEFT, lightx2v and ComfyUI key layouts are read by their tensor names; a file with keys
+that match nothing in the model is refused, naming them. --lora-mode live applies the stack on the
+fly instead (for fp8 weights). A distillation LoRA needs its own sampling: --preset distill.
+
+Sampler presets (each fills these settings; a flag of its own still wins):
+{presets}
 
 --gpus N spreads each step over N GPUs of this machine: the conditional and unconditional CFG
 passes on two halves of them, and each pass's tokens split over the GPUs of its half (Ulysses).
@@ -63,7 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "generate", help="generate a SCAIL animation from a reference image and a pose video",
         description="Animate the character of a reference image with a SCAIL pose video.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EPILOG.format(presets=presets_help()), formatter_class=argparse.RawDescriptionHelpFormatter)
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--checkpoint", metavar="DIR",
                        help="SCAIL-Preview or SCAIL-2 folder, or a DiT .safetensors (scail convert's, ComfyUI's, kijai's)")

@@ -6,6 +6,8 @@ import argparse
 import time
 
 from ..jobs.client import ScailClient
+from ..jobs.loras import LoraSpec, describe_stack
+from ..jobs.status import JobStatus
 from .common import add_server_arguments
 
 
@@ -32,11 +34,14 @@ def run(args: argparse.Namespace) -> int:
         client.delete(args.delete)
         print(f"job {args.delete} deleted")
         return 0
-    jobs, total = client.list(args.limit, args.offset)
-    for status in jobs:
+    page = client.page(args.limit, args.offset)
+    for view in page["jobs"]:
+        status = JobStatus.from_dict(view)
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(status.created))
         detail = status.error.message if status.error else (status.message or "")
         eta = f" eta {status.eta_seconds:.0f} s" if status.eta_seconds is not None else ""
-        print(f"{status.id}  {when}  {status.state:9s} {100 * status.progress:5.1f}%{eta}  {detail}".rstrip())
-    print(f"{len(jobs)} of {total} jobs")
+        loras = [LoraSpec(**spec) for spec in view.get("settings", {}).get("loras", [])]
+        stack = f"  loras {describe_stack(loras)}" if loras else ""
+        print(f"{status.id}  {when}  {status.state:9s} {100 * status.progress:5.1f}%{eta}{stack}  {detail}".rstrip())
+    print(f"{len(page['jobs'])} of {page['total']} jobs")
     return 0

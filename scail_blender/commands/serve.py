@@ -31,8 +31,9 @@ GET /v1/jobs, GET /v1/jobs/ID, GET /v1/jobs/ID/events (server-sent events), GET
 JSON people/smooth/device; the result is the motion .npz; needs --pose-weights), POST /v1/jobs/ID/cancel, DELETE /v1/jobs/ID, GET /v1/health, GET
 /v1/models, POST /v1/models/release, GET /v1/loras.
 
-LoRAs: a job's settings.lora is a name, never a path: a .safetensors file of --lora-dir (GET
-/v1/loras lists them), or the file uploaded with the job as 'lora'. Jobs larger than the limits
+LoRAs: each entry of a job's settings.loras (a stack, merged in order) is a name, never a path:
+a .safetensors file of --lora-dir (GET /v1/loras lists them), or the stack's N-th file uploaded
+with the job as 'lora_N'; every name is checked before the job is queued. Jobs larger than the limits
 are refused with 422 before they are queued: a side over 4096 pixels, over 1000 steps, or more
 height x width x frames than --max-pixels-frames (default: half the device's memory at 48 bytes
 per pixel-frame, about 890 million on an 80 GB GPU).
@@ -75,8 +76,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="refuse uploads that would leave less free disk than this in --data-dir, e.g. 1GB, "
                              "500MB or 0 (default 1GB; 1GB = 1024 MB)")
     parser.add_argument("--lora-dir", metavar="DIR", type=Path,
-                        help="folder of .safetensors LoRAs that jobs may name in settings.lora (GET /v1/loras); "
-                             "without it jobs can only upload their LoRA")
+                        help="folder of .safetensors LoRAs that jobs may name in settings.loras (GET /v1/loras); "
+                             "without it jobs can only upload their LoRAs")
     parser.add_argument("--max-pixels-frames", metavar="N", type=int,
                         help="largest height x width x frames of one job (default: half the device's memory at 48 "
                              "bytes each, about 890 million on an 80 GB GPU)")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from pathlib import Path
 
 from ..jobs.client import ScailClient
 from ..jobs.follow import follow
+from ..jobs.loras import describe_stack
 from .common import (
     add_job_arguments,
     add_server_arguments,
@@ -22,9 +22,11 @@ before it answers. Progress follows the server's events; the result is downloade
 file appears only when complete). Ctrl-C asks the server to cancel the job. With --no-wait the
 job id is printed and the command returns; `scail jobs` lists, cancels and deletes jobs.
 
---lora FILE uploads a LoRA file of this machine with the job (within the server's upload limit);
---lora NAME (anything that is no file here) names one of the server's LoRAs, the .safetensors
-files of its --lora-dir (GET /v1/loras lists them). The server never opens a path a client names.
+--lora FILE[:STRENGTH] uploads a LoRA file of this machine with the job (within the server's
+upload limit); --lora NAME[:STRENGTH] (anything that is no file here) names one of the server's
+LoRAs, the .safetensors files of its --lora-dir (GET /v1/loras lists them). Repeat --lora for a
+stack, mixing both kinds; the server checks every name and file before it queues the job and
+never opens a path a client names. --preset distill sets the sampling a distillation LoRA needs.
 
 example:
   scail submit --server http://127.0.0.1:8188 --ref ref.png --pose pose.mp4 \\
@@ -45,11 +47,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     job = job_from_args(args)
-    if args.lora is not None and Path(args.lora).is_file():  # a file of this machine: uploaded with the job
-        job.inputs.lora_file, job.settings.lora = args.lora, None
     client = ScailClient(args.server, args.token)
     status = client.submit(job)
-    print(f"job {status.id} {status.state}", file=sys.stderr)
+    stack = f" with LoRAs {describe_stack(job.settings.loras)}" if job.settings.loras else ""
+    print(f"job {status.id} {status.state}{stack}", file=sys.stderr)
     if args.no_wait:
         print(status.id)
         return 0

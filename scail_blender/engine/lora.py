@@ -8,8 +8,12 @@ Three layouts are in circulation for Wan2.1-based models, all safetensors:
   diffusers' module names (renamed below; the pairs follow diffusers' Wan conversion script), or
   PEFT on the original names (``diffusion_model.blocks.0.self_attn.q.lora_A.weight``);
 - lightx2v / Wan (e.g. the step-distillation LoRAs): ``diffusion_model.blocks.0.self_attn.q.lora_down.weight``
-  with ``.lora_up.weight`` and ``.alpha``, plus full deltas ``.diff`` (weights such as norms) and
-  ``.diff_b`` (biases).
+  with ``.lora_up.weight`` (or ``.lora_A``/``.lora_B``) and ``.alpha``, plus full deltas ``.diff``
+  (weights such as norms), ``.diff_b`` (biases) and ``.diff_m`` on a block or the head
+  (``diffusion_model.blocks.0.diff_m``: its modulation), as lightx2v's lora_adapter.py reads them;
+- ComfyUI: the Wan names behind ``diffusion_model.`` (or kohya's ``lora_unet_``), ``.lora_down``/
+  ``.lora_up``/``.alpha``, full deltas ``.diff``/``.diff_b`` (a bare parameter such as a
+  modulation as ``diffusion_model.blocks.0.modulation.diff``), as comfy/lora.py maps them.
 
 A low-rank pair changes W [out, in] by strength * (alpha / rank) * up @ down (scale 1 without an
 alpha, as PEFT files store none). Merging changes the weights once (no cost per step; apply it
@@ -58,7 +62,7 @@ DIFFUSERS_NAMES = (
 )
 LOW_RANK_SUFFIXES = {".lora_down.weight": "down", ".lora_up.weight": "up", ".lora_A.weight": "down",
                      ".lora_B.weight": "up", ".alpha": "alpha"}
-DELTA_SUFFIXES = {".diff": "weight", ".diff_b": "bias"}
+DELTA_SUFFIXES = {".diff": "weight", ".diff_b": "bias", ".diff_m": "modulation"}
 _BLOCK = re.compile(r"^blocks\.(\d+)\.(.+)$")
 
 
@@ -72,10 +76,11 @@ class LowRank:
     def scale(self) -> float:
         return 1.0 if self.alpha is None else self.alpha / self.down.shape[0]
 
-    def delta(self, shape: torch.Size) -> torch.Tensor:
-        """up @ down * scale in float32, shaped like the weight (convolutions included)."""
-        product = self.up.float().flatten(1) @ self.down.float().flatten(1)
-        return (product * self.scale).reshape(shape)
+    def delta(self, shape: torch.Size, device: torch.device | None = None) -> torch.Tensor:
+        """up @ down * scale in float32 on ``device`` (the weight's: a GPU computes it there in
+        milliseconds), shaped like the weight (convolutions included)."""
+        up, down = (m.to(device, torch.float32).flatten(1) for m in (self.up, self.down))
+        return ((up @ down) * self.scale).reshape(shape)
 
 
 @dataclass
@@ -133,7 +138,8 @@ def read_lora(source: str | Path | dict[str, torch.Tensor], model: nn.Module) ->
     if unknown:
         shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
         raise InputError(f"LoRA keys that match nothing in this SCAIL model: {shown}. Use a LoRA made for "
-                         "Wan2.1-I2V-14B / SCAIL in kohya, diffusers or lightx2v key layout")
+                         "Wan2.1-I2V-14B / SCAIL in the kohya, diffusers/PEFT, lightx2v or ComfyUI key layout "
+                         "(README \"LoRAs\")")
     incomplete = [name for name, part in low_rank.items() if part.down is None or part.up is None]
     if incomplete:
         raise InputError(f"LoRA modules with only one of their down/up (A/B) matrices: {', '.join(incomplete[:5])}; "
@@ -167,6 +173,9 @@ def _delta_target(name: str | None, kind: str, modules: dict[str, nn.Module],
         return None
     if name in params and kind == "weight":
         return name
+    if kind == "modulation":  # lightx2v's diff_m names the block (or head) that owns the modulation
+        candidate = f"{name}.modulation" if name else "modulation"
+        return candidate if candidate in params else None
     candidate = f"{name}.{kind}"
     return candidate if candidate in params else None
 
@@ -183,7 +192,7 @@ def merge_lora(model: nn.Module, lora: Lora, strength: float = 1.0) -> int:
     with torch.no_grad():
         for name, part in lora.low_rank.items():
             weight = params[f"{name}.weight"]
-            _add(weight, strength * part.delta(weight.shape))
+            _add(weight, strength * part.delta(weight.shape, weight.device))
         for name, delta in lora.deltas.items():
             _add(params[name], strength * delta.float().reshape(params[name].shape))
     log.info("merged LoRA into %d modules and %d parameters (strength %g)", len(lora.low_rank),

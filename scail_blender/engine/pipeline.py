@@ -136,7 +136,7 @@ class ScailPipeline:
 
         checked = check_inputs(job)
         s, inputs = job.settings, job.inputs
-        speed = Speed.from_settings(s, inputs.lora_file, self.device)
+        speed = Speed.from_settings(s, inputs.lora_files, self.device)
         if speed.attention == "sage" and self.device.type == "cuda" and not has_sageattention():
             raise InputError(SAGE_MISSING)
         if speed.attention == "fa4" and (self.device.type != "cuda" or not has_fa4()):

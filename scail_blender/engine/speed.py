@@ -17,11 +17,11 @@ import importlib.util
 import logging
 import shutil
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
 from ..jobs.contract import LORA_MODES, PRECISIONS, VRAM_MODES, JobSettings
+from ..jobs.loras import LoraSpec, describe_stack
 from .lora import attach_lora, merge_lora, read_lora
 from .models.attention import check_kernel
 from .models.dit import ScailDiT
@@ -42,10 +42,9 @@ class Speed:
     cfg_batch: bool = True            # CFG as one batch of two; False: two passes (half the activations)
     cache: float | None = None        # TeaCache threshold; None or 0 = off
     vram: str = "full"                # "24gb" / "12gb": blocks offloaded to pinned host memory
-    lora: str | None = None           # the file to read
-    lora_strength: float = 1.0
+    # The LoRA stack in order: (file to read, strength, name describe() shows: a server's name, not its path).
+    loras: tuple[tuple[str, float, str], ...] = ()
     lora_mode: str = "merge"
-    lora_name: str | None = None      # what describe() shows (a server's name, not its path); None: the file's
 
     def __post_init__(self) -> None:
         check_kernel(self.attention)
@@ -55,16 +54,17 @@ class Speed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
 
     @classmethod
-    def from_settings(cls, settings: JobSettings, lora_file: str | None = None,
+    def from_settings(cls, settings: JobSettings, lora_files: dict[str, str] | None = None,
                       device: str | torch.device = "cpu") -> Speed:
         """The job's speed settings on ``device``; 12gb also runs CFG as two passes to halve the activations.
-        ``lora_file`` is the LoRA to read where ``settings.lora`` is only its name (``JobInputs.lora_file``).
+        ``lora_files`` gives the file of each LoRA whose name is not its path (``JobInputs.lora_files``).
         Compile "auto" is on with CUDA, where the fused blocks pay back their compile within two steps,
         and off elsewhere (a CPU compile needs a C++ compiler and gains little)."""
+        files = lora_files or {}
+        loras = tuple((files.get(spec.name, spec.name), spec.strength, spec.name) for spec in settings.loras)
         compiled = settings.compile == "on" or (settings.compile == "auto" and compile_pays(device))
         return cls(precision=settings.precision, attention=settings.attention, cache=settings.cache,
-                   vram=settings.vram, lora=lora_file or settings.lora, lora_strength=settings.lora_strength,
-                   lora_name=settings.lora, lora_mode=settings.lora_mode, cfg_batch=settings.vram != "12gb",
+                   vram=settings.vram, loras=loras, lora_mode=settings.lora_mode, cfg_batch=settings.vram != "12gb",
                    compile=compiled)
 
     @property
@@ -74,16 +74,15 @@ class Speed:
     @property
     def model_key(self) -> tuple:
         """What a loaded model depends on: a job that differs here needs the DiT reloaded."""
-        return (self.precision, self.vram, self.lora, self.lora_strength, self.lora_mode,
-                self.compile)
+        return (self.precision, self.vram, self.loras, self.lora_mode, self.compile)
 
     def describe(self, skipped_steps: int | None = None, total_steps: int | None = None) -> str:
         """One line for logs and JobResult.speed: ``precision=bf16 attention=auto ...``."""
         cache = "off" if not self.cache else f"{self.cache:g}"
         if self.cache and skipped_steps is not None:
             cache += f"({skipped_steps}/{total_steps} steps skipped)"
-        lora = "none" if self.lora is None else f"{Path(self.lora_name or self.lora).name}@{self.lora_strength:g}"
-        lora += f"({self.lora_mode})" if self.lora is not None and self.lora_mode != "merge" else ""
+        lora = describe_stack([LoraSpec(name=name, strength=strength) for _, strength, name in self.loras])
+        lora += f"({self.lora_mode})" if self.loras and self.lora_mode != "merge" else ""
         return (f"precision={self.precision} attention={self.attention} cache={cache} vram={self.vram} "
                 f"cfg={'batch' if self.cfg_batch else 'passes'} lora={lora} compile={'on' if self.compile else 'off'}")
 
@@ -98,14 +97,16 @@ def compile_pays(device: str | torch.device) -> bool:
 def prepare_dit(dit: ScailDiT, speed: Speed, device: str | torch.device) -> ScailDiT:
     """Apply ``speed`` to a freshly loaded DiT and put it on ``device``; returns the same model.
 
-    Order matters: the LoRA is merged into the bf16/fp32 weights before they are quantised, and
-    blocks are offloaded in their final dtype. With offload the model should arrive on the CPU.
+    Order matters: the LoRAs are merged into the bf16/fp32 weights (one after the other, in the
+    stack's order) before they are quantised, and blocks are offloaded in their final dtype. With
+    offload the model should arrive on the CPU. Every file of the stack is read (and its keys
+    checked) before any weight changes, so a bad LoRA late in the stack leaves no half-merged model.
     """
     device = torch.device(device)
-    if speed.lora is not None:
-        lora = read_lora(speed.lora, dit)
-        if speed.lora_mode == "merge":
-            merge_lora(dit, lora, speed.lora_strength)
+    stack = [(read_lora(path, dit), strength) for path, strength, _ in speed.loras]
+    if speed.lora_mode == "merge":
+        for lora, strength in stack:
+            merge_lora(dit, lora, strength)
     if speed.precision == "fp8":
         convert_blocks_to_fp8(dit.blocks)
     if speed.offloads:
@@ -115,8 +116,9 @@ def prepare_dit(dit: ScailDiT, speed: Speed, device: str | torch.device) -> Scai
         dit.offload = BlockOffload(dit.blocks, device)
     else:
         dit.to(device)
-    if speed.lora is not None and speed.lora_mode == "live":
-        attach_lora(dit, lora, speed.lora_strength, device)
+    if speed.lora_mode == "live":
+        for lora, strength in stack:
+            attach_lora(dit, lora, strength, device)
     dit.set_attention(speed.attention)
     if speed.compile:
         dit.compile_blocks()

@@ -23,6 +23,7 @@ import requests
 
 from ..errors import ERROR_CLASSES, InputError, ServerError
 from .contract import ExtractSettings, Job, name_problem, shown_name
+from .loras import UPLOAD_FIELD, LoraSpec
 from .multipart import MultipartBody
 from .status import JobStatus
 
@@ -76,19 +77,15 @@ class ScailClient:
     def submit(self, job: Job) -> JobStatus:
         """Upload the job's files and settings; the server checks them before it answers.
 
-        A LoRA goes by name, never by path: ``settings.lora`` names one of the server's LoRAs
-        (``loras``), or ``inputs.lora_file`` is a file of this machine, uploaded with the job (and
-        named by ``settings.lora`` or its file name)."""
+        LoRAs go by name, never by path (``upload_loras``): each of ``settings.loras`` names one of
+        the server's LoRAs (``loras``), or is a file of this machine (in ``inputs.lora_files``, or
+        its name is the path of a file here), uploaded with the job as ``lora_N`` (N: its place in
+        the stack) and named by its file name."""
         i = job.inputs
+        loras, uploads = upload_loras(job)
         paths = {"reference": i.reference_image, "pose": i.pose_video, "reference_mask": i.reference_mask,
-                 "pose_mask": i.pose_mask, "lora": i.lora_file}
-        settings = asdict(job.settings)
-        if i.lora_file is not None:
-            settings["lora"] = job.settings.lora or Path(i.lora_file).name
-        if settings["lora"] is not None and name_problem(settings["lora"]) is not None:
-            raise InputError(f"settings.lora {shown_name(settings['lora'])} {name_problem(settings['lora'])}: a job "
-                             "server takes the name of one of the server's LoRAs (GET /v1/loras), or a file of "
-                             "yours uploaded with the job (inputs.lora_file; scail submit --lora FILE)")
+                 "pose_mask": i.pose_mask, **uploads}
+        settings = {**asdict(job.settings), "loras": [asdict(spec) for spec in loras]}
         form = {"prompt": i.prompt, "negative_prompt": i.negative_prompt, "settings": settings}
         return JobStatus.from_dict(self._upload("/v1/jobs", paths, "job", form).json())
 
@@ -105,8 +102,12 @@ class ScailClient:
 
     def list(self, limit: int = 50, offset: int = 0) -> tuple[list[JobStatus], int]:
         """One page of jobs in submission order, and how many there are in all."""
-        page = self._request("GET", "/v1/jobs", params={"limit": limit, "offset": offset}).json()
+        page = self.page(limit, offset)
         return [JobStatus.from_dict(job) for job in page["jobs"]], page["total"]
+
+    def page(self, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+        """One page of jobs as the server shows them (``GET /v1/jobs``: status, prompt and settings)."""
+        return self._request("GET", "/v1/jobs", params={"limit": limit, "offset": offset}).json()
 
     def events(self, job_id: str, patience: float = 0.0) -> Iterator[JobStatus]:
         """Every change of the job, from its current state to its final one (server-sent events).
@@ -208,7 +209,7 @@ class ScailClient:
         return self._request("GET", "/v1/models").json()
 
     def loras(self) -> list[dict[str, Any]]:
-        """The LoRAs a job may name in ``settings.lora``: ``{"name", "size"}`` each."""
+        """The LoRAs a job may name in ``settings.loras``: ``{"name", "size"}`` each."""
         return self._request("GET", "/v1/loras").json()["loras"]
 
     def release(self) -> dict[str, Any]:
@@ -260,3 +261,24 @@ def _open(path: str, field: str):
         return open(path, "rb")  # closed by the caller's ExitStack
     except OSError as exc:
         raise InputError(f"cannot read the {field} file {path} ({exc.strerror}); check the path") from exc
+
+
+def upload_loras(job: Job) -> tuple[list[LoraSpec], dict[str, str]]:
+    """The stack as a server is sent it, and the files to upload (form field ``lora_N`` -> path).
+
+    A LoRA with a file of this machine (``inputs.lora_files``, or a name that is a file here) is
+    uploaded and named by its file's name; any other name must be a plain name (one of the
+    server's LoRAs): a path is refused here, before anything is sent."""
+    stack: list[LoraSpec] = []
+    uploads: dict[str, str] = {}
+    for index, spec in enumerate(job.settings.loras):
+        file = job.inputs.lora_files.get(spec.name) or (spec.name if Path(spec.name).is_file() else None)
+        name = spec.name if file is None or name_problem(spec.name) is None else Path(file).name
+        if name_problem(name) is not None:
+            raise InputError(f"LoRA {shown_name(name)} {name_problem(name)}: a job server takes the name of one of "
+                             "the server's LoRAs (GET /v1/loras), or a file of yours uploaded with the job "
+                             "(scail submit --lora FILE)")
+        if file is not None:
+            uploads[f"{UPLOAD_FIELD}{index}"] = file
+        stack.append(LoraSpec(name=name, strength=spec.strength))
+    return stack, uploads

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal, get_args
 
 from ..errors import InputError, OverLimit
 from ..pose.framing import MAX_SIDE, MODEL_MULTIPLE
+from .loras import LoraSpec, check_loras, migrate_job
 
 Sampler = Literal["unipc", "euler"]
 Variant = Literal["scail", "scail2"]
@@ -39,6 +40,15 @@ COMPILES: tuple[str, ...] = get_args(Compile)
 MAX_STEPS = 1000
 # The longest file name a client may send (an upload's or a LoRA's): what common file systems take.
 MAX_NAME_BYTES = 255
+@dataclass(frozen=True)
+class Preset:
+    """Sampling values that belong together (a distillation LoRA is trained for its own steps,
+    shift and CFG): offered by name in the command line (--preset), the panel and the README.
+    ``values`` holds what differs from the settings' defaults (``preset_values`` gives all)."""
+
+    label: str
+    doc: str
+    values: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(kw_only=True)
@@ -53,9 +63,9 @@ class JobInputs:
     # black, in the reference image and in every frame of the driving video.
     reference_mask: str | None = None
     pose_mask: str | None = None
-    # The LoRA file as this process sees it, where settings.lora is only its name: a client sets it
-    # to a file of its own to upload with the job; a server to the file it resolved the name to.
-    lora_file: str | None = None
+    # The file of each LoRA of settings.loras whose name is not its path here, by name: a client's
+    # files to upload with the job; on a server the files it resolved the names to.
+    lora_files: dict[str, str] = field(default_factory=dict)
 
 
 def setting(default: Any, doc: str, *, label: str = "", low: float | None = None, high: float | None = None,
@@ -68,7 +78,8 @@ def setting(default: Any, doc: str, *, label: str = "", low: float | None = None
     over ``high`` an ``OverLimit`` (a size the machine would not carry) rather than a mistake;
     ``off`` is the word the command line takes for None; ``group`` sorts the flags in --help.
     """
-    return field(default=default, metadata={"doc": doc, "label": label, "low": low, "high": high, "above": above,
+    value = {"default_factory": lambda: list(default)} if isinstance(default, list) else {"default": default}
+    return field(**value, metadata={"doc": doc, "label": label, "low": low, "high": high, "above": above,
                                             "limit": limit, "unit": unit, "group": group, "off": off})
 
 
@@ -105,21 +116,48 @@ class JobSettings:
                                   label="Step Cache", low=0.0, high=1.0, group="speed", off="off")
     vram: Vram = setting("full", "24gb/12gb: stream the DiT blocks from pinned CPU memory", label="VRAM",
                          group="speed")
-    # A LoRA to merge: in this process the path of a .safetensors file (or the name of
-    # inputs.lora_file); on a job server a name, never a path: one of its LoRAs (GET /v1/loras) or
-    # the file uploaded with the job.
-    lora: str | None = setting(None, "LoRA merged into the DiT: a .safetensors file here, a name on a server",
-                               label="LoRA", group="speed")
-    lora_strength: float = setting(1.0, "LoRA scale (1 = as trained)", label="LoRA Strength", low=-4.0, high=4.0,
-                                   group="speed")
-    lora_mode: LoraMode = setting("merge", "merge: the LoRA is added into the weights once (before any fp8 "
-                                           "conversion), nothing per step; live: applied on the fly in each "
-                                           "linear layer, base weights untouched (for fp8 weights), one low-rank "
-                                           "product per layer and step", label="LoRA Mode", group="speed")
+    # The LoRA stack, applied in order, each at its strength (LoraSpec); old jobs' single lora and
+    # lora_strength are read as a stack of one (migrate_settings).
+    loras: list[LoraSpec] = setting([], "LoRAs merged into the DiT in order, each with its strength: .safetensors files "
+                                        "here, names on a server", label="LoRAs", group="speed")
+    lora_mode: LoraMode = setting("merge", "merge: each LoRA of the stack is added into the weights once, in order "
+                                           "(before any fp8 conversion): nothing per step, a float32 copy of one "
+                                           "weight at a time while merging; live: applied on the fly in each "
+                                           "linear layer, base weights untouched (for fp8 weights): per LoRA one "
+                                           "low-rank product per layer and step in float32 (about 2 percent more "
+                                           "linear FLOPs at rank 64 on the 14B model) and its pairs kept in float32 "
+                                           "on the GPU "
+                                           "(about 1.4 GB at rank 64)", label="LoRA Mode", group="speed")
     compile: Compile = setting("auto", "torch.compile the DiT blocks (fused norms, modulation, RoPE, gates): 1.19x "
                                        "per step on an H100 after a one-off compile of 1 to 25 s, kept for the "
                                        "next jobs of the same process; auto: on with a CUDA GPU, off elsewhere "
                                        "(on a CPU it needs a C++ compiler)", label="Compile", group="speed")
+
+    def __post_init__(self) -> None:
+        # A stack read from JSON (or built by hand) as plain dicts is one of LoraSpec.
+        self.loras = [spec if isinstance(spec, LoraSpec) else LoraSpec(**spec) for spec in self.loras]
+
+
+# Sampler presets: "default" is the settings' own defaults (the official sampling); "distill" what
+# the step-distillation LoRA is run with (SCAIL-2 wan branch: 8 steps, shift 1, CFG 1).
+PRESET_SETTINGS = ("steps", "shift", "cfg")
+PRESETS: dict[str, Preset] = {
+    "default": Preset("Default (official)", "the official sampling, without a distillation LoRA"),
+    "distill": Preset("Distill (lightx2v 4/8-step LoRA)", "for a step-distillation LoRA (lightx2v's, as the "
+                      "SCAIL-2 release runs it); CFG 1 turns guidance off: one pass per step",
+                      {"steps": 8, "shift": 1.0, "cfg": 1.0}),
+}
+
+
+def preset_values(name: str) -> dict[str, Any]:
+    """Every setting a preset fills (``PRESET_SETTINGS``), by name: its own values, else the defaults."""
+    fields_ = setting_fields()
+    return {key: PRESETS[name].values.get(key, fields_[key].default) for key in PRESET_SETTINGS}
+
+
+def describe_preset(name: str) -> str:
+    """``steps 8, shift 1, cfg 1``: what a preset sets, as --help, the panel and the README say it."""
+    return ", ".join(f"{key} {value:g}" for key, value in preset_values(name).items())
 
 
 def setting_fields() -> dict[str, Any]:
@@ -139,11 +177,8 @@ class Job:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Job:
         """The inverse of ``to_dict`` for trusted data (types are the server's to check)."""
-        settings = dict(data.get("settings", {}))
-        if isinstance(settings.get("compile"), bool):  # jobs written before compile had "auto"
-            settings["compile"] = "on" if settings["compile"] else "off"
-        job = cls(inputs=JobInputs(**data["inputs"]), settings=JobSettings(**settings),
-                  output=data.get("output", "out.mp4"))
+        inputs, settings = migrate_job(data["inputs"], data.get("settings", {}))
+        job = cls(inputs=JobInputs(**inputs), settings=JobSettings(**settings), output=data.get("output", "out.mp4"))
         job.validate()
         return job
 
@@ -181,8 +216,7 @@ class Job:
         if s.vram not in VRAM_MODES:
             raise InputError(f"settings.vram: {s.vram!r} is unknown; use one of {', '.join(VRAM_MODES)} "
                              "(24gb/12gb keep the DiT blocks in CPU memory and stream them to the GPU)")
-        if s.lora is not None and not s.lora:
-            raise InputError("settings.lora: empty; give the path of a .safetensors LoRA or null for none")
+        check_loras(s.loras)
 
 
 def _check_ranges(s: JobSettings) -> None:

@@ -40,7 +40,7 @@ from scail_blender.errors import ScailError
 from scail_blender.progress import Progress
 
 from .settings import ClusterSettings
-from .worker import INPUT_FIELDS, ScailWorker
+from .worker import INPUT_FIELDS, LORA_KEY, ScailWorker
 from .storage import replace_atomically
 
 log = logging.getLogger(__name__)
@@ -301,8 +301,10 @@ class RayRunner:
 
     def _run(self, slot: Slot, handle: RemoteHandle) -> None:
         handle.tries += 1
-        files = {name: (Path(path).name, Path(path).read_bytes()) for name in INPUT_FIELDS
-                 if (path := getattr(handle.job.inputs, name)) is not None}
+        inputs = handle.job.inputs
+        paths = {name: path for name in INPUT_FIELDS if (path := getattr(inputs, name)) is not None}
+        paths.update({LORA_KEY + name: path for name, path in inputs.lora_files.items()})
+        files = {name: (Path(path).name, Path(path).read_bytes()) for name, path in paths.items()}
         log.info("job %s started on Ray actor %s (try %d)", handle.id, slot.name, handle.tries)
         handle.actor = slot.actor
         if handle.cancel_event.is_set():  # a cancel that came before the actor was known

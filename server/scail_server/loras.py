@@ -1,11 +1,12 @@
 """LoRAs on the server: named files of the folder its operator chose, or a file uploaded with the job.
 
-A client names a LoRA and never gives a path: the name passes the same rule as upload file names
-(``jobs.name_problem``) before anything on disk is looked at, and it is then looked up among the
-folder's listing only, so no request can make the server open, or learn of, any other file. The
-resolved path lives only in this process (``JobInputs.lora_file``); views and results show the name.
-Every LoRA's safetensors header is read before the job is queued, so a file that is no LoRA fails
-at once instead of after the model has loaded.
+A job carries a stack of LoRAs (``settings.loras``). A client names each and never gives a path:
+every name passes the same rule as upload file names (``jobs.name_problem``) before anything on
+disk is looked at, and is then looked up among the folder's listing only, so no request can make
+the server open, or learn of, any other file. The stack's N-th LoRA may instead come with the job
+as the file field ``lora_N``. Resolved paths live only in this process (``JobInputs.lora_files``);
+views and results show the names. Every LoRA's safetensors header is read before the job is
+queued, so a file that is no LoRA fails at once instead of after the model has loaded.
 """
 
 from __future__ import annotations
@@ -17,14 +18,17 @@ from pathlib import Path
 import pydantic
 
 from scail_blender.jobs.contract import name_problem, shown_name
+from scail_blender.jobs.loras import MAX_LORAS, UPLOAD_FIELD, LoraSpec
 
 from .errors import ApiError
 
 SUFFIX = ".safetensors"
-UPLOADED = "lora"  # the form field (and stored file name) of an uploaded LoRA
+# The form fields (and stored file names) of uploaded LoRAs: lora_0 for the stack's first, ...
+UPLOAD_FIELDS = tuple(f"{UPLOAD_FIELD}{index}" for index in range(MAX_LORAS))
 # safetensors refuses headers over 100 MB itself; a LoRA's is a few hundred kB.
 MAX_HEADER_BYTES = 100 * 2**20
-HOW = f"give the name of one of this server's LoRAs (GET /v1/loras lists them) or upload the file with the job as '{UPLOADED}'"
+HOW = ("give the name of one of this server's LoRAs (GET /v1/loras lists them) or upload the file with the job "
+       f"as '{UPLOAD_FIELD}N' (N: its place in settings.loras, from 0)")
 
 
 class LoraFile(pydantic.BaseModel):
@@ -48,24 +52,31 @@ def list_loras(folder: Path | None) -> list[LoraFile]:
             if p.suffix == SUFFIX and name_problem(p.name) is None and p.is_file()]
 
 
-def job_lora(name: str | None, uploaded: Path | None, folder: Path | None) -> tuple[str | None, Path | None]:
-    """The job's LoRA as (name, file): the uploaded file (its name: ``name`` or the field's), else
-    ``name`` looked up in ``folder``; (None, None) without one. Refusals are ``ApiError`` 400."""
-    if name is not None and name_problem(name) is not None:
-        raise ApiError(400, "invalid_lora", f"settings.lora {shown_name(name)} {name_problem(name)}; {HOW}")
-    if uploaded is not None:
-        check_safetensors(uploaded, "the uploaded LoRA")
-        return name or UPLOADED, uploaded
-    if name is None:
-        return None, None
-    if folder is None:
-        raise ApiError(400, "invalid_lora", "this server has no LoRA folder (its operator starts it with --lora-dir "
-                       f"DIR); upload the LoRA file with the job as '{UPLOADED}'")
-    if name not in {lora.name for lora in list_loras(folder)}:
-        raise ApiError(400, "invalid_lora", f"this server has no LoRA named {shown_name(name)}; {HOW}")
-    path = folder / name
-    check_safetensors(path, f"the server's LoRA {name!r}")
-    return name, path
+def job_loras(loras: list[LoraSpec], files: dict[str, Path], folder: Path | None) -> dict[str, str]:
+    """The file of each LoRA of the stack by name: the uploaded ``lora_N`` of its place, else its
+    name looked up in ``folder``. Refusals are ``ApiError`` 400 ``invalid_lora`` naming the entry."""
+    stray = sorted(name for name in files if name in UPLOAD_FIELDS and int(name[len(UPLOAD_FIELD):]) >= len(loras))
+    if stray:
+        raise ApiError(400, "invalid_lora", f"the file '{stray[0]}' was uploaded but settings.loras has "
+                       f"{len(loras)} entries; send '{UPLOAD_FIELD}N' for the N-th LoRA of the stack (from 0)")
+    resolved: dict[str, str] = {}
+    for index, spec in enumerate(loras):
+        where = f"settings.loras[{index}] {shown_name(spec.name)}"
+        if name_problem(spec.name) is not None:
+            raise ApiError(400, "invalid_lora", f"{where} {name_problem(spec.name)}; {HOW}")
+        uploaded = files.get(f"{UPLOAD_FIELD}{index}")
+        if uploaded is not None:
+            check_safetensors(uploaded, f"the uploaded LoRA {where}")
+            resolved[spec.name] = str(uploaded)
+            continue
+        if folder is None:
+            raise ApiError(400, "invalid_lora", f"{where}: this server has no LoRA folder (its operator starts it "
+                           f"with --lora-dir DIR); upload the file with the job as '{UPLOAD_FIELD}{index}'")
+        if spec.name not in {lora.name for lora in list_loras(folder)}:
+            raise ApiError(400, "invalid_lora", f"{where}: this server has no LoRA of that name; {HOW}")
+        check_safetensors(folder / spec.name, f"the server's LoRA {where}")
+        resolved[spec.name] = str(folder / spec.name)
+    return resolved
 
 
 def check_safetensors(path: Path, what: str) -> None:
@@ -73,7 +84,7 @@ def check_safetensors(path: Path, what: str) -> None:
     tensor's byte range inside the file are checked (reading the header only)."""
     def refuse(reason: str) -> ApiError:
         return ApiError(400, "invalid_lora", f"{what} is not a .safetensors file ({reason}); send a LoRA saved as "
-                        "safetensors (kohya, diffusers or lightx2v keys)")
+                        "safetensors (kohya, diffusers/PEFT, lightx2v or ComfyUI keys)")
 
     size = path.stat().st_size
     with open(path, "rb") as f:

@@ -7,6 +7,7 @@ retention. Routes only translate HTTP to these calls.
 
 from __future__ import annotations
 
+import json
 import logging
 import resource
 import shutil
@@ -20,13 +21,14 @@ from typing import TYPE_CHECKING
 import pydantic
 
 from scail_blender.jobs.contract import AnyJob, ExtractJob, ExtractSettings, Job, JobInputs, JobSettings
+from scail_blender.jobs.loras import check_loras, migrate_settings
 from scail_blender.jobs.runner import JobHandle, LocalRunner
 from scail_blender.jobs.status import JobStatus
 from scail_blender.errors import InputError, ScailError
 
 from .errors import ApiError, not_found
 from .limits import check_pixels_frames, max_pixels_frames
-from .loras import UPLOADED, job_lora
+from .loras import job_loras
 from .schemas import EXTRACT_REQUEST, JOB_REQUEST, JobRequest, JobView, ModelInfo
 from .settings import Settings
 from .storage import DiskFull, Record, Storage, replace_atomically
@@ -65,11 +67,15 @@ class JobService:
                                "'reference' and the pose video as 'pose'")
         files = upload.files
         settings = JobSettings(**asdict(request.settings))
-        settings.lora, lora_file = job_lora(settings.lora, files.get(UPLOADED), self.settings.lora_dir)
+        try:
+            check_loras(settings.loras)
+        except InputError as exc:
+            raise ApiError(400, "invalid_lora", str(exc)) from None
+        lora_files = job_loras(settings.loras, files, self.settings.lora_dir)
         job = Job(inputs=JobInputs(reference_image=str(files["reference"]), pose_video=str(files["pose"]),
                                    prompt=request.prompt, negative_prompt=request.negative_prompt,
                                    reference_mask=_str(files.get("reference_mask")),
-                                   pose_mask=_str(files.get("pose_mask")), lora_file=_str(lora_file)),
+                                   pose_mask=_str(files.get("pose_mask")), lora_files=lora_files),
                   settings=settings)
         self._check_model_fit(job)
         # Imported here so the server's modules import without torch (the app has loaded it by now).
@@ -287,12 +293,30 @@ def _parse_request(text: bytes) -> JobRequest:
         raise ApiError(400, "invalid_job", "the 'job' field is missing; send JSON like "
                        '{"prompt": "...", "negative_prompt": "", "settings": {"steps": 40}}')
     try:
-        return JOB_REQUEST.validate_json(text)
+        return JOB_REQUEST.validate_json(_migrated(text))
     except pydantic.ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "job"
         kind = "unknown field" if first["type"] == "unexpected_keyword_argument" else first["msg"]
         raise ApiError(422, "invalid_job", f"job.{where}: {kind}" if where != "job" else f"job: {kind}") from None
+
+
+def _migrated(text: bytes) -> bytes:
+    """The job JSON with an old client's single ``settings.lora``/``lora_strength`` as a stack of one
+    (``migrate_settings``); anything else unchanged, for pydantic to check."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text
+    settings = data.get("settings") if isinstance(data, dict) else None
+    if not isinstance(settings, dict) or not {"lora", "lora_strength"} & settings.keys():
+        return text
+    try:
+        migrated = migrate_settings(settings)
+    except (InputError, TypeError) as exc:
+        raise ApiError(422, "invalid_job", f"job.settings: {exc}") from None
+    data["settings"] = {**migrated, "loras": [asdict(spec) for spec in migrated["loras"]]}
+    return json.dumps(data).encode()
 
 
 def _parse_extract_settings(text: bytes) -> ExtractSettings:
@@ -319,7 +343,7 @@ def _moved(job: AnyJob, old: Path, new: Path) -> AnyJob:
     i = job.inputs
     return Job(inputs=replace(i, reference_image=move(i.reference_image), pose_video=move(i.pose_video),
                               reference_mask=move(i.reference_mask), pose_mask=move(i.pose_mask),
-                              lora_file=move(i.lora_file)),
+                              lora_files={name: move(path) for name, path in i.lora_files.items()}),
                settings=job.settings, output=job.output)
 
 

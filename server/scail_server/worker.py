@@ -24,8 +24,10 @@ from scail_blender.jobs.contract import Job
 from scail_blender.jobs.runner import JobHandle, LocalRunner
 from scail_blender.jobs.status import JobStatus
 
-# The job's files an actor is sent (by JobInputs field) and the name of the result it sends back.
-INPUT_FIELDS = ("reference_image", "pose_video", "reference_mask", "pose_mask", "lora_file")
+# The job's files an actor is sent (by JobInputs field; each LoRA of the stack as LORA_KEY + its
+# name) and the name of the result it sends back.
+INPUT_FIELDS = ("reference_image", "pose_video", "reference_mask", "pose_mask")
+LORA_KEY = "lora:"
 RESULT_NAME = "result.mp4"
 
 
@@ -46,10 +48,13 @@ class ScailWorker:
         """Run one job from its files' bytes; yields every status, the last one with the result bytes."""
         with tempfile.TemporaryDirectory(prefix=f"scail-{job_id}-") as tmp:
             folder = Path(tmp)
-            paths: dict[str, str | None] = dict.fromkeys(INPUT_FIELDS)
-            for name, (filename, data) in files.items():
+            paths: dict[str, Any] = {**dict.fromkeys(INPUT_FIELDS), "lora_files": {}}
+            for name, (filename, data) in files.items():  # the server's names: no two alike
                 (folder / filename).write_bytes(data)
-                paths[name] = str(folder / filename)
+                if name.startswith(LORA_KEY):
+                    paths["lora_files"][name[len(LORA_KEY):]] = str(folder / filename)
+                else:
+                    paths[name] = str(folder / filename)
             local = Job.from_dict(job)
             local = Job(inputs=replace(local.inputs, **paths), settings=local.settings,
                         output=str(folder / RESULT_NAME))

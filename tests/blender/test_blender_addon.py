@@ -60,8 +60,10 @@ def test_panels_draw_existing_properties_and_operators() -> None:
     camera = drawn["SCAIL_PT_camera_output"]
     assert {"prop width", "prop height", "prop fps", "op scail.camera_from_view"} <= set(camera)
     reference = set(drawn["SCAIL_PT_reference"])
-    assert {"id reference_image", "prop prompt", "prop negative_prompt", "prop steps", "prop cfg", "prop seed",
-            "prop pose_source", "id reference_mask", "prop pose_mask", "op scail.generate"} <= reference
+    assert {"id reference_image", "prop prompt", "prop negative_prompt", "prop steps", "prop cfg", "prop shift",
+            "prop seed", "prop pose_source", "id reference_mask", "prop pose_mask", "op scail.generate",
+            "menu scail.sampler_preset", "list loras", "op scail.lora_add", "op scail.lora_remove",
+            "op scail.lora_move"} <= reference
     job_list = drawn["SCAIL_PT_jobs"]
     # every kind of job on one board: a generation, a failed one, an extraction, a pose render
     assert job_list.count("progress") == 3 and job_list.count("op scail.job_cancel") == 3  # the running jobs only
@@ -90,3 +92,36 @@ def test_a_pose_render_on_the_board_steps_reports_progress_and_cancels(tmp_path:
     assert finished["rising"] and finished["ticks"] > 2 and finished["render_poll_blocked_while_running"]
     assert finished["frame"] == 7 and finished["strips"] == 1
     assert (tmp_path / "pose.24fps.mp4").exists()
+
+
+def test_the_lora_list_and_preset_menu_make_the_jobs_stack(tmp_path: Path) -> None:
+    """Add, move, remove and untick LoRAs in the panel's list, pick a sampler preset, and build the
+    job: the stack is the ticked entries top first with their strengths; the preset filled the
+    fields and an edit after it wins; a server gets the local file as an upload, names as names."""
+    import numpy as np
+    from PIL import Image
+
+    from scail_blender.media.video import write_video
+
+    from tests.server.test_inputs import write_lora
+
+    write_video([np.zeros((64, 64, 3), np.uint8)] * 5, tmp_path / "pose.mp4", 16)
+    Image.new("RGB", (64, 64)).save(tmp_path / "ref.png")
+    lora = write_lora(tmp_path / "mine.safetensors")
+    result = run_script(SCRIPTS / "lora_list.py", {"ref": str(tmp_path / "ref.png"), "pose": str(tmp_path / "pose.mp4"),
+                                                    "folder": str(tmp_path), "lora": str(lora)})
+    assert result["added"] == [[str(lora), 0.5, True], ["style.safetensors", 1.0, True],
+                               ["dropped.safetensors", 2.0, True], ["unused.safetensors", 1.5, True]]
+    assert [name for name, *_ in result["moved"]][:2] == ["style.safetensors", str(lora)]
+    assert result["active_after_move"] == 0
+    assert result["edited"] == [["style.safetensors", 1.0, True], [str(lora), 0.5, True],
+                                ["unused.safetensors", 1.5, False]]
+    assert result["move_up_at_top"] == ["CANCELLED"]
+    assert result["distill"] == [8, 1.0, 1.0]
+    assert result["job"] == {"loras": [["style.safetensors", 1.0], [str(lora), 0.5]], "steps": 6, "shift": 1.0,
+                             "cfg": 1.0, "lora_mode": "merge"}
+    assert result["sent"] == {"loras": [["style.safetensors", 1.0], ["mine.safetensors", 0.5]],
+                              "uploads": {"lora_1": str(lora)}}
+    assert result["default"] == [40, 3.0, 5.0]
+    assert "The LoRA style.safetensors is not a file" in result["in_process_refusal"]
+    assert result["count_at_limit"] == 8 and "at most 8 LoRAs" in result["add_over_limit"]

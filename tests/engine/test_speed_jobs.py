@@ -12,6 +12,7 @@ from safetensors.torch import save_file
 
 from scail_blender import cli
 from scail_blender.jobs.contract import Job, JobInputs, JobResult, JobSettings
+from scail_blender.jobs.loras import LoraSpec
 from scail_blender.engine.models.dit import DitConfig, ScailDiT
 from scail_blender.engine.pipeline import ScailPipeline
 from scail_blender.engine import speed as speed_module
@@ -33,14 +34,17 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     save_file({"lora_unet_blocks_0_self_attn_q.lora_down.weight": torch.randn(4, 256, generator=g),
                "lora_unet_blocks_0_self_attn_q.lora_up.weight": torch.randn(256, 4, generator=g) * 0.01,
                "lora_unet_blocks_0_self_attn_q.alpha": torch.tensor(4.0)}, str(folder / "lora.safetensors"))
+    save_file({"diffusion_model.blocks.0.ffn.0.lora_A.weight": torch.randn(4, 256, generator=g),
+               "diffusion_model.blocks.0.ffn.0.lora_B.weight": torch.randn(512, 4, generator=g) * 0.01},
+              str(folder / "lora2.safetensors"))
     return {"root": write_tiny_checkpoint(folder / "ck"), "pose": folder / "pose.mp4", "ref": folder / "ref.png",
-            "lora": folder / "lora.safetensors", "folder": folder}
+            "lora": folder / "lora.safetensors", "lora2": folder / "lora2.safetensors", "folder": folder}
 
 
 def test_defaults_are_the_full_quality_model() -> None:
     s = JobSettings()
-    assert (s.precision, s.attention, s.cache, s.vram, s.lora, s.lora_strength) == ("bf16", "auto", None, "full",
-                                                                                    None, 1.0)
+    assert (s.precision, s.attention, s.cache, s.vram, s.loras, s.lora_mode) == ("bf16", "auto", None, "full", [],
+                                                                                "merge")
     speed = Speed.from_settings(s)
     assert speed.cfg_batch and not speed.offloads and not speed.compile
     assert Speed.from_settings(JobSettings(vram="12gb")).cfg_batch is False
@@ -52,8 +56,7 @@ def test_defaults_are_the_full_quality_model() -> None:
     ("compile", "sometimes", "auto, on, off"),
     ("cache", 1.5, "from 0 to 1 or null for none \\(TeaCache"),
     ("vram", "8gb", "full, 24gb, 12gb"),
-    ("lora", "", "path of a .safetensors LoRA"),
-    ("lora_strength", 9.0, "-4 to 4"),
+    ("loras", [{"name": f"l{i}"} for i in range(9)], "at most 8"),
 ])
 def test_bad_speed_settings_say_what_to_do(field: str, value, message: str) -> None:
     data = {"inputs": {"reference_image": "r.png", "pose_video": "p.mp4"}, "settings": {field: value}}
@@ -62,8 +65,8 @@ def test_bad_speed_settings_say_what_to_do(field: str, value, message: str) -> N
 
 
 def test_speed_settings_round_trip_and_are_typed_enumerations() -> None:
-    settings = {"precision": "fp8", "attention": "sage", "cache": 0.1, "vram": "24gb", "lora": "x.safetensors",
-                "lora_strength": 0.5}
+    settings = {"precision": "fp8", "attention": "sage", "cache": 0.1, "vram": "24gb",
+                "loras": [{"name": "x.safetensors", "strength": 0.5}, {"name": "y.safetensors"}]}
     job = Job.from_dict({"inputs": {"reference_image": "r.png", "pose_video": "p.mp4"}, "settings": settings})
     assert Job.from_dict(job.to_dict()) == job
     hints = typing.get_type_hints(JobSettings)
@@ -78,14 +81,15 @@ def test_speed_settings_round_trip_and_are_typed_enumerations() -> None:
 def test_pipeline_runs_all_modes_together_and_records_them(files: dict[str, Path]) -> None:
     pipeline = ScailPipeline(files["root"], "cpu")
     settings = JobSettings(steps=2, width=64, height=64, precision="fp8", cache=1.0, vram="12gb",
-                           lora=str(files["lora"]), lora_strength=0.5)
+                           loras=[LoraSpec(name=str(files["lora"]), strength=0.5),
+                                  LoraSpec(name=str(files["lora2"]), strength=-1.0)])
     out = files["folder"] / "fast.mp4"
     result = pipeline.generate(Job(inputs=JobInputs(reference_image=str(files["ref"]), pose_video=str(files["pose"]),
                                                     prompt="a person dances"), settings=settings, output=str(out)))
     assert probe_video(out).frames == 5
     # (Random weights move the time projection too much for the published polynomial to skip.)
     assert result.speed.startswith("precision=fp8 attention=auto cache=1(0/2 steps skipped)")
-    assert "steps skipped) vram=12gb cfg=passes lora=" in result.speed and result.speed.endswith("@0.5 compile=off")
+    assert result.speed.endswith("vram=12gb cfg=passes lora=lora.safetensors@0.5+lora2.safetensors@-1 compile=off")
     assert pipeline._dit.offload is not None
     # A job without the modes reloads a plain model.
     plain = pipeline.generate(Job(inputs=JobInputs(reference_image=str(files["ref"]), pose_video=str(files["pose"])),
@@ -100,11 +104,12 @@ def test_cli_flags_reach_the_job(files: dict[str, Path], capsys: pytest.CaptureF
     code = cli.main(["generate", "--checkpoint", str(files["root"]), "--ref", str(files["ref"]), "--pose",
                      str(files["pose"]), "--out", str(out), "--steps", "1", "--size", "64x64", "--device", "cpu",
                      "--precision", "fp8", "--attention", "sdpa", "--cache", "off", "--vram", "24gb",
-                     "--lora", str(files["lora"]), "--lora-strength", "2", "--lora-mode", "live"])
+                     "--lora", f"{files['lora']}:2", "--lora", str(files["lora2"]), "--lora-mode", "live"])
     assert code == 0
     out_text = capsys.readouterr().out
     assert "speed modes: precision=fp8 attention=sdpa cache=off vram=24gb cfg=batch lora=" in out_text
-    assert "@2(live) compile=off" in out_text  # applied on the fly over the fp8 weights, not merged
+    # applied on the fly over the fp8 weights, not merged, in the order given
+    assert "lora=lora.safetensors@2+lora2.safetensors@1(live) compile=off" in out_text
     with pytest.raises(SystemExit):
         cli.main(["generate", "--checkpoint", "x", "--ref", "r", "--pose", "p", "--out", "o.mp4",
                   "--cache", "sometimes"])

@@ -10,7 +10,7 @@ import pytest
 
 from scail_blender.cli import build_parser
 from scail_blender.errors import InputError, OverLimit
-from scail_blender.jobs.contract import Job, JobInputs, JobSettings, setting_fields
+from scail_blender.jobs.contract import PRESET_SETTINGS, Job, JobInputs, JobSettings, setting_fields
 
 from tests.support import ROOT, run_script
 
@@ -31,8 +31,13 @@ def test_every_setting_is_a_flag_with_the_contracts_default_choices_and_help(com
         if name in ("height", "width"):
             assert "size" in actions  # both as one --size HxW
             continue
+        if name == "loras":  # the repeatable --lora PATH[:STRENGTH]
+            assert actions["lora"].default == [] and actions["lora"].option_strings == ["--lora"]
+            continue
         action = actions[name]
-        assert action.default == f.default and f.metadata["doc"] in action.help, name
+        # A setting a preset fills is None until given: the preset (default: the field's default) decides.
+        default = None if name in PRESET_SETTINGS else f.default
+        assert action.default == default and f.metadata["doc"] in action.help, name
         literal = [a for a in typing.get_args(hints[name]) or [hints[name]] if typing.get_origin(a) is typing.Literal]
         if typing.get_origin(hints[name]) is typing.Literal or literal:
             assert tuple(action.choices) == typing.get_args(literal[0] if literal else hints[name]), name
@@ -55,6 +60,7 @@ def test_one_change_in_the_contract_reaches_every_front_end() -> None:
     panel's property (real bpy) all show the new default, help and maximum; a front end that
     restated a value would still show the old one."""
     result = run_script(SCRIPT, {"blender": True})
-    assert result["cli"] == {"default": 41, "help": "patched help (default %(default)s)"}
+    assert result["cli"] == {"default": None, "help": "patched help (default 41; --preset sets it)",
+                             "preset_default": 41}
     assert result["server"] == {"default": 41, "help": "patched help", "max": 777}
     assert result["blender"] == {"default": 41, "help": "Patched help", "max": 777}

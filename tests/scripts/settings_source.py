@@ -20,7 +20,10 @@ from scail_blender.cli import build_parser  # noqa: E402 - built after the chang
 parser = build_parser()
 generate = parser._subparsers._group_actions[0].choices["generate"]  # noqa: SLF001 - argparse keeps them there
 flag = next(a for a in generate._actions if "--steps" in a.option_strings)
-report = {"cli": {"default": flag.default, "help": flag.help}}
+from scail_blender.commands.common import job_from_args  # noqa: E402
+
+args = generate.parse_args(["--checkpoint", "ck", "--ref", "r.png", "--pose", "p.mp4", "--out", "o.mp4"])
+report = {"cli": {"default": flag.default, "help": flag.help, "preset_default": job_from_args(args).settings.steps}}
 
 from scail_server.schemas import JOB_REQUEST  # noqa: E402
 

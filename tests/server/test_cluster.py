@@ -24,6 +24,7 @@ from scail_blender.jobs.status import JobStatus
 from tools.ray_head import local_head
 
 from .conftest import ROOT, Server, a_job, child_env, running_server
+from .test_inputs import write_lora
 
 pytest.importorskip("ray")
 
@@ -92,6 +93,23 @@ def test_ten_jobs_spread_over_both_actors(checkpoint, media, tmp_path, ray_addre
         assert result.stat().st_size > 0
         events = list(client.events(ids[0]))  # a finished job's stream: its final status
         assert events[-1].state == "succeeded"
+
+
+def test_a_lora_stack_reaches_the_actor(checkpoint, media, tmp_path, ray_address) -> None:
+    """A stack of a server-folder LoRA and an uploaded one is sent to the actor with the job's files
+    and merged there in order (the server's data dir is not the actor's)."""
+    (tmp_path / "loras").mkdir()
+    write_lora(tmp_path / "loras" / "style.safetensors")
+    mine = write_lora(tmp_path / "mine.safetensors", "peft")
+    server_ctx = running_server(checkpoint, tmp_path / "data", "--ray", ray_address, "--ray-actors", "2",
+                                "--ray-gpus-per-actor", "0", "--lora-dir", str(tmp_path / "loras"), env=ray_env())
+    with server_ctx as server:
+        job = a_job(media, steps=1, loras=[{"name": "style.safetensors", "strength": 0.5},
+                                           {"name": str(mine), "strength": 2.0}])
+        job_id = server.client().submit(job).id
+        status = wait_final(server, [job_id])[job_id]
+        assert status.state == "succeeded", status.error
+        assert "lora=style.safetensors@0.5+mine.safetensors@2 " in status.result.speed
 
 
 def test_killed_actor_job_finishes_on_the_other(checkpoint, media, tmp_path, ray_address) -> None:

@@ -31,12 +31,17 @@ WAIT = 120
 MAX_PIXELS_FRAMES = 20000
 
 
-def write_lora(path: Path) -> Path:
-    """A LoRA for the tiny checkpoint's first block (kohya keys), as a real safetensors file."""
+def write_lora(path: Path, layout: str = "kohya") -> Path:
+    """A LoRA for the tiny checkpoint's first block as a real safetensors file: kohya keys, or
+    diffusers/PEFT ones (``peft``) on another layer."""
     import torch
     from safetensors.torch import save_file
 
     g = torch.Generator().manual_seed(0)
+    if layout == "peft":
+        save_file({"diffusion_model.blocks.0.ffn.0.lora_A.weight": torch.randn(4, 256, generator=g),
+                   "diffusion_model.blocks.0.ffn.0.lora_B.weight": torch.randn(512, 4, generator=g) * 0.01}, str(path))
+        return path
     save_file({"lora_unet_blocks_0_self_attn_q.lora_down.weight": torch.randn(4, 256, generator=g),
                "lora_unet_blocks_0_self_attn_q.lora_up.weight": torch.randn(256, 4, generator=g) * 0.01,
                "lora_unet_blocks_0_self_attn_q.alpha": torch.tensor(4.0)}, str(path))
@@ -47,6 +52,7 @@ def write_lora(path: Path) -> Path:
 def lora_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("loras")
     write_lora(folder / "style.safetensors")
+    write_lora(folder / "distill.safetensors", "peft")
     (folder / "notes.txt").write_text("not a LoRA")
     (folder / ".hidden.safetensors").write_bytes(b"")
     (folder / "sub").mkdir()
@@ -94,56 +100,91 @@ def job_count(server: Server) -> int:
 # LoRAs ------------------------------------------------------------------------------------------
 
 
-def test_the_server_lists_its_lora_folder_and_runs_a_lora_by_name(server: Server, media: dict[str, Path],
-                                                                  lora_dir: Path) -> None:
+def test_the_server_lists_its_lora_folder_and_runs_a_stack_by_name(server: Server, media: dict[str, Path],
+                                                                   lora_dir: Path) -> None:
     listed = requests.get(server.url + "/v1/loras", headers=AUTH, timeout=10)
     assert listed.status_code == 200, listed.text
-    size = (lora_dir / "style.safetensors").stat().st_size
-    assert listed.json() == {"loras": [{"name": "style.safetensors", "size": size}]}
-    assert server.client().loras() == [{"name": "style.safetensors", "size": size}]
+    sizes = {name: (lora_dir / name).stat().st_size for name in ("distill.safetensors", "style.safetensors")}
+    assert listed.json() == {"loras": [{"name": name, "size": size} for name, size in sizes.items()]}
+    assert server.client().loras() == listed.json()["loras"]
     assert requests.get(server.url + "/v1/loras", timeout=10).status_code == 401
     client = server.client()
-    job = a_job(media, size=32, steps=1, lora="style.safetensors", lora_strength=0.5)
+    stack = [{"name": "style.safetensors", "strength": 0.5}, {"name": "distill.safetensors", "strength": 1.0}]
+    job = a_job(media, size=32, steps=1, loras=stack)
     final = client.wait(client.submit(job).id)
     assert final.state == "succeeded", final.error
-    assert "lora=style.safetensors@0.5" in final.result.speed
+    assert "lora=style.safetensors@0.5+distill.safetensors@1 " in final.result.speed  # merged in this order
     view = requests.get(f"{server.url}/v1/jobs/{final.id}", headers=AUTH, timeout=10).json()
-    assert view["settings"]["lora"] == "style.safetensors"
+    assert view["settings"]["loras"] == stack
     assert str(lora_dir) not in json.dumps(view), "the view names no server path"
+    listing = subprocess.run([sys.executable, "-m", "scail_blender.cli", "jobs", "--server", server.url, "--token",
+                              TOKEN], check=True, cwd=ROOT, env=child_env(), capture_output=True, text=True,
+                             timeout=WAIT).stdout
+    line = next(line for line in listing.splitlines() if line.startswith(final.id))
+    assert "loras style.safetensors@0.5+distill.safetensors@1" in line
 
 
-def test_a_lora_setting_never_opens_a_path_of_the_server(server: Server, media: dict[str, Path]) -> None:
-    """Names with a folder are refused before any file is looked at, and a name the folder lacks
-    reads the same whether or not that file exists elsewhere."""
+def test_a_job_of_an_old_client_with_one_lora_runs_as_a_stack_of_one(server: Server, media: dict[str, Path]) -> None:
+    """The JSON a client sent before stacks (settings.lora, lora_strength) is read, not refused."""
+    response = post(server, small(media), [("job", job_json(lora="style.safetensors", lora_strength=0.25))])
+    assert response.status_code == 201, response.text
+    assert response.json()["settings"]["loras"] == [{"name": "style.safetensors", "strength": 0.25}]
+    final = server.client().wait(response.json()["id"])
+    assert final.state == "succeeded", final.error
+    assert "lora=style.safetensors@0.25 " in final.result.speed
+    both = job_json(lora="style.safetensors", loras=[{"name": "distill.safetensors"}])
+    code, kind, message = error(post(server, small(media), [("job", both)]))
+    assert (code, kind) == (422, "invalid_job") and "not both" in message
+
+
+def test_every_lora_of_a_stack_is_checked_and_never_opens_a_path_of_the_server(server: Server,
+                                                                                media: dict[str, Path]) -> None:
+    """Names with a folder are refused before any file is looked at, wherever they are in the stack,
+    and a name the folder lacks reads the same whether or not that file exists elsewhere."""
     before = job_count(server)
     for name in ("/etc/passwd", "../style.safetensors", "sub/inner.safetensors", "..\\style.safetensors",
                  "C:style.safetensors", "style.safetensors\x00", ".hidden.safetensors", "..", "x" * 300,
                  "notes.txt"):
-        code, kind, message = error(post(server, small(media), [("job", job_json(lora=name))]))
-        assert (code, kind) == (400, "invalid_lora"), (name, message)
+        stack = [{"name": "style.safetensors"}, {"name": name}]
+        code, kind, message = error(post(server, small(media), [("job", job_json(loras=stack))]))
+        assert (code, kind) == (400, "invalid_lora") and "settings.loras[1]" in message, (name, message)
     messages = []
     for name in ("passwd", "no-such-file-anywhere"):  # /etc/passwd exists, the other nowhere
-        code, kind, message = error(post(server, small(media), [("job", job_json(lora=name))]))
+        code, kind, message = error(post(server, small(media), [("job", job_json(loras=[{"name": name}]))]))
         assert (code, kind) == (400, "invalid_lora") and "GET /v1/loras" in message
         messages.append(message.replace(name, "NAME"))
     assert messages[0] == messages[1]
+    twice = [{"name": "style.safetensors"}, {"name": "style.safetensors", "strength": 0.5}]
+    code, kind, message = error(post(server, small(media), [("job", job_json(loras=twice))]))
+    assert (code, kind) == (400, "invalid_lora") and "comes twice" in message
     assert job_count(server) == before, "no refused job was queued"
 
 
-def test_a_lora_uploaded_with_the_job(server: Server, media: dict[str, Path], tmp_path: Path) -> None:
-    mine = write_lora(tmp_path / "my-style.safetensors")
+def test_loras_uploaded_with_the_job_beside_the_servers(server: Server, media: dict[str, Path],
+                                                        tmp_path: Path) -> None:
+    mine = write_lora(tmp_path / "my-style.safetensors", "peft")
+    (tmp_path / "elsewhere").mkdir()
+    other = write_lora(tmp_path / "elsewhere" / "dpo.safetensors")
     client = server.client()
-    job = a_job(media, size=32, steps=1)
-    job.inputs.lora_file = str(mine)
+    # A path of this machine is uploaded and named by its file name; a plain name stays the server's.
+    job = a_job(media, size=32, steps=1, loras=[{"name": str(mine), "strength": 0.5}, {"name": "style.safetensors"},
+                                                {"name": "renamed.safetensors", "strength": -1.0}])
+    job.inputs.lora_files["renamed.safetensors"] = str(other)
     final = client.wait(client.submit(job).id)
     assert final.state == "succeeded", final.error
-    assert "lora=my-style.safetensors@1" in final.result.speed
+    assert "lora=my-style.safetensors@0.5+style.safetensors@1+renamed.safetensors@-1 " in final.result.speed
     before = job_count(server)
     header = json.dumps({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}).encode()
+    one = job_json(loras=[{"name": "x.safetensors"}])
     for content in (b"", b"not a safetensors file at all", struct.pack("<Q", 10**12) + b"{}",
                     struct.pack("<Q", 5) + b"[1,2]", struct.pack("<Q", len(header)) + header + b"\0" * 4):
-        code, kind, message = error(post(server, small(media, lora=("x.safetensors", content)), [("job", job_json())]))
+        code, kind, message = error(post(server, small(media, lora_0=("x.safetensors", content)), [("job", one)]))
         assert (code, kind) == (400, "invalid_lora") and "safetensors" in message, (content[:20], message)
+    good = ("x.safetensors", mine.read_bytes())
+    code, kind, message = error(post(server, small(media, lora_1=good), [("job", one)]))
+    assert (code, kind) == (400, "invalid_lora") and "'lora_1' was uploaded but settings.loras has 1" in message
+    code, kind, message = error(post(server, small(media, lora=good), [("job", one)]))  # the old single field
+    assert (code, kind) == (400, "invalid_upload") and "lora_0" in message
     assert job_count(server) == before
     assert list((server.data_dir / "uploads").iterdir()) == []
 
@@ -155,24 +196,27 @@ def test_the_client_sends_lora_names_and_never_paths(media: dict[str, Path]) -> 
     client = ScailClient(f"http://127.0.0.1:{free_port()}", TOKEN)
     for path in ("/srv/loras/style.safetensors", "loras/style.safetensors", "..", "C:\\style.safetensors"):
         with pytest.raises(InputError, match="name of one of the server's LoRAs"):
-            client.submit(a_job(media, size=32, lora=path))
+            client.submit(a_job(media, size=32, loras=[{"name": "style.safetensors"}, {"name": path}]))
     with pytest.raises(InputError, match="255"):
         client.submit(Job(inputs=JobInputs(reference_image=str(Path("/tmp") / ("r" * 300 + ".png")),
                                            pose_video=str(media["pose32"])), settings=JobSettings(steps=1)))
 
 
-def test_scail_submit_lora_takes_a_name_or_uploads_a_file(server: Server, media: dict[str, Path],
-                                                          tmp_path: Path) -> None:
-    mine = write_lora(tmp_path / "upload-me.safetensors")
+def test_scail_submit_takes_a_stack_of_names_and_files(server: Server, media: dict[str, Path],
+                                                       tmp_path: Path) -> None:
+    mine = write_lora(tmp_path / "upload-me.safetensors", "peft")
     base = [sys.executable, "-m", "scail_blender.cli", "submit", "--server", server.url, "--token", TOKEN,
-            "--ref", str(media["ref32"]), "--pose", str(media["pose32"]), "--steps", "1", "--size", "32x32"]
-    for lora, name in (("style.safetensors", "style.safetensors"), (str(mine), "upload-me.safetensors")):
-        out = tmp_path / f"{name}.mp4"
-        proc = subprocess.run([*base, "--lora", lora, "--out", str(out)], check=False, cwd=ROOT, env=child_env(),
-                              capture_output=True, text=True, timeout=WAIT)
-        assert proc.returncode == 0, proc.stderr
-        job_id = proc.stdout.split("job ")[-1].strip(" )\n")
-        assert f"lora={name}@1" in server.client().get(job_id).result.speed
+            "--ref", str(media["ref32"]), "--pose", str(media["pose32"]), "--size", "32x32"]
+    out = tmp_path / "stack.mp4"
+    proc = subprocess.run([*base, "--preset", "distill", "--steps", "1", "--lora", "style.safetensors:0.5",
+                           "--lora", f"{mine}:-0.5", "--out", str(out)], check=False, cwd=ROOT, env=child_env(),
+                          capture_output=True, text=True, timeout=WAIT)
+    assert proc.returncode == 0, proc.stderr
+    assert "with LoRAs style.safetensors@0.5+upload-me.safetensors@-0.5" in proc.stderr
+    job_id = proc.stdout.split("job ")[-1].strip(" )\n")
+    view = requests.get(f"{server.url}/v1/jobs/{job_id}", headers=AUTH, timeout=10).json()
+    assert (view["settings"]["steps"], view["settings"]["shift"], view["settings"]["cfg"]) == (1, 1.0, 1.0)
+    assert "lora=style.safetensors@0.5+upload-me.safetensors@-0.5 " in view["result"]["speed"]
     missing = subprocess.run([*base, "--lora", "nowhere/x.safetensors", "--out", str(tmp_path / "x.mp4")], check=False,
                              cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=WAIT)
     assert missing.returncode == 2 and "name of one of the server's LoRAs" in missing.stderr

@@ -1,4 +1,4 @@
-"""``GET /v1/loras``: the LoRAs a job may name in ``settings.lora`` (the server's --lora-dir)."""
+"""``GET /v1/loras``: the LoRAs a job's ``settings.loras`` may name (the server's --lora-dir)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,6 @@ router = APIRouter(tags=["loras"])
 
 
 @router.get("/loras", response_model=LoraList,
-            summary="LoRA files of the server's folder by name and size; a job names one in settings.lora")
+            summary="LoRA files of the server's folder by name and size; each entry of a job's settings.loras names one")
 def loras(request: Request) -> LoraList:
     return LoraList(loras=list_loras(request.app.state.settings.lora_dir))

@@ -35,6 +35,11 @@ class Layout:
         self.drawn.append("op " + idname)
         return SimpleNamespace()  # the operator's properties, as Blender returns them
 
+    def operator_menu_enum(self, idname, prop, **kwargs):
+        group, name = idname.split(".")
+        assert prop in getattr(getattr(bpy.ops, group), name).get_rna_type().properties
+        self.drawn.append("menu " + idname)
+
     def template_list(self, list_type, list_id, data, name, active_data, active_name, **kwargs):
         assert hasattr(bpy.types, list_type) and name in data.bl_rna.properties
         assert active_name in active_data.bl_rna.properties

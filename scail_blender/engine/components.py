@@ -25,6 +25,7 @@ from torch import nn
 
 from ..errors import CheckpointError
 from ..jobs.weights.finder import Selection, components_for
+from ..jobs.weights.identify import identify
 from .checkpoints.formats import recorded_components
 from .models.clip import ClipConfig, ClipVision, visual_state_dict
 from .models.t5 import T5Config, T5Encoder
@@ -58,6 +59,10 @@ class ComponentFiles:
             return cls.locate(components)
         if checkpoint.is_dir():
             return cls.locate(checkpoint)
+        info = identify(dit_file)
+        if info.role != "dit":
+            raise CheckpointError(f"{dit_file} is not a SCAIL DiT file ({info.describe()}): give the downloaded SCAIL "
+                                  "folder or its DiT file with --checkpoint, or a models folder with --models-dir")
         recorded = recorded_components(dit_file)
         for folder in (dit_file.parent, recorded):
             if folder is not None and cls.complete(folder):

@@ -303,13 +303,14 @@ def _parse_request(text: bytes) -> JobRequest:
 
 def _migrated(text: bytes) -> bytes:
     """The job JSON with an old client's single ``settings.lora``/``lora_strength`` as a stack of one
-    (``migrate_settings``); anything else unchanged, for pydantic to check."""
+    and its bool ``compile`` as on/off (``migrate_settings``); anything else unchanged, for pydantic."""
     try:
         data = json.loads(text)
     except ValueError:
         return text
     settings = data.get("settings") if isinstance(data, dict) else None
-    if not isinstance(settings, dict) or not {"lora", "lora_strength"} & settings.keys():
+    if not isinstance(settings, dict) or not ({"lora", "lora_strength"} & settings.keys()
+                                              or isinstance(settings.get("compile"), bool)):
         return text
     try:
         migrated = migrate_settings(settings)

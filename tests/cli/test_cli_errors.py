@@ -124,7 +124,7 @@ CASES = [
     (lambda f: G(f, "--out", "/proc/scail/out.mp4"), "not writable"),
     (lambda f: G(f, "--out", f["pose"]), "is also --pose, an input"),
     (lambda f: G(f, "--checkpoint", f"{f['root']}/none"), "does not exist"),
-    (lambda f: G(f, "--checkpoint", f["ref"]), "VAE, umT5 and CLIP"),
+    (lambda f: G(f, "--checkpoint", f["ref"]), "is not a SCAIL DiT file (not a SCAIL file"),
     (lambda f: G(f, "--ref", f"{f['root']}/none.png"), "does not exist"),
     (lambda f: G(f, "--pose", f["good"]), "not a readable video"),
     (lambda f: G(f, "--pose", f["short"]), "truncated or damaged: its header says 40 frames"),

@@ -1,0 +1,154 @@
+"""Which character each pixel shows, from their meshes: the silhouettes of SCAIL-2 driving masks.
+
+Blender hands over each character's evaluated triangles (camera space, OpenCV axes, mm) and this
+module rasterises them with a z-buffer in plain numpy, headless and deterministic:
+
+- A pixel is covered when its centre (integer coordinates here, as everywhere in the pose core)
+  lies inside or on the edge of a projected triangle, with no anti-aliasing: the mask is flat.
+  That is where Blender's renderers shoot the ray of a pixel (Cycles with the smallest filter).
+- Depth is the camera z of the surface under the pixel centre (1/z is exact to interpolate in
+  screen space), so nearer characters occlude farther ones pixel by pixel, not character by
+  character; triangles are clipped at the camera's near plane and pixels beyond its far plane
+  stay empty, as Blender clips them.
+- A character without a mesh is drawn as its capsule skeleton (``capsule_depth``), in the same
+  depth units, so it takes part in the same per-pixel occlusion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..errors import InputError
+from .camera import Intrinsics
+from .capsules import build_scene, check_joints, depth_range, joint_validity
+from .render import PoseRenderer
+from .skeleton import palettes_for
+
+# Candidate pixels evaluated at once: bounds memory (a few arrays of this many float64s).
+CHUNK = 1 << 20
+
+
+def clip_near(triangles: np.ndarray, near: float) -> np.ndarray:
+    """Triangles ``[N, 3, 3]`` cut at the plane z = ``near``: the parts in front, as triangles.
+
+    A triangle with one corner behind becomes two, with two behind one, with three none; the
+    corners keep their cyclic order.
+    """
+    tris = np.asarray(triangles, np.float64).reshape(-1, 3, 3)
+    inside = tris[..., 2] >= near
+    count = inside.sum(axis=1)
+    out = [tris[count == 3]]
+    for kept in (1, 2):
+        sel, ins = tris[count == kept], inside[count == kept]
+        odd = ins if kept == 1 else ~ins  # the corner on its own side goes first
+        order = (np.argmax(odd, axis=1)[:, None] + np.arange(3)) % 3
+        a, b, c = (np.take_along_axis(sel, order[:, :, None], axis=1)[:, k] for k in range(3))
+        ab, ac = _cut(a, b, near), _cut(a, c, near)
+        if kept == 1:
+            out.append(np.stack([a, ab, ac], axis=1))
+        else:
+            out.extend([np.stack([ab, b, c], axis=1), np.stack([ab, c, ac], axis=1)])
+    return np.concatenate(out)
+
+
+def _cut(p: np.ndarray, q: np.ndarray, near: float) -> np.ndarray:
+    """Where the segments p-q cross z = near."""
+    t = (near - p[:, 2]) / (q[:, 2] - p[:, 2])
+    return p + t[:, None] * (q - p)
+
+
+def triangle_depth(triangles: np.ndarray, intrinsics: Intrinsics, size: tuple[int, int],
+                   near: float, far: float = np.inf) -> np.ndarray:
+    """The z-buffer ``[H, W]`` float64 of ``triangles`` ``[N, 3, 3]`` (camera space): per pixel
+    the camera z of the nearest surface at its centre, inf where no triangle covers it."""
+    height, width = (int(s) for s in size)
+    if not near > 0:
+        raise InputError(f"the near clipping distance must be positive, got {near}")
+    depth = np.full(height * width, np.inf)
+    tris = clip_near(triangles, near)
+    if not len(tris):
+        return depth.reshape(height, width)
+    z = tris[..., 2]
+    x = intrinsics.fx * tris[..., 0] / z + intrinsics.cx
+    y = intrinsics.fy * tris[..., 1] / z + intrinsics.cy
+    area = (x[:, 1] - x[:, 0]) * (y[:, 2] - y[:, 0]) - (x[:, 2] - x[:, 0]) * (y[:, 1] - y[:, 0])
+    x0 = np.maximum(np.ceil(x.min(axis=1)), 0)
+    x1 = np.minimum(np.floor(x.max(axis=1)), width - 1)
+    y0 = np.maximum(np.ceil(y.min(axis=1)), 0)
+    y1 = np.minimum(np.floor(y.max(axis=1)), height - 1)
+    keep = (x1 >= x0) & (y1 >= y0) & (area != 0) & np.isfinite(area)
+    pieces = _pieces(np.flatnonzero(keep), x0.astype(np.int64), x1.astype(np.int64), y0.astype(np.int64),
+                     y1.astype(np.int64))
+    for tri, px0, pw, py0, ph in pieces:
+        _cover(depth, width, x[tri], y[tri], 1.0 / z[tri], area[tri], px0, pw, py0, ph, far)
+    return depth.reshape(height, width)
+
+
+def _pieces(index: np.ndarray, x0, x1, y0, y1):
+    """Each kept triangle's pixel box cut into row bands of at most CHUNK pixels, grouped into
+    chunks of at most CHUNK candidate pixels (one band may fill a chunk alone)."""
+    w = (x1 - x0 + 1)[index]
+    h = (y1 - y0 + 1)[index]
+    band = np.maximum(CHUNK // w, 1)
+    bands = -(-h // band)
+    tri = np.repeat(index, bands)
+    first = np.repeat(np.cumsum(bands) - bands, bands)
+    row = np.repeat(y0[index], bands) + (np.arange(len(tri)) - first) * np.repeat(band, bands)
+    rows = np.minimum(np.repeat(band, bands), np.repeat(y1[index], bands) - row + 1)
+    wide = np.repeat(w, bands)
+    ends = np.cumsum(wide * rows)
+    start = 0
+    while start < len(tri):
+        stop = max(int(np.searchsorted(ends, ends[start] - wide[start] * rows[start] + CHUNK, side="right")), start + 1)
+        sl = slice(start, stop)
+        yield tri[sl], x0[tri[sl]], wide[sl], row[sl], rows[sl]
+        start = stop
+
+
+def _cover(depth: np.ndarray, width: int, x: np.ndarray, y: np.ndarray, inv_z: np.ndarray, area: np.ndarray,
+           px0: np.ndarray, pw: np.ndarray, py0: np.ndarray, ph: np.ndarray, far: float) -> None:
+    """Test every pixel centre of the given boxes against its triangle and keep the nearest z."""
+    counts = pw * ph
+    owner = np.repeat(np.arange(len(counts)), counts)
+    local = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    px = px0[owner] + local % pw[owner]
+    py = py0[owner] + local // pw[owner]
+    tx, ty = x[owner], y[owner]
+    weights = []
+    for i, j in ((1, 2), (2, 0), (0, 1)):  # the weight of the corner opposite edge i-j
+        edge = (tx[:, j] - tx[:, i]) * (py - ty[:, i]) - (ty[:, j] - ty[:, i]) * (px - tx[:, i])
+        weights.append(edge / area[owner])
+    inside = (weights[0] >= 0) & (weights[1] >= 0) & (weights[2] >= 0)
+    iz = inv_z[owner]
+    inv = weights[0] * iz[:, 0] + weights[1] * iz[:, 1] + weights[2] * iz[:, 2]
+    pz = 1.0 / inv[inside]
+    pix = (py * width + px)[inside]
+    near_enough = pz <= far
+    np.minimum.at(depth, pix[near_enough], pz[near_enough])
+
+
+def capsule_depth(joints: np.ndarray, intrinsics: Intrinsics, size: tuple[int, int],
+                  depth_scale: float = 1.0) -> np.ndarray:
+    """The z-buffer ``[H, W]`` of one person's capsule skeleton ``joints`` ``[14, 3]`` (SCAIL
+    slots, camera mm) as the pose render draws it; inf where it does not show.
+
+    ``depth_scale`` undoes a scale the joints were given about the camera centre (it keeps
+    their picture, not their depth): the returned z is the rendered z divided by it.
+    """
+    arr = check_joints(np.asarray(joints)[None], "P")
+    valid, _ = joint_validity(arr)
+    renderer = PoseRenderer(int(size[0]), int(size[1]), intrinsics, depth_range(np.where(valid[..., None], arr, 0)))
+    z, owner = renderer.trace(build_scene(arr, valid, palettes_for(1)))
+    return np.where(owner >= 0, z / depth_scale, np.inf)
+
+
+def nearest_person(depths: Sequence[np.ndarray], size: tuple[int, int]) -> np.ndarray:
+    """Per pixel the index of the nearest of the people's z-buffers ``depths`` (-1 = nobody),
+    ``[H, W]`` int32; an exact tie goes to the lower index."""
+    if not depths:
+        return np.full(tuple(int(s) for s in size), -1, np.int32)
+    stack = np.stack(depths)
+    nearest = np.argmin(stack, axis=0).astype(np.int32)
+    return np.where(np.isfinite(stack.min(axis=0)), nearest, -1).astype(np.int32)

@@ -16,7 +16,8 @@ module rasterises them with a z-buffer in plain numpy, headless and deterministi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import zlib
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -152,3 +153,24 @@ def nearest_person(depths: Sequence[np.ndarray], size: tuple[int, int]) -> np.nd
     stack = np.stack(depths)
     nearest = np.argmin(stack, axis=0).astype(np.int32)
     return np.where(np.isfinite(stack.min(axis=0)), nearest, -1).astype(np.int32)
+
+
+class LabelFrames:
+    """A clip's per-pixel person labels, kept compressed while the scene is read (a label frame
+    is mostly background, so a long clip costs little memory) and streamed back in order."""
+
+    def __init__(self, size: tuple[int, int]) -> None:
+        self.size = (int(size[0]), int(size[1]))
+        self._frames: list[bytes] = []
+
+    def append(self, labels: np.ndarray) -> None:
+        if labels.shape != self.size:
+            raise InputError(f"a label frame is {labels.shape[0]}x{labels.shape[1]}, the clip {self.size[0]}x{self.size[1]}")
+        self._frames.append(zlib.compress(np.ascontiguousarray(labels, np.int16).tobytes(), 1))
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for data in self._frames:
+            yield np.frombuffer(zlib.decompress(data), np.int16).reshape(self.size).astype(np.int32)

@@ -81,6 +81,11 @@ def default_video_path(scene: bpy.types.Scene, folder: Path) -> Path:
     return folder / f"{stem}_{bpy.path.clean_name(scene.name)}_pose.mp4"
 
 
+def default_mask_path(video: Path) -> Path:
+    """Where the panel writes a render's SCAIL-2 mask: beside its pose video, ``..._pose_mask.mp4``."""
+    return video.with_name(f"{video.stem}_mask{video.suffix}")
+
+
 def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str] | None = None,
                      camera: str | None = None, frame_range: tuple[int, int] | None = None,
                      size: tuple[int, int] | None = None, fps: float = 16.0, frames_dir: Path | None = None,
@@ -297,8 +302,10 @@ class PoseRenderJob:
                         Path(path).unlink(missing_ok=True)
                 raise
         if plan.set_panel_mask and files.mask is not None:
-            plan.scene.scail.pose_mask = str(files.mask)
-        self.progress, self.message = 1.0, f"Wrote {files.video}"
+            # Relative to the .blend, as Blender's own file fields store paths.
+            plan.scene.scail.pose_mask = bpy.path.relpath(str(files.mask)) if bpy.data.filepath else str(files.mask)
+        mask = f" and {files.mask.name}" if files.mask is not None else ""
+        self.progress, self.message = 1.0, f"Wrote {files.video}{mask}"
         return files
 
 

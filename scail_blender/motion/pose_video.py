@@ -93,9 +93,15 @@ def mask_frames(motion: Motion, mode: str = "animation", labels: Collection[np.n
     """
     assert motion.intrinsics is not None and motion.image_size is not None, "call frame_motion first"
     if labels is None:
-        labels = render_clip_people(smpl_to_scail(motion.joints), motion.intrinsics, motion.image_size)
-    elif len(labels) != motion.frames:
+        return _painted(motion, render_clip_people(smpl_to_scail(motion.joints), motion.intrinsics,
+                                                   motion.image_size), mode)
+    if len(labels) != motion.frames:  # refused now, before a caller opens any file
         raise InputError(f"the mask has {len(labels)} label frames but the clip {motion.frames} frames")
+    return _painted(motion, iter(labels), mode)
+
+
+def _painted(motion: Motion, labels: Iterator[np.ndarray], mode: str) -> Iterator[np.ndarray]:
+    assert motion.image_size is not None
     tracker = IdentityTracker(motion.people)
     for frame in labels:
         if frame.shape != tuple(motion.image_size):
@@ -168,10 +174,11 @@ def write_pose_video(motion: Motion, out: str | os.PathLike, *, frames_dir: str 
     if mask_out is None:
         return _write_pose_video(motion, out, frames_dir, joints_out, strip, scheme, renderer, progress, cancel, None)
     background(mask_mode, "driving")  # refuse an unknown mode before any file is started
+    masks = mask_frames(motion, mask_mode, mask_labels)
     with ExitStack() as stack:
         writer = stack.enter_context(VideoWriter(mask_out, motion.fps, motion.image_size, lossless=True))
         files = _write_pose_video(motion, out, frames_dir, joints_out, strip, scheme, renderer, progress, cancel,
-                                  (mask_frames(motion, mask_mode, mask_labels), writer))
+                                  (masks, writer))
         try:
             stack.close()  # the mask commits last: if it cannot be put in place, the pose files go too
         except BaseException:

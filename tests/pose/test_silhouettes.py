@@ -11,7 +11,7 @@ from scail_blender.pose import silhouettes
 from scail_blender.pose.camera import Intrinsics
 from scail_blender.pose.capsules import check_joints, depth_range, joint_validity
 from scail_blender.pose.render import PoseRenderer
-from scail_blender.pose.silhouettes import capsule_depth, clip_near, nearest_person, triangle_depth
+from scail_blender.pose.silhouettes import LabelFrames, capsule_depth, clip_near, nearest_person, triangle_depth
 from scail_blender.pose.skeleton import palettes_for, smpl_to_scail
 from scail_blender.pose.synthetic import crossing
 
@@ -113,3 +113,17 @@ def test_capsule_stand_in_is_the_pose_render_silhouette() -> None:
 def test_bad_near_plane_is_refused() -> None:
     with pytest.raises(InputError, match="near clipping"):
         triangle_depth(np.zeros((1, 3, 3)), INTR, (H, W), near=0.0)
+
+
+def test_no_triangles_cover_nothing() -> None:
+    assert np.isinf(triangle_depth(np.zeros((0, 3, 3)), INTR, (H, W), near=1.0)).all()
+
+
+def test_label_frames_round_trip_and_refuse_another_size() -> None:
+    store = LabelFrames((H, W))
+    frames = [np.random.default_rng(k).integers(-1, 3, (H, W)).astype(np.int32) for k in range(3)]
+    for frame in frames:
+        store.append(frame)
+    assert len(store) == 3 and all(np.array_equal(a, b) for a, b in zip(store, frames, strict=True))
+    with pytest.raises(InputError, match="label frame"):
+        store.append(np.zeros((H, W + 1), np.int32))

@@ -8,7 +8,7 @@ a Mixamo-style one named mixamorig:* with an armature-parented body; landscape c
 The near character walks left to right, the far one right to left, so they overlap half way
 and have swapped sides by the last frame; the far one carries a board in front of the near one.
 
-Parameters: ``out_dir``, ``case``, ``mode``.
+Parameters: ``out_dir``, ``case``, ``mode``, optional ``blend`` (save the scene there first).
 """
 
 from pathlib import Path
@@ -120,6 +120,8 @@ camera = add_camera(scene)
 size = (192, 320) if p["case"] == "two" else (320, 192)
 scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = size[1], size[0], 100
 
+if p.get("blend"):  # the scene as a file, for `scail render-pose --blend`
+    bpy.ops.wm.save_as_mainfile(filepath=p["blend"])
 plan = plan_pose_render(scene, out / "pose.mp4", size=size, fps=16, add_strip=False, joints_out=out / "joints.npz",
                         mask_out=out / "mask.mp4", mask_mode=p["mode"])
 files = render_pose_video(plan)

@@ -82,8 +82,11 @@ def triangle_depth(triangles: np.ndarray, intrinsics: Intrinsics, size: tuple[in
     keep = (x1 >= x0) & (y1 >= y0) & (area != 0) & np.isfinite(area)
     pieces = _pieces(np.flatnonzero(keep), x0.astype(np.int64), x1.astype(np.int64), y0.astype(np.int64),
                      y1.astype(np.int64))
+    edges = _edges(x, y, area)
+    with np.errstate(divide="ignore", invalid="ignore"):  # dropped (zero-area) triangles only
+        slopes = 1.0 / (z * np.abs(area)[:, None])
     for tri, px0, pw, py0, ph in pieces:
-        _cover(depth, width, x[tri], y[tri], 1.0 / z[tri], area[tri], px0, pw, py0, ph, far)
+        _cover(depth, width, edges[tri], slopes[tri], px0, pw, py0, ph, far)
     return depth.reshape(height, width)
 
 
@@ -108,23 +111,42 @@ def _pieces(index: np.ndarray, x0, x1, y0, y1):
         start = stop
 
 
-def _cover(depth: np.ndarray, width: int, x: np.ndarray, y: np.ndarray, inv_z: np.ndarray, area: np.ndarray,
-           px0: np.ndarray, pw: np.ndarray, py0: np.ndarray, ph: np.ndarray, far: float) -> None:
-    """Test every pixel centre of the given boxes against its triangle and keep the nearest z."""
+def _edges(x: np.ndarray, y: np.ndarray, area: np.ndarray) -> np.ndarray:
+    """Per triangle ``[N, 3, 3]``: for the edge opposite each corner, the coefficients (x factor,
+    y factor, constant) of an edge function that is >= 0 inside and, divided by |area|, is that
+    corner's weight.
+
+    It is computed from the edge's endpoints in one canonical order and then negated where the
+    triangle needs the other side (negation is exact), so two triangles sharing an edge get
+    values of the same magnitude bit for bit: a pixel centre on a shared edge goes to one of
+    them or both, never to neither (no cracks).
+    """
+    out = np.empty((len(x), 3, 3))
+    for k, (i, j) in enumerate(((1, 2), (2, 0), (0, 1))):
+        swap = (x[:, i] > x[:, j]) | ((x[:, i] == x[:, j]) & (y[:, i] > y[:, j]))
+        ax, ay = np.where(swap, x[:, j], x[:, i]), np.where(swap, y[:, j], y[:, i])
+        bx, by = np.where(swap, x[:, i], x[:, j]), np.where(swap, y[:, i], y[:, j])
+        ex, ey = bx - ax, by - ay
+        side = np.where(swap != (area < 0), -1.0, 1.0)[:, None]
+        out[:, k] = side * np.stack([-ey, ex, ey * ax - ex * ay], axis=1)
+    return out
+
+
+def _cover(depth: np.ndarray, width: int, edges: np.ndarray, slopes: np.ndarray, px0: np.ndarray,
+           pw: np.ndarray, py0: np.ndarray, ph: np.ndarray, far: float) -> None:
+    """Test every pixel centre of the given boxes against its triangle and keep the nearest z;
+    ``slopes`` are each corner's 1/z over |area|, so 1/z at a pixel is their sum weighted by
+    the edge functions."""
     counts = pw * ph
     owner = np.repeat(np.arange(len(counts)), counts)
     local = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-    px = px0[owner] + local % pw[owner]
-    py = py0[owner] + local // pw[owner]
-    tx, ty = x[owner], y[owner]
-    weights = []
-    for i, j in ((1, 2), (2, 0), (0, 1)):  # the weight of the corner opposite edge i-j
-        edge = (tx[:, j] - tx[:, i]) * (py - ty[:, i]) - (ty[:, j] - ty[:, i]) * (px - tx[:, i])
-        weights.append(edge / area[owner])
-    inside = (weights[0] >= 0) & (weights[1] >= 0) & (weights[2] >= 0)
-    iz = inv_z[owner]
-    inv = weights[0] * iz[:, 0] + weights[1] * iz[:, 1] + weights[2] * iz[:, 2]
-    pz = 1.0 / inv[inside]
+    wide = pw[owner]
+    px = px0[owner] + local % wide
+    py = py0[owner] + local // wide
+    e = edges[owner]
+    values = e[:, :, 0] * px[:, None] + e[:, :, 1] * py[:, None] + e[:, :, 2]
+    inside = (values >= 0).all(axis=1)
+    pz = 1.0 / (values[inside] * slopes[owner[inside]]).sum(axis=1)
     pix = (py * width + px)[inside]
     near_enough = pz <= far
     np.minimum.at(depth, pix[near_enough], pz[near_enough])

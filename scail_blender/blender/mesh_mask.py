@@ -17,7 +17,7 @@ from ..pose.camera import Intrinsics
 from ..pose.silhouettes import LabelFrames, capsule_depth, nearest_person, triangle_depth
 from ..pose.skeleton import smpl_to_scail
 from .armature import deformed_meshes
-from .visibility import render_visibility_skip
+from .visibility import render_visibility_skip, view_layer
 
 
 def character_meshes(scene: bpy.types.Scene, armature: bpy.types.Object) -> list[bpy.types.Object]:
@@ -60,6 +60,7 @@ class MaskCollector:
     def __init__(self, scene: bpy.types.Scene, armatures: Sequence[bpy.types.Object], intrinsics: Intrinsics,
                  size: tuple[int, int], mm_per_unit: float, depth_scales: Sequence[float],
                  clip: tuple[float, float]) -> None:
+        self.scene = scene
         self.meshes = [character_meshes(scene, armature) for armature in armatures]
         self.intrinsics = intrinsics
         self.size = size
@@ -71,7 +72,8 @@ class MaskCollector:
     def add_frame(self, to_camera: np.ndarray, joints: np.ndarray) -> None:
         """Label the current frame: ``to_camera`` is the 4x4 world -> OpenCV camera matrix
         (scene units), ``joints`` the frame's ``[P, 24+, 3]`` camera-space joints as rendered."""
-        depsgraph = bpy.context.evaluated_depsgraph_get()
+        # The scene's own view layer, not the context's: the board's timer runs without a window.
+        depsgraph = view_layer(self.scene).depsgraph
         depths = []
         for p, meshes in enumerate(self.meshes):
             if meshes:

@@ -155,7 +155,9 @@ def _cover(depth: np.ndarray, width: int, edges: np.ndarray, slopes: np.ndarray,
 def capsule_depth(joints: np.ndarray, intrinsics: Intrinsics, size: tuple[int, int],
                   depth_scale: float = 1.0) -> np.ndarray:
     """The z-buffer ``[H, W]`` of one person's capsule skeleton ``joints`` ``[14, 3]`` (SCAIL
-    slots, camera mm) as the pose render draws it; inf where it does not show.
+    slots, camera mm) as the pose render draws it; inf where it does not show. The rays stop
+    where the pose render's would for this person's own depth range (at least 10 m), which is
+    the clip's own limit unless someone in the clip stands farther than that.
 
     ``depth_scale`` undoes a scale the joints were given about the camera centre (it keeps
     their picture, not their depth): the returned z is the rendered z divided by it.

@@ -14,7 +14,8 @@ import bpy
 import numpy as np
 
 from ..pose.camera import Intrinsics
-from ..pose.silhouettes import LabelFrames, capsule_depth, nearest_person, triangle_depth
+from ..pose.mask_labels import LabelWorker
+from ..pose.silhouettes import capsule_depth, nearest_person, triangle_depth
 from ..pose.skeleton import smpl_to_scail
 from .armature import deformed_meshes
 from .visibility import render_visibility_skip, view_layer
@@ -54,12 +55,12 @@ class MaskCollector:
     ``armatures`` are the render's characters in order; ``depth_scales`` the factor each one's
     joints were scaled by about the camera (the capsule stand-in's depth is divided by it, so
     every character is compared in true scene depth). ``clip`` is the camera's clip start and
-    end in mm.
+    end in mm; ``frames`` how many frames the clip has.
     """
 
     def __init__(self, scene: bpy.types.Scene, armatures: Sequence[bpy.types.Object], intrinsics: Intrinsics,
                  size: tuple[int, int], mm_per_unit: float, depth_scales: Sequence[float],
-                 clip: tuple[float, float]) -> None:
+                 clip: tuple[float, float], frames: int) -> None:
         self.scene = scene
         self.meshes = [character_meshes(scene, armature) for armature in armatures]
         self.intrinsics = intrinsics
@@ -67,20 +68,26 @@ class MaskCollector:
         self.mm_per_unit = mm_per_unit
         self.depth_scales = list(depth_scales)
         self.clip = clip
-        self.labels = LabelFrames(size)
+        self.labels = LabelWorker(size, frames)
 
     def add_frame(self, to_camera: np.ndarray, joints: np.ndarray) -> None:
-        """Label the current frame: ``to_camera`` is the 4x4 world -> OpenCV camera matrix
-        (scene units), ``joints`` the frame's ``[P, 24+, 3]`` camera-space joints as rendered."""
+        """Queue the labelling of the current frame: ``to_camera`` is the 4x4 world -> OpenCV
+        camera matrix (scene units), ``joints`` the frame's ``[P, 24+, 3]`` camera-space joints as
+        rendered. Only the triangles are read here (main thread); the z-buffer runs in
+        ``labels``' thread."""
         # The scene's own view layer, not the context's: the board's timer runs without a window.
         depsgraph = view_layer(self.scene).depsgraph
-        depths = []
+        figures: list[np.ndarray] = []
         for p, meshes in enumerate(self.meshes):
             if meshes:
                 world = np.concatenate([world_triangles(obj, depsgraph) for obj in meshes])
-                camera = (world @ to_camera[:3, :3].T + to_camera[:3, 3]) * self.mm_per_unit
-                depths.append(triangle_depth(camera, self.intrinsics, self.size, *self.clip))
+                figures.append((world @ to_camera[:3, :3].T + to_camera[:3, 3]) * self.mm_per_unit)
             else:
-                scail = smpl_to_scail(np.nan_to_num(joints[p, :24], nan=0.0))
-                depths.append(capsule_depth(scail, self.intrinsics, self.size, self.depth_scales[p]))
-        self.labels.append(nearest_person(depths, self.size))
+                figures.append(smpl_to_scail(np.nan_to_num(joints[p, :24], nan=0.0)))
+        self.labels.put(lambda: self._label(figures))
+
+    def _label(self, figures: list[np.ndarray]) -> np.ndarray:
+        depths = [triangle_depth(f, self.intrinsics, self.size, *self.clip) if meshes
+                  else capsule_depth(f, self.intrinsics, self.size, self.depth_scales[p])
+                  for p, (f, meshes) in enumerate(zip(figures, self.meshes))]
+        return nearest_person(depths, self.size)

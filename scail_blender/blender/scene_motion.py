@@ -74,7 +74,8 @@ class ClipExtractor:
             cam = camera if camera is not None else scene.camera
             self.masks = MaskCollector(scene, [c.obj for c in self.characters], self.intrinsics, self.size,
                                        self.mm_per_unit, self.scales,
-                                       (cam.data.clip_start * self.mm_per_unit, cam.data.clip_end * self.mm_per_unit))
+                                       (cam.data.clip_start * self.mm_per_unit, cam.data.clip_end * self.mm_per_unit),
+                                       len(self.frame_times))
         self._points = np.full((len(self.frame_times), len(self.characters), 71, 3), np.nan, np.float32)
         self._next = 0
         self._closed = False
@@ -129,10 +130,20 @@ class ClipExtractor:
         if self.done:
             self.close()
 
+    @property
+    def ready(self) -> bool:
+        """Whether ``step`` would not wait for the mask labels of earlier frames."""
+        return self.masks is None or self.masks.labels.ready
+
     def close(self) -> None:
         """Put the scene back on the frame it showed before extraction (also after a cancel)."""
         if not self._closed:
             self._closed = True
+            if self.masks is not None:
+                if self.done:
+                    self.masks.labels.finish()
+                else:
+                    self.masks.labels.stop()
             self.scene.frame_set(self._start[0], subframe=self._start[1])
 
     def run(self) -> Motion:

@@ -245,6 +245,8 @@ class PoseRenderJob:
         while not self._extractor.done:
             if self.cancel_event.is_set():
                 raise Cancelled("Pose render cancelled; nothing was written.")
+            if budget_s != float("inf") and not self._extractor.ready:
+                break  # the mask labels are behind: give Blender the time instead of waiting
             self._extractor.step()
             self._read += 1
             if time.perf_counter() > deadline:

@@ -195,6 +195,9 @@ class LabelFrames:
     def __len__(self) -> int:
         return len(self._frames)
 
+    def frame(self, index: int) -> np.ndarray:
+        return np.frombuffer(zlib.decompress(self._frames[index]), np.int16).reshape(self.size).astype(np.int32)
+
     def __iter__(self) -> Iterator[np.ndarray]:
-        for data in self._frames:
-            yield np.frombuffer(zlib.decompress(data), np.int16).reshape(self.size).astype(np.int32)
+        for index in range(len(self._frames)):
+            yield self.frame(index)

@@ -87,10 +87,12 @@ def test_a_pose_render_on_the_board_steps_reports_progress_and_cancels(tmp_path:
     cancelled, finished = result["cancelled"], result["finished"]
     assert cancelled["state"] == "cancelled" and "cancelled" in cancelled["line"]
     assert cancelled["frame"] == 7 and cancelled["strips"] == 0 and not cancelled["render_poll_blocked"]
-    assert finished["state"] == "succeeded" and finished["line"].startswith("wrote pose.mp4")
+    assert finished["state"] == "succeeded" and finished["line"].startswith("wrote pose.mp4 and mask.mp4")
     assert finished["rising"] and finished["ticks"] > 2 and finished["render_poll_blocked_while_running"]
     assert finished["frame"] == 7 and finished["strips"] == 1
     assert (tmp_path / "pose.24fps.mp4").exists()
+    assert not cancelled["mask"] and finished["mask"]
+    assert video.probe_video(tmp_path / "mask.mp4").frames == video.probe_video(tmp_path / "pose.mp4").frames
 
 
 @pytest.mark.parametrize("mode", ["animation", "replacement"])

@@ -33,8 +33,8 @@ class LabelWorker:
         self._changed = threading.Condition()
         self._error: BaseException | None = None
         self._stopped = threading.Event()
+        # Started by the first frame, so a render that never reads one leaves no thread behind.
         self._thread = threading.Thread(target=self._run, name="scail-mask-labels", daemon=True)
-        self._thread.start()
 
     @property
     def ready(self) -> bool:
@@ -45,6 +45,8 @@ class LabelWorker:
         """Queue the next frame's job (waits while the backlog is full)."""
         if self._error is not None:
             raise self._error
+        if self._thread.ident is None:
+            self._thread.start()
         self._jobs.put(job)
 
     def finish(self) -> None:

@@ -323,7 +323,8 @@ def _step_render() -> bool:
                                   total=100, message=job.message, progress=job.progress)
         return True
     record.status = JobStatus(id=record.key, state="succeeded", phase="done", message=job.message, progress=1.0)
-    record.outcome = f"wrote {files.video.name} ({files.frames} frames)" + (
+    mask = f" and {files.mask.name}" if files.mask is not None else ""
+    record.outcome = f"wrote {files.video.name}{mask} ({files.frames} frames)" + (
         f"; {'; '.join(files.warnings)}" if files.warnings else "")
     return True
 

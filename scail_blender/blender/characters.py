@@ -28,6 +28,7 @@ from ..rig.bonemap import BoneMap, REQUIRED
 from ..rig.bones import JointSource
 from ..rig.structure import explain_structure, map_by_structure
 from .scene_motion import Character
+from .visibility import render_visibility_skip, view_layer
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,7 @@ def choose_characters(scene: bpy.types.Scene, names: list[str] | None = None,
 
 
 def _default_characters(scene: bpy.types.Scene, bonemaps: list[BoneMap], advice: Advice) -> CharacterChoice:
-    _view_layer(scene).update()  # evaluated poses for the copy check; changes no data
+    view_layer(scene).update()  # evaluated poses for the copy check; changes no data
     armatures = [o for o in scene.objects if o.type == "ARMATURE"]
     skipped: list[tuple[str, str]] = []
     shown = []
@@ -202,22 +203,6 @@ def _default_characters(scene: bpy.types.Scene, bonemaps: list[BoneMap], advice:
 
 
 RULE = "the armatures that would render"
-
-
-def render_visibility_skip(scene: bpy.types.Scene, obj: bpy.types.Object) -> str:
-    """Why ``obj`` would not appear in a render of the scene's view layer, or ''."""
-    if obj.hide_render:
-        return "disabled in renders (its camera icon is off)"
-    for collection in _collection_chain(scene, obj):
-        if collection.hide_render:
-            return f"its collection '{collection.name}' is disabled in renders"
-    view_layer = _view_layer(scene)
-    layers = [lc for lc in _layer_collections(view_layer.layer_collection) if obj.name in lc.collection.objects]
-    if layers and all(_excluded(view_layer.layer_collection, lc) for lc in layers):
-        return f"its collection '{layers[0].collection.name}' is excluded from the view layer"
-    if not obj.visible_get(view_layer=view_layer):
-        return "hidden in the view layer (itself or its collection)"
-    return ""
 
 
 def rigify_metarig_skip(scene: bpy.types.Scene, obj: bpy.types.Object, armatures: list[bpy.types.Object]) -> str:
@@ -264,46 +249,6 @@ def deforms_a_mesh(scene: bpy.types.Scene, armature: bpy.types.Object) -> bool:
 def _action(obj: bpy.types.Object):
     data = obj.animation_data
     return data.action if data is not None else None
-
-
-def _view_layer(scene: bpy.types.Scene) -> bpy.types.ViewLayer:
-    layer = getattr(bpy.context, "view_layer", None)
-    return layer if layer is not None and scene.view_layers.get(layer.name) == layer else scene.view_layers[0]
-
-
-def _layer_collections(root) -> list:
-    out = [root]
-    for child in root.children:
-        out.extend(_layer_collections(child))
-    return out
-
-
-def _excluded(root, target) -> bool:
-    """True when ``target`` or a layer collection above it is excluded."""
-    def walk(node, above: bool) -> bool | None:
-        here = above or node.exclude
-        if node == target:
-            return here
-        for child in node.children:
-            found = walk(child, here)
-            if found is not None:
-                return found
-        return None
-    return bool(walk(root, False))
-
-
-def _collection_chain(scene: bpy.types.Scene, obj: bpy.types.Object) -> list[bpy.types.Collection]:
-    """The collections holding ``obj`` and every collection above them in the scene."""
-    parents: dict[str, bpy.types.Collection] = {}
-    for collection in [scene.collection, *scene.collection.children_recursive]:
-        for child in collection.children:
-            parents[child.name] = collection
-    out = []
-    for collection in obj.users_collection:
-        while collection is not None and collection not in out:
-            out.append(collection)
-            collection = parents.get(collection.name)
-    return out
 
 
 def scene_characters(scene: bpy.types.Scene, names: list[str] | None = None) -> list[Character]:

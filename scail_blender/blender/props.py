@@ -135,6 +135,20 @@ class ScailSettings(bpy.types.PropertyGroup):
     frame_end: bpy.props.IntProperty(name="End", default=81)
     write_frames: bpy.props.BoolProperty(name="Also PNG Frames", description="Write each pose frame as a PNG too")
     add_strip: bpy.props.BoolProperty(name="Add to Sequencer", default=True)
+    write_mask: bpy.props.BoolProperty(
+        name="Also SCAIL-2 Mask",
+        description="Also write the SCAIL-2 driving mask beside the pose video (each character's silhouette from "
+                    "its meshes, or its skeleton when it has none, in its identity colour, lossless) and put it in "
+                    "Pose Mask",
+    )
+    mask_mode: bpy.props.EnumProperty(
+        name="Mask Mode",
+        items=(
+            ("animation", "Animation", "Characters on black: animate the reference character with this motion", 0),
+            ("replacement", "Replacement", "Characters on white: the region where footage's people are replaced", 1),
+        ),
+        default="animation",
+    )
     show_skeleton: bpy.props.BoolProperty(
         name="Show Skeleton", description="Draw the SCAIL skeleton over mapped rigs in the viewport"
     )

@@ -18,6 +18,7 @@ from ..motion.model import Motion
 from ..pose.camera import Intrinsics
 from .armature import check_armature, check_bonemap, map_armature, rest_points_world, sample_pose
 from .camera import camera_params
+from .mesh_mask import MaskCollector
 from ..rig.bonemap import BoneMap, MappingReport
 from ..rig.camera import Framing, framing_note, intrinsics_from_camera, world_to_opencv
 from ..rig.scale import auto_scale, skeleton_height
@@ -38,13 +39,14 @@ class ClipExtractor:
     """Collects camera-space joints (mm, OpenCV axes) of several characters over ``frame_times``.
 
     ``frame_times`` are scene frames, fractional ones allowed (sub-frames), so a clip can be
-    resampled to the model's frame rate ``fps`` while it is read.
+    resampled to the model's frame rate ``fps`` while it is read. With ``masks`` each frame's
+    SCAIL-2 mask labels are collected too (``masks.labels``), from the characters' meshes.
     """
 
     def __init__(self, scene: bpy.types.Scene, characters: Sequence[Character | bpy.types.Object],
                  camera: bpy.types.Object | None = None, frame_times: Sequence[float] | None = None,
                  fps: float | None = None, size: tuple[int, int] | None = None,
-                 framing: Framing = "sensor") -> None:
+                 framing: Framing = "sensor", masks: bool = False) -> None:
         self.scene = scene
         self.camera = camera
         params = camera_params(scene, camera)
@@ -67,6 +69,13 @@ class ClipExtractor:
                        for c, h in zip(self.characters, self.heights_m)]
         self.warnings: list[str] = []
         self._start = (scene.frame_current, scene.frame_subframe)
+        self.masks: MaskCollector | None = None
+        if masks:
+            cam = camera if camera is not None else scene.camera
+            self.masks = MaskCollector(scene, [c.obj for c in self.characters], self.intrinsics, self.size,
+                                       self.mm_per_unit, self.scales,
+                                       (cam.data.clip_start * self.mm_per_unit, cam.data.clip_end * self.mm_per_unit),
+                                       len(self.frame_times))
         self._points = np.full((len(self.frame_times), len(self.characters), 71, 3), np.nan, np.float32)
         self._next = 0
         self._closed = False
@@ -115,14 +124,26 @@ class ClipExtractor:
             camera = world @ to_camera[:3, :3].T + to_camera[:3, 3]
             # Scaling camera-space points about the camera centre keeps every projection.
             self._points[self._next, p] = camera * (self.mm_per_unit * self.scales[p])
+        if self.masks is not None:
+            self.masks.add_frame(to_camera, self._points[self._next])
         self._next += 1
         if self.done:
             self.close()
+
+    @property
+    def ready(self) -> bool:
+        """Whether ``step`` would not wait for the mask labels of earlier frames."""
+        return self.masks is None or self.masks.labels.ready
 
     def close(self) -> None:
         """Put the scene back on the frame it showed before extraction (also after a cancel)."""
         if not self._closed:
             self._closed = True
+            if self.masks is not None:
+                if self.done:
+                    self.masks.labels.finish()
+                else:
+                    self.masks.labels.stop()
             self.scene.frame_set(self._start[0], subframe=self._start[1])
 
     def run(self) -> Motion:

@@ -25,6 +25,7 @@ import numpy as np
 from .characters import IN_BLENDER, Advice, choose_characters, scene_characters
 from ..errors import Cancelled, CameraError, InputError
 from ..pose.framing import require_model_size
+from ..pose.identity import background
 from ..pose.skeleton import smpl_to_scail
 from ..pose.outputs import PoseFiles, strip_video_path
 from ..outputs import check_outputs
@@ -61,6 +62,10 @@ class PoseRender:
     framing: Framing = "sensor"
     framing_note: str = ""
     character_lines: list[str] = field(default_factory=list)
+    mask_out: Path | None = None
+    mask_mode: str = "animation"
+    # The panel's render puts the mask it wrote into the panel's Pose Mask field.
+    set_panel_mask: bool = False
 
     def report_lines(self) -> list[str]:
         """What this render will use, in words: the camera framing and the characters."""
@@ -76,13 +81,19 @@ def default_video_path(scene: bpy.types.Scene, folder: Path) -> Path:
     return folder / f"{stem}_{bpy.path.clean_name(scene.name)}_pose.mp4"
 
 
+def default_mask_path(video: Path) -> Path:
+    """Where the panel writes a render's SCAIL-2 mask: beside its pose video, ``..._pose_mask.mp4``."""
+    return video.with_name(f"{video.stem}_mask{video.suffix}")
+
+
 def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str] | None = None,
                      camera: str | None = None, frame_range: tuple[int, int] | None = None,
                      size: tuple[int, int] | None = None, fps: float = 16.0, frames_dir: Path | None = None,
                      joints_out: Path | None = None, add_strip: bool = True, scheme: str = "preview",
                      renderer: str = "auto", framing: Framing = "sensor",
                      bonemaps: list[BoneMap] | None = None, overwrite: bool = False,
-                     advice: Advice = IN_BLENDER) -> PoseRender:
+                     advice: Advice = IN_BLENDER, mask_out: Path | None = None,
+                     mask_mode: str = "animation") -> PoseRender:
     """Check every input and resolve characters and camera before anything runs.
 
     ``size`` None follows the camera: SCAIL's official size in the camera's orientation. A size
@@ -92,6 +103,8 @@ def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str]
     the one output policy (``scail_blender.outputs``; ``overwrite`` lets the frames folder replace
     its numbered frames) and their folders are made only when the files are written. ``advice``
     words a refusal for the front end (the panel by default; see ``characters.Advice``).
+    ``mask_out`` also writes the SCAIL-2 driving mask (``mask_mode`` animation or replacement):
+    each character's silhouette from its meshes (its capsule skeleton when it has none).
     """
     cam_obj = None
     if camera:
@@ -118,7 +131,9 @@ def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str]
     if joints_out is not None and Path(joints_out).suffix.lower() != ".npz":
         raise InputError(f"The joints file {joints_out} is an .npz: end its name in .npz.")
     copy = strip_video_path(out, scene_fps) if add_strip and abs(scene_fps - fps) > 1e-6 else None
-    check_outputs({"the pose video": out, "the scene-rate copy": copy, "the joints file": joints_out},
+    background(mask_mode, "driving")  # an unknown mode is refused by name
+    check_outputs({"the pose video": out, "the scene-rate copy": copy, "the joints file": joints_out,
+                   "the mask video": mask_out},
                   inputs={"the .blend file": bpy.data.filepath}, frames={"the frames folder": frames_dir},
                   overwrite=overwrite)
     return PoseRender(scene=scene, characters=choice.used, camera=cam_obj or scene.camera,
@@ -127,7 +142,8 @@ def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str]
                       joints_out=Path(joints_out) if joints_out else None, add_strip=add_strip,
                       times=sample_times(start, end, scene_fps, fps),
                       scheme=scheme, renderer=renderer, framing=framing,
-                      framing_note=framing_note(params, size, framing), character_lines=choice.lines())
+                      framing_note=framing_note(params, size, framing), character_lines=choice.lines(),
+                      mask_out=Path(mask_out) if mask_out else None, mask_mode=mask_mode)
 
 
 def check_camera_outside(motion) -> None:
@@ -149,7 +165,8 @@ def _encode(job: dict, motion, progress, cancel: threading.Event) -> PoseFiles:
     framed = frame_motion(dataclasses.replace(motion, fps=job["fps"]), size=job["size"])
     return write_pose_video(framed, job["video"], frames_dir=job["frames_dir"], joints_out=job["joints_out"],
                             strip=job["strip"], scheme=job["scheme"], renderer=job["renderer"],
-                            progress=progress, cancel=cancel)
+                            progress=progress, cancel=cancel, mask_out=job["mask_out"], mask_mode=job["mask_mode"],
+                            mask_labels=job["mask_labels"])
 
 
 class PoseRenderJob:
@@ -169,7 +186,7 @@ class PoseRenderJob:
         self._finished = threading.Event()
         self._outcome: list = []
         self._extractor = ClipExtractor(scene, plan.characters, plan.camera, plan.times, fps=plan.fps, size=plan.size,
-                                        framing=plan.framing)
+                                        framing=plan.framing, masks=plan.mask_out is not None)
         self._read = 0
 
     def cancel(self) -> None:
@@ -228,6 +245,8 @@ class PoseRenderJob:
         while not self._extractor.done:
             if self.cancel_event.is_set():
                 raise Cancelled("Pose render cancelled; nothing was written.")
+            if budget_s != float("inf") and not self._extractor.ready:
+                break  # the mask labels are behind: give Blender the time instead of waiting
             self._extractor.step()
             self._read += 1
             if time.perf_counter() > deadline:
@@ -247,7 +266,9 @@ class PoseRenderJob:
             strip = (strip_video_path(plan.video, plan.scene_fps), plan.scene_fps, indices)
         job = {"size": plan.size, "fps": plan.fps, "video": plan.video, "strip": strip,
                "frames_dir": plan.frames_dir, "joints_out": plan.joints_out,
-               "scheme": plan.scheme, "renderer": plan.renderer}
+               "scheme": plan.scheme, "renderer": plan.renderer, "mask_out": plan.mask_out,
+               "mask_mode": plan.mask_mode,
+               "mask_labels": self._extractor.masks.labels if self._extractor.masks is not None else None}
 
         def progress(event: Progress) -> None:
             self._events.put((0.5 + 0.5 * event.fraction, event.message))
@@ -278,11 +299,15 @@ class PoseRenderJob:
             try:
                 place_movie(plan.scene, strip_file, plan.frame_start, frames)
             except BaseException:
-                for path in (files.video, files.strip_video, plan.joints_out):
+                for path in (files.video, files.strip_video, plan.joints_out, files.mask):
                     if path is not None:
                         Path(path).unlink(missing_ok=True)
                 raise
-        self.progress, self.message = 1.0, f"Wrote {files.video}"
+        if plan.set_panel_mask and files.mask is not None:
+            # Relative to the .blend, as Blender's own file fields store paths.
+            plan.scene.scail.pose_mask = bpy.path.relpath(str(files.mask)) if bpy.data.filepath else str(files.mask)
+        mask = f" and {files.mask.name}" if files.mask is not None else ""
+        self.progress, self.message = 1.0, f"Wrote {files.video}{mask}"
         return files
 
 

@@ -131,6 +131,10 @@ class SCAIL_PT_camera_output(_Sidebar, bpy.types.Panel):
             col.prop(settings, "frame_end")
         layout.prop(settings, "write_frames")
         layout.prop(settings, "add_strip")
+        layout.prop(settings, "write_mask")
+        row = layout.row()
+        row.enabled = settings.write_mask
+        row.prop(settings, "mask_mode")
 
 
 class SCAIL_PT_reference(_Sidebar, bpy.types.Panel):

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
-from pathlib import Path
 
 from ..errors import InputError
 from ..pose.camera import Intrinsics
@@ -47,8 +45,12 @@ were used and skipped and why, and how the camera was framed. The .blend is only
 
 EPILOG = """\
 SCAIL-2 masks: --mask-out MASK.mp4 also writes the driving mask of the render: every frame of
-the pose video, same size and rate, each character's capsule silhouette (occlusion as drawn)
-filled with its identity colour. Identities go left to right by where the characters are in the
+the pose video, same size, framing and rate, each character's silhouette filled with its
+identity colour, flat (no anti-aliasing). With --blend a character's silhouette is its own
+meshes (every mesh object its armature deforms or that is parented to it or its bones, with
+all modifiers as evaluated at each frame, the viewport's subdivision levels) and its capsule
+skeleton only when it has no mesh; with --motion it is the capsule skeleton. Nearer characters
+hide farther ones pixel by pixel. Identities go left to right by where the characters are in the
 first frame (people who appear later follow, in the order they appear) and keep their colour for
 the whole clip: blue, red, green, magenta, cyan, yellow, then again. --mask-mode animation
 (default) paints them on black, replacement on white, as SCAIL-2 reads them. The mask is H.264
@@ -113,7 +115,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="write the camera-space joints, intrinsics, size and fps actually rendered, "
                              "in the --motion format (rendering it again gives the same frames)")
     parser.add_argument("--mask-out", metavar="MASK.mp4",
-                        help="also write the SCAIL-2 driving mask (identity colours, lossless; see below)")
+                        help="also write the SCAIL-2 driving mask (identity colours, lossless; with --blend from the "
+                             "characters' meshes; see below)")
     parser.add_argument("--mask-mode", choices=MASK_MODES, default=None,
                         help="--mask-out: animation (characters on black, default) or replacement (on white)")
     parser.add_argument("--overwrite", action="store_true",
@@ -223,36 +226,12 @@ def run_blend(args: argparse.Namespace) -> int:
 
     check_paths(args, "blend")
     bonemaps = [load_bonemap(path) for path in args.bonemap or []]
-    with tempfile.TemporaryDirectory(prefix=".scail-mask-") as scratch:
-        # The mask is drawn from the joints exactly as rendered, so --blend needs them even
-        # when the user did not ask for --joints-out.
-        joints_out = args.joints_out or (str(Path(scratch) / "joints.npz") if args.mask_out else None)
-        options = {"characters": args.character, "bonemaps": bonemaps, "camera": args.camera,
-                   "frame_range": args.frame_range, "size": args.size, "framing": args.framing or "sensor",
-                   "fps": args.fps or 16.0, "frames_dir": args.frames_dir, "joints_out": joints_out,
-                   "scheme": args.palette, "renderer": args.renderer, "overwrite": args.overwrite}
-        plan, files = render_blend_file(args.blend, args.out, report=lambda line: print(line, file=sys.stderr),
-                                        **options)
-        mode = args.mask_mode or "animation"
-        if args.mask_out:
-            write_blend_mask(files, joints_out, args.mask_out, mode, args.joints_out)
+    mode = args.mask_mode or "animation"
+    options = {"characters": args.character, "bonemaps": bonemaps, "camera": args.camera,
+               "frame_range": args.frame_range, "size": args.size, "framing": args.framing or "sensor",
+               "fps": args.fps or 16.0, "frames_dir": args.frames_dir, "joints_out": args.joints_out,
+               "scheme": args.palette, "renderer": args.renderer, "overwrite": args.overwrite,
+               "mask_out": args.mask_out, "mask_mode": mode}
+    plan, files = render_blend_file(args.blend, args.out, report=lambda line: print(line, file=sys.stderr), **options)
     report(files, plan.size, options["fps"], args.mask_out, mode)
     return 0
-
-
-def write_blend_mask(files, joints: str, mask_out: str, mode: str, joints_out: str | None) -> None:
-    """The --blend mask, from the joints the scene render wrote (the framed motion itself, so
-    the mask has the pose video's frames, size and rate); if it fails, the render's files go too."""
-    from ..media.video import VideoWriter
-    from ..motion.pose_video import frame_motion, mask_frames
-
-    motion = frame_motion(load_motion_file(joints))
-    try:
-        with VideoWriter(mask_out, motion.fps, motion.image_size, lossless=True) as writer:
-            for frame in mask_frames(motion, mode):
-                writer.write(frame)
-    except BaseException:
-        files.remove()
-        if joints_out:
-            Path(joints_out).unlink(missing_ok=True)
-        raise

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -80,18 +80,34 @@ def motion_frames(motion: Motion, scheme: str = "preview", renderer: str = "auto
                        marks=clip_marks(motion), scheme=scheme, renderer=renderer)
 
 
-def mask_frames(motion: Motion, mode: str = "animation") -> Iterator[np.ndarray]:
-    """The SCAIL-2 driving mask of a framed motion's skeleton render, one frame per pose frame.
+def mask_frames(motion: Motion, mode: str = "animation", labels: Collection[np.ndarray] | None = None
+                ) -> Iterator[np.ndarray]:
+    """The SCAIL-2 driving mask of a framed motion, one frame per pose frame.
 
-    Each person's capsule silhouette (as ``render_clip`` draws it, occlusion included) is painted
-    in its identity colour on ``mode``'s driving background. Identities are decided from where
-    the silhouettes are when each person is first seen (left to right in the first frame), so a
-    character keeps its colour when people swap sides later.
+    ``labels`` are, per frame, which person each pixel shows (-1 = nobody), as a scene render
+    draws them from the characters' meshes (``pose.silhouettes``); without them each person's
+    capsule silhouette (as ``render_clip`` draws it, occlusion included) is used. Each person
+    is painted in its identity colour on ``mode``'s driving background. Identities are decided
+    from where the silhouettes are when each person is first seen (left to right in the first
+    frame), so a character keeps its colour when people swap sides later.
     """
     assert motion.intrinsics is not None and motion.image_size is not None, "call frame_motion first"
+    if labels is None:
+        return _painted(motion, render_clip_people(smpl_to_scail(motion.joints), motion.intrinsics,
+                                                   motion.image_size), mode)
+    if len(labels) != motion.frames:  # refused now, before a caller opens any file
+        raise InputError(f"the mask has {len(labels)} label frames but the clip {motion.frames} frames")
+    return _painted(motion, iter(labels), mode)
+
+
+def _painted(motion: Motion, labels: Iterator[np.ndarray], mode: str) -> Iterator[np.ndarray]:
+    assert motion.image_size is not None
     tracker = IdentityTracker(motion.people)
-    for labels in render_clip_people(smpl_to_scail(motion.joints), motion.intrinsics, motion.image_size):
-        yield paint_mask(labels, tracker.update(label_boxes(labels, motion.people)), mode, "driving")
+    for frame in labels:
+        if frame.shape != tuple(motion.image_size):
+            raise InputError(f"a mask label frame is {frame.shape[0]}x{frame.shape[1]}, the clip "
+                             f"{motion.image_size[0]}x{motion.image_size[1]}")
+        yield paint_mask(frame, tracker.update(label_boxes(frame, motion.people)), mode, "driving")
 
 
 def _writing_masks(frames: Iterator[np.ndarray], masks: Iterator[np.ndarray], writer: VideoWriter
@@ -143,13 +159,14 @@ def write_pose_video(motion: Motion, out: str | os.PathLike, *, frames_dir: str 
                       strip: tuple[Path, float, Sequence[int]] | None = None, scheme: str = "preview",
                       renderer: str = "auto", progress: ProgressCallback = no_progress,
                       cancel: threading.Event | None = None, mask_out: str | os.PathLike | None = None,
-                      mask_mode: str = "animation") -> PoseFiles:
+                      mask_mode: str = "animation", mask_labels: Collection[np.ndarray] | None = None) -> PoseFiles:
     """Render a framed motion (see ``frame_motion``) to ``out`` as H.264 at the motion's fps.
 
     ``strip`` adds a copy at the scene's rate (see ``outputs.write_pose_files``); ``joints_out``
     receives the framed motion itself; ``mask_out`` the SCAIL-2 driving mask (``mask_frames``,
     ``mask_mode`` "animation" or "replacement") with the pose video's frames, size and rate,
-    encoded losslessly so every pixel decodes to its exact colour. All of them are written, or
+    encoded losslessly so every pixel decodes to its exact colour; ``mask_labels`` are the
+    silhouettes a scene render drew from meshes (see ``mask_frames``). All of them are written, or
     none. The paths must have passed ``scail_blender.outputs.check_outputs``; the result's
     ``warnings`` are for the user.
     """
@@ -157,10 +174,11 @@ def write_pose_video(motion: Motion, out: str | os.PathLike, *, frames_dir: str 
     if mask_out is None:
         return _write_pose_video(motion, out, frames_dir, joints_out, strip, scheme, renderer, progress, cancel, None)
     background(mask_mode, "driving")  # refuse an unknown mode before any file is started
+    masks = mask_frames(motion, mask_mode, mask_labels)
     with ExitStack() as stack:
         writer = stack.enter_context(VideoWriter(mask_out, motion.fps, motion.image_size, lossless=True))
         files = _write_pose_video(motion, out, frames_dir, joints_out, strip, scheme, renderer, progress, cancel,
-                                  (mask_frames(motion, mask_mode), writer))
+                                  (masks, writer))
         try:
             stack.close()  # the mask commits last: if it cannot be put in place, the pose files go too
         except BaseException:
@@ -168,7 +186,7 @@ def write_pose_video(motion: Motion, out: str | os.PathLike, *, frames_dir: str 
             if joints_out is not None:
                 Path(joints_out).unlink(missing_ok=True)
             raise
-    return files
+    return dataclasses.replace(files, mask=Path(mask_out))
 
 
 def _write_pose_video(motion: Motion, out, frames_dir, joints_out, strip, scheme: str, renderer: str,

@@ -1,5 +1,6 @@
 """Render Pose Video and Preview Frame: thin operators over ``scene_render``; a render started
-from the panel is a row of the job board (cancelled there like any job)."""
+from the panel is a row of the job board (cancelled there like any job). With Also SCAIL-2 Mask
+the same render writes the driving mask beside the pose video and puts it in Pose Mask."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import numpy as np
 from ..blender import board, prefs
 from ..errors import ScailError
 from ..blender.camera import camera_params
-from ..blender.scene_render import PoseRenderJob, default_video_path, plan_pose_render, preview_frame
+from ..blender.scene_render import (PoseRenderJob, default_mask_path, default_video_path, plan_pose_render,
+                                    preview_frame)
 
 PREVIEW_IMAGE = "SCAIL Pose Preview"
 
@@ -24,9 +26,13 @@ def plan_from_panel(context: bpy.types.Context):
     video = default_video_path(scene, folder)
     # The frames folder is named by the add-on after the video, so a new render replaces the
     # frames of the last one (and only those: nothing else in it is touched).
-    return plan_pose_render(scene, video, frame_range=settings.frame_range(scene), size=settings.size(),
+    plan = plan_pose_render(scene, video, frame_range=settings.frame_range(scene), size=settings.size(),
                             framing=settings.framing, fps=settings.fps, add_strip=settings.add_strip, overwrite=True,
-                            frames_dir=video.with_suffix("") if settings.write_frames else None)
+                            frames_dir=video.with_suffix("") if settings.write_frames else None,
+                            mask_out=default_mask_path(video) if settings.write_mask else None,
+                            mask_mode=settings.mask_mode)
+    plan.set_panel_mask = True
+    return plan
 
 
 class SCAIL_OT_render_pose(bpy.types.Operator):
@@ -54,7 +60,8 @@ class SCAIL_OT_render_pose(bpy.types.Operator):
             return {"CANCELLED"}
         for line in files.warnings:
             self.report({"WARNING"}, line)
-        self.report({"INFO"}, f"Wrote {files.video} ({files.frames} frames)")
+        mask = f" and its {plan.mask_mode} mask {files.mask.name}" if files.mask is not None else ""
+        self.report({"INFO"}, f"Wrote {files.video} ({files.frames} frames){mask}")
         return {"FINISHED"}
 
     def invoke(self, context, event):
@@ -64,7 +71,8 @@ class SCAIL_OT_render_pose(bpy.types.Operator):
         try:
             plan = plan_from_panel(context)
             self._report_plan(plan)
-            board.add_render(f"pose video {plan.video.name}", PoseRenderJob(plan))
+            mask = " and mask" if plan.mask_out is not None else ""
+            board.add_render(f"pose video{mask} {plan.video.name}", PoseRenderJob(plan))
         except ScailError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}

@@ -38,10 +38,13 @@ class PoseFiles:
     frames_kept: tuple[str, ...] = ()
     # What the user should know about the result (empty frames, kept frames), one line each.
     warnings: tuple[str, ...] = ()
+    # The SCAIL-2 driving mask written beside the pose video, if one was asked for.
+    mask: Path | None = None
 
     def remove(self) -> None:
         """Take back every file of this render (a later step of the same render failed)."""
-        _remove([path for path in (self.video, self.strip_video, self.frames_dir) if path is not None], self.frames)
+        _remove([path for path in (self.video, self.strip_video, self.frames_dir, self.mask) if path is not None],
+                self.frames)
 
 
 def strip_video_path(video: Path, scene_fps: float) -> Path:

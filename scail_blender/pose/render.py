@@ -73,6 +73,13 @@ class PoseRenderer:
     def render_scene(self, scene: Scene) -> np.ndarray:
         return self._shade(scene)[0]
 
+    def trace(self, scene: Scene) -> tuple[np.ndarray, np.ndarray]:
+        """Per pixel the camera z of the nearest capsule surface and that capsule's index (-1 =
+        none; z is then undefined): the depth test of the render, for masks that mix capsules
+        with meshes."""
+        self._trace(scene)
+        return self.depth_buf * self.inv_norm, self.owner_buf.copy()
+
     def _trace(self, scene: Scene) -> None:
         """Fill depth_buf (ray length to the first hit) and owner_buf (capsule index or -1)."""
         depth, owner = self.depth_buf, self.owner_buf

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from scail_blender.media import video
+from scail_blender.pose.identity import PALETTE
+
 from tests.support import run_script
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
@@ -58,7 +61,8 @@ def test_panels_draw_existing_properties_and_operators() -> None:
     assert "list characters" in characters and "list overrides" in characters
     assert characters.count("label") > 24, "the bone map of the Rigify rig should be listed"
     camera = drawn["SCAIL_PT_camera_output"]
-    assert {"prop width", "prop height", "prop fps", "op scail.camera_from_view"} <= set(camera)
+    assert {"prop width", "prop height", "prop fps", "op scail.camera_from_view", "prop write_mask",
+            "prop mask_mode"} <= set(camera)
     reference = set(drawn["SCAIL_PT_reference"])
     assert {"id reference_image", "prop prompt", "prop negative_prompt", "prop steps", "prop cfg", "prop shift",
             "prop seed", "prop pose_source", "id reference_mask", "prop pose_mask", "op scail.generate",
@@ -88,10 +92,28 @@ def test_a_pose_render_on_the_board_steps_reports_progress_and_cancels(tmp_path:
     cancelled, finished = result["cancelled"], result["finished"]
     assert cancelled["state"] == "cancelled" and "cancelled" in cancelled["line"]
     assert cancelled["frame"] == 7 and cancelled["strips"] == 0 and not cancelled["render_poll_blocked"]
-    assert finished["state"] == "succeeded" and finished["line"].startswith("wrote pose.mp4")
+    assert finished["state"] == "succeeded" and finished["line"].startswith("wrote pose.mp4 and mask.mp4")
     assert finished["rising"] and finished["ticks"] > 2 and finished["render_poll_blocked_while_running"]
     assert finished["frame"] == 7 and finished["strips"] == 1
     assert (tmp_path / "pose.24fps.mp4").exists()
+    assert not cancelled["mask"] and finished["mask"]
+    assert video.probe_video(tmp_path / "mask.mp4").frames == video.probe_video(tmp_path / "pose.mp4").frames
+
+
+
+@pytest.mark.parametrize("mode", ["animation", "replacement"])
+def test_render_operator_writes_the_mask_and_fills_pose_mask(tmp_path: Path, mode: str) -> None:
+    result = run_script(SCRIPTS / "render_operator_mask.py", {"blend": str(tmp_path / "shot.blend"), "mode": mode})
+    assert result["result"] == ["FINISHED"]
+    assert result["pose_mask"] == "//shot_Scene_pose_mask.mp4"  # relative, like the strip
+    mask = Path(result["pose_mask_abs"])
+    assert mask == tmp_path / "shot_Scene_pose_mask.mp4"
+    pose, info = video.probe_video(tmp_path / "shot_Scene_pose.mp4"), video.probe_video(mask)
+    assert (info.frames, info.width, info.height, info.fps) == (pose.frames, pose.width, pose.height, pose.fps) == \
+        (5, 224, 128, 16.0)
+    first = next(video.read_video(mask))
+    background = (0, 0, 0) if mode == "animation" else (255, 255, 255)
+    assert {tuple(int(v) for v in c) for c in first.reshape(-1, 3)} == {background, PALETTE[0]}
 
 
 def test_the_lora_list_and_preset_menu_make_the_jobs_stack(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import torch
 
 from scail_blender.engine.preprocess import MASK_COLOURS, colour_mask_latent, halve
 from scail_blender.media import video
+from scail_blender.errors import InputError
 from scail_blender.motion.model import Motion
 from scail_blender.motion.pose_video import frame_motion, mask_frames, write_pose_video
 from scail_blender.pose import synthetic
@@ -105,3 +106,21 @@ def test_a_failed_pose_render_leaves_no_mask(crossing: Motion, tmp_path: Path) -
         write_pose_video(crossing, tmp_path / "pose.mp4", mask_out=mask, mask_mode="e2e", renderer="numpy")
     assert not mask.exists() and not (tmp_path / "pose.mp4").exists()
     assert not any(tmp_path.iterdir())
+
+
+def test_given_labels_are_painted_and_must_cover_the_clip(crossing: Motion, tmp_path: Path) -> None:
+    """Labels a scene render drew (from meshes) replace the capsule silhouettes, identities by the
+    same first-frame rule; labels for another number of frames are refused before any file."""
+    labels = [np.full((H, W), -1, np.int32) for _ in range(FRAMES)]
+    for t, frame in enumerate(labels):
+        frame[10:40, 150 - 8 * t:170 - 8 * t] = 0  # person 0 starts on the right, walks left
+        frame[60:90, 40 + 8 * t:60 + 8 * t] = 1  # person 1 starts on the left, walks right
+    mask = tmp_path / "mask.mp4"
+    files = write_pose_video(crossing, tmp_path / "pose.mp4", mask_out=mask, mask_labels=labels, renderer="numpy")
+    assert files.mask == mask
+    for frame, drawn in zip(video.read_video(mask), labels, strict=True):
+        assert np.array_equal(frame, np.array([RED, BLUE, (0, 0, 0)], np.uint8)[np.where(drawn >= 0, drawn, 2)])
+    with pytest.raises(InputError, match=f"2 label frames but the clip {FRAMES}"):
+        write_pose_video(crossing, tmp_path / "again.mp4", mask_out=tmp_path / "again_mask.mp4",
+                         mask_labels=labels[:2], renderer="numpy")
+    assert not (tmp_path / "again.mp4").exists() and not (tmp_path / "again_mask.mp4").exists()

@@ -22,7 +22,7 @@ from typing import Any
 import requests
 
 from ..errors import ERROR_CLASSES, InputError, ServerError
-from .contract import ExtractSettings, Job, name_problem, shown_name
+from .contract import ExtractSettings, Job, extra_reference_files, name_problem, shown_name
 from .multipart import MultipartBody
 from .status import JobStatus
 
@@ -81,7 +81,7 @@ class ScailClient:
         named by ``settings.lora`` or its file name)."""
         i = job.inputs
         paths = {"reference": i.reference_image, "pose": i.pose_video, "reference_mask": i.reference_mask,
-                 "pose_mask": i.pose_mask, "lora": i.lora_file}
+                 "pose_mask": i.pose_mask, "lora": i.lora_file, **extra_reference_files(i)}
         settings = asdict(job.settings)
         if i.lora_file is not None:
             settings["lora"] = job.settings.lora or Path(i.lora_file).name

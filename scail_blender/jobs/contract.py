@@ -35,6 +35,8 @@ VRAM_MODES: tuple[str, ...] = get_args(Vram)
 LORA_MODES: tuple[str, ...] = get_args(LoraMode)
 # Limits that hold on any device (a server adds its own, from its device: README "Job server").
 MAX_STEPS = 1000
+# Extra reference views per job: each costs the tokens of one more reference image.
+MAX_EXTRA_REFERENCES = 8
 # The longest file name a client may send (an upload's or a LoRA's): what common file systems take.
 MAX_NAME_BYTES = 255
 
@@ -51,9 +53,54 @@ class JobInputs:
     # black, in the reference image and in every frame of the driving video.
     reference_mask: str | None = None
     pose_mask: str | None = None
+    # SCAIL-2 extra reference views (front, side, back...) of the same characters, each with its
+    # reference mask in the same colours, in pairs: extra_references[k] goes with
+    # extra_reference_masks[k].
+    extra_references: list[str] = field(default_factory=list)
+    extra_reference_masks: list[str] = field(default_factory=list)
     # The LoRA file as this process sees it, where settings.lora is only its name: a client sets it
     # to a file of its own to upload with the job; a server to the file it resolved the name to.
     lora_file: str | None = None
+
+
+def extra_reference_fields(index: int) -> tuple[str, str]:
+    """The upload field names of extra reference ``index`` and of its mask (0-based): how the
+    client, the server and a Ray worker carry the pairs as plain named files."""
+    return f"extra_reference_{index}", f"extra_reference_mask_{index}"
+
+
+EXTRA_FILE_FIELDS: tuple[str, ...] = tuple(name for k in range(MAX_EXTRA_REFERENCES)
+                                           for name in extra_reference_fields(k))
+
+
+def extra_reference_files(inputs: JobInputs) -> dict[str, str]:
+    """The job's extra references and masks by upload field name (see ``extra_reference_fields``)."""
+    files: dict[str, str] = {}
+    for k, pair in enumerate(zip(inputs.extra_references, inputs.extra_reference_masks)):
+        files.update(zip(extra_reference_fields(k), pair))
+    return files
+
+
+def extra_references_from_files(files: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The inverse of ``extra_reference_files``: (images, masks) in order from named files; a pair
+    with one half missing or a gap in the numbering is refused."""
+    images: list[str] = []
+    masks: list[str] = []
+    for k in range(MAX_EXTRA_REFERENCES):
+        image, mask = (files.get(name) for name in extra_reference_fields(k))
+        if image is None and mask is None:
+            break
+        if image is None or mask is None:
+            raise InputError(f"extra reference {k}: send both '{extra_reference_fields(k)[0]}' (the image) and "
+                             f"'{extra_reference_fields(k)[1]}' (its mask)")
+        images.append(str(image))
+        masks.append(str(mask))
+    rest = sorted(name for name in files if name in EXTRA_FILE_FIELDS and name not in
+                  {n for k in range(len(images)) for n in extra_reference_fields(k)})
+    if rest:
+        raise InputError(f"extra reference files {', '.join(rest)} do not follow on from extra reference "
+                         f"{len(images) - 1 if images else 'none'}; number the pairs from 0 without gaps")
+    return images, masks
 
 
 def setting(default: Any, doc: str, *, label: str = "", low: float | None = None, high: float | None = None,
@@ -145,6 +192,7 @@ class Job:
         for name in ("reference_image", "pose_video"):
             if not getattr(i, name):
                 raise InputError(f"inputs.{name}: empty; give the path of the file")
+        _check_extra_references(i, s)
         _check_ranges(s)
         _one_of("sampler", s.sampler, SAMPLERS)
         _one_of("mode", s.mode, MODES)
@@ -173,6 +221,22 @@ class Job:
                              "(24gb/12gb keep the DiT blocks in CPU memory and stream them to the GPU)")
         if s.lora is not None and not s.lora:
             raise InputError("settings.lora: empty; give the path of a .safetensors LoRA or null for none")
+
+
+def _check_extra_references(i: JobInputs, s: JobSettings) -> None:
+    """Extra references come in image-and-mask pairs, for SCAIL-2 only, at most MAX_EXTRA_REFERENCES."""
+    images, masks = list(i.extra_references), list(i.extra_reference_masks)
+    if len(images) != len(masks):
+        raise InputError(f"inputs.extra_references: {len(images)} images but {len(masks)} masks; give each extra "
+                         "reference with its mask (scail generate --extra-reference IMAGE MASK)")
+    if len(images) > MAX_EXTRA_REFERENCES:
+        raise OverLimit(f"inputs.extra_references: {len(images)} is over the limit; at most "
+                        f"{MAX_EXTRA_REFERENCES} extra reference views per job")
+    if any(not path for path in images + masks):
+        raise InputError("inputs.extra_references: an empty path; give the path of each image and mask")
+    if images and s.variant == "scail":
+        raise InputError("inputs.extra_references: extra reference views need a SCAIL-2 checkpoint; drop them "
+                         "for SCAIL-Preview")
 
 
 def _check_ranges(s: JobSettings) -> None:

@@ -33,7 +33,7 @@ from typing import Any
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError, WorkerCrashedError
 
-from scail_blender.jobs.contract import Job, JobResult
+from scail_blender.jobs.contract import Job, JobResult, extra_reference_files
 from scail_blender.jobs.runner import JobHandle
 from scail_blender.jobs.status import JobStatus, Listener
 from scail_blender.errors import ScailError
@@ -301,8 +301,9 @@ class RayRunner:
 
     def _run(self, slot: Slot, handle: RemoteHandle) -> None:
         handle.tries += 1
-        files = {name: (Path(path).name, Path(path).read_bytes()) for name in INPUT_FIELDS
-                 if (path := getattr(handle.job.inputs, name)) is not None}
+        paths = {name: path for name in INPUT_FIELDS if (path := getattr(handle.job.inputs, name)) is not None}
+        paths.update(extra_reference_files(handle.job.inputs))
+        files = {name: (Path(path).name, Path(path).read_bytes()) for name, path in paths.items()}
         log.info("job %s started on Ray actor %s (try %d)", handle.id, slot.name, handle.tries)
         handle.actor = slot.actor
         if handle.cancel_event.is_set():  # a cancel that came before the actor was known

@@ -6,7 +6,8 @@ parser writes each part into the job's upload folder as it arrives and stops the
 body passes the limit. Client file names are checked (a name with a folder in it or over 255
 bytes is refused, as a sign of a confused client: the rule of ``jobs.name_problem``) and
 otherwise ignored: files are stored as ``reference``, ``pose``, ``reference_mask``, ``pose_mask``
-and ``lora`` (an extraction: ``video`` and ``align_ref``). Every field comes once: a second file
+``lora`` and the SCAIL-2 extra references in pairs, ``extra_reference_K`` and
+``extra_reference_mask_K`` from K = 0 (an extraction: ``video`` and ``align_ref``). Every field comes once: a second file
 or JSON field is refused rather than one silently winning. A client that hangs up mid-upload is
 one log line; the route removes what it had sent.
 """
@@ -26,13 +27,13 @@ from python_multipart.multipart import (
 )
 from starlette.requests import ClientDisconnect, Request
 
-from scail_blender.jobs.contract import MAX_NAME_BYTES, name_problem, shown_name
+from scail_blender.jobs.contract import EXTRA_FILE_FIELDS, MAX_NAME_BYTES, name_problem, shown_name
 
 from .errors import ApiError
 
 log = logging.getLogger(__name__)
 
-FILE_FIELDS = ("reference", "pose", "reference_mask", "pose_mask", "lora")
+FILE_FIELDS = ("reference", "pose", "reference_mask", "pose_mask", "lora", *EXTRA_FILE_FIELDS)
 JOB_FIELD = "job"
 EXTRACT_FILE_FIELDS = ("video", "align_ref")
 EXTRACT_FIELD = "settings"

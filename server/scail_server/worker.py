@@ -20,7 +20,7 @@ from typing import Any
 import ray
 
 from scail_blender.engine import load_pipeline
-from scail_blender.jobs.contract import Job
+from scail_blender.jobs.contract import EXTRA_FILE_FIELDS, Job, extra_references_from_files
 from scail_blender.jobs.runner import JobHandle, LocalRunner
 from scail_blender.jobs.status import JobStatus
 
@@ -50,8 +50,11 @@ class ScailWorker:
             for name, (filename, data) in files.items():
                 (folder / filename).write_bytes(data)
                 paths[name] = str(folder / filename)
+            extra = {name: paths.pop(name) for name in EXTRA_FILE_FIELDS if name in paths}
+            images, masks = extra_references_from_files(extra)
             local = Job.from_dict(job)
-            local = Job(inputs=replace(local.inputs, **paths), settings=local.settings,
+            local = Job(inputs=replace(local.inputs, **paths, extra_references=images, extra_reference_masks=masks),
+                        settings=local.settings,
                         output=str(folder / RESULT_NAME))
             updates: queue.Queue[JobStatus] = queue.Queue()
             handle = self.runner.submit(local, job_id, listener=updates.put)

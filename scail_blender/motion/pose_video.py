@@ -26,7 +26,7 @@ from ..progress import ProgressCallback, no_progress
 from ..pose.camera import Intrinsics
 from ..pose.framing import check_size, cover_crop
 from ..pose.marks import Marks2D, project_marks
-from ..pose.identity import IdentityTracker, background, label_boxes, paint_mask
+from ..pose.identity import IdentityTracker, background, identity_order, label_boxes, paint_mask
 from ..pose.render import render_clip, render_clip_people
 from ..media.video import VideoWriter
 from ..pose.skeleton import smpl_to_scail
@@ -92,6 +92,15 @@ def mask_frames(motion: Motion, mode: str = "animation") -> Iterator[np.ndarray]
     tracker = IdentityTracker(motion.people)
     for labels in render_clip_people(smpl_to_scail(motion.joints), motion.intrinsics, motion.image_size):
         yield paint_mask(labels, tracker.update(label_boxes(labels, motion.people)), mode, "driving")
+
+
+def first_frame_identities(motion: Motion) -> np.ndarray:
+    """Identity per person as ``mask_frames`` paints them in the first frame (left to right by
+    silhouette), for reference masks that must use the driving mask's colours; people not seen in
+    the first frame follow in person order."""
+    assert motion.intrinsics is not None and motion.image_size is not None, "call frame_motion first"
+    labels = next(render_clip_people(smpl_to_scail(motion.joints[:1]), motion.intrinsics, motion.image_size))
+    return identity_order(label_boxes(labels, motion.people))
 
 
 def _writing_masks(frames: Iterator[np.ndarray], masks: Iterator[np.ndarray], writer: VideoWriter

@@ -72,6 +72,7 @@ class ReferenceRender:
 
 
 def plan_reference(scene: bpy.types.Scene, image: Path, mask: Path, *, characters: list[str] | None = None,
+                   chosen: list[Character] | None = None,
                    camera: str | None = None, frame: int | None = None, size: tuple[int, int] | None = None,
                    framing: Framing = "sensor", engine: str = "EEVEE", mode: str = "animation",
                    pose_start: int | None = None, pose_camera: str | None = None,
@@ -79,7 +80,8 @@ def plan_reference(scene: bpy.types.Scene, image: Path, mask: Path, *, character
     """Check every input before anything is rendered. ``frame`` None is the pose render's first
     frame ``pose_start`` (default: the scene's start); ``camera`` None the pose camera
     ``pose_camera`` (default: the scene camera); ``size`` None SCAIL's size in that camera's
-    orientation. Colours follow the characters' places in the first pose frame seen through the
+    orientation. ``chosen`` gives the characters already mapped (a pose render's, with its bone
+    maps) instead of choosing them by ``characters``' names. Colours follow the characters' places in the first pose frame seen through the
     pose camera. ``backdrop`` is what an animation-mode reference shows behind the characters."""
     if engine not in ENGINES:
         raise InputError(f"Reference engine {engine!r} is unknown: use one of {', '.join(ENGINES)}.")
@@ -94,15 +96,15 @@ def plan_reference(scene: bpy.types.Scene, image: Path, mask: Path, *, character
         raise InputError(f"Reference size {size[0]}x{size[1]} is outside 16..4096 pixels a side.")
     check_outputs({"the reference image": image, "the reference mask": mask},
                   inputs={"the .blend file": bpy.data.filepath})
-    choice = choose_characters(scene, characters, None, advice)
-    for character in choice.used:
+    used = chosen if chosen is not None else choose_characters(scene, characters, None, advice).used
+    for character in used:
         if not character_geometry(scene, character.obj):
             raise InputError(f"'{character.obj.name}' has no mesh to render as a reference: parent or skin a mesh "
                              "to it, or pick a reference image and make its mask from the image.")
     start = pose_start if pose_start is not None else scene.frame_start
-    extractor = ClipExtractor(scene, choice.used, pose_cam, [float(start)], size=size, framing=framing)
+    extractor = ClipExtractor(scene, used, pose_cam, [float(start)], size=size, framing=framing)
     identities = first_frame_identities(frame_motion(extractor.run(), size=size))
-    return ReferenceRender(scene=scene, characters=choice.used, camera=cam_obj, frame=start if frame is None else frame,
+    return ReferenceRender(scene=scene, characters=used, camera=cam_obj, frame=start if frame is None else frame,
                            size=size, engine=engine, mode=mode, image=Path(image), mask=Path(mask), framing=framing,
                            identities=identities, backdrop=backdrop)
 

@@ -2,7 +2,7 @@
 
 Parameters: ``folder`` (outputs), ``engine`` (EEVEE or WORKBENCH), ``mode``, ``people`` (1 or
 2), ``views`` (extra views to render, may be empty), ``no_mesh`` (add a character without a
-mesh and expect the refusal), ``size`` [H, W]. Reports the scene settings before and after, the
+mesh and expect the refusal), ``size`` [H, W], ``save`` (save the scene there instead, for the command line). Reports the scene settings before and after, the
 plan's colours and notes, and each file written.
 """
 
@@ -54,6 +54,9 @@ bpy.data.objects.new("Lamp", bpy.data.lights.new("Lamp", "SUN"))
 scene.collection.objects.link(bpy.data.objects["Lamp"])
 add_camera(scene)
 scene.frame_set(7)
+if p.get("save"):
+    bpy.ops.wm.save_as_mainfile(filepath=p["save"])
+    emit({"saved": p["save"]})
 result = {"before": state(scene)}
 if p.get("no_mesh"):
     add_rigify_dancer(scene, "Ghost", (0.0, 2.0, 0.0), frames=(1, 20))

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import bpy
 
-from . import backends, board, draw, prefs, props, ui, ui_motion
-from ..operators import camera, characters, extract, generate, motion_io, render_pose
+from . import backends, board, draw, prefs, props, ui, ui_motion, ui_scail2
+from ..operators import camera, characters, extract, generate, motion_io, reference, render_pose
 
 CLASSES: list[type] = [
     *props.CLASSES,
@@ -20,8 +20,10 @@ CLASSES: list[type] = [
     *motion_io.CLASSES,
     *extract.CLASSES,
     *generate.CLASSES,
+    *reference.CLASSES,
     *ui.CLASSES,
     *ui_motion.CLASSES,
+    *ui_scail2.CLASSES,
 ]
 
 

@@ -158,9 +158,12 @@ def check_people_match(reference: frozenset[int], driving: frozenset[int]) -> No
     def named(ids: frozenset[int]) -> str:
         return ", ".join(PALETTE_NAMES[i] for i in sorted(ids)) or "none"
 
+    def count(ids: frozenset[int]) -> str:
+        return f"{len(ids)} {'person' if len(ids) == 1 else 'people'}"
+
     raise InputError(
-        f"the reference mask shows {len(reference)} people ({named(reference)}) but the driving mask shows "
-        f"{len(driving)} ({named(driving)}): SCAIL-2 binds each coloured character of the reference to the one of "
+        f"the reference mask shows {count(reference)} ({named(reference)}) but the driving mask shows "
+        f"{count(driving)} ({named(driving)}): SCAIL-2 binds each coloured character of the reference to the one of "
         "the same colour in the driving video, so both need the same people in the same colours; render the reference with the same "
         "characters as the pose video (Render Reference, scail render-pose --reference-mask-out) or fix the masks")
 

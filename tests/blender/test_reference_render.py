@@ -85,3 +85,30 @@ def test_a_character_without_a_mesh_is_refused_by_name(tmp_path: Path) -> None:
                                                           "size": [64, 64], "no_mesh": True})
     assert "'Ghost' has no mesh to render" in result["refused"]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_panel_operators_render_load_previews_and_refuse_a_mismatch(tmp_path: Path) -> None:
+    from scail_blender.media import video
+
+    out = run_script(SCRIPTS / "reference_operators.py", {"folder": str(tmp_path)})
+    assert out["render_reference"] == out["render_extra_views"] == out["previews"] == ["FINISHED"]
+    assert out["reference_image"] == str(tmp_path / "shot_Scene_reference.png")
+    assert out["reference_mask"] == str(tmp_path / "shot_Scene_reference_mask.png")
+    assert [tuple(c) for c in out["reference_colours"]] == [PALETTE[0], PALETTE[1], WHITE]
+    assert [view for view, _, _ in out["extra"]] == ["side", "back"]
+    # The previews hold exactly the first driving-mask frame and the reference mask.
+    first = next(iter(video.read_video(tmp_path / "mask.mp4")))
+    assert out["preview_sizes"] == {"SCAIL Driving Mask Preview": [96, 64], "SCAIL Reference Mask Preview": [96, 64]}
+    assert out["preview_colours"]["SCAIL Driving Mask Preview"] == np.unique(first.reshape(-1, 3), axis=0).tolist()
+    assert out["preview_colours"]["SCAIL Reference Mask Preview"] == out["reference_colours"]
+    # Generate sends the mode, the reference mask and both views with their masks.
+    assert out["job"] == {"mode": "animation", "reference_mask": out["reference_mask"],
+                          "extra": [image for _, image, _ in out["extra"]],
+                          "extra_masks": [mask for _, _, mask in out["extra"]]}
+    # Mask from Image: the picked image's alpha, in the chosen identity colour (green) on white.
+    assert out["mask_from_image"] == ["FINISHED"]
+    assert [tuple(c) for c in out["picked_mask"]["colours"]] == [PALETTE[2], WHITE]
+    assert out["picked_mask"]["green"] == 32 * 16
+    expected = "the reference mask shows 1 person (green) but the driving mask shows 2 people (blue, red)"
+    for key in ("mismatch_operator", "mismatch_previews", "mismatch_generate"):
+        assert expected in out[key], key

@@ -99,7 +99,7 @@ def test_extra_views_reach_the_model_with_their_own_masks(scail2: Path, clip: di
 def test_a_people_mismatch_is_refused_before_the_model_loads(scail2: Path, clip: dict[str, str],
                                                              tmp_path: Path) -> None:
     pipeline = ScailPipeline(scail2, "cpu")
-    with pytest.raises(InputError, match=r"reference mask shows 1 people \(blue\) but the driving mask shows 2 "
+    with pytest.raises(InputError, match=r"reference mask shows 1 person \(blue\) but the driving mask shows 2 people "
                                          r"\(blue, red\)"):
         pipeline.generate(scail2_job(clip, tmp_path / "out.mp4", reference_mask=clip["one_mask"]))
     assert pipeline._dit is None and not (tmp_path / "out.mp4").exists()

@@ -105,8 +105,8 @@ def test_people_are_counted_as_the_model_classifies_and_a_mismatch_names_both_co
     check_people_match(frozenset({0, 3}), people_in_mask(frame))
     reference = np.full_like(frame, 255)
     reference[2:10, 2:10] = PALETTE[0]
-    with pytest.raises(InputError, match=r"reference mask shows 1 people \(blue\) but the driving mask shows 3 "
+    with pytest.raises(InputError, match=r"reference mask shows 1 person \(blue\) but the driving mask shows 3 people "
                                          r"\(blue, green, magenta\)"):
         check_people_match(people_in_mask(reference), people_in_frames([frame, later]))
-    with pytest.raises(InputError, match=r"shows 2 people \(blue, red\) but the driving mask shows 2 \(green, magenta"):
+    with pytest.raises(InputError, match=r"shows 2 people \(blue, red\) but the driving mask shows 2 people \(green, magenta"):
         check_people_match(frozenset({0, 1}), frozenset({2, 3}))

@@ -14,17 +14,7 @@ from scail_blender.blender.reference_render import plan_reference, render_refere
 from scail_blender.blender.reference_views import render_views
 from scail_blender.errors import ScailError
 
-from tests.blender.scripts.common import add_camera, add_rigify_dancer, emit, empty_scene, params
-
-
-def body(rig: bpy.types.Object) -> bpy.types.Object:
-    """A cylinder for a body, riding on the rig (armature parenting, as a skinned mesh would)."""
-    bpy.ops.mesh.primitive_cylinder_add(radius=0.28, depth=1.8, location=(0.0, 0.0, 0.9))
-    mesh = bpy.context.active_object
-    mesh.name = f"{rig.name}Body"
-    mesh.parent = rig  # identity parent inverse: the body stands where the rig stands
-    mesh.parent_type = "ARMATURE"
-    return mesh
+from tests.blender.scripts.common import add_rigify_dancer, bodies_scene, emit, params
 
 
 def state(scene: bpy.types.Scene) -> dict:
@@ -37,23 +27,7 @@ def state(scene: bpy.types.Scene) -> dict:
 
 p = params()
 folder = Path(p["folder"])
-scene = empty_scene()
-scene.render.fps = 24
-scene.frame_start, scene.frame_end = 1, 20
-scene.render.resolution_x, scene.render.resolution_y = 1920, 1080
-scene.eevee.taa_render_samples = 1
-hero = add_rigify_dancer(scene, "Hero", (-0.8, 0.0, 0.0), frames=(1, 20))
-body(hero)
-rigs = [hero]
-if p["people"] > 1:
-    extra = add_rigify_dancer(scene, "Extra", (0.9, 0.6, 0.0), phase=2.0, frames=(1, 20))
-    body(extra)
-    rigs.append(extra)
-bpy.ops.mesh.primitive_plane_add(size=20)  # a floor: in the scene, never in the reference
-bpy.data.objects.new("Lamp", bpy.data.lights.new("Lamp", "SUN"))
-scene.collection.objects.link(bpy.data.objects["Lamp"])
-add_camera(scene)
-scene.frame_set(7)
+scene, rigs = bodies_scene(p["people"])
 if p.get("save"):
     bpy.ops.wm.save_as_mainfile(filepath=p["save"])
     emit({"saved": p["save"]})

@@ -6,10 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from scail_blender.engine.pipeline import ScailPipeline
 from scail_blender.engine.tiny_checkpoint import write_tiny_checkpoint
@@ -22,10 +20,10 @@ from scail_blender.jobs.contract import (
     extra_reference_files,
     extra_references_from_files,
 )
-from scail_blender.media.video import VideoWriter, probe_video, write_video
-from scail_blender.pose.identity import PALETTE
+from scail_blender.media.video import probe_video
 
 from tests.support import ROOT
+from tests.support.media import write_scail2_media
 
 
 @pytest.fixture(scope="module")
@@ -33,34 +31,9 @@ def scail2(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_tiny_checkpoint(tmp_path_factory.mktemp("s2") / "SCAIL-2", "scail2")
 
 
-def figure_masks(folder: Path, colours: list[tuple[int, int, int]], background: tuple[int, int, int],
-                 name: str) -> np.ndarray:
-    """One 64x64 mask with a 16-pixel-wide figure per colour, saved as ``name``.png."""
-    mask = np.zeros((64, 64, 3), np.uint8)
-    mask[:] = background
-    for k, colour in enumerate(colours):
-        mask[16:48, 4 + 20 * k:20 + 20 * k] = colour
-    Image.fromarray(mask).save(folder / f"{name}.png")
-    return mask
-
-
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    folder = tmp_path_factory.mktemp("clip")
-    rng = np.random.default_rng(3)
-    write_video([(rng.random((64, 64, 3)) * 255).astype(np.uint8) for _ in range(5)], folder / "pose.mp4", 16)
-    drive = figure_masks(folder, [PALETTE[0], PALETTE[1]], (0, 0, 0), "drive")
-    with VideoWriter(folder / "mask.mp4", 16, (64, 64), lossless=True) as writer:
-        for _ in range(5):
-            writer.write(drive)
-    figure_masks(folder, [PALETTE[0], PALETTE[1]], (255, 255, 255), "ref_mask")
-    figure_masks(folder, [PALETTE[0]], (255, 255, 255), "one_mask")
-    figure_masks(folder, [PALETTE[1], PALETTE[0]], (255, 255, 255), "side_mask")
-    figure_masks(folder, [PALETTE[0], PALETTE[1]], (255, 255, 255), "back_mask")
-    for name in ("ref", "side", "back"):
-        Image.fromarray((rng.random((64, 64, 3)) * 255).astype(np.uint8)).save(folder / f"{name}.png")
-    return {name: str(path) for name, path in
-            ((p.stem, p) for p in folder.iterdir())}
+    return write_scail2_media(tmp_path_factory.mktemp("clip"))
 
 
 def scail2_job(clip: dict[str, str], out: Path, **inputs) -> Job:

@@ -66,3 +66,31 @@ def test_a_people_mismatch_and_a_half_pair_are_refused_at_upload(server: Server,
             handle.close()
     assert answer.status_code in (400, 422), answer.text
     assert "send both 'extra_reference_0'" in answer.json()["error"]["message"]
+
+
+def test_a_ray_worker_gets_the_extra_views_as_files(tmp_path: Path, clip: dict[str, str]) -> None:
+    """The Ray actor's class run in this process: the job's files arrive as bytes by upload field
+    name, as the cluster sends them, and the extra views reach the job it runs in order."""
+    pytest.importorskip("ray")
+    from scail_blender.jobs.contract import extra_reference_files
+    from scail_server.worker import INPUT_FIELDS, ScailWorker
+
+    checkpoint = write_tiny_checkpoint(tmp_path / "SCAIL-2", "scail2")
+    sent = job(clip, extra_references=[clip["side"], clip["back"]],
+               extra_reference_masks=[clip["side_mask"], clip["back_mask"]])
+    paths = {name: path for name in INPUT_FIELDS if (path := getattr(sent.inputs, name)) is not None}
+    paths.update(extra_reference_files(sent.inputs))
+    files = {name: (name, Path(path).read_bytes()) for name, path in paths.items()}
+    worker = ScailWorker(str(checkpoint), "cpu")
+    seen = []
+    submit = worker.runner.submit
+
+    def spy(local, *args, **kwargs):  # the files live only while the job runs: read them now
+        seen.append([(Path(p).name, Path(p).read_bytes()) for p in local.inputs.extra_reference_masks])
+        return submit(local, *args, **kwargs)
+
+    worker.runner.submit = spy
+    *_, (status, data) = worker.run("j1", sent.to_dict(), files)
+    assert status["state"] == "succeeded" and data
+    assert seen == [[("extra_reference_mask_0", Path(clip["side_mask"]).read_bytes()),
+                     ("extra_reference_mask_1", Path(clip["back_mask"]).read_bytes())]]

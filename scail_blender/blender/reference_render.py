@@ -121,13 +121,14 @@ def _camera(scene: bpy.types.Scene, name: str | None) -> bpy.types.Object:
 
 
 def character_geometry(scene: bpy.types.Scene, armature: bpy.types.Object) -> list[bpy.types.Object]:
-    """The objects that draw ``armature``'s character: the meshes it deforms and everything
-    parented under it that has geometry, if they are in the scene."""
+    """The objects that draw ``armature``'s character in renders: the meshes it deforms and
+    everything parented under it that has geometry, if they are in the scene and not disabled in
+    renders (a proxy the user hid from renders stays hidden)."""
     found = {obj.name: obj for obj in deformed_meshes(armature) if obj.name in scene.objects}
     for child in armature.children_recursive:
         if child.type in GEOMETRY and child.name in scene.objects:
             found.setdefault(child.name, child)
-    return list(found.values())
+    return [obj for obj in found.values() if not obj.hide_render]
 
 
 def render_reference(plan: ReferenceRender) -> ReferenceRender:
@@ -220,9 +221,12 @@ def _scene_for(plan: ReferenceRender, kind: str) -> Iterator[_Saved]:
     shown = {obj.name for c in plan.characters for obj in character_geometry(scene, c.obj)}
     saved_attrs = _Saved()
     height, width = _render_size(plan)
+    # The Sequencer's strips (the pose video's own strip among them) and the compositor would
+    # replace or alter the 3D render; Freestyle lines would widen the silhouette.
     saved_attrs.set(render, engine=_engine(plan.engine) if kind == "BEAUTY" else "BLENDER_WORKBENCH",
                     resolution_x=width, resolution_y=height, resolution_percentage=100, film_transparent=True,
-                    use_border=False, pixel_aspect_x=1.0, pixel_aspect_y=1.0)
+                    use_border=False, pixel_aspect_x=1.0, pixel_aspect_y=1.0, use_sequencer=False,
+                    use_compositing=False, use_freestyle=False, use_multiview=False)
     saved_attrs.set(render.image_settings, file_format="PNG", color_mode="RGBA", color_depth="8")
     saved_attrs.set(scene, camera=plan.camera)
     if kind == "IDS":
@@ -237,8 +241,6 @@ def _scene_for(plan: ReferenceRender, kind: str) -> Iterator[_Saved]:
         keep = obj.name in shown or (kind == "BEAUTY" and obj.type == "LIGHT")
         if not keep and not obj.hide_render:
             saved_attrs.set(obj, hide_render=True)
-        elif obj.name in shown and obj.hide_render:
-            saved_attrs.set(obj, hide_render=False)
     current = (scene.frame_current, scene.frame_subframe)
     try:
         scene.frame_set(plan.frame)

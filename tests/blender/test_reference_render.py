@@ -65,6 +65,7 @@ def test_two_characters_keep_their_driving_colours_in_every_view(tmp_path: Path)
     assert not (visible & ~grow(masked)).any()
 
 
+@pytest.mark.oldest_blender
 def test_eevee_replacement_reference_is_composited_on_black(tmp_path: Path) -> None:
     result = run_script(SCRIPTS / "reference_render.py", {"folder": str(tmp_path), "engine": "EEVEE",
                                                           "mode": "replacement", "people": 1, "views": [],
@@ -87,6 +88,7 @@ def test_a_character_without_a_mesh_is_refused_by_name(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.oldest_blender
 def test_panel_operators_render_load_previews_and_refuse_a_mismatch(tmp_path: Path) -> None:
     from scail_blender.media import video
 
@@ -94,6 +96,8 @@ def test_panel_operators_render_load_previews_and_refuse_a_mismatch(tmp_path: Pa
     assert out["render_reference"] == out["render_extra_views"] == out["previews"] == ["FINISHED"]
     assert out["reference_image"] == str(tmp_path / "shot_Scene_reference.png")
     assert out["reference_mask"] == str(tmp_path / "shot_Scene_reference_mask.png")
+    # The pose video's strip is in the Sequencer: the reference still shows the characters, not the strip.
+    assert out["strips"] == 1
     assert [tuple(c) for c in out["reference_colours"]] == [PALETTE[0], PALETTE[1], WHITE]
     assert [view for view, _, _ in out["extra"]] == ["side", "back"]
     # The previews hold exactly the first driving-mask frame and the reference mask.

@@ -12,6 +12,7 @@ import numpy as np
 
 import scail_blender
 from scail_blender.blender import generate
+from scail_blender.blender.compat import strips
 from scail_blender.blender import reference_panel as panel
 from scail_blender.blender.scene_render import plan_pose_render, render_pose_video
 from scail_blender.commands.render_pose import write_blend_mask
@@ -43,21 +44,22 @@ settings = scene.scail
 settings.reference_engine = "WORKBENCH"
 settings.size_preset, settings.height, settings.width = "CUSTOM", 64, 96
 settings.use_scene_range, settings.frame_start, settings.frame_end = False, 1, 5
+# The pose video (its strip in the Sequencer, as the panel puts it) and its driving mask.
+plan = plan_pose_render(scene, folder / "pose.mp4", frame_range=(1, 5), size=(64, 96), add_strip=True,
+                        joints_out=folder / "joints.npz")
+files = render_pose_video(plan)
+write_blend_mask(files, str(folder / "joints.npz"), str(folder / "mask.mp4"), "animation", None)
 out = {"render_reference": list(bpy.ops.scail.render_reference())}
 out["reference_image"] = bpy.path.abspath(settings.reference_image.filepath)
 out["reference_mask"] = bpy.path.abspath(settings.reference_mask.filepath)
 out["reference_colours"] = colours(settings.reference_mask)
+out["strips"] = len(strips(scene.sequence_editor))
 
 settings.view_front, settings.view_side, settings.view_back = False, True, True
 out["render_extra_views"] = list(bpy.ops.scail.render_extra_views())
 out["extra"] = [[item.view, bpy.path.abspath(item.image.filepath), bpy.path.abspath(item.mask.filepath)]
                 for item in settings.extra_references]
 
-# The pose video and its driving mask, as Render Pose Video and the command line write them.
-plan = plan_pose_render(scene, folder / "pose.mp4", frame_range=(1, 5), size=(64, 96), add_strip=False,
-                        joints_out=folder / "joints.npz")
-files = render_pose_video(plan)
-write_blend_mask(files, str(folder / "joints.npz"), str(folder / "mask.mp4"), "animation", None)
 settings.pose_source, settings.pose_file, settings.pose_mask = "FILE", str(folder / "pose.mp4"), str(folder / "mask.mp4")
 
 out["previews"] = list(bpy.ops.scail.load_mask_previews())

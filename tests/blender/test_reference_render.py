@@ -80,6 +80,16 @@ def test_eevee_replacement_reference_is_composited_on_black(tmp_path: Path) -> N
     assert (image[~grow(body)] == 0).all(), "outside the silhouette (and its edge) the reference is black"
 
 
+def test_cycles_renders_only_when_the_chosen_engine_cannot(tmp_path: Path) -> None:
+    result = run_script(SCRIPTS / "reference_render.py", {"folder": str(tmp_path), "engine": "EEVEE",
+                                                          "mode": "animation", "people": 1, "views": [],
+                                                          "size": [64, 64], "break_engines": True})
+    assert "eevee could not render here (Error: cannot render here (test)); used Cycles at 8 samples" in result["notes"]
+    assert result["before"] == result["after"], "engine and Cycles samples are put back"
+    mask = read(tmp_path / "ref_mask.png")
+    assert colours(mask) == {WHITE, PALETTE[0]} and people_in_mask(mask) == {0}
+
+
 def test_a_character_without_a_mesh_is_refused_by_name(tmp_path: Path) -> None:
     result = run_script(SCRIPTS / "reference_render.py", {"folder": str(tmp_path), "engine": "WORKBENCH",
                                                           "mode": "animation", "people": 1, "views": [],

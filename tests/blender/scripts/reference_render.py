@@ -2,11 +2,13 @@
 
 Parameters: ``folder`` (outputs), ``engine`` (EEVEE or WORKBENCH), ``mode``, ``people`` (1 or
 2), ``views`` (extra views to render, may be empty), ``no_mesh`` (add a character without a
-mesh and expect the refusal), ``size`` [H, W], ``save`` (save the scene there instead, for the command line). Reports the scene settings before and after, the
+mesh and expect the refusal), ``size`` [H, W], ``save`` (save the scene there instead, for the command line),
+``break_engines`` (renders fail unless in Cycles). Reports the scene settings before and after, the
 plan's colours and notes, and each file written.
 """
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import bpy
 
@@ -22,11 +24,34 @@ def state(scene: bpy.types.Scene) -> dict:
     return {"engine": r.engine, "res": [r.resolution_x, r.resolution_y, r.resolution_percentage],
             "film": r.film_transparent, "camera": scene.camera.name, "frame": scene.frame_current,
             "hidden": sorted(o.name for o in scene.objects if o.hide_render), "path": r.filepath,
-            "light": scene.display.shading.light}
+            "light": scene.display.shading.light, "cycles_samples": scene.cycles.samples,
+            "sequencer": r.use_sequencer}
+
+
+def break_engines() -> None:
+    """Make every render but a Cycles one fail, as an engine without a GPU context would."""
+    import scail_blender.blender.reference_render as module
+
+    real = module.bpy
+
+    def render(**kwargs):
+        if real.context.scene.render.engine != "CYCLES":
+            raise RuntimeError("Error: cannot render here (test)")
+        return real.ops.render.render(**kwargs)
+
+    class Bpy:  # the module as reference_render sees it, with that render
+        ops = SimpleNamespace(render=SimpleNamespace(render=render))
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+    module.bpy = Bpy()
 
 
 p = params()
 folder = Path(p["folder"])
+if p.get("break_engines"):
+    break_engines()
 scene, rigs = bodies_scene(p["people"])
 if p.get("save"):
     bpy.ops.wm.save_as_mainfile(filepath=p["save"])

@@ -65,3 +65,18 @@ def test_reference_flags_are_checked_and_a_failed_reference_leaves_nothing(blend
                  "--reference-mask-out", str(tmp_path / "rm.png"), "--reference-camera", "Nope")
     assert proc.returncode == 2 and "No camera named 'Nope'" in proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("framing", ["sensor", "crop"])
+def test_the_reference_is_framed_as_the_first_driving_frame(blend: Path, tmp_path: Path, framing: str) -> None:
+    """A square pose size from a 16:9 camera: Blender's sensor fit or cover-and-crop, the reference
+    shows each character where the first driving frame has it."""
+    proc = scail("--blend", str(blend), "--frame-range", "1:2", "--size", "64x64", "--framing", framing,
+                 "--out", str(tmp_path / "pose.mp4"), "--mask-out", str(tmp_path / "mask.mp4"),
+                 "--reference-out", str(tmp_path / "ref.png"), "--reference-mask-out", str(tmp_path / "ref_mask.png"),
+                 "--reference-engine", "workbench")
+    assert proc.returncode == 0, proc.stderr
+    reference = np.array(Image.open(tmp_path / "ref_mask.png").convert("RGB"))
+    first = next(iter(video.read_video(tmp_path / "mask.mp4")))
+    for colour in (PALETTE[0], PALETTE[1]):
+        assert abs(centre_x(reference, colour) - centre_x(first, colour)) < 3

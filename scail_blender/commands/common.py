@@ -116,7 +116,7 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pose-mask", metavar="MASK.mp4", help="SCAIL-2: colour mask video, one frame per pose frame")
     parser.add_argument("--extra-reference", metavar=("IMAGE", "MASK"), nargs=2, action="append", default=[],
                         help="SCAIL-2: another view of the characters (side, back...) and its colour mask, in the "
-                             "reference mask's colours (repeatable; scail render-pose --extra-views writes them)")
+                             "reference mask's colours (repeatable; scail render-pose --extra-view writes them)")
     parser.add_argument("--out", metavar="OUT.mp4", required=True, help="H.264 mp4 to write")
     parser.add_argument("--size", metavar="HxW", type=size_arg,
                         help="output size, height x width in multiples of 32, e.g. 512x896 (default: 512x896, "

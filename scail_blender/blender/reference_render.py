@@ -81,8 +81,9 @@ def plan_reference(scene: bpy.types.Scene, image: Path, mask: Path, *, character
     frame ``pose_start`` (default: the scene's start); ``camera`` None the pose camera
     ``pose_camera`` (default: the scene camera); ``size`` None SCAIL's size in that camera's
     orientation. ``chosen`` gives the characters already mapped (a pose render's, with its bone
-    maps) instead of choosing them by ``characters``' names. Colours follow the characters' places in the first pose frame seen through the
-    pose camera. ``backdrop`` is what an animation-mode reference shows behind the characters."""
+    maps) instead of choosing them by ``characters``' names. Colours follow the characters' places
+    in the first pose frame seen through the pose camera. ``backdrop`` is what an animation-mode
+    reference shows behind the characters."""
     if engine not in ENGINES:
         raise InputError(f"Reference engine {engine!r} is unknown: use one of {', '.join(ENGINES)}.")
     background(mode, "reference")  # refuses an unknown mode
@@ -97,6 +98,9 @@ def plan_reference(scene: bpy.types.Scene, image: Path, mask: Path, *, character
     check_outputs({"the reference image": image, "the reference mask": mask},
                   inputs={"the .blend file": bpy.data.filepath})
     used = chosen if chosen is not None else choose_characters(scene, characters, None, advice).used
+    if len(used) > len(_CODES):
+        raise InputError(f"{len(used)} characters are more than a reference render tells apart ({len(_CODES)}): "
+                         "render the reference of fewer characters (the panel's list, --character)")
     for character in used:
         if not character_geometry(scene, character.obj):
             raise InputError(f"'{character.obj.name}' has no mesh to render as a reference: parent or skin a mesh "

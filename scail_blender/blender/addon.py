@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import bpy
 
-from . import backends, board, draw, prefs, props, ui, ui_motion
-from ..operators import camera, characters, extract, generate, loras, motion_io, render_pose
+from . import backends, board, draw, prefs, props, ui, ui_motion, ui_scail2
+from ..operators import camera, characters, extract, generate, loras, motion_io, reference, render_pose
 
 CLASSES: list[type] = [
     *props.CLASSES,
@@ -21,8 +21,10 @@ CLASSES: list[type] = [
     *extract.CLASSES,
     *generate.CLASSES,
     *loras.CLASSES,
+    *reference.CLASSES,
     *ui.CLASSES,
     *ui_motion.CLASSES,
+    *ui_scail2.CLASSES,
 ]
 
 

@@ -22,6 +22,8 @@ import bpy
 from ..errors import InputError
 from ..pose.outputs import PoseFiles
 from .characters import ON_COMMAND_LINE, Advice
+from .reference_render import plan_reference, render_reference
+from .reference_views import render_views
 from .scene_render import PoseRender, plan_pose_render, render_pose_video
 
 
@@ -50,6 +52,22 @@ def render_blend_file(blend: Path, out: Path, report=None, advice: Advice = ON_C
     for line in plan.report_lines():
         (report or print)(line)
     return plan, render_pose_video(plan)
+
+
+def render_blend_reference(plan: PoseRender, image: Path, mask: Path, *, mode: str = "animation",
+                           frame: int | None = None, camera: str | None = None, engine: str = "EEVEE",
+                           views: list[str] | None = None, report=None) -> list[tuple[Path, Path]]:
+    """After ``render_blend_file``: the SCAIL-2 reference of the same characters, colours as in the
+    pose render's first frame, framed as that frame (unless ``frame``/``camera`` say otherwise),
+    and its turntable ``views`` as extra references beside it; returns their (image, mask) paths."""
+    reference = plan_reference(plan.scene, image, mask, chosen=plan.characters, camera=camera, frame=frame,
+                               size=plan.size, framing=plan.framing, engine=engine, mode=mode,
+                               pose_start=plan.frame_start, pose_camera=plan.camera.name, advice=ON_COMMAND_LINE)
+    render_reference(reference)
+    extra = render_views(reference, views) if views else []
+    for line in reference.notes:
+        (report or print)(f"scail: {line}")
+    return extra
 
 
 def _python_signal_handlers_back() -> None:

@@ -9,6 +9,7 @@ goes through here, so supporting a new Blender means changing this file only.
   layers and strips) and added ``Action.fcurve_ensure_for_datablock(datablock, data_path,
   index)``; 5.0 added its ``group_name`` argument and removed the legacy ``Action.fcurves``,
   which is all 4.2-4.3 have.
+- Render engines: Eevee is ``BLENDER_EEVEE_NEXT`` on 4.2-4.5 and ``BLENDER_EEVEE`` again on 5.0.
 - Extension folders: ``bpy.utils.extension_path_user`` takes the same arguments on every
   supported version and raises ``ValueError`` for a package that is not an extension.
 """
@@ -68,6 +69,12 @@ def _channelbag(action: bpy.types.Action, datablock: bpy.types.ID):
             if bag is not None:
                 return bag
     return None
+
+
+def eevee_engine() -> str:
+    """The identifier of Eevee on the running Blender (see the module docstring)."""
+    items = bpy.types.RenderSettings.bl_rna.properties["engine"].enum_items.keys()
+    return next((name for name in items if name.startswith("BLENDER_EEVEE")), "BLENDER_EEVEE")
 
 
 def extension_user_folder(package: str) -> Path:

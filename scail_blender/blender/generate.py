@@ -101,9 +101,16 @@ def job_from_panel(context: bpy.types.Context) -> tuple[Job, board.Placement]:
     pose_mask = str(Path(bpy.path.abspath(settings.pose_mask))) if settings.pose_mask else None
     if (ref_mask is None) != (pose_mask is None):
         raise InputError("SCAIL-2 needs both masks (reference mask and pose mask) or neither: set the missing one")
+    if ref_mask is not None:
+        check_mask_people(settings.reference_mask, pose_mask)
+    extra = [(image_file(item.image, out.with_name(f"{out.stem}_{item.view}.png"), f"{item.view} view"),
+              image_file(item.mask, out.with_name(f"{out.stem}_{item.view}_mask.png"), f"{item.view} view mask"))
+             for item in settings.extra_references if item.use and item.image is not None and item.mask is not None]
     job = Job(inputs=JobInputs(reference_image=str(reference), pose_video=str(pose), prompt=settings.prompt,
-                               negative_prompt=settings.negative_prompt, reference_mask=ref_mask, pose_mask=pose_mask),
-              settings=JobSettings(steps=settings.steps, cfg=settings.cfg, shift=settings.shift, seed=seed,
+                               negative_prompt=settings.negative_prompt, reference_mask=ref_mask, pose_mask=pose_mask,
+                               extra_references=[image for image, _ in extra],
+                               extra_reference_masks=[mask for _, mask in extra]),
+              settings=JobSettings(steps=settings.steps, cfg=settings.cfg, shift=settings.shift, seed=seed, mode=settings.mode,
                                    loras=lora_stack(context), lora_mode=settings.lora_mode,
                                    height=size[0] if is_model_size(size) else None,
                                    width=size[1] if is_model_size(size) else None),
@@ -117,6 +124,16 @@ def job_from_panel(context: bpy.types.Context) -> tuple[Job, board.Placement]:
                                channel=strip.channel + 1 if strip else 1, scene_fps=scene_fps,
                                prompt=settings.prompt, seed=seed)
     return job, placement
+
+
+def check_mask_people(reference_mask: bpy.types.Image, pose_mask: str) -> None:
+    """The people check of the job's inputs (``check_people_match``), made here so Generate refuses
+    a reference mask and pose mask that show different people before anything is sent."""
+    from ..media.video import read_video
+    from ..pose.reference_mask import check_people_match, people_in_frames, people_in_mask
+    from .reference_panel import image_pixels
+
+    check_people_match(people_in_mask(image_pixels(reference_mask)[..., :3]), people_in_frames(read_video(pose_mask)))
 
 
 def submit(context: bpy.types.Context, job: Job, placement: board.Placement) -> board.JobRecord:

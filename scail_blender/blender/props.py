@@ -11,8 +11,9 @@ import typing
 
 import bpy
 
-from ..jobs.contract import JobSettings, setting_fields
+from ..jobs.contract import MODES, JobSettings, setting_fields
 from ..jobs.loras import LORA_STRENGTH
+from ..pose.identity import PALETTE_NAMES
 
 # Blender's integer properties are 32-bit: a wider range is cut to what they hold.
 INT_RANGE = (-(2**31), 2**31 - 1)
@@ -72,6 +73,19 @@ class ScailJointOverride(bpy.types.PropertyGroup):
         default="head",
         update=_remap_owner,
     )
+
+
+def _is_camera(_self, obj: bpy.types.Object) -> bool:
+    return obj.type == "CAMERA"
+
+
+class ScailExtraReference(bpy.types.PropertyGroup):
+    """One SCAIL-2 extra reference view (Render Extra Views fills these) and its mask."""
+
+    view: bpy.props.StringProperty(name="View")
+    use: bpy.props.BoolProperty(name="Use", default=True, description="Send this view with the job")
+    image: bpy.props.PointerProperty(name="Image", type=bpy.types.Image)
+    mask: bpy.props.PointerProperty(name="Mask", type=bpy.types.Image)
 
 
 class ScailCharacter(bpy.types.PropertyGroup):
@@ -173,6 +187,50 @@ class ScailSettings(bpy.types.PropertyGroup):
         name="Pose Mask", subtype="FILE_PATH",
         description="SCAIL-2 only: each character in its identity colour in every frame of the pose video, on black (animation mode) or white (replacement)",
     )
+    mode: bpy.props.EnumProperty(
+        name="Mode", description=setting_fields()["mode"].metadata["doc"].capitalize() + " (SCAIL-2); also how "
+        "Render Reference paints its mask: on white for animation, on black for replacement",
+        items=[(m, m.title(), f"SCAIL-2 {m} mode") for m in MODES], default="animation",
+    )
+    reference_engine: bpy.props.EnumProperty(
+        name="Engine", description="Render engine of Render Reference (Cycles at 8 samples renders only where "
+        "the chosen one cannot)",
+        items=(("EEVEE", "Eevee", "Eevee with the scene's lights and materials"),
+               ("WORKBENCH", "Workbench", "Workbench: fast, solid shading")),
+        default="EEVEE",
+    )
+    reference_frame_source: bpy.props.EnumProperty(
+        name="Frame", description="Which scene frame Render Reference renders",
+        items=(("POSE_START", "First Pose Frame", "The first frame of the pose video, as the driving mask shows it"),
+               ("CURRENT", "Current Frame", "The frame the scene shows now"),
+               ("CUSTOM", "Custom", "The frame given below")),
+        default="POSE_START",
+    )
+    reference_frame: bpy.props.IntProperty(name="Reference Frame", default=1)
+    reference_camera: bpy.props.PointerProperty(
+        name="Reference Camera", type=bpy.types.Object, poll=_is_camera,
+        description="Camera of Render Reference (empty: the scene camera, framed as the first driving frame)",
+    )
+    view_front: bpy.props.BoolProperty(name="Front", description="Render Extra Views: a view from the pose camera's side")
+    view_side: bpy.props.BoolProperty(name="Side", default=True, description="Render Extra Views: a quarter turn on")
+    view_back: bpy.props.BoolProperty(name="Back", default=True, description="Render Extra Views: from behind")
+    extra_references: bpy.props.CollectionProperty(type=ScailExtraReference)
+    mask_source: bpy.props.EnumProperty(
+        name="Mask From", description="How Mask from Image makes the reference mask of a picked reference image",
+        items=(("alpha", "Alpha", "The image's transparency: opaque is the character"),
+               ("mask_image", "Mask Image", "A black-and-white mask of the image: white is the character"),
+               ("colour", "Background Colour", "Every pixel unlike a plain background colour is the character")),
+        default="alpha",
+    )
+    mask_image: bpy.props.PointerProperty(name="Mask Image", type=bpy.types.Image)
+    key_colour: bpy.props.FloatVectorProperty(name="Background", subtype="COLOR_GAMMA", size=3, min=0.0, max=1.0,
+                                              default=(1.0, 1.0, 1.0))
+    key_tolerance: bpy.props.IntProperty(name="Tolerance", default=24, min=0, max=254,
+                                         description="How far (0-255 per channel) a pixel may be from the background")
+    identity: bpy.props.EnumProperty(
+        name="Identity", description="The character's colour (blue for the leftmost in the driving video, then red...)",
+        items=[(str(i), name.title(), f"Identity {i + 1}") for i, name in enumerate(PALETTE_NAMES)], default="0",
+    )
     steps: setting_property("steps")
     cfg: setting_property("cfg")
     shift: setting_property("shift")
@@ -195,7 +253,7 @@ class ScailSettings(bpy.types.PropertyGroup):
         return self.frame_start, self.frame_end
 
 
-CLASSES = (ScailJointOverride, ScailCharacter, ScailLora, ScailSettings)
+CLASSES = (ScailJointOverride, ScailCharacter, ScailLora, ScailExtraReference, ScailSettings)
 
 
 def ensure_registered() -> None:

@@ -140,6 +140,9 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--negative-prompt", default="", help="negative prompt (default: empty)")
     parser.add_argument("--ref-mask", metavar="IMAGE", help="SCAIL-2: colour mask of the reference image")
     parser.add_argument("--pose-mask", metavar="MASK.mp4", help="SCAIL-2: colour mask video, one frame per pose frame")
+    parser.add_argument("--extra-reference", metavar=("IMAGE", "MASK"), nargs=2, action="append", default=[],
+                        help="SCAIL-2: another view of the characters (side, back...) and its colour mask, in the "
+                             "reference mask's colours (repeatable; scail render-pose --extra-view writes them)")
     parser.add_argument("--out", metavar="OUT.mp4", required=True, help="H.264 mp4 to write")
     parser.add_argument("--size", metavar="HxW", type=size_arg,
                         help="output size, height x width in multiples of 32, e.g. 512x896 (default: 512x896, "
@@ -198,7 +201,9 @@ def job_from_args(args: argparse.Namespace) -> Job:
             values[name] = value
     job = Job(inputs=JobInputs(reference_image=args.ref, pose_video=args.pose, prompt=args.prompt,
                                negative_prompt=args.negative_prompt, reference_mask=args.ref_mask,
-                               pose_mask=args.pose_mask),
+                               pose_mask=args.pose_mask,
+                               extra_references=[image for image, _ in args.extra_reference],
+                               extra_reference_masks=[mask for _, mask in args.extra_reference]),
               settings=JobSettings(**values, loras=list(args.lora), height=height, width=width),
               output=args.out)
     job.validate()

@@ -60,7 +60,10 @@ The 14B model's 40 heads allow 2, 4, 5 or 8. The encoders and the VAE run on the
 A SCAIL-2 checkpoint also needs --ref-mask and --pose-mask, as the official scripts do: each
 character in its identity colour (blue, red, green, ... left to right), the reference mask on
 white and the driving mask on black in animation mode, the other way round in replacement mode
-(scail render-pose --mask-out writes the driving mask).
+(scail render-pose --mask-out writes the driving mask, --reference-out and --reference-mask-out
+the reference and its mask rendered from the scene). A mismatch of people between the two
+masks is refused before the model loads. --extra-reference IMAGE MASK (repeatable) adds other
+views of the same characters, each with its mask in the same colours.
 
 example:
   scail generate --checkpoint SCAIL-Preview --ref ref.png --pose pose.mp4 \\
@@ -115,7 +118,10 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--components works with one GPU for now; with --gpus give the release folder as --checkpoint")
     check_outputs({"--out": args.out}, inputs={"--ref": args.ref, "--pose": args.pose, "--ref-mask": args.ref_mask,
                                               "--pose-mask": args.pose_mask, "--checkpoint": args.checkpoint,
-                                              "--components": args.components})
+                                              "--components": args.components,
+                                              **{f"--extra-reference {k + 1} {part}": path
+                                                 for k, pair in enumerate(args.extra_reference)
+                                                 for part, path in zip(("image", "mask"), pair)}})
     with contextlib.ExitStack() as pipelines:
         runner = LocalRunner(args.checkpoint, args.device,
                              pipeline_factory=lambda *_: pipelines.enter_context(_pipeline(args)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from ..errors import InputError
 from ..pose.camera import Intrinsics
@@ -57,6 +58,18 @@ the whole clip: blue, red, green, magenta, cyan, yellow, then again. --mask-mode
 in RGB at quantiser 0 (lossless): every pixel decodes to exactly its colour. Give it to
 `scail generate --pose-mask` with the pose video.
 
+SCAIL-2 references (--blend): --reference-out REF.png --reference-mask-out REF_MASK.png render the
+same characters (their meshes only: other objects are hidden, lights kept) with a transparent
+film, by default through the pose camera at the first pose frame and the pose size (what the
+first driving frame shows); --reference-frame and --reference-camera pick another frame or
+camera. --reference-engine eevee (default) or workbench; if it cannot render on this machine,
+Cycles at 8 samples renders instead and the report says so. The mask comes from the render's
+alpha, each character in the colour it has in the driving mask; --mask-mode animation paints it
+on white (the reference over white), replacement on black (the reference composited onto black).
+--extra-view front|side|back (repeatable) also renders turntable views around the characters
+(cameras "SCAIL Side View"... kept in the saved file only when the panel makes them) as
+REF_side.png and REF_side_mask.png beside REF.png, for `scail generate --extra-reference`.
+
 outputs: nothing is written until the whole clip rendered; then --out, --joints-out and the
 frames appear together (each is written beside its target under a hidden name and renamed), and
 Ctrl-C or SIGTERM leaves nothing behind. Refused before any work: an output that is an input or
@@ -86,6 +99,8 @@ examples:
   scail render-pose --motion dance.npz --out pose.mp4 --frames-dir frames/ --size 896x512 --fps 16
   scail render-pose --motion dance.npz --out pose.mp4 --joints-out rendered.npz
   scail render-pose --motion duet.npz --out pose.mp4 --mask-out mask.mp4 --mask-mode animation
+  scail render-pose --blend shot.blend --out pose.mp4 --mask-out mask.mp4 --reference-out ref.png \
+      --reference-mask-out ref_mask.png --extra-view side --extra-view back
 """
 
 
@@ -118,7 +133,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="also write the SCAIL-2 driving mask (identity colours, lossless; with --blend from the "
                              "characters' meshes; see below)")
     parser.add_argument("--mask-mode", choices=MASK_MODES, default=None,
-                        help="--mask-out: animation (characters on black, default) or replacement (on white)")
+                        help="--mask-out, --reference-mask-out: animation (driving mask on black, reference mask "
+                             "on white; default) or replacement (the other way round)")
+    parser.add_argument("--reference-out", metavar="REF.png",
+                        help="--blend: also render the SCAIL-2 reference image of the characters (see below)")
+    parser.add_argument("--reference-mask-out", metavar="REF_MASK.png",
+                        help="--blend: the reference's identity mask (give with --reference-out)")
+    parser.add_argument("--reference-frame", metavar="N", type=int,
+                        help="--reference-out: scene frame to render (default: the first pose frame)")
+    parser.add_argument("--reference-camera", metavar="NAME",
+                        help="--reference-out: camera object (default: the pose camera)")
+    parser.add_argument("--reference-engine", choices=("eevee", "workbench"), default="eevee",
+                        help="--reference-out: render engine (default eevee)")
+    parser.add_argument("--extra-view", choices=("front", "side", "back"), action="append", default=[],
+                        help="--reference-out: also render this turntable view as an extra reference (repeatable)")
     parser.add_argument("--overwrite", action="store_true",
                         help="let --frames-dir replace the numbered frames already in it (nothing else is touched)")
     parser.add_argument("--size", metavar="HxW", type=size_arg,
@@ -159,9 +187,15 @@ def check_paths(args: argparse.Namespace, source: str):
         warn("--overwrite only concerns --frames-dir; without it, it changes nothing")
     if args.joints_out and not args.joints_out.lower().endswith(".npz"):
         raise InputError(f"--joints-out {args.joints_out}: the joints file is an .npz; end its name in .npz")
-    if args.mask_mode and not args.mask_out:
+    if args.mask_mode and not (args.mask_out or args.reference_mask_out):
         raise InputError("--mask-mode says how to paint the --mask-out video; give --mask-out MASK.mp4 too")
-    return check_outputs({"--out": args.out, "--joints-out": args.joints_out, "--mask-out": args.mask_out},
+    if bool(args.reference_out) != bool(args.reference_mask_out):
+        raise InputError("--reference-out and --reference-mask-out go together: give both REF.png and REF_MASK.png")
+    if not args.reference_out and (args.reference_frame is not None or args.reference_camera or args.extra_view):
+        raise InputError("--reference-frame, --reference-camera and --extra-view say how to render the reference; "
+                         "give --reference-out REF.png --reference-mask-out REF_MASK.png too")
+    return check_outputs({"--out": args.out, "--joints-out": args.joints_out, "--mask-out": args.mask_out,
+                          "--reference-out": args.reference_out, "--reference-mask-out": args.reference_mask_out},
                          inputs={f"--{source}": getattr(args, source)}, frames={"--frames-dir": args.frames_dir},
                          overwrite=args.overwrite)
 
@@ -191,7 +225,7 @@ def load_motion_file(path: str):
 def run(args: argparse.Namespace) -> int:
     if args.blend:
         return run_blend(args)
-    for flag in ("character", "camera", "frame_range", "framing", "bonemap"):
+    for flag in ("character", "camera", "frame_range", "framing", "bonemap", "reference_out"):
         if getattr(args, flag):
             raise InputError(f"--{flag.replace('_', '-')} applies to --blend only; a motion file has its own camera and frames")
     from ..motion.pose_video import frame_motion, write_pose_video
@@ -233,5 +267,29 @@ def run_blend(args: argparse.Namespace) -> int:
                "scheme": args.palette, "renderer": args.renderer, "overwrite": args.overwrite,
                "mask_out": args.mask_out, "mask_mode": mode}
     plan, files = render_blend_file(args.blend, args.out, report=lambda line: print(line, file=sys.stderr), **options)
+    views = write_blend_reference(args, plan, files, mode) if args.reference_out else []
     report(files, plan.size, options["fps"], args.mask_out, mode)
+    if args.reference_out:
+        print(f"wrote {args.reference_out} and {args.reference_mask_out} (SCAIL-2 {mode} reference and mask)")
+    for image, mask in views:
+        print(f"wrote {image} and {mask} (extra reference view)")
     return 0
+
+
+def write_blend_reference(args: argparse.Namespace, plan, files, mode: str) -> list:
+    """The --blend reference after the pose render (the file is still open); if it fails, the
+    render's files go too, so a run leaves all of its outputs or none."""
+    from ..blender.blend_file import render_blend_reference
+
+    try:
+        return render_blend_reference(plan, Path(args.reference_out), Path(args.reference_mask_out), mode=mode,
+                                      frame=args.reference_frame, camera=args.reference_camera,
+                                      engine=args.reference_engine.upper(), views=args.extra_view,
+                                      report=lambda line: print(line, file=sys.stderr))
+    except BaseException:
+        files.remove()
+        for path in (args.joints_out, args.mask_out):
+            if path:
+                Path(path).unlink(missing_ok=True)
+        raise
+

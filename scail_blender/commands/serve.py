@@ -25,7 +25,8 @@ follow again once the server is back) and the running job goes back to the queue
 current step, without using up its attempt.
 
 API v1 (OpenAPI at /docs and /openapi.json): POST /v1/jobs (multipart: reference, pose,
-optional reference_mask and pose_mask, field job = JSON prompt/negative_prompt/settings),
+optional reference_mask, pose_mask and SCAIL-2 extra views as pairs extra_reference_K and
+extra_reference_mask_K from K = 0, field job = JSON prompt/negative_prompt/settings),
 GET /v1/jobs, GET /v1/jobs/ID, GET /v1/jobs/ID/events (server-sent events), GET
 /v1/jobs/ID/result, POST /v1/extract (multipart: video, optional align_ref, field settings =
 JSON people/smooth/device; the result is the motion .npz; needs --pose-weights), POST /v1/jobs/ID/cancel, DELETE /v1/jobs/ID, GET /v1/health, GET

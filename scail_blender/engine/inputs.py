@@ -15,6 +15,7 @@ from ..errors import InputError
 from ..jobs.contract import Job
 from ..media.video import VideoInfo, probe_video, read_video
 from ..pose.framing import size_text
+from ..pose.reference_mask import check_people_match, people_in_frames, people_in_mask
 from . import preprocess as pre
 
 # A pose video whose shape differs more than this from the output would lose limbs to the crop.
@@ -42,14 +43,19 @@ def check_inputs(job: Job) -> CheckedInputs:
     if frames_used < 5:
         raise InputError(f"the pose video has {info.frames} frames, SCAIL needs at least 5 (one latent step); "
                          "render a longer pose video" + (" or raise --max-frames" if s.max_frames else ""))
-    if inputs.reference_mask:
-        pre.load_image(inputs.reference_mask, "reference mask")
+    reference_mask = pre.load_image(inputs.reference_mask, "reference mask") if inputs.reference_mask else None
     if inputs.pose_mask:
         mask = probe_video(inputs.pose_mask)
         _check_pose_video(mask.width, mask.height, mask.frames, size, "pose mask")
         if mask.frames < frames_used:
             raise InputError(f"the pose mask has {mask.frames} frames but {frames_used} pose frames are used; "
                              "give a mask video with one frame per pose frame")
+        if reference_mask is not None:
+            check_people_match(people_in_mask(reference_mask), people_in_frames(first_frames(inputs.pose_mask,
+                                                                                             frames_used)))
+    for k, (extra, extra_mask) in enumerate(zip(inputs.extra_references, inputs.extra_reference_masks)):
+        pre.load_image(extra, f"extra reference {k + 1}")
+        pre.load_image(extra_mask, f"extra reference mask {k + 1}")
     return CheckedInputs(image=image, video=info, size=size, frames=frames_used)
 
 

@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Callable, Iterator
 
@@ -75,6 +75,8 @@ class Conditioning:
     ref_latent: torch.Tensor  # the reference, VAE-encoded
     pose_half: torch.Tensor  # the pose frames at half size, all of them
     masks: tuple[torch.Tensor, torch.Tensor] | None  # SCAIL-2's reference and driving masks
+    # SCAIL-2's extra reference views: their latents with mask channels and their 28-channel masks.
+    extra_refs: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 class ScailPipeline:
@@ -154,6 +156,9 @@ class ScailPipeline:
         report(Progress("load", DIT_LOAD_FROM, LOAD_STEPS, "diffusion model"))
         dit, vae = self._models(speed, report)
         variant = dit.config.variant
+        if variant != "scail2" and inputs.extra_references:
+            raise InputError(f"{self.dit_file} is a SCAIL-Preview checkpoint, which takes no extra reference views; "
+                             "drop --extra-reference or use a SCAIL-2 checkpoint")
         if variant == "scail" and (inputs.reference_mask or inputs.pose_mask):
             log.warning("SCAIL-Preview takes no masks: the reference and pose masks are ignored "
                         "(they are for SCAIL-2 checkpoints); drop --ref-mask/--pose-mask")
@@ -167,7 +172,8 @@ class ScailPipeline:
         pose_half = pre.halve(pre.pose_tensor(list(first_frames(inputs.pose_video, frames_used)), size))
         cond = Conditioning(context=context, clip_fea=clip_fea, ref_latent=vae.encode(reference[None, :, None]),
                             pose_half=pose_half,
-                            masks=self._scail2_masks(job, size, frames_used) if variant == "scail2" else None)
+                            masks=self._scail2_masks(job, size, frames_used) if variant == "scail2" else None,
+                            extra_refs=self._extra_references(job, size, vae) if variant == "scail2" else {})
         windows = pre.plan_windows(frames_used)
         total_steps = len(windows) * s.steps
         pieces, skipped = self._denoise_windows(windows, cond, s, speed, dit, vae, report, cancel)
@@ -223,6 +229,7 @@ class ScailPipeline:
             if variant == "scail2" and window.history and previous is not None:
                 history = vae.encode(previous[:, :, -pre.HISTORY_FRAMES:])
             extra = self._mask_inputs(cond.masks, window, latent_frames) if cond.masks is not None else {}
+            extra.update(cond.extra_refs)
             sampler = make_sampler(s.sampler, s.steps, s.shift)
             cache = plan_steps(dit, sampler.timesteps, s.cache) if s.cache else None
             skipped += cache.skipped if cache is not None else 0
@@ -306,6 +313,20 @@ class ScailPipeline:
         ref = pre.reference_tensor(pre.load_image(ref_path, "reference mask"), size)
         drive = pre.halve(pre.pose_tensor(list(first_frames(drive_path, frames)), size))
         return pre.colour_mask_latent(ref[None], (h, w)), drive
+
+    def _extra_references(self, job: Job, size: tuple[int, int], vae) -> dict[str, torch.Tensor]:
+        """SCAIL-2's extra reference views, each encoded like the reference (one latent frame with
+        its mask channels set) and its mask made like the reference mask; empty when there are none."""
+        images, masks = job.inputs.extra_references, job.inputs.extra_reference_masks
+        if not images:
+            return {}
+        h, w = size[0] // 8, size[1] // 8
+        latents = [vae.encode(pre.reference_tensor(pre.load_image(path, "extra reference"), size)
+                              .to(self.device)[None, :, None]) for path in images]
+        mask_latents = [pre.colour_mask_latent(pre.reference_tensor(pre.load_image(path, "extra reference mask"),
+                                                                    size)[None], (h, w)) for path in masks]
+        return {"extra_refs": add_mask_channels(torch.cat(latents, dim=2), 1.0),
+                "extra_ref_masks": torch.cat(mask_latents, dim=1)[None].to(self.device)}
 
     def _mask_inputs(self, masks: tuple[torch.Tensor, torch.Tensor], window: pre.Window,
                      latent_frames: int) -> dict[str, torch.Tensor]:

@@ -38,6 +38,8 @@ LORA_MODES: tuple[str, ...] = get_args(LoraMode)
 COMPILES: tuple[str, ...] = get_args(Compile)
 # Limits that hold on any device (a server adds its own, from its device: README "Job server").
 MAX_STEPS = 1000
+# Extra reference views per job: each costs the tokens of one more reference image.
+MAX_EXTRA_REFERENCES = 8
 # The longest file name a client may send (an upload's or a LoRA's): what common file systems take.
 MAX_NAME_BYTES = 255
 @dataclass(frozen=True)
@@ -63,6 +65,11 @@ class JobInputs:
     # black, in the reference image and in every frame of the driving video.
     reference_mask: str | None = None
     pose_mask: str | None = None
+    # SCAIL-2 extra reference views (front, side, back...) of the same characters, each with its
+    # reference mask in the same colours, in pairs: extra_references[k] goes with
+    # extra_reference_masks[k].
+    extra_references: list[str] = field(default_factory=list)
+    extra_reference_masks: list[str] = field(default_factory=list)
     # The file of each LoRA of settings.loras whose name is not its path here, by name: a client's
     # files to upload with the job; on a server the files it resolved the names to.
     lora_files: dict[str, str] = field(default_factory=dict)
@@ -188,6 +195,7 @@ class Job:
         for name in ("reference_image", "pose_video"):
             if not getattr(i, name):
                 raise InputError(f"inputs.{name}: empty; give the path of the file")
+        _check_extra_references(i, s)
         _check_ranges(s)
         _one_of("sampler", s.sampler, SAMPLERS)
         _one_of("mode", s.mode, MODES)
@@ -217,6 +225,22 @@ class Job:
             raise InputError(f"settings.vram: {s.vram!r} is unknown; use one of {', '.join(VRAM_MODES)} "
                              "(24gb/12gb keep the DiT blocks in CPU memory and stream them to the GPU)")
         check_loras(s.loras)
+
+
+def _check_extra_references(i: JobInputs, s: JobSettings) -> None:
+    """Extra references come in image-and-mask pairs, for SCAIL-2 only, at most MAX_EXTRA_REFERENCES."""
+    images, masks = list(i.extra_references), list(i.extra_reference_masks)
+    if len(images) != len(masks):
+        raise InputError(f"inputs.extra_references: {len(images)} images but {len(masks)} masks; give each extra "
+                         "reference with its mask (scail generate --extra-reference IMAGE MASK)")
+    if len(images) > MAX_EXTRA_REFERENCES:
+        raise OverLimit(f"inputs.extra_references: {len(images)} is over the limit; at most "
+                        f"{MAX_EXTRA_REFERENCES} extra reference views per job")
+    if any(not path for path in images + masks):
+        raise InputError("inputs.extra_references: an empty path; give the path of each image and mask")
+    if images and s.variant == "scail":
+        raise InputError("inputs.extra_references: extra reference views need a SCAIL-2 checkpoint; drop them "
+                         "for SCAIL-Preview")
 
 
 def _check_ranges(s: JobSettings) -> None:

@@ -26,7 +26,7 @@ from ..progress import ProgressCallback, no_progress
 from ..pose.camera import Intrinsics
 from ..pose.framing import check_size, cover_crop
 from ..pose.marks import Marks2D, project_marks
-from ..pose.identity import IdentityTracker, background, label_boxes, paint_mask
+from ..pose.identity import IdentityTracker, background, identity_order, label_boxes, paint_mask
 from ..pose.render import render_clip, render_clip_people
 from ..media.video import VideoWriter
 from ..pose.skeleton import smpl_to_scail
@@ -108,6 +108,15 @@ def _painted(motion: Motion, labels: Iterator[np.ndarray], mode: str) -> Iterato
             raise InputError(f"a mask label frame is {frame.shape[0]}x{frame.shape[1]}, the clip "
                              f"{motion.image_size[0]}x{motion.image_size[1]}")
         yield paint_mask(frame, tracker.update(label_boxes(frame, motion.people)), mode, "driving")
+
+
+def first_frame_identities(motion: Motion) -> np.ndarray:
+    """Identity per person as ``mask_frames`` paints them in the first frame (left to right by
+    silhouette), for reference masks that must use the driving mask's colours; people not seen in
+    the first frame follow in person order."""
+    assert motion.intrinsics is not None and motion.image_size is not None, "call frame_motion first"
+    labels = next(render_clip_people(smpl_to_scail(motion.joints[:1]), motion.intrinsics, motion.image_size))
+    return identity_order(label_boxes(labels, motion.people))
 
 
 def _writing_masks(frames: Iterator[np.ndarray], masks: Iterator[np.ndarray], writer: VideoWriter

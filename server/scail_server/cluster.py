@@ -34,6 +34,7 @@ import ray
 from ray.exceptions import GetTimeoutError, RayActorError, WorkerCrashedError
 
 from scail_blender.jobs.contract import Job, JobResult
+from scail_blender.jobs.references import extra_reference_files
 from scail_blender.jobs.runner import JobHandle
 from scail_blender.jobs.status import JobStatus, Listener
 from scail_blender.errors import ScailError
@@ -304,6 +305,7 @@ class RayRunner:
         inputs = handle.job.inputs
         paths = {name: path for name in INPUT_FIELDS if (path := getattr(inputs, name)) is not None}
         paths.update({LORA_KEY + name: path for name, path in inputs.lora_files.items()})
+        paths.update(extra_reference_files(inputs))
         files = {name: (Path(path).name, Path(path).read_bytes()) for name, path in paths.items()}
         log.info("job %s started on Ray actor %s (try %d)", handle.id, slot.name, handle.tries)
         handle.actor = slot.actor

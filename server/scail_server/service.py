@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import pydantic
 
 from scail_blender.jobs.contract import AnyJob, ExtractJob, ExtractSettings, Job, JobInputs, JobSettings
+from scail_blender.jobs.references import extra_references_from_files
 from scail_blender.jobs.loras import check_loras, migrate_settings
 from scail_blender.jobs.runner import JobHandle, LocalRunner
 from scail_blender.jobs.status import JobStatus
@@ -71,11 +72,13 @@ class JobService:
             check_loras(settings.loras)
         except InputError as exc:
             raise ApiError(400, "invalid_lora", str(exc)) from None
+        extra_images, extra_masks = extra_references_from_files(files)
         lora_files = job_loras(settings.loras, files, self.settings.lora_dir)
         job = Job(inputs=JobInputs(reference_image=str(files["reference"]), pose_video=str(files["pose"]),
                                    prompt=request.prompt, negative_prompt=request.negative_prompt,
                                    reference_mask=_str(files.get("reference_mask")),
-                                   pose_mask=_str(files.get("pose_mask")), lora_files=lora_files),
+                                   pose_mask=_str(files.get("pose_mask")), lora_files=lora_files,
+                                   extra_references=extra_images, extra_reference_masks=extra_masks),
                   settings=settings)
         self._check_model_fit(job)
         # Imported here so the server's modules import without torch (the app has loaded it by now).
@@ -154,6 +157,9 @@ class JobService:
                              "drop the variant setting or use a server with the matching checkpoint")
         if s.mode == "replacement" and self.variant != "scail2":
             raise InputError("replacement mode needs a SCAIL-2 checkpoint; use mode 'animation'")
+        if inputs.extra_references and self.variant != "scail2":
+            raise InputError("extra reference views need a SCAIL-2 checkpoint and this server runs "
+                             f"{self.variant}; send the job without them")
         if self.variant == "scail2" and not (inputs.reference_mask and inputs.pose_mask):
             raise InputError("this server runs SCAIL-2, which needs the files reference_mask and pose_mask: the "
                              "character painted in one colour on black, in the reference and in every pose frame")
@@ -344,7 +350,9 @@ def _moved(job: AnyJob, old: Path, new: Path) -> AnyJob:
     i = job.inputs
     return Job(inputs=replace(i, reference_image=move(i.reference_image), pose_video=move(i.pose_video),
                               reference_mask=move(i.reference_mask), pose_mask=move(i.pose_mask),
-                              lora_files={name: move(path) for name, path in i.lora_files.items()}),
+                              lora_files={name: move(path) for name, path in i.lora_files.items()},
+                              extra_references=[move(p) for p in i.extra_references],
+                              extra_reference_masks=[move(p) for p in i.extra_reference_masks]),
                settings=job.settings, output=job.output)
 
 

@@ -21,6 +21,7 @@ import ray
 
 from scail_blender.engine import load_pipeline
 from scail_blender.jobs.contract import Job
+from scail_blender.jobs.references import EXTRA_FILE_FIELDS, extra_references_from_files
 from scail_blender.jobs.runner import JobHandle, LocalRunner
 from scail_blender.jobs.status import JobStatus
 
@@ -55,8 +56,11 @@ class ScailWorker:
                     paths["lora_files"][name[len(LORA_KEY):]] = str(folder / filename)
                 else:
                     paths[name] = str(folder / filename)
+            extra = {name: paths.pop(name) for name in EXTRA_FILE_FIELDS if name in paths}
+            images, masks = extra_references_from_files(extra)
             local = Job.from_dict(job)
-            local = Job(inputs=replace(local.inputs, **paths), settings=local.settings,
+            local = Job(inputs=replace(local.inputs, **paths, extra_references=images, extra_reference_masks=masks),
+                        settings=local.settings,
                         output=str(folder / RESULT_NAME))
             updates: queue.Queue[JobStatus] = queue.Queue()
             handle = self.runner.submit(local, job_id, listener=updates.put)

@@ -68,6 +68,11 @@ def test_panels_draw_existing_properties_and_operators() -> None:
             "prop seed", "prop pose_source", "id reference_mask", "prop pose_mask", "op scail.generate",
             "menu scail.sampler_preset", "list loras", "op scail.lora_add", "op scail.lora_remove",
             "op scail.lora_move"} <= reference
+    scail2 = set(drawn["SCAIL_PT_scail2"])
+    assert {"prop mode", "prop reference_engine", "prop reference_frame_source", "prop reference_frame",
+            "prop reference_camera", "prop view_front", "prop view_side", "prop view_back", "prop use",
+            "op scail.render_reference", "op scail.render_extra_views", "prop mask_source", "id mask_image",
+            "prop identity", "op scail.reference_mask_from_image", "op scail.load_mask_previews"} <= scail2
     job_list = drawn["SCAIL_PT_jobs"]
     # every kind of job on one board: a generation, a failed one, an extraction, a pose render
     assert job_list.count("progress") == 3 and job_list.count("op scail.job_cancel") == 3  # the running jobs only

@@ -55,7 +55,8 @@ def _service(request: Request) -> JobService:
 
 
 @router.post("/jobs", status_code=201, response_model=JobView, openapi_extra={"requestBody": UPLOAD_SCHEMA},
-             summary="Submit a job: files reference, pose (optional reference_mask, pose_mask), field job")
+             summary="Submit a job: files reference, pose (optional reference_mask, pose_mask, "
+                     "extra_reference_K with extra_reference_mask_K), field job")
 async def submit(request: Request) -> JobView:
     return await _accept_upload(request, FILE_FIELDS, JOB_FIELD, _service(request).accept)
 

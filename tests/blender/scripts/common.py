@@ -36,6 +36,37 @@ def emit(result: Any) -> None:
     os._exit(0)
 
 
+def add_body(rig: bpy.types.Object) -> bpy.types.Object:
+    """A cylinder for a body, riding on the rig (armature parenting, as a skinned mesh would)."""
+    bpy.ops.mesh.primitive_cylinder_add(radius=0.28, depth=1.8, location=(0.0, 0.0, 0.9))
+    mesh = bpy.context.active_object
+    mesh.name = f"{rig.name}Body"
+    mesh.parent = rig  # identity parent inverse: the body stands where the rig stands
+    mesh.parent_type = "ARMATURE"
+    return mesh
+
+
+def bodies_scene(people: int = 2) -> tuple[bpy.types.Scene, list[bpy.types.Object]]:
+    """Rigify dancers with cylinder bodies (Hero left, Extra right and behind) over frames 1-20 at
+    24 fps, a floor and a sun, filmed by a camera from the front; on frame 7."""
+    scene = empty_scene()
+    scene.render.fps = 24
+    scene.frame_start, scene.frame_end = 1, 20
+    scene.render.resolution_x, scene.render.resolution_y = 1920, 1080
+    scene.eevee.taa_render_samples = 1
+    rigs = [add_rigify_dancer(scene, "Hero", (-0.8, 0.0, 0.0), frames=(1, 20))]
+    if people > 1:
+        rigs.append(add_rigify_dancer(scene, "Extra", (0.9, 0.6, 0.0), phase=2.0, frames=(1, 20)))
+    for rig in rigs:
+        add_body(rig)
+    bpy.ops.mesh.primitive_plane_add(size=20)  # a floor: in the scene, never in the reference
+    lamp = bpy.data.objects.new("Lamp", bpy.data.lights.new("Lamp", "SUN"))
+    scene.collection.objects.link(lamp)
+    add_camera(scene)
+    scene.frame_set(7)
+    return scene, rigs
+
+
 def addon_scene() -> tuple[bpy.types.Scene, bpy.types.Object, bpy.types.Area]:
     """The add-on registered, a Rigify dancer over frames 1-5, and the 3D viewport's area."""
     import scail_blender

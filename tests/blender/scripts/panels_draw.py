@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import bpy
 
 from scail_blender.jobs.status import JobStatus
-from scail_blender.blender import backends, board, prefs, ui
+from scail_blender.blender import backends, board, prefs, ui, ui_scail2
 
 from tests.blender.scripts.common import addon_scene, emit
 
@@ -49,6 +49,10 @@ class Layout:
         assert name in data.bl_rna.properties
         self.drawn.append("id " + name)
 
+    def template_icon(self, icon_value, **kwargs):
+        assert icon_value > 0
+        self.drawn.append("icon")
+
     def label(self, **kwargs):
         self.drawn.append("label")
 
@@ -89,6 +93,8 @@ character.overrides.add()
 character.show_map = True
 scene.scail.size_preset = "CUSTOM"
 scene.scail.use_scene_range = False
+scene.scail.mask_source, scene.scail.reference_frame_source = "mask_image", "CUSTOM"
+scene.scail.extra_references.add().view = "side"
 placement = board.Placement(blend="", scene=scene.name, frame_start=1, channel=1, scene_fps=24.0, prompt="p", seed=1)
 server = backends.server("http://127.0.0.1:9", None)
 for record in (board.JobRecord(key="a", kind="generate", backend=server, job_id="a", placement=placement, label="seed 1: p",
@@ -103,7 +109,7 @@ for record in (board.JobRecord(key="a", kind="generate", backend=server, job_id=
                                                 progress=0.3))):
     board.records[record.key] = record
 drawn = {}
-for panel in ui.CLASSES:
+for panel in (*ui.CLASSES, *ui_scail2.CLASSES):
     if issubclass(panel, bpy.types.Panel):
         host = Host()
         panel.draw(host, bpy.context)

@@ -30,9 +30,9 @@ NEGATIVE_PROMPT = ("细节模糊不清，字幕，作品，画作，画面，静
                    "画得不好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，手指融合，杂乱的背景，三条腿，背景人很多，倒着走")
 
 
-def network_timestep(dit: WanI2VDiT, t: torch.Tensor) -> torch.Tensor:
-    """The float32 timestep the network sees: ``t`` rounded to the DiT's weight dtype."""
-    return t.to(dit.patch_embedding.weight.dtype).float()
+def network_timestep(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """The float32 timestep the network sees: ``t`` rounded to ``dtype``, the DiT weights' dtype."""
+    return t.to(dtype).float()
 
 
 def guided_velocity(dit: WanI2VDiT, context: torch.Tensor, clip_fea: torch.Tensor, y: torch.Tensor,
@@ -44,13 +44,14 @@ def guided_velocity(dit: WanI2VDiT, context: torch.Tensor, clip_fea: torch.Tenso
     is enough when cfg is 1); clip_fea [1, 257, clip_dim]; y [1, 20, T, h, w]; condition
     [1, f*h*w, dim]. ``cfg_batch`` False runs two passes of one (half the activation memory).
     """
+    dtype = dit.patch_embedding.weight.dtype
 
     def run(x: torch.Tensor, t: torch.Tensor, rows: slice, tokens: torch.Tensor) -> torch.Tensor:
         batch = tokens.shape[0]
 
         def grow(v: torch.Tensor) -> torch.Tensor:
             return v.expand(batch, *v.shape[1:])
-        return dit(grow(x), grow(network_timestep(dit, t)), context[rows], grow(clip_fea), grow(y), tokens).float()
+        return dit(grow(x), grow(network_timestep(t, dtype)), context[rows], grow(clip_fea), grow(y), tokens).float()
 
     def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -61,7 +62,7 @@ def guided_velocity(dit: WanI2VDiT, context: torch.Tensor, clip_fea: torch.Tenso
                 cond, uncond = both[:1], both[1:]
             else:
                 cond = run(x, t, slice(0, 1), condition)
-                uncond = dit(x, network_timestep(dit, t), context[1:2], clip_fea, y, None).float()
+                uncond = dit(x, network_timestep(t, dtype), context[1:2], clip_fea, y, None).float()
             return uncond + cfg * (cond - uncond)
 
     return velocity

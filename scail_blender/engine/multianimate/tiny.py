@@ -64,8 +64,9 @@ def _write_shards(folder: Path, stem: str, index_name: str, shards: list[dict[st
     (folder / index_name).write_text(json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}))
 
 
-def write_tiny_wan_i2v(root: str | Path, seed: int = 0, shards: int = 3, config: WanI2VConfig = TINY) -> Path:
-    """A tiny Wan2.1-I2V-14B-720P release folder under ``root``."""
+def write_tiny_wan_i2v(root: str | Path, seed: int = 0, shards: int = 3, config: WanI2VConfig = TINY,
+                       components: bool = True) -> Path:
+    """A tiny Wan2.1-I2V-14B-720P release folder under ``root`` (DiT shards only without ``components``)."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     state = random_wan_i2v(config, seed)
@@ -73,8 +74,9 @@ def write_tiny_wan_i2v(root: str | Path, seed: int = 0, shards: int = 3, config:
     per = math.ceil(len(names) / shards)
     _write_shards(root, WAN_STEM, WAN_INDEX,
                   [{n: state[n] for n in names[i:i + per]} for i in range(0, len(names), per)])
-    write_tiny_components(root, config.text_dim, config.clip_dim, seed, t5_file=Path(WAN_T5),
-                          tokenizer_dir=WAN_TOKENIZER, clip_file=WAN_CLIP)
+    if components:
+        write_tiny_components(root, config.text_dim, config.clip_dim, seed, t5_file=Path(WAN_T5),
+                              tokenizer_dir=WAN_TOKENIZER, clip_file=WAN_CLIP)
     return root
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 import torch
 
 from scail_blender.engine.devices import Dtypes
+from scail_blender.engine.speed import Speed
 from scail_blender.engine.multianimate.pipeline import MultiAnimateInputs, MultiAnimatePipeline, MultiAnimateSettings
 from scail_blender.engine.multianimate.tiny import write_tiny_multianimate, write_tiny_wan_i2v
 from scail_blender.errors import InputError
@@ -70,3 +72,14 @@ def test_refuses_more_characters_than_the_checkpoint_takes(pipeline: MultiAnimat
     with pytest.raises(InputError, match="masks must be"):
         pipeline.generate(MultiAnimateInputs(base.reference, base.poses, base.reference_pose, base.masks[:, :3]),
                           SETTINGS)
+
+
+def test_exact_speed_modes_give_the_same_video(pipeline: MultiAnimatePipeline) -> None:
+    """Block offload and CFG as two passes change memory, not results: the same video within 1e-4
+    (batch 2 vs two batches of 1 may round matmuls differently by a few float32 ulps)."""
+    inputs = three_characters()
+    plain = pipeline.generate(inputs, SETTINGS)
+    offloaded = pipeline.generate(inputs, replace(SETTINGS, speed=Speed(vram="12gb", cfg_batch=False, attention="sdpa")))
+    torch.testing.assert_close(offloaded, plain, rtol=0, atol=1e-4)
+    with pytest.raises(InputError, match="step cache"):
+        pipeline.generate(inputs, replace(SETTINGS, speed=Speed(cache=0.2)))

@@ -29,6 +29,7 @@ from ...progress import Progress, ProgressCallback, check_cancel
 from ..components import load_clip, load_t5, load_vae
 from ..devices import Dtypes, free_memory, resolve_device
 from ..preprocess import usable_frames
+from ..speed import Speed, prepare_dit
 from ..text import PromptTokenizer
 from .checkpoint import load_multianimate, open_multianimate, wan_components
 from .encoders import i2v_mask, label_map
@@ -57,6 +58,9 @@ class MultiAnimateSettings:
     shift: float = SHIFT
     seed: int = 0
     max_frames: int = FRAMES
+    # The engine's speed modes: attention kernel, fp8, block offload (vram), compile, CFG as two
+    # passes. The step cache is calibrated on SCAIL's DiT and refused here.
+    speed: Speed = Speed()
 
 
 def check_inputs(inputs: MultiAnimateInputs, persons: int) -> int:
@@ -101,6 +105,11 @@ class MultiAnimatePipeline:
         report = on_progress or (lambda event: None)
         frames = min(check_inputs(inputs, self.persons), usable_frames(settings.max_frames, None))
         size, dtype = settings.size, self.dtypes.dit
+        speed = settings.speed
+        if speed.cache:
+            raise InputError("the step cache (cache) is calibrated for SCAIL's DiT, not MultiAnimate's; set it to 0")
+        if speed.lora is not None:
+            raise InputError("an extra LoRA on top of MultiAnimate's is not supported; drop the lora setting")
         if size[0] % 16 or size[1] % 16:
             raise InputError(f"size {size[0]}x{size[1]} must be a multiple of 16 pixels (MultiAnimate uses 480x832)")
         report(Progress("load", 0, 3, "text encoder"))
@@ -114,7 +123,10 @@ class MultiAnimatePipeline:
         del clip
         free_memory()
         report(Progress("load", 2, 3, "diffusion model"))
-        dit, encoders = load_multianimate(self.base, self.checkpoint, dtype, self.device)
+        # Offloaded blocks are built on the host: the whole bf16 model may not fit the GPU.
+        load_device = torch.device("cpu") if speed.offloads else self.device
+        dit, encoders = load_multianimate(self.base, self.checkpoint, dtype, load_device)
+        dit, encoders = prepare_dit(dit, speed, self.device), encoders.to(self.device)
         vae = load_vae(self.files.vae, torch.float32, self.device)
         check_cancel(cancel)
         report(Progress("encode", 0, 1, "reference and skeletons"))
@@ -134,7 +146,8 @@ class MultiAnimatePipeline:
         generator = torch.Generator("cpu").manual_seed(settings.seed)
         noise = torch.randn((1, 16, (frames - 1) // 4 + 1, size[0] // 8, size[1] // 8), generator=generator)
         latent = sample(dit, noise.to(self.device), context, clip_fea, y, condition, steps=settings.steps,
-                        shift=settings.shift, cfg=settings.cfg, cancel=cancel, on_step=_step_reporter(report))
+                        shift=settings.shift, cfg=settings.cfg, cfg_batch=speed.cfg_batch, cancel=cancel,
+                        on_step=_step_reporter(report))
         report(Progress("decode", 0, 1, "VAE"))
         with torch.no_grad():
             out = vae.decode_tiled(latent)[0]

@@ -22,6 +22,13 @@ SAMPLERS: tuple[str, ...] = get_args(Sampler)
 VARIANTS: tuple[str, ...] = get_args(Variant)
 MODES: tuple[str, ...] = get_args(Mode)
 VARIANT_NAMES = {"scail": "SCAIL-Preview", "scail2": "SCAIL-2"}
+# The model families a checkpoint can be (engine: multianimate.checkpoint.detect_model, from its
+# tensors); each needs its own inputs (Job.check_model).
+Model = Literal["scail", "scail2", "multianimate"]
+MODELS: tuple[str, ...] = get_args(Model)
+MODEL_NAMES = {**VARIANT_NAMES, "multianimate": "MultiAnimate"}
+# MultiAnimate's extended checkpoint animates up to 7 characters (its standard one 3).
+MAX_CHARACTERS = 7
 # One window of the model: 81 frames (21 latent frames), as both releases were trained.
 WINDOW_FRAMES = 81
 # Speed modes (engine/speed.py; README "Speed modes"). Everything but the defaults is opt-in.
@@ -51,6 +58,11 @@ class JobInputs:
     # black, in the reference image and in every frame of the driving video.
     reference_mask: str | None = None
     pose_mask: str | None = None
+    # MultiAnimate (required there, unused by SCAIL): one binary mask video per character (white
+    # inside, black outside), in the order that gives each character its identity slot, and the
+    # skeleton render of the reference image. Not yet wired to the runner (engine only, issue 23).
+    character_masks: list[str] | None = None
+    reference_pose: str | None = None
     # The LoRA file as this process sees it, where settings.lora is only its name: a client sets it
     # to a file of its own to upload with the job; a server to the file it resolved the name to.
     lora_file: str | None = None
@@ -173,6 +185,36 @@ class Job:
                              "(24gb/12gb keep the DiT blocks in CPU memory and stream them to the GPU)")
         if s.lora is not None and not s.lora:
             raise InputError("settings.lora: empty; give the path of a .safetensors LoRA or null for none")
+
+
+    def check_model(self, model: str) -> None:
+        """The inputs and settings ``model`` needs (one of MODELS, read from the checkpoint's tensors),
+        checked before the model loads: a wrong input fails in a second, not after minutes of loading."""
+        _one_of("model", model, MODELS)
+        i, s, name = self.inputs, self.settings, MODEL_NAMES[model]
+        if s.variant is not None and s.variant != model:
+            raise InputError(f"settings.variant is {s.variant} but the checkpoint is {name}; drop the variant "
+                             "setting or use the matching checkpoint")
+        multi_inputs = [n for n in ("character_masks", "reference_pose") if getattr(i, n)]
+        if model != "multianimate" and multi_inputs:
+            raise InputError(f"inputs.{', inputs.'.join(multi_inputs)}: MultiAnimate inputs, but the checkpoint is "
+                             f"{name}; drop them or use a MultiAnimate checkpoint")
+        if model == "scail2" and not (i.reference_mask and i.pose_mask):
+            raise InputError("SCAIL-2 needs inputs.reference_mask and inputs.pose_mask (--ref-mask, --pose-mask): "
+                             "each character in its identity colour; scail render-pose --mask-out writes the driving mask")
+        if model != "multianimate":
+            return
+        masks = i.character_masks or []
+        if not 1 <= len(masks) <= MAX_CHARACTERS or not all(masks):
+            raise InputError(f"MultiAnimate needs inputs.character_masks: one mask video per character (1 to "
+                             f"{MAX_CHARACTERS}), white inside; {len(masks)} given" + (", some empty" if masks else ""))
+        if not i.reference_pose:
+            raise InputError("MultiAnimate needs inputs.reference_pose: the skeleton render of the reference image")
+        settings = [f"{n} {v}" for n, v, off in (("mode", s.mode, "animation"), ("cache", s.cache, None),
+                                                  ("lora", s.lora, None)) if v != off and v]
+        if settings:
+            raise InputError(f"settings {', '.join(settings)}: not available with MultiAnimate (animation only, "
+                             "no step cache, no extra LoRA)")
 
 
 def _check_ranges(s: JobSettings) -> None:

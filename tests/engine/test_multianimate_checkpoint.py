@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from scail_blender.errors import CheckpointError, InputError
-from scail_blender.engine.multianimate.checkpoint import load_multianimate, open_multianimate, open_wan_i2v, wan_components
+from scail_blender.engine.multianimate.checkpoint import (detect_model, load_multianimate, open_multianimate, open_wan_i2v,
+                                                          wan_components)
 from scail_blender.engine.multianimate.encoders import label_map
 from scail_blender.engine.multianimate.files import ShardSet
 from scail_blender.engine.multianimate.tiny import (random_multianimate, random_wan_i2v, write_tiny_multianimate,
@@ -137,3 +138,11 @@ def test_label_map_order_overlap_and_limit() -> None:
     assert index[0, 0].tolist() == [1] * 4 and index[0, 1].tolist() == [2] * 4 and index[0, 3].tolist() == [0] * 4
     with pytest.raises(InputError, match="at most 3"):
         label_map(torch.zeros(4, 3, 1, 2, 2), 4)
+
+
+def test_detect_model_from_tensors(folders: tuple[Path, Path, Path], tiny_checkpoint: Path) -> None:
+    base, ma3, ma7 = folders
+    assert detect_model(ma3) == detect_model(ma7 / "output_dir") == "multianimate"
+    assert detect_model(tiny_checkpoint) == "scail"
+    with pytest.raises(CheckpointError, match="Wan2.1-I2V-14B base"):
+        detect_model(base)

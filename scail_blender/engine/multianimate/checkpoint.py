@@ -26,7 +26,8 @@ from pathlib import Path
 import torch
 
 from ...errors import CheckpointError
-from ..checkpoints.loading import HEAD_DIM
+from ..checkpoints.formats import open_checkpoint
+from ..checkpoints.loading import HEAD_DIM, detect_variant
 from ..components import ComponentFiles
 from ..models.wan_i2v import WanI2VConfig, WanI2VDiT
 from .encoders import MultiAnimateEncoders
@@ -158,6 +159,21 @@ def open_multianimate(path: str | Path) -> MultiAnimateCheckpoint:
         raise CheckpointError(f"{folder}: {detail}; the checkpoint is incomplete: download all its shards")
     persons = shards.shapes["label_embedding.0.weight"][1] - 1
     return MultiAnimateCheckpoint(folder, shards, {t: (h["A"], h["B"]) for t, h in halves.items()}, encoders, persons)
+
+
+def detect_model(path: str | Path) -> str:
+    """"scail", "scail2" or "multianimate" (jobs.contract.MODELS) for a checkpoint path, from tensor
+    names and shapes only (headers, or a memory-mapped pickle): a job's inputs are checked against it
+    (Job.check_model) before anything loads. Other models are refused by name."""
+    path = Path(path)
+    if path.is_dir():
+        if (path / WAN_INDEX).is_file():
+            raise CheckpointError(f"{path} is the Wan2.1-I2V-14B base, not a checkpoint to animate with: give the "
+                                  "MultiAnimate checkpoint folder, with this folder as its base")
+        if (path / MA_DIR).is_dir() or any(path.glob(f"{MA_STEM}-*-of-*.safetensors")) or (path / MA_INDEX).is_file():
+            open_multianimate(path)
+            return "multianimate"
+    return detect_variant(open_checkpoint(path).shapes)
 
 
 def _check_pairs(ckpt: MultiAnimateCheckpoint, dit_shapes: dict[str, tuple[int, ...]]) -> None:

@@ -27,7 +27,7 @@ import math
 import numpy as np
 
 from ..errors import InputError
-from .marks import HAND_DOT_COLOR, HAND_EDGE_COLORS, HAND_EDGES
+from .marks import HAND_DOT_COLOR, HAND_EDGE_COLORS, HAND_EDGES, Marks2D
 from .raster import MAX_COORD, disk, ellipse_polygon, fill_convex, thick_line
 
 BODY_LIMBS = ((1, 2), (1, 5), (2, 3), (3, 4), (5, 6), (6, 7), (1, 8), (8, 9), (9, 10), (1, 11), (11, 12), (12, 13),
@@ -45,6 +45,12 @@ SCORE_THRESHOLD = 0.3
 OPENPOSE_FROM_COCO = (0, None, 6, 8, 10, 5, 7, 9, 12, 14, 16, 11, 13, 15, 2, 1, 4, 3)
 LEFT_TOES, RIGHT_TOES = (17, 18), (20, 21)
 LEFT_HAND, RIGHT_HAND = slice(91, 112), slice(112, 133)
+# From a scene: SMPL joints into the OpenPose slots (nose and eyes/ears come from the head marks;
+# the toes are SMPL's foot joints, at the ball of the foot). SMPL's hips sit inside the pelvis,
+# higher and narrower than DWPose's: close, not the same points.
+OPENPOSE_FROM_SMPL = {1: 12, 2: 17, 3: 19, 4: 21, 5: 16, 6: 18, 7: 20, 8: 2, 9: 5, 10: 8, 11: 1, 12: 4, 13: 7,
+                      18: 10, 19: 11}
+SMPL_HEAD = 15
 
 
 def openpose_points(keypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -61,6 +67,30 @@ def openpose_points(keypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     body[..., 18, :] = xy[..., LEFT_TOES, :].mean(axis=-2)
     body[..., 19, :] = xy[..., RIGHT_TOES, :].mean(axis=-2)
     return body, np.stack([xy[..., LEFT_HAND, :], xy[..., RIGHT_HAND, :]], axis=-3)
+
+
+def openpose_from_scene(joints: np.ndarray, marks: list[Marks2D | None] | None = None
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """Projected SMPL joints [P, 24, 2] (pixels, NaN where missing) and each person's 2D head and
+    hand marks -> body [P, 20, 2] and hands [P, 2, 21, 2] for ``draw_people``. Without head marks
+    the nose is SMPL's head joint and the eyes and ears are left out."""
+    joints = np.asarray(joints, dtype=np.float64)
+    if joints.ndim != 3 or joints.shape[1:] != (24, 2):
+        raise InputError(f"joints must be [people, 24, 2] (SMPL, projected), got {list(joints.shape)}")
+    marks = marks or [None] * len(joints)
+    if len(marks) != len(joints):
+        raise InputError(f"{len(marks)} sets of marks for {len(joints)} people")
+    body = np.full((len(joints), 20, 2), np.nan)
+    hands = np.full((len(joints), 2, 21, 2), np.nan)
+    for slot, smpl in OPENPOSE_FROM_SMPL.items():
+        body[:, slot] = joints[:, smpl]
+    body[:, 0] = joints[:, SMPL_HEAD]
+    for person, mark in enumerate(marks):
+        if mark is not None and mark.head is not None:
+            body[person, [0, 14, 15, 16, 17]] = mark.head
+        if mark is not None and mark.hands is not None:
+            hands[person] = mark.hands
+    return body, hands
 
 
 def _pixel(point: np.ndarray) -> tuple[int, int] | None:

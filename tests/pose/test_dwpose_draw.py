@@ -85,3 +85,18 @@ def test_openpose_points_from_dwpose_keypoints() -> None:
     assert hands.shape == (2, 21, 2) and hands[0, 0, 0] == 91 and hands[1, 20, 0] == 132
     with pytest.raises(InputError, match="133, 3"):
         openpose_points(np.zeros((17, 3)))
+
+
+def test_scene_joints_fill_the_openpose_slots() -> None:
+    from scail_blender.pose.dwpose_draw import openpose_from_scene
+    from scail_blender.pose.marks import Marks2D
+    joints = np.arange(2 * 24 * 2, dtype=float).reshape(2, 24, 2)
+    head = np.array([[1, 1], [2, 2], [3, 3], [4, 4], [5, 5]], float)
+    body, hands = openpose_from_scene(joints, [Marks2D(head=head, hands=np.ones((2, 21, 2))), None])
+    assert body[0, 1].tolist() == joints[0, 12].tolist()  # neck
+    assert body[0, 4].tolist() == joints[0, 21].tolist() and body[0, 7].tolist() == joints[0, 20].tolist()  # wrists
+    assert body[0, 18].tolist() == joints[0, 10].tolist() and body[0, 19].tolist() == joints[0, 11].tolist()  # toes
+    assert body[0, [0, 14, 17]].tolist() == [[1, 1], [2, 2], [5, 5]]  # nose, right eye, left ear from the marks
+    assert body[1, 0].tolist() == joints[1, 15].tolist() and np.isnan(body[1, 14:18]).all()  # no marks: SMPL head
+    assert (hands[0] == 1).all() and np.isnan(hands[1]).all()
+    assert draw_people(body, hands, H, W).shape == (H, W, 3)

@@ -83,3 +83,13 @@ def test_exact_speed_modes_give_the_same_video(pipeline: MultiAnimatePipeline) -
     torch.testing.assert_close(offloaded, plain, rtol=0, atol=1e-4)
     with pytest.raises(InputError, match="step cache"):
         pipeline.generate(inputs, replace(SETTINGS, speed=Speed(cache=0.2)))
+
+
+def test_models_stay_loaded_between_jobs_with_the_same_speed(pipeline: MultiAnimatePipeline) -> None:
+    pipeline.generate(three_characters(), SETTINGS)
+    first = pipeline._models
+    assert pipeline.loaded and first is not None
+    pipeline.generate(three_characters(), SETTINGS)
+    assert pipeline._models is first  # not read again
+    pipeline.release()
+    assert not pipeline.loaded

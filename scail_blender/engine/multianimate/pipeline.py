@@ -32,7 +32,8 @@ from ..preprocess import usable_frames
 from ..speed import Speed, prepare_dit
 from ..text import PromptTokenizer
 from .checkpoint import load_multianimate, open_multianimate, wan_components
-from .encoders import i2v_mask, label_map
+from ..models.wan_i2v import WanI2VDiT
+from .encoders import MultiAnimateEncoders, i2v_mask, label_map
 from .guidance import CFG, FRAMES, HEIGHT, NEGATIVE_PROMPT, SHIFT, STEPS, WIDTH, sample
 
 
@@ -98,6 +99,31 @@ class MultiAnimatePipeline:
         self.persons = open_multianimate(self.checkpoint).persons
         self.device = resolve_device(device)
         self.dtypes = dtypes or Dtypes.for_device(self.device)
+        self._models: tuple[WanI2VDiT, MultiAnimateEncoders, torch.nn.Module] | None = None
+        self._models_key: tuple | None = None
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the DiT, encoders and VAE are in memory (the text and image encoders never stay)."""
+        return self._models is not None
+
+    def release(self) -> None:
+        """Free the DiT, encoders and VAE."""
+        self._models = self._models_key = None
+        free_memory()
+
+    def _load(self, speed: Speed) -> tuple[WanI2VDiT, MultiAnimateEncoders, torch.nn.Module]:
+        """The DiT prepared for ``speed``, the encoders and the VAE; kept for the next job with the same speed."""
+        if self._models is None or self._models_key != speed.model_key:
+            self.release()
+            # Offloaded blocks are built on the host: the whole bf16 model may not fit the GPU.
+            load_device = torch.device("cpu") if speed.offloads else self.device
+            dit, encoders = load_multianimate(self.base, self.checkpoint, self.dtypes.dit, load_device)
+            vae = load_vae(self.files.vae, torch.float32, self.device)
+            self._models = (prepare_dit(dit, speed, self.device), encoders.to(self.device), vae)
+            self._models_key = speed.model_key
+        self._models[0].set_attention(speed.attention)
+        return self._models
 
     def generate(self, inputs: MultiAnimateInputs, settings: MultiAnimateSettings = MultiAnimateSettings(),
                  on_progress: ProgressCallback | None = None, cancel: threading.Event | None = None) -> torch.Tensor:
@@ -123,11 +149,7 @@ class MultiAnimatePipeline:
         del clip
         free_memory()
         report(Progress("load", 2, 3, "diffusion model"))
-        # Offloaded blocks are built on the host: the whole bf16 model may not fit the GPU.
-        load_device = torch.device("cpu") if speed.offloads else self.device
-        dit, encoders = load_multianimate(self.base, self.checkpoint, dtype, load_device)
-        dit, encoders = prepare_dit(dit, speed, self.device), encoders.to(self.device)
-        vae = load_vae(self.files.vae, torch.float32, self.device)
+        dit, encoders, vae = self._load(speed)
         check_cancel(cancel)
         report(Progress("encode", 0, 1, "reference and skeletons"))
         with torch.no_grad():
@@ -141,7 +163,6 @@ class MultiAnimatePipeline:
             masks = stretch(masks, size, "bilinear")[:, None].to(self.device)
             labels = label_map(masks, self.persons + 1)
             condition = encoders.condition(labels, poses.permute(1, 0, 2, 3)[None].to(self.device), dtype)
-        del encoders
         report(Progress("encode", 1, 1, "encoded"))
         generator = torch.Generator("cpu").manual_seed(settings.seed)
         noise = torch.randn((1, 16, (frames - 1) // 4 + 1, size[0] // 8, size[1] // 8), generator=generator)

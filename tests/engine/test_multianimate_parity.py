@@ -166,3 +166,30 @@ def test_euler_step_matches(official: dict[str, np.ndarray]) -> None:
     inp = parity_inputs()
     stepped = EulerSampler(50, 5.0).step(0, torch.from_numpy(official["v_cfg"]), inp["x"])
     np.testing.assert_allclose(stepped.numpy(), official["euler_step"], rtol=0, atol=1e-6)
+
+
+def test_bf16_path_is_close_to_the_official_bf16_path(tmp_path: Path, official: dict[str, np.ndarray]) -> None:
+    """The official bf16 recipe (DiT and LoRA merge in bf16, label encoder bf16, pose encoders float32,
+    the timestep rounded to bf16) against ours loaded in bf16. Our norms, modulation and time
+    embedding stay float32 where DiffSynth's run in bf16, so the outputs differ by bf16 rounding:
+    measured 0.6 % relative L2, bounded at 2 %; the official float32 and bf16 outputs themselves
+    differ by 19 % here (997.6 becomes 996 in bf16), so a timestep left unrounded fails it (checked);
+    smaller casts, such as the label encoder's dtype, are below this bound."""
+    bf = torch.bfloat16
+    base = write_tiny_wan_i2v(tmp_path / "base", SEED, config=CONFIG, components=False)
+    ckpt = write_tiny_multianimate(tmp_path / "ma.ckpt", PERSONS, SEED, config=CONFIG, base_seed=SEED)
+    dit, encoders = load_multianimate(base, ckpt, bf)
+    inp = parity_inputs()
+    with torch.no_grad():
+        condition = encoders.condition(label_map(inp["masks"], PERSONS + 1), inp["pose"][None], bf)
+        y = (torch.cat([i2v_mask(FRAMES, HEIGHT, WIDTH)[None], inp["ref_latent"]], 1).to(bf)
+             + encoders.reference_pose(inp["ref_pose"], bf))
+        t = network_timestep(torch.tensor([T_MAIN]), bf)
+        x, clip_fea = inp["x"].to(bf), inp["clip_fea"].to(bf)
+        ours = {"bf16_condition": condition,
+                "bf16_v_cond": dit(x, t, inp["context"][:1].to(bf), clip_fea, y, condition),
+                "bf16_v_uncond": dit(x, t, inp["context"][1:].to(bf), clip_fea, y, None)}
+    for key, value in ours.items():
+        mine, theirs = value.float().numpy(), official[key]
+        assert np.linalg.norm(mine - theirs) / np.linalg.norm(theirs) < 2e-2, key
+    assert np.linalg.norm(official["v_cond"] - official["bf16_v_cond"]) / np.linalg.norm(official["v_cond"]) > 0.1

@@ -93,3 +93,31 @@ def test_models_stay_loaded_between_jobs_with_the_same_speed(pipeline: MultiAnim
     assert pipeline._models is first  # not read again
     pipeline.release()
     assert not pipeline.loaded
+
+
+def test_three_character_scene_to_video(pipeline: MultiAnimatePipeline) -> None:
+    """The bpy-free path a Blender scene will take: three characters' joints drawn DWPose style on one
+    canvas, one silhouette per character (boxes here; the scene's will be capsule renders), then a video."""
+    from scail_blender.pose.camera import Intrinsics
+    from scail_blender.pose.dwpose_draw import draw_people, openpose_from_scene
+    from scail_blender.pose.marks import project_marks
+    from scail_blender.pose.synthetic import dancing
+
+    h, w, frames = 96, 160, 5
+    clip = dancing(frames)
+    camera = Intrinsics.default(h, w)
+    shifts = np.array([[-900.0, 0, 0], [0, 0, 400.0], [900.0, 0, 0]])
+    poses = np.zeros((frames, h, w, 3), np.uint8)
+    masks = np.zeros((3, frames, h, w), bool)
+    for f in range(frames):
+        joints = np.stack([camera.project(clip.joints[f, 0] + s) for s in shifts])
+        marks = [project_marks(clip.head3d[f, 0] + s, clip.hands3d[f, 0] + s, camera) for s in shifts]
+        poses[f] = draw_people(*openpose_from_scene(joints, marks), h, w)
+        for person, points in enumerate(joints):
+            (x0, y0), (x1, y1) = np.floor(points.min(0)).astype(int), np.ceil(points.max(0)).astype(int)
+            masks[person, f, max(y0, 0):y1, max(x0, 0):x1] = True
+    assert (poses > 0).mean() > 0.02 and masks.any(axis=(1, 2, 3)).all()
+    inputs = MultiAnimateInputs(reference=np.full((h, w, 3), 128, np.uint8), poses=poses, reference_pose=poses[0],
+                                masks=masks, prompt="three person are dancing")
+    video = pipeline.generate(inputs, SETTINGS)
+    assert video.shape == (3, frames, 32, 64) and torch.isfinite(video).all()

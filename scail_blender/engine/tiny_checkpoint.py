@@ -41,19 +41,28 @@ def write_tiny_checkpoint(root: str | Path, variant: str = "scail", seed: int = 
         save_fsdp(state, root)
     else:
         save_sat(state, root)
+    return write_tiny_components(root, dit.text_dim, dit.clip_dim, seed)
+
+
+def write_tiny_components(root: Path, text_dim: int, clip_dim: int, seed: int = 0, t5_file: Path = Path(T5_DIR, T5_FILE),
+                          tokenizer_dir: Path = Path(T5_DIR), clip_file: str = CLIP_FILES[0]) -> Path:
+    """Tiny VAE, umT5 (+ tokenizer) and CLIP files under ``root`` at the given relative paths (SCAIL's
+    layout by default; the Wan2.1-I2V release puts them elsewhere)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         vae = WanVAE(VaeConfig(dim=8)).state_dict()
-        t5 = T5Encoder(T5Config(vocab_size=64, dim=dit.text_dim, dim_attn=dit.text_dim, dim_ffn=2 * dit.text_dim,
+        t5 = T5Encoder(T5Config(vocab_size=64, dim=text_dim, dim_attn=text_dim, dim_ffn=2 * text_dim,
                                 num_heads=2, num_layers=2)).state_dict()
-        clip = ClipVision(ClipConfig(image_size=28, patch_size=14, dim=dit.clip_dim, num_layers=3,
+        clip = ClipVision(ClipConfig(image_size=28, patch_size=14, dim=clip_dim, num_layers=3,
                                      out_dim=32)).state_dict()
+    root.mkdir(parents=True, exist_ok=True)
     torch.save(vae, root / VAE_FILE)
-    (root / T5_DIR).mkdir(parents=True, exist_ok=True)
+    for folder in ((root / t5_file).parent, root / tokenizer_dir):
+        folder.mkdir(parents=True, exist_ok=True)
     # The release's encoder file is bfloat16.
-    torch.save({k: v.to(torch.bfloat16) for k, v in t5.items()}, root / T5_DIR / T5_FILE)
-    tiny_tokenizer().save(str(root / T5_DIR / "tokenizer.json"))
+    torch.save({k: v.to(torch.bfloat16) for k, v in t5.items()}, root / t5_file)
+    tiny_tokenizer().save(str(root / tokenizer_dir / "tokenizer.json"))
     clip_state = {f"visual.{k}": v for k, v in clip.items()}
     clip_state["log_scale"] = torch.tensor(4.6052)
-    torch.save(clip_state, root / CLIP_FILES[0])
+    torch.save(clip_state, root / clip_file)
     return root

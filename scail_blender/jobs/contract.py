@@ -23,6 +23,13 @@ SAMPLERS: tuple[str, ...] = get_args(Sampler)
 VARIANTS: tuple[str, ...] = get_args(Variant)
 MODES: tuple[str, ...] = get_args(Mode)
 VARIANT_NAMES = {"scail": "SCAIL-Preview", "scail2": "SCAIL-2"}
+# The model families a checkpoint can be (engine: multianimate.checkpoint.detect_model, from its
+# tensors); each needs its own inputs (jobs/model_inputs.py).
+Model = Literal["scail", "scail2", "multianimate"]
+MODELS: tuple[str, ...] = get_args(Model)
+MODEL_NAMES = {**VARIANT_NAMES, "multianimate": "MultiAnimate"}
+# MultiAnimate's extended checkpoint animates up to 7 characters (its standard one 3).
+MAX_CHARACTERS = 7
 # One window of the model: 81 frames (21 latent frames), as both releases were trained.
 WINDOW_FRAMES = 81
 # Speed modes (engine/speed.py; README "Speed modes"). Everything but the defaults is opt-in.
@@ -65,6 +72,11 @@ class JobInputs:
     # black, in the reference image and in every frame of the driving video.
     reference_mask: str | None = None
     pose_mask: str | None = None
+    # MultiAnimate (required there, unused by SCAIL): one binary mask video per character (white
+    # inside, black outside), in the order that gives each character its identity slot, and the
+    # skeleton render of the reference image. Not yet wired to the runner (engine only, issue 23).
+    character_masks: list[str] | None = None
+    reference_pose: str | None = None
     # SCAIL-2 extra reference views (front, side, back...) of the same characters, each with its
     # reference mask in the same colours, in pairs: extra_references[k] goes with
     # extra_reference_masks[k].

@@ -176,17 +176,15 @@ class ClipProjection(nn.Module):
         return self.proj(clip_fea.float())
 
 
-class ScailDiT(nn.Module):
-    """The network; build it on the meta device and load weights with checkpoints.load_dit."""
+class WanParts:
+    """What every Wan2.1-I2V-based DiT here shares (SCAIL, SCAIL-2, Wan I2V for MultiAnimate): the
+    conditioning embeddings, blocks and head, attention kernels, compiling, unpatchify. Written
+    once so the speed modes (speed.py) and the parity-tested numerics apply to all of them alike;
+    ``config`` needs dim, ffn_dim, num_heads, num_layers, text/clip/freq dims, text_len,
+    patch_size, out_dim and eps."""
 
-    def __init__(self, config: DitConfig) -> None:
-        super().__init__()
-        c = self.config = config
-        # SCAIL stem: shared patch embedding for reference + video, own one for pose (and masks).
-        self.patch_embedding = PatchEmbed(c.in_dim, c.dim, c.patch_size)
-        self.patch_embedding_pose = PatchEmbed(c.in_dim, c.dim, c.patch_size)
-        if c.variant == "scail2":
-            self.patch_embedding_mask = PatchEmbed(c.mask_dim, c.dim, c.patch_size)
+    def build_wan_parts(self, c) -> None:
+        """Create the conditioning embeddings, the blocks and the head from config ``c``."""
         # Wan2.1-I2V conditioning: text, CLIP image, timestep.
         self.text_embedding = nn.Sequential(Linear(c.text_dim, c.dim), nn.GELU(approximate="tanh"),
                                             Linear(c.dim, c.dim))
@@ -217,6 +215,40 @@ class ScailDiT(nn.Module):
         for block in self.blocks:
             block.compile(dynamic=False, **options)
 
+    def time_modulation(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Time embedding [B, dim] and the blocks' modulation input [B, 6, dim], float32."""
+        time = self.time_embedding(sinusoidal_embedding(self.config.freq_dim, t))
+        return time, self.time_projection(time).unflatten(1, (6, self.config.dim))
+
+    def embed_context(self, context: torch.Tensor, clip_fea: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Text tokens (zero-padded to text_len: the model never saw a shorter context) and image tokens."""
+        padding = context.new_zeros(context.shape[0], self.config.text_len - context.shape[1],
+                                     context.shape[2])
+        return self.text_embedding(torch.cat([context, padding], dim=1)), self.img_emb(clip_fea)
+
+    def unpatchify(self, x: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
+        """[B, frames * rows * cols, patch values] tokens back to a [B, out_dim, T, h, w] latent."""
+        pt, ph, pw = self.config.patch_size
+        frames, rows, cols = grid
+        x = x.view(x.shape[0], frames, rows, cols, pt, ph, pw, self.config.out_dim)
+        x = torch.einsum("bfhwpqrc->bcfphqwr", x)
+        return x.reshape(x.shape[0], self.config.out_dim, frames * pt, rows * ph, cols * pw)
+
+
+class ScailDiT(WanParts, nn.Module):
+    """The network; build it on the meta device and load weights with checkpoints.load_dit."""
+
+    def __init__(self, config: DitConfig) -> None:
+        super().__init__()
+        c = self.config = config
+        # SCAIL stem: shared patch embedding for reference + video, own one for pose (and masks).
+        self.patch_embedding = PatchEmbed(c.in_dim, c.dim, c.patch_size)
+        self.patch_embedding_pose = PatchEmbed(c.in_dim, c.dim, c.patch_size)
+        if c.variant == "scail2":
+            self.patch_embedding_mask = PatchEmbed(c.mask_dim, c.dim, c.patch_size)
+        self.build_wan_parts(c)
+
     def rope_factors(self, layout: TokenLayout, replace: bool, device: torch.device) -> torch.Tensor:
         """RoPE factors of a layout as a real [L, head_dim // 2, 2] float32 tensor on ``device``.
 
@@ -232,11 +264,6 @@ class ScailDiT(nn.Module):
                                             replace=replace)
             factors = self._rope_cache[key] = torch.view_as_real(complex_factors).to(device)
         return factors
-
-    def time_modulation(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Time embedding [B, dim] and the blocks' modulation input [B, 6, dim], float32."""
-        time = self.time_embedding(sinusoidal_embedding(self.config.freq_dim, t))
-        return time, self.time_projection(time).unflatten(1, (6, self.config.dim))
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, context: torch.Tensor, clip_fea: torch.Tensor,
                 ref: torch.Tensor, pose: torch.Tensor, *, ref_mask: torch.Tensor | None = None,
@@ -285,21 +312,6 @@ class ScailDiT(nn.Module):
                 parts.append(self.patch_embedding(extra_refs) + self.patch_embedding_mask(extra_ref_masks))
         parts += [main, poses]
         return torch.cat([p.flatten(2).transpose(1, 2) for p in parts], dim=1)
-
-    def embed_context(self, context: torch.Tensor, clip_fea: torch.Tensor
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Text tokens (zero-padded to text_len: the model never saw a shorter context) and image tokens."""
-        padding = context.new_zeros(context.shape[0], self.config.text_len - context.shape[1],
-                                     context.shape[2])
-        return self.text_embedding(torch.cat([context, padding], dim=1)), self.img_emb(clip_fea)
-
-    def unpatchify(self, x: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
-        """[B, frames * rows * cols, patch values] tokens back to a [B, out_dim, T, h, w] latent."""
-        pt, ph, pw = self.config.patch_size
-        frames, rows, cols = grid
-        x = x.view(x.shape[0], frames, rows, cols, pt, ph, pw, self.config.out_dim)
-        x = torch.einsum("bfhwpqrc->bcfphqwr", x)
-        return x.reshape(x.shape[0], self.config.out_dim, frames * pt, rows * ph, cols * pw)
 
     def check_inputs(self, x: torch.Tensor, t: torch.Tensor, context: torch.Tensor,
                      clip_fea: torch.Tensor, ref: torch.Tensor, pose: torch.Tensor,

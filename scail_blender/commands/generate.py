@@ -19,8 +19,10 @@ from .common import add_job_arguments, job_from_args, status_progress
 EPILOG = """\
 The checkpoint folder is the downloaded SCAIL-Preview or SCAIL-2 folder: model/1/... (the DiT),
 Wan2.1_VAE.pth, umt5-xxl/ (encoder + tokenizer files) and the CLIP .pth. --checkpoint may also
-be a DiT written by `scail convert` (faster to load): its VAE, umT5 and CLIP come from the folder
-it sits in, else from the folder it was converted from (recorded in the file), else from
+be a DiT file: one written by `scail convert` (faster to load), a ComfyUI/kijai .safetensors
+(fp16, bf16, fp8 e4m3fn scaled or not) or a GGUF quantisation (Q8_0, Q4_K...); fp8 and GGUF files
+stay quantised in memory, about their file's size. Its VAE, umT5 and CLIP come from the folder it
+sits in, else from the folder it was converted from (recorded in the file), else from
 --components DIR. `scail make-test-checkpoint DIR` writes a tiny random folder to try a setup
 (it prints the settings that make that take seconds).
 
@@ -59,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Animate the character of a reference image with a SCAIL pose video.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", metavar="DIR", required=True,
-                        help="SCAIL-Preview or SCAIL-2 folder, or a .safetensors DiT from `scail convert`")
+                        help="SCAIL-Preview or SCAIL-2 folder, or a DiT file (.safetensors: ours, ComfyUI's, kijai's; .gguf)")
     parser.add_argument("--components", metavar="DIR",
                         help="folder with the VAE, umT5 and CLIP files when --checkpoint is a DiT file kept elsewhere")
     add_job_arguments(parser)

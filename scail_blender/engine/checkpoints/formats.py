@@ -75,7 +75,8 @@ def open_checkpoint(path: str | Path) -> Checkpoint:
         if handle.read(4) == b"GGUF":
             from .gguf import open_gguf
 
-            return open_gguf(file)
+            shapes, read, packed = open_gguf(file)
+            return Checkpoint(file, shapes, read, [], packed=packed, storage="gguf")
     return _open_safetensors(file)
 
 

@@ -21,6 +21,7 @@ any quantised tensor that is not a block's linear, is dequantised once on load.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -78,11 +79,9 @@ def _strip(name: str) -> str:
     return name[len(COMFY_PREFIX):] if name.startswith(COMFY_PREFIX) else name
 
 
-def open_gguf(file: Path):
-    """A Checkpoint over a Wan-architecture GGUF: float tensors read as they are, the blocks'
-    quantised linears kept packed, other quantised tensors dequantised on read."""
-    from .formats import Checkpoint
-
+def open_gguf(file: Path) -> tuple[dict[str, tuple[int, ...]], Callable[[str], torch.Tensor], dict]:
+    """A Wan-architecture GGUF's shapes, a reader (float tensors as they are, quantised ones
+    dequantised) and its blocks' quantised linears as packed layers (``Checkpoint`` fields)."""
     import gguf
 
     reader = _reader(file)
@@ -123,7 +122,7 @@ def open_gguf(file: Path):
     packed = {name: packer(name) for name, t in tensors.items()
               if t.tensor_type not in floats | {gguf.GGMLQuantizationType.BF16}
               and name.startswith("blocks.") and name.endswith(".weight") and len(shapes[name]) == 2}
-    return Checkpoint(file, shapes, read, [], packed=packed, storage="gguf")
+    return shapes, read, packed
 
 
 def _dequantisable(qtype) -> bool:

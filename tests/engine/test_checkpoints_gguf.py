@@ -111,6 +111,10 @@ def lora_state(model: torch.nn.Module, rank: int = 4) -> dict[str, torch.Tensor]
         state[f"diffusion_model.{name}.lora_down.weight"] = torch.randn(rank, layer.in_features, generator=generator) * 0.1
         state[f"diffusion_model.{name}.lora_up.weight"] = torch.randn(layer.out_features, rank, generator=generator) * 0.1
         state[f"diffusion_model.{name}.alpha"] = torch.tensor(2.0)
+    # lightx2v-style full deltas: a norm's weight and a quantised layer's bias (float tensors
+    # the file holds; they must be writable copies, not views of a read-only memory map).
+    state["diffusion_model.blocks.0.norm3.diff"] = torch.randn(256, generator=generator) * 0.1
+    state["diffusion_model.blocks.1.ffn.2.diff_b"] = torch.randn(256, generator=generator) * 0.1
     return state
 
 

@@ -104,11 +104,13 @@ def open_gguf(file: Path) -> tuple[dict[str, tuple[int, ...]], Callable[[str], t
         return _torch(tensors[name].data)
 
     def read(name: str) -> torch.Tensor:
+        """A writable tensor (a LoRA merge adds to it in place): float data copied out of the
+        read-only memory map, quantised data dequantised into new memory."""
         tensor = tensors[name]
         if tensor.tensor_type in floats:
-            return raw(name).reshape(shapes[name])
+            return raw(name).reshape(shapes[name]).clone()
         if tensor.tensor_type == gguf.GGMLQuantizationType.BF16:
-            return raw(name).view(torch.bfloat16).reshape(shapes[name])
+            return raw(name).view(torch.bfloat16).reshape(shapes[name]).clone()
         return dequantise(raw(name), int(tensor.tensor_type), shapes[name])
 
     def packer(name: str):

@@ -19,6 +19,7 @@ checkpoints of Wan do.
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import torch
@@ -45,6 +46,7 @@ def quantize_fp8(x: torch.Tensor, dim: int | None) -> tuple[torch.Tensor, torch.
     return (x / scale).clamp_(-FP8_MAX, FP8_MAX).to(FP8), scale.float()
 
 
+@functools.cache
 def has_fp8_matmul(device: torch.device) -> bool:
     """Whether ``torch._scaled_mm`` runs fp8 on this device (CUDA compute capability 8.9+)."""
     return device.type == "cuda" and torch.cuda.get_device_capability(device) >= (8, 9)
@@ -69,6 +71,10 @@ class Fp8Linear(nn.Module):
         return cls(weight, scale, bias, linear.weight.dtype, emulate=True)
 
     @property
+    def in_features(self) -> int:
+        return self.weight.shape[1]
+
+    @property
     def out_features(self) -> int:
         return self.weight.shape[0]
 
@@ -79,9 +85,7 @@ class Fp8Linear(nn.Module):
     def requantise_(self, delta: torch.Tensor) -> None:
         """Add ``delta`` (float32, the weight's shape) to the weight: dequantised, added, and
         quantised again with one scale per output channel (a LoRA merge; lora.py)."""
-        weight, scale = quantize_fp8(self.dequantised(torch.float32) + delta.to(self.weight.device), dim=1)
-        self.weight.copy_(weight)
-        self.weight_scale = scale
+        self.weight, self.weight_scale = quantize_fp8(self.dequantised(torch.float32) + delta.to(self.weight.device), dim=1)
 
     @property
     def input_dtype(self) -> torch.dtype:

@@ -80,7 +80,7 @@ class Fp8Linear(nn.Module):
 
     def dequantised(self, dtype: torch.dtype | None = None) -> torch.Tensor:
         """The weight as floats (scale applied in float32), in ``dtype`` or the compute dtype."""
-        return (self.weight.float() * self.weight_scale).to(dtype or self.compute_dtype)
+        return self.weight.float().mul_(self.weight_scale).to(dtype or self.compute_dtype)
 
     def requantise_(self, delta: torch.Tensor) -> None:
         """Add ``delta`` (float32, the weight's shape) to the weight: dequantised, added, and

@@ -53,32 +53,34 @@ def _k_scales(packed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return scales.float().unsqueeze(-1), mins.float().unsqueeze(-1)
 
 
+# Each works in place on one float32 tensor of the layer's size (the scales are per block), so
+# dequantising a layer takes about its float32 size plus its bytes, not several copies.
 def _q8_0(b: torch.Tensor) -> torch.Tensor:
-    return _half(b, 0) * b[:, 2:].contiguous().view(torch.int8).float()
+    return b[:, 2:].contiguous().view(torch.int8).float().mul_(_half(b, 0))
 
 
 def _q4_0(b: torch.Tensor) -> torch.Tensor:
-    return _half(b, 0) * (_nibbles(b[:, 2:18]).float() - 8)
+    return _nibbles(b[:, 2:18]).float().sub_(8).mul_(_half(b, 0))
 
 
 def _q4_1(b: torch.Tensor) -> torch.Tensor:
-    return _half(b, 0) * _nibbles(b[:, 4:20]).float() + _half(b, 2)
+    return _nibbles(b[:, 4:20]).float().mul_(_half(b, 0)).add_(_half(b, 2))
 
 
 def _q5_0(b: torch.Tensor) -> torch.Tensor:
     q = _nibbles(b[:, 6:22]) | (_bits(b[:, 2:6], 32) << 4)
-    return _half(b, 0) * (q.float() - 16)
+    return q.float().sub_(16).mul_(_half(b, 0))
 
 
 def _q5_1(b: torch.Tensor) -> torch.Tensor:
     q = _nibbles(b[:, 8:24]) | (_bits(b[:, 4:8], 32) << 4)
-    return _half(b, 0) * q.float() + _half(b, 2)
+    return q.float().mul_(_half(b, 0)).add_(_half(b, 2))
 
 
 def _q4_k(b: torch.Tensor) -> torch.Tensor:
     scales, mins = _k_scales(b[:, 4:16])
     q = _nibbles(b[:, 16:144].reshape(-1, 4, 32)).reshape(-1, 8, 32)  # sub-block 2j low, 2j+1 high
-    return (_half(b, 0).unsqueeze(-1) * scales * q.float() - _half(b, 2).unsqueeze(-1) * mins).flatten(1)
+    return q.float().mul_(_half(b, 0).unsqueeze(-1) * scales).sub_(_half(b, 2).unsqueeze(-1) * mins).flatten(1)
 
 
 def _q5_k(b: torch.Tensor) -> torch.Tensor:
@@ -87,7 +89,7 @@ def _q5_k(b: torch.Tensor) -> torch.Tensor:
     shifts = torch.arange(8, dtype=torch.uint8, device=b.device).view(1, 8, 1)
     high = (b[:, 16:48].unsqueeze(1) >> shifts) & 1  # sub-block i takes bit i of each qh byte
     q = (low | (high << 4)).float()
-    return (_half(b, 0).unsqueeze(-1) * scales * q - _half(b, 2).unsqueeze(-1) * mins).flatten(1)
+    return q.mul_(_half(b, 0).unsqueeze(-1) * scales).sub_(_half(b, 2).unsqueeze(-1) * mins).flatten(1)
 
 
 def _q6_k(b: torch.Tensor) -> torch.Tensor:
@@ -95,10 +97,10 @@ def _q6_k(b: torch.Tensor) -> torch.Tensor:
     qh = b[:, 128:192].reshape(-1, 2, 32)
     low = torch.stack([ql[..., :32] & 0x0F, ql[..., 32:] & 0x0F, ql[..., :32] >> 4, ql[..., 32:] >> 4], dim=2)
     high = torch.stack([qh & 3, (qh >> 2) & 3, (qh >> 4) & 3, (qh >> 6) & 3], dim=2)
-    q = (low | (high << 4)).float() - 32  # [blocks, half, quarter, 32]
+    q = (low | (high << 4)).float().sub_(32)  # [blocks, half, quarter, 32]
     scales = b[:, 192:208].contiguous().view(torch.int8).float().reshape(-1, 2, 4, 2, 1)
     d = _half(b, 208).reshape(-1, 1, 1, 1, 1)
-    return (d * scales * q.reshape(-1, 2, 4, 2, 16)).flatten(1)
+    return q.reshape(-1, 2, 4, 2, 16).mul_(d * scales).flatten(1)
 
 
 _DEQUANTISE = {Q8_0: _q8_0, Q4_0: _q4_0, Q4_1: _q4_1, Q5_0: _q5_0, Q5_1: _q5_1, Q4_K: _q4_k,

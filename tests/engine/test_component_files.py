@@ -125,7 +125,9 @@ def to_hf_clip(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def test_comfy_clip_vision_h_loads_the_official_tower(tmp_path: Path) -> None:
     state = clip_state()
     path = tmp_path / "clip_vision_h.safetensors"
-    save_file({k: v.half().contiguous() for k, v in to_hf_clip(state).items()}, str(path))
+    hf = {k: v.half().contiguous() for k, v in to_hf_clip(state).items()}
+    hf["vision_model.embeddings.position_ids"] = torch.arange(5).reshape(1, 5)  # Hugging Face saves it too
+    save_file(hf, str(path))
     model = load_clip(path, torch.float32)
     assert model.state_dict().keys() == state.keys()
     for name, tensor in model.state_dict().items():

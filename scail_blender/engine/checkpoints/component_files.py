@@ -29,7 +29,8 @@ from safetensors import SafetensorError, safe_open
 from ...errors import CheckpointError
 
 WEIGHT_SCALES = (".scale_weight", ".weight_scale")
-SKIPPED = ("scaled_fp8", "spiece_model", "encoder.embed_tokens.weight", "logit_scale")
+# Not weights of ours: markers, a tokenizer blob, T5's tied input embedding, HF's position ids.
+SKIPPED = ("scaled_fp8", "spiece_model", "encoder.embed_tokens.weight", "logit_scale", "position_ids")
 T5_RULES = (
     (r"shared\.weight", "token_embedding.weight"),
     (r"encoder\.final_layer_norm\.weight", "norm.weight"),

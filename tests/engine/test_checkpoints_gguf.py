@@ -137,3 +137,16 @@ def test_lora_on_a_gguf_model(mode: str, states, tmp_path: Path) -> None:
     assert relative(plain, expected) > 1e-3  # the LoRA changes the output
     # The same sum in another order (W + s*up@down per call, or a hook): float32 rounding only.
     assert relative(run(model, **inputs), expected) < 1e-5
+
+
+def test_convert_writes_the_weights_a_gguf_stands_for(states, tmp_path: Path) -> None:
+    from safetensors import safe_open
+
+    from scail_blender.cli import main
+
+    path, held = write_gguf(states["scail2"], tmp_path / "q5.gguf", GGML.Q5_1)
+    assert main(["convert", str(path), str(tmp_path / "plain.safetensors"), "--dtype", "float32"]) == 0
+    with safe_open(tmp_path / "plain.safetensors", framework="pt") as handle:
+        assert set(handle.keys()) == set(held)
+        for name in ("blocks.1.ffn.0.weight", "patch_embedding_mask.weight", "blocks.0.modulation"):
+            assert torch.equal(handle.get_tensor(name), held[name]), name

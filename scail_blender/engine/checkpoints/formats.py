@@ -15,7 +15,6 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-
 from torch import nn
 
 from ...errors import CheckpointError

@@ -25,9 +25,9 @@ DTYPES = ("bfloat16", "float16", "float32")
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "convert", help="convert a SCAIL DiT checkpoint (SAT, FSDP, safetensors) to one safetensors file",
+        "convert", help="convert a SCAIL DiT checkpoint (SAT, FSDP, safetensors, ComfyUI fp8, GGUF) to one safetensors file",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("source", type=Path, help="model folder, .pt or .safetensors checkpoint")
+    parser.add_argument("source", type=Path, help="model folder, .pt, .safetensors or .gguf checkpoint (quantised weights are dequantised)")
     parser.add_argument("target", type=Path, help="safetensors file to write")
     parser.add_argument("--dtype", choices=DTYPES, default="bfloat16",
                         help="dtype of the written weights (default bfloat16)")

@@ -20,8 +20,10 @@ from .common import add_job_arguments, job_from_args, presets_help, status_progr
 EPILOG = """\
 The checkpoint folder is the downloaded SCAIL-Preview or SCAIL-2 folder: model/1/... (the DiT),
 Wan2.1_VAE.pth, umt5-xxl/ (encoder + tokenizer files) and the CLIP .pth. --checkpoint may also
-be a DiT written by `scail convert` (faster to load): its VAE, umT5 and CLIP come from the folder
-it sits in, else from the folder it was converted from (recorded in the file), else from
+be a DiT file: one written by `scail convert` (faster to load), a ComfyUI/kijai .safetensors
+(fp16, bf16, fp8 e4m3fn scaled or not) or a GGUF quantisation (Q8_0, Q4_K...); fp8 and GGUF files
+stay quantised in memory, about their file's size. Its VAE, umT5 and CLIP come from the folder it
+sits in, else from the folder it was converted from (recorded in the file), else from
 --components DIR. `scail make-test-checkpoint DIR` writes a tiny random folder to try a setup
 (it prints the settings that make that take seconds).
 
@@ -78,7 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG.format(presets=presets_help()), formatter_class=argparse.RawDescriptionHelpFormatter)
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--checkpoint", metavar="DIR",
-                       help="SCAIL-Preview or SCAIL-2 folder, or a DiT .safetensors (scail convert's, ComfyUI's, kijai's)")
+                       help="SCAIL-Preview or SCAIL-2 folder, or a DiT file (.safetensors: ours, ComfyUI's, kijai's; .gguf)")
     where.add_argument("--models-dir", metavar="DIR",
                        help="a ComfyUI models/ folder or a folder with the official downloads: the DiT, VAE, umT5, "
                             "tokenizer and CLIP are found in it by their headers (scail models --models-dir DIR shows them)")

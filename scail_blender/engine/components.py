@@ -26,6 +26,7 @@ from torch import nn
 from ..errors import CheckpointError
 from ..jobs.weights.finder import Selection, components_for
 from ..jobs.weights.identify import identify
+from .checkpoints.component_files import clip_from_hf, read_safetensors, t5_from_hf
 from .checkpoints.formats import recorded_components
 from .models.clip import ClipConfig, ClipVision, visual_state_dict
 from .models.t5 import T5Config, T5Encoder
@@ -107,8 +108,11 @@ class ComponentFiles:
         return cls(**found)
 
 
-def read_state_dict(path: Path, what: str) -> dict[str, torch.Tensor]:
-    """A bare state dict from a torch file, tensors only (nothing in the file is executed)."""
+def read_state_dict(path: Path, what: str, dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
+    """A bare state dict from a torch file, tensors only (nothing in the file is executed), or
+    from a ComfyUI safetensors file (fp8 weights dequantised to ``dtype``; component_files.py)."""
+    if path.suffix == ".safetensors":
+        return read_safetensors(path, what, dtype)
     if not zipfile.is_zipfile(path):
         raise CheckpointError(f"{path} is not a torch checkpoint (damaged or another format); download the {what} again")
     try:
@@ -152,7 +156,9 @@ def load_vae(path: Path, dtype: torch.dtype = torch.float32, device: str | torch
 
 def load_t5(path: Path, dtype: torch.dtype = torch.bfloat16, device: str | torch.device = "cpu") -> T5Encoder:
     what = "umT5-xxl encoder"
-    state = read_state_dict(path, what)
+    state = read_state_dict(path, what, dtype)
+    if "shared.weight" in state:  # ComfyUI's text_encoders/umt5_xxl_*.safetensors
+        state = t5_from_hf(state, path)
     vocab, dim = _shape(state, "token_embedding.weight", path, what)
     buckets, heads = _shape(state, "blocks.0.pos_embedding.embedding.weight", path, what)
     cfg = T5Config(vocab_size=vocab, dim=dim, dim_attn=_shape(state, "blocks.0.attn.q.weight", path, what)[0],
@@ -163,7 +169,11 @@ def load_t5(path: Path, dtype: torch.dtype = torch.bfloat16, device: str | torch
 
 def load_clip(path: Path, dtype: torch.dtype = torch.float16, device: str | torch.device = "cpu") -> ClipVision:
     what = "open-clip xlm-roberta-large ViT-H/14"
-    state = visual_state_dict(read_state_dict(path, what))
+    state = read_state_dict(path, what, dtype)
+    if any(name.startswith("vision_model.") for name in state):  # ComfyUI's clip_vision_h.safetensors
+        state = clip_from_hf(state, path)
+    else:
+        state = visual_state_dict(state)
     dim, _, patch, _ = _shape(state, "patch_embedding.weight", path, what)
     grid = round((_shape(state, "pos_embedding", path, what)[1] - 1) ** 0.5)
     cfg = ClipConfig(image_size=grid * patch, patch_size=patch, dim=dim,

@@ -18,7 +18,14 @@ Three layouts are in circulation for Wan2.1-based models, all safetensors:
 A low-rank pair changes W [out, in] by strength * (alpha / rank) * up @ down (scale 1 without an
 alpha, as PEFT files store none). Merging changes the weights once (no cost per step; apply it
 before fp8 conversion); ``attach`` instead adds up(down(x)) in a forward hook, which leaves the
-weights alone (switch LoRAs without reloading, or over fp8 weights). A key that names nothing in
+weights alone (switch LoRAs without reloading, or over fp8 weights).
+
+Weights a file keeps quantised merge as follows: an fp8 layer is dequantised, the delta added and
+the sum quantised again with one scale per output channel (once, at load; memory unchanged; the
+merged weight is rounded to e4m3 once more, which the fp8 speed mode also does to its LoRA merge);
+a GGML (GGUF) layer keeps the pair and adds up @ down to the weight it dequantises at each call
+(memory: the pair; cost per call: one [out, rank] @ [rank, in] product, small beside the layer's
+own matmul over thousands of tokens; no second rounding). A key that names nothing in
 the model is an error that lists it: a LoRA for another architecture must not load half-applied.
 """
 
@@ -35,6 +42,7 @@ from torch import nn
 
 from ..errors import InputError
 from .models.fp8 import Fp8Linear
+from .models.ggml import GgmlLinear
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +115,7 @@ def read_lora(source: str | Path | dict[str, torch.Tensor], model: nn.Module) ->
 
         state = load_file(str(path))
     modules = dict(model.named_modules())
-    params = dict(model.named_parameters())
+    params = {**dict(model.named_buffers()), **dict(model.named_parameters())}  # quantised layers hold buffers
     known = set(modules) | set(params)
     underscored = {name.replace(".", "_"): name for name in known if name}
     low_rank: dict[str, LowRank] = {}
@@ -181,20 +189,33 @@ def _delta_target(name: str | None, kind: str, modules: dict[str, nn.Module],
 
 
 def merge_lora(model: nn.Module, lora: Lora, strength: float = 1.0) -> int:
-    """Add the LoRA into the weights in place (in float32, stored back in each weight's dtype)."""
-    # Buffers too: fp8 layers keep their biases as buffers.
+    """Add the LoRA into the weights in place (in float32, stored back in each weight's dtype);
+    into quantised layers as the module docstring says."""
+    # Buffers too: fp8 and GGML layers keep their weights and biases as buffers.
     params = {**dict(model.named_buffers()), **dict(model.named_parameters())}
-    quantised = [name for name in (*(f"{n}.weight" for n in lora.low_rank), *lora.deltas)
-                 if params[name].element_size() == 1]
-    if quantised:
-        raise InputError(f"cannot merge a LoRA into fp8 weights ({quantised[0]}); merge it before the fp8 "
-                         "conversion or apply it live")
+    modules = dict(model.named_modules())
+    ggml = [name for name in lora.deltas if name.endswith(".weight") and isinstance(modules.get(name[:-7]), GgmlLinear)]
+    if ggml:
+        raise InputError(f"this LoRA replaces whole weights ({ggml[0]}) of a GGUF model's quantised layers; use it "
+                         "with the fp16/bf16 or fp8 file of the model")
     with torch.no_grad():
         for name, part in lora.low_rank.items():
-            weight = params[f"{name}.weight"]
-            _add(weight, strength * part.delta(weight.shape, weight.device))
+            module = modules[name]
+            if isinstance(module, GgmlLinear):
+                device = module.weight.device
+                module.patches.append((part.down.float().flatten(1).to(device),
+                                       (part.up.float().flatten(1) * part.scale).to(device), strength))
+            elif isinstance(module, Fp8Linear):
+                module.requantise_(strength * part.delta(module.weight.shape, module.weight.device))
+            else:
+                weight = params[f"{name}.weight"]
+                _add(weight, strength * part.delta(weight.shape, weight.device))
         for name, delta in lora.deltas.items():
-            _add(params[name], strength * delta.float().reshape(params[name].shape))
+            module = modules.get(name.rpartition(".")[0])
+            if isinstance(module, Fp8Linear) and name.endswith(".weight"):
+                module.requantise_(strength * delta.float().reshape(module.weight.shape))
+            else:
+                _add(params[name], strength * delta.float().reshape(params[name].shape))
     log.info("merged LoRA into %d modules and %d parameters (strength %g)", len(lora.low_rank),
              len(lora.deltas), strength)
     return lora.size
@@ -213,7 +234,7 @@ def attach_lora(model: nn.Module, lora: Lora, strength: float = 1.0,
     ``handle.remove()`` on each hook to detach.
     """
     modules = dict(model.named_modules())
-    non_linear = [name for name in lora.low_rank if not isinstance(modules[name], (nn.Linear, Fp8Linear))]
+    non_linear = [name for name in lora.low_rank if not isinstance(modules[name], (nn.Linear, Fp8Linear, GgmlLinear))]
     if non_linear:
         raise InputError(f"live LoRA works on linear layers only, not {', '.join(non_linear[:3])}; merge it instead")
     merge_lora(model, Lora({}, lora.deltas), strength)

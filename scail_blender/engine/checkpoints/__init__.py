@@ -14,7 +14,13 @@ Formats (all hold the same tensors, only named and packed differently):
 - safetensors in the wan-branch names (``blocks.0.self_attn.q.weight``...), what the official
   convert.py writes and what ``scail convert`` writes for fast reloads; ComfyUI's and kijai's
   repacks of them too (``model.diffusion_model.`` prefix, fp16/bf16, fp8 e4m3fn with or without
-  per-tensor scales, dequantised on load for now).
+  per-tensor scales, kept fp8 in the model);
+- GGUF, the SCAIL-Preview quantisations in ComfyUI-GGUF's Wan layout (``gguf``), the blocks'
+  linears kept in their GGML bytes and dequantised per call (models/ggml.py).
+
+``detect.describe_file`` tells any weights file a models folder may hold (these DiTs, the
+encoders in official and ComfyUI form, LoRAs) from its header; ``component_files`` reads
+ComfyUI's VAE, umT5 and CLIP vision files.
 
 Reading never holds two copies of the weights: pickles are memory-mapped, safetensors read one
 tensor at a time, each tensor is cast and moved to its device on the way, and the model is built

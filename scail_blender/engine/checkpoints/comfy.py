@@ -15,10 +15,11 @@ ComfyUI-WanVideoWrapper ``custom_linear.py`` and ``comfy_quant_linear.py``):
   same per-layer JSON under ``_quantization_metadata`` in the header);
 - kijai's plain fp8 files: e4m3fn weights and no scales at all (scale 1).
 
-For now fp8 weights are dequantised on load (``weight.float() * scale``, then cast to the load
-dtype like any tensor): the file is read at its size but the model in memory is not smaller.
-Keeping the fp8 weights on the GPU with scaled matmuls is the next step (issue 22, item 2).
-Quantisations this loader cannot dequantise (int8, mxfp8, nvfp4...) are refused by name.
+The e4m3fn linear weights of the blocks stay fp8 in the model (``packed``: an ``Fp8Linear`` per
+layer, holding the fp8 weight and its per-tensor scale, models/fp8.py), so an fp8 file's DiT
+takes about its file's size in memory; ``read`` dequantises any tensor (``weight.float() *
+scale``) for ``scail convert`` and for the tensors that are not a block's linear (e5m2 weights
+too). Quantisations this loader cannot dequantise (int8, mxfp8, nvfp4...) are refused by name.
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ import math
 from collections.abc import Callable
 
 import torch
+from torch import nn
 
 from ...errors import CheckpointError
+from ..models.fp8 import Fp8Linear
 
 COMFY_PREFIX = "model.diffusion_model."
 MARKER = "scaled_fp8"
@@ -72,9 +75,9 @@ def is_comfy_layout(shapes: dict[str, tuple[int, ...]], dtypes: dict[str, str]) 
 
 
 def comfy_view(shapes: dict[str, tuple[int, ...]], dtypes: dict[str, str], metadata: dict[str, str],
-               get: Callable[[str], torch.Tensor]
-               ) -> tuple[dict[str, tuple[int, ...]], Callable[[str], torch.Tensor]]:
-    """The file's weights in wan-branch names, and a reader that dequantises fp8 on the way.
+               get: Callable[[str], torch.Tensor]) -> tuple[dict[str, tuple[int, ...]], Callable[[str], torch.Tensor], dict]:
+    """The file's weights in wan-branch names, a reader that dequantises fp8 on the way, and
+    the blocks' e4m3fn linear weights as packed layers (``Checkpoint.packed``).
 
     ``shapes``/``dtypes`` are the file's (safetensors dtype names such as "F8_E4M3"), ``get``
     reads one stored tensor. Scale, marker and quantisation-config tensors are consumed here,
@@ -114,7 +117,18 @@ def comfy_view(shapes: dict[str, tuple[int, ...]], dtypes: dict[str, str], metad
             tensor = tensor * get(scales[stored]).float()
         return tensor
 
-    return {wan: shapes[stored] for wan, stored in weights.items()}, read
+    def packer(stored: str) -> Callable[[torch.Tensor | None, torch.dtype, torch.device], nn.Module]:
+        def make(bias: torch.Tensor | None, dtype: torch.dtype, device: torch.device) -> nn.Module:
+            scale = get(scales[stored]).float().reshape(1) if stored in scales else torch.ones(1)
+            weight = get(stored).to(device)
+            return Fp8Linear(weight, scale.expand(weight.shape[0], 1).contiguous().to(device), bias, dtype)
+
+        return make
+
+    packed = {wan: packer(stored) for wan, stored in weights.items()
+              if dtypes[stored] == "F8_E4M3" and wan.startswith("blocks.") and wan.endswith(".weight")
+              and len(shapes[stored]) == 2}
+    return {wan: shapes[stored] for wan, stored in weights.items()}, read, packed
 
 
 def _quant_format(config: torch.Tensor, name: str) -> str:

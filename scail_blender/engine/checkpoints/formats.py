@@ -10,11 +10,12 @@ import json
 import pickle
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
+from torch import nn
 
 from ...errors import CheckpointError
 from .comfy import comfy_view, is_comfy_layout
@@ -29,13 +30,20 @@ COMPONENTS_METADATA = "scail_components"
 
 @dataclass
 class Checkpoint:
-    """An opened checkpoint in wan-branch names: shapes known, tensors read on demand."""
+    """An opened checkpoint in wan-branch names: shapes known, tensors read on demand.
+
+    ``packed`` names the linear weights the file stores quantised (fp8, GGML) with a maker of
+    the layer that keeps them so: ``make(bias, compute_dtype, device)``. ``read`` still gives
+    any of them dequantised (``scail convert``, ``load_dit(keep_quantised=False)``).
+    """
 
     path: Path
     shapes: dict[str, tuple[int, ...]]
     read: Callable[[str], torch.Tensor]
     unknown: list[str]  # SAT names no rule maps
     num_heads: int | None = None  # from our own safetensors metadata, when present
+    packed: dict[str, Callable[[torch.Tensor | None, torch.dtype, torch.device], nn.Module]] = field(default_factory=dict)
+    storage: str = "float"  # "float", "fp8" or "gguf": how the file stores the blocks' linears
 
 
 def find_checkpoint_file(path: str | Path) -> Path:
@@ -64,8 +72,10 @@ def open_checkpoint(path: str | Path) -> Checkpoint:
         return _open_torch(file)
     with file.open("rb") as handle:
         if handle.read(4) == b"GGUF":
-            raise CheckpointError(f"{file} is a GGUF file, which scail-blender does not read yet; "
-                                  "use the fp16/bf16 or fp8 .safetensors file of the same model")
+            from .gguf import open_gguf
+
+            shapes, read, packed = open_gguf(file)
+            return Checkpoint(file, shapes, read, [], packed=packed, storage="gguf")
     return _open_safetensors(file)
 
 
@@ -83,13 +93,13 @@ def _open_safetensors(file: Path) -> Checkpoint:
     num_heads = None
     if CONFIG_METADATA in metadata:
         num_heads = json.loads(metadata[CONFIG_METADATA]).get("num_heads")
-    read = handle.get_tensor
-    if is_comfy_layout(shapes, dtypes):  # ComfyUI prefix or fp8 weights: see comfy.py
-        try:
-            shapes, read = comfy_view(shapes, dtypes, metadata, handle.get_tensor)
-        except CheckpointError as exc:
-            raise CheckpointError(f"{file}: {exc}") from exc
-    return Checkpoint(file, shapes, read, [], num_heads)
+    if not is_comfy_layout(shapes, dtypes):
+        return Checkpoint(file, shapes, handle.get_tensor, [], num_heads)
+    try:  # ComfyUI prefix or fp8 weights: see comfy.py
+        shapes, read, packed = comfy_view(shapes, dtypes, metadata, handle.get_tensor)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{file}: {exc}") from exc
+    return Checkpoint(file, shapes, read, [], num_heads, packed, "fp8" if packed else "float")
 
 
 class _StandIn:

@@ -3,6 +3,7 @@ then the DiT built on the meta device so the weights are never held twice."""
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections.abc import Callable, Iterable
@@ -10,12 +11,15 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from ...errors import CheckpointError
 from ...jobs.contract import VARIANT_NAMES
 from ...jobs.weights.identify import OTHER_WAN_MODELS  # the Wan-family DiTs that are not SCAIL, by marker tensor
 from ..models.dit import DitConfig, ScailDiT
 from .formats import Checkpoint, open_checkpoint
+
+log = logging.getLogger(__name__)
 
 KEY_COUNTS = {"scail": 1305, "scail2": 1307, "wan_i2v": 1303}
 HEAD_DIM = 128  # every released Wan2.1 size; shapes alone do not tell the number of heads
@@ -112,20 +116,42 @@ def read_config(path: str | Path, num_heads: int | None = None) -> tuple[Checkpo
 
 def load_dit(path: str | Path, dtype: torch.dtype = torch.bfloat16,
              device: str | torch.device = "cpu", num_heads: int | None = None,
-             on_tensor: Callable[[int, int], None] | None = None) -> ScailDiT:
+             on_tensor: Callable[[int, int], None] | None = None, keep_quantised: bool = True) -> ScailDiT:
     """Build the SCAIL DiT of any supported checkpoint, weights cast to dtype on device, eval mode.
 
-    ``path`` is a SCAIL-Preview / SCAIL-2 model folder, one of their .pt files, or a
-    wan-branch safetensors file. ``num_heads`` overrides dim // 128 for non-standard sizes.
-    ``on_tensor(done, total)`` follows the reading (minutes for the real model).
+    ``path`` is a SCAIL-Preview / SCAIL-2 model folder, one of their .pt files, a wan-branch or
+    ComfyUI safetensors file, or a GGUF file. ``num_heads`` overrides dim // 128 for non-standard
+    sizes. ``on_tensor(done, total)`` follows the reading (minutes for the real model).
+    With ``keep_quantised`` the blocks' linears an fp8 or GGUF file stores quantised stay so
+    (``dtype`` is then what they compute in), so the model takes about the file's size;
+    without, every weight is dequantised to ``dtype``.
     """
     checkpoint, config = read_config(path, num_heads)
-    state = {}
-    for index, name in enumerate(checkpoint.shapes):
-        state[name] = checkpoint.read(name).to(device=device, dtype=dtype)
-        if on_tensor is not None:
-            on_tensor(index + 1, len(checkpoint.shapes))
+    device = torch.device(device)
+    packed = checkpoint.packed if keep_quantised else {}
     with torch.device("meta"):
         model = ScailDiT(config)
-    model.load_state_dict(state, strict=True, assign=True)
+    state = {}
+    for index, name in enumerate(checkpoint.shapes):
+        if name not in packed:
+            state[name] = checkpoint.read(name).to(device=device, dtype=dtype)
+        if on_tensor is not None:
+            on_tensor(index + 1, len(checkpoint.shapes))
+    kept = set()
+    for name, make in packed.items():
+        layer = name[: -len(".weight")]
+        module = make(state.pop(layer + ".bias", None), dtype, device)
+        _replace(model, layer, module)
+        kept |= {f"{layer}.{key}" for key in module.state_dict()}
+    missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
+    if unexpected or set(missing) - kept:
+        raise CheckpointError(f"{checkpoint.path}: tensors left unloaded ({sorted(set(missing) - kept)[:3]}) or "
+                              f"unplaced ({unexpected[:3]}); the file is damaged: download it again")
+    if packed:
+        log.info("%s: %d linears kept %s", checkpoint.path.name, len(packed), checkpoint.storage)
     return model.eval().requires_grad_(False)
+
+
+def _replace(model: nn.Module, name: str, layer: nn.Module) -> None:
+    parent, _, leaf = name.rpartition(".")
+    setattr(model.get_submodule(parent), leaf, layer)

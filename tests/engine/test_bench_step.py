@@ -55,3 +55,17 @@ def test_attention_bench_measures_error_and_names_missing_kernels(tmp_path: Path
     assert kernels["sdpa"]["rel_error"] < 1e-5 and kernels["auto"]["rel_error"] < 1e-5
     assert 1e-4 < kernels["sage"]["rel_error"] < 0.05
     assert "flash-attn-4" in kernels["fa4"]["error"] and kernels["sdpa"]["tflops"] > 0
+
+
+def test_fp8_error_bench_separates_block_forward_and_guided_error() -> None:
+    """At the tiny width: fp8's error exceeds bf16's in every block, planted outliers raise it, and the
+    guided velocity (CFG 5) amplifies a forward's error; the numbers themselves are the bench's output."""
+    import fp8_error
+
+    report = fp8_error.main(["--config", "tiny", "--blocks", "2", "--size", "64x64", "--frames", "5"])
+    random_set, outlier_set = report["sets"]["random"], report["sets"]["outliers"]
+    for result in (random_set, outlier_set):
+        assert all(f > b for f, b in zip(result["fp8 per-tensor"]["blocks"], result["bf16"]["blocks"]))
+        assert result["fp8 per-tensor"]["guided"] > max(result["fp8 per-tensor"]["cond"],
+                                                        result["fp8 per-tensor"]["uncond"])
+    assert outlier_set["fp8 per-tensor"]["cond"] > 2 * random_set["fp8 per-tensor"]["cond"]

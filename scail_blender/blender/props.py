@@ -163,6 +163,16 @@ class ScailSettings(bpy.types.PropertyGroup):
         ),
         default="animation",
     )
+    driving: bpy.props.EnumProperty(
+        name="Driving",
+        description="What Render Pose Video draws: the driving video SCAIL-2 follows",
+        items=(
+            ("skeleton", "Skeleton", "The SCAIL skeleton of each character (SCAIL-Preview and SCAIL-2)", 0),
+            ("mesh", "Mesh", "The characters' own meshes, flat-shaded grey on black: SCAIL-2 follows mesh "
+                             "renderings zero-shot (a character without a mesh shows as its capsule silhouette)", 1),
+        ),
+        default="skeleton",
+    )
     show_skeleton: bpy.props.BoolProperty(
         name="Show Skeleton", description="Draw the SCAIL skeleton over mapped rigs in the viewport"
     )

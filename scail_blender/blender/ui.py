@@ -129,6 +129,7 @@ class SCAIL_PT_camera_output(_Sidebar, bpy.types.Panel):
         else:
             col.prop(settings, "frame_start")
             col.prop(settings, "frame_end")
+        layout.prop(settings, "driving")
         layout.prop(settings, "write_frames")
         layout.prop(settings, "add_strip")
         layout.prop(settings, "write_mask")

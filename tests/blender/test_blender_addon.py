@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from scail_blender.media import video
@@ -106,9 +107,12 @@ def test_a_pose_render_on_the_board_steps_reports_progress_and_cancels(tmp_path:
 
 
 
-@pytest.mark.parametrize("mode", ["animation", "replacement"])
-def test_render_operator_writes_the_mask_and_fills_pose_mask(tmp_path: Path, mode: str) -> None:
-    result = run_script(SCRIPTS / "render_operator_mask.py", {"blend": str(tmp_path / "shot.blend"), "mode": mode})
+@pytest.mark.parametrize(("mode", "driving"), [("animation", "skeleton"), ("replacement", "mesh")])
+def test_render_operator_writes_the_mask_and_fills_pose_mask(tmp_path: Path, mode: str, driving: str) -> None:
+    """The panel's render with Also SCAIL-2 Mask, and its Driving choice: a skeleton in colours
+    or the character grey (mesh driving)."""
+    result = run_script(SCRIPTS / "render_operator_mask.py", {"blend": str(tmp_path / "shot.blend"), "mode": mode,
+                                                              "driving": driving})
     assert result["result"] == ["FINISHED"]
     assert result["pose_mask"] == "//shot_Scene_pose_mask.mp4"  # relative, like the strip
     mask = Path(result["pose_mask_abs"])
@@ -119,6 +123,9 @@ def test_render_operator_writes_the_mask_and_fills_pose_mask(tmp_path: Path, mod
     first = next(video.read_video(mask))
     background = (0, 0, 0) if mode == "animation" else (255, 255, 255)
     assert {tuple(int(v) for v in c) for c in first.reshape(-1, 3)} == {background, PALETTE[0]}
+    frame = next(video.read_video(tmp_path / "shot_Scene_pose.mp4")).astype(int)
+    colour = np.abs(frame - frame.mean(axis=-1, keepdims=True)).max()
+    assert (colour <= 12) == (driving == "mesh") and frame.max() > 100
 
 
 def test_the_lora_list_and_preset_menu_make_the_jobs_stack(tmp_path: Path) -> None:

@@ -137,7 +137,7 @@ def test_the_lora_list_and_preset_menu_make_the_jobs_stack(tmp_path: Path) -> No
 
     from scail_blender.media.video import write_video
 
-    from tests.server.test_inputs import write_lora
+    from tests.support.loras import write_lora
 
     write_video([np.zeros((64, 64, 3), np.uint8)] * 5, tmp_path / "pose.mp4", 16)
     Image.new("RGB", (64, 64)).save(tmp_path / "ref.png")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from scail_blender.media.video import probe_video, read_video
+from scail_blender.media.video import probe_video, read_video, write_video
 from scail_blender.pose.identity import PALETTE, background
 
 from tests.server.conftest import TOKEN, child_env, running_server
@@ -59,11 +59,16 @@ def test_scail2_generates_from_a_blender_scene_everywhere(tiny_scail2: dict, tmp
                                                           blender_user_dir: dict[str, str]) -> None:
     folder = tmp_path / "shot"
     folder.mkdir()
+    y, x = np.mgrid[0:64, 0:96]
+    plate = [np.stack([(x * 2 + 9 * t) % 180 + 60, (y * 3) % 180 + 60, np.full_like(x, 150)], -1).astype(np.uint8)
+             for t in range(5)]
+    write_video(plate, tmp_path / "plate.mp4", 16)
     with running_server(tiny_scail2["checkpoint"], tmp_path / "data") as server:
         env = {**blender_user_dir, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         result = run_script(SCRIPTS / "scail2_end_to_end.py",
                             {"folder": str(folder), "checkpoint": str(tiny_scail2["checkpoint"]), "url": server.url,
-                             "token": TOKEN, "loras": [str(p) for p in tiny_scail2["loras"]], "steps": STEPS},
+                             "token": TOKEN, "loras": [str(p) for p in tiny_scail2["loras"]], "steps": STEPS,
+                             "footage": str(tmp_path / "plate.mp4")},
                             env=env, timeout=600)
     for mode in MODES:
         run = result[mode]
@@ -98,6 +103,17 @@ def test_scail2_generates_from_a_blender_scene_everywhere(tiny_scail2: dict, tmp
     # The modes condition the model differently (masks, RoPE offsets): different videos.
     animation, replacement = (frames(result[m]["server"]["output"]) for m in MODES)
     assert not np.array_equal(animation, replacement)
+    # The plate: a Sequencer strip drives a replacement job with the region mask rendered from the
+    # characters; with Black Out the job gets a copy black outside the mask's people.
+    plain, blacked = result["plate"], result["plate_black_out"]
+    for row in (plain, blacked):
+        assert row["state"] == "succeeded" and row["mode"] == "replacement" and row["frames"] == 5, row
+    assert Path(plain["pose"]) == tmp_path / "plate.mp4"
+    assert Path(blacked["pose"]).name.endswith("_driving.mp4") and blacked["pose_mask"] == plain["pose_mask"]
+    people = np.stack([(m != 255).any(axis=-1) for m in read_video(plain["pose_mask"])])
+    sent = frames(blacked["pose"])
+    assert sent[~people].mean() < 3 and sent[people].mean() > 60
+    assert not np.array_equal(frames(plain["output"]), frames(blacked["output"]))
     # The stack and the extra view took part: without either, the same job gives other frames.
     row = result["animation"]["server"]
     for name, changed in (("no_loras", {"loras": []}), ("no_extra", {"extra": [], "extra_masks": []})):

@@ -5,7 +5,10 @@ Views), a stack of two LoRAs, then Generate on a local server and in Blender's o
 driving the job timer by hand (headless Blender fires no timers).
 
 Parameters: ``folder`` (the .blend and every output), ``checkpoint`` (a tiny SCAIL-2 folder),
-``url`` and ``token`` of the server, ``loras`` (two .safetensors paths), ``steps``.
+``url`` and ``token`` of the server, ``loras`` (two .safetensors paths), ``steps``, ``footage``
+(5 frames at 16 fps of the pose size). Then the footage as a Sequencer strip is the plate of a
+replacement job with the region mask rendered from the characters, as it is and blacked out
+outside the people (in Blender's process).
 """
 
 import shutil
@@ -15,6 +18,7 @@ import bpy
 import addon_utils  # importable only once bpy is
 
 from scail_blender.blender import board, prefs
+from scail_blender.blender.sequencer import place_movie
 
 from tests.blender.scripts.common import bodies_scene, emit, params
 
@@ -90,4 +94,10 @@ for mode in ("animation", "replacement"):
     server = generate("SERVER")
     in_process = generate("IN_PROCESS")
     report[mode] = {"operators": steps, "server": keep(server, folder / mode), "in_process": in_process}
+
+# Replacement with a plate: the footage strip drives, the region mask stays the rendered one.
+settings.pose_source, settings.pose_strip = "STRIP", place_movie(scene, Path(p["footage"]), 1, 5).name
+report["plate"] = generate("IN_PROCESS")
+settings.black_out = True
+report["plate_black_out"] = generate("IN_PROCESS")
 emit(report)

@@ -105,6 +105,8 @@ def test_scail2_generates_from_a_blender_scene_everywhere(tiny_scail2: dict, tmp
     assert not np.array_equal(animation, replacement)
     # The plate: a Sequencer strip drives a replacement job with the region mask rendered from the
     # characters; with Black Out the job gets a copy black outside the mask's people.
+    assert "'Plate' is no movie strip" in result["no_strip"], result["no_strip"]
+    assert "Black Out Outside People needs the Pose Mask" in result["black_out_without_mask"]
     plain, blacked = result["plate"], result["plate_black_out"]
     for row in (plain, blacked):
         assert row["state"] == "succeeded" and row["mode"] == "replacement" and row["frames"] == 5, row

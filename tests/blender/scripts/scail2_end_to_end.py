@@ -95,9 +95,24 @@ for mode in ("animation", "replacement"):
     in_process = generate("IN_PROCESS")
     report[mode] = {"operators": steps, "server": keep(server, folder / mode), "in_process": in_process}
 
+
+
+def refusal() -> str:
+    """What Generate refuses with (bpy.ops raises an operator's error report as RuntimeError)."""
+    try:
+        bpy.ops.scail.generate()
+    except RuntimeError as exc:
+        return str(exc)
+    return ""
+
+
 # Replacement with a plate: the footage strip drives, the region mask stays the rendered one.
-settings.pose_source, settings.pose_strip = "STRIP", place_movie(scene, Path(p["footage"]), 1, 5).name
+settings.pose_source, settings.pose_strip = "STRIP", "Plate"
+report["no_strip"] = refusal()
+settings.pose_strip = place_movie(scene, Path(p["footage"]), 1, 5, name="Plate").name
 report["plate"] = generate("IN_PROCESS")
 settings.black_out = True
 report["plate_black_out"] = generate("IN_PROCESS")
+settings.pose_mask, settings.reference_mask = "", None
+report["black_out_without_mask"] = refusal()
 emit(report)

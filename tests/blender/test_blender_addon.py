@@ -63,12 +63,12 @@ def test_panels_draw_existing_properties_and_operators() -> None:
     assert characters.count("label") > 24, "the bone map of the Rigify rig should be listed"
     camera = drawn["SCAIL_PT_camera_output"]
     assert {"prop width", "prop height", "prop fps", "op scail.camera_from_view", "prop write_mask",
-            "prop mask_mode"} <= set(camera)
+            "prop mask_mode", "prop driving"} <= set(camera)
     reference = set(drawn["SCAIL_PT_reference"])
     assert {"id reference_image", "prop prompt", "prop negative_prompt", "prop steps", "prop cfg", "prop shift",
             "prop seed", "prop pose_source", "id reference_mask", "prop pose_mask", "op scail.generate",
             "menu scail.sampler_preset", "list loras", "op scail.lora_add", "op scail.lora_remove",
-            "op scail.lora_move"} <= reference
+            "op scail.lora_move", "search pose_strip", "prop black_out"} <= reference
     scail2 = set(drawn["SCAIL_PT_scail2"])
     assert {"prop mode", "prop reference_engine", "prop reference_frame_source", "prop reference_frame",
             "prop reference_camera", "prop view_front", "prop view_side", "prop view_back", "prop use",

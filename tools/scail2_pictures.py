@@ -96,14 +96,13 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        renders = {}
-        for driving in ("skeleton", "mesh"):
-            plan = plan_pose_render(scene, work / f"{driving}.mp4", size=SIZE, fps=16, add_strip=False,
-                                    mask_out=work / f"{driving}_mask.mp4", driving=driving)
-            renders[driving] = (plan, render_pose_video(plan))
-        plan, files = renders["skeleton"]
+        plan = plan_pose_render(scene, work / "pose.mp4", size=SIZE, fps=16, add_strip=False,
+                                mask_out=work / "mask.mp4")
+        files = render_pose_video(plan)
+        mesh = render_pose_video(plan_pose_render(scene, work / "mesh.mp4", size=SIZE, fps=16, add_strip=False,
+                                                  driving="mesh"))
         save(first_frame(files.video), args.out / "scail2_pose.png")
-        save(first_frame(renders["mesh"][1].video), args.out / "scail2_mesh.png")
+        save(first_frame(mesh.video), args.out / "scail2_mesh.png")
         save(first_frame(files.mask), args.out / "scail2_mask.png")  # lossless: the exact colours
         render_blend_reference(plan, work / "ref.png", work / "ref_mask.png", engine="WORKBENCH", report=print)
         save(np.asarray(Image.open(work / "ref.png").convert("RGB")), args.out / "scail2_reference.png")

@@ -25,7 +25,7 @@ from .outputs import Terminated, signals_as_interrupts
 
 COMMAND_MODULES: tuple[str, ...] = (
     "render_pose", "motion", "extract", "generate", "submit", "jobs", "serve", "make_test_checkpoint", "convert",
-    "parity", "models",
+    "parity", "models", "black_out",
 )
 
 

@@ -9,6 +9,7 @@ or uploaded to the job server, whose id or refusal the row then shows.
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
 from pathlib import Path
@@ -22,6 +23,7 @@ from ..errors import InputError
 from ..pose.framing import is_model_size
 from ..pose.outputs import strip_video_path
 from .scene_render import default_video_path
+from .compat import strips
 from .sequencer import find_movie
 
 
@@ -31,12 +33,26 @@ def pose_video_path(context: bpy.types.Context) -> Path:
         if not settings.pose_file:
             raise InputError("Pose video is 'Chosen File' but no file is chosen: pick an mp4 in the panel")
         path = Path(bpy.path.abspath(settings.pose_file))
+    elif settings.pose_source == "STRIP":
+        path = strip_file(context.scene, settings.pose_strip)
     else:
         path = default_video_path(context.scene, prefs.output_folder(context))
     if not path.is_file():
         hint = "press Render Pose Video first" if settings.pose_source == "RENDERED" else "choose an existing file"
         raise InputError(f"The pose video {path} does not exist: {hint}")
     return path
+
+
+def strip_file(scene: bpy.types.Scene, name: str) -> Path:
+    """The file of the Sequencer's movie strip ``name`` (the driving video of end-to-end driving
+    or a replacement plate)."""
+    editor = scene.sequence_editor
+    strip = strips(editor).get(name) if editor is not None and name else None
+    if strip is None or strip.type != "MOVIE":
+        movies = ", ".join(s.name for s in strips(editor) if s.type == "MOVIE") if editor is not None else ""
+        raise InputError(f"Pose Video is 'Sequencer Strip' but {name or 'no strip'!r} is no movie strip of "
+                         f"{scene.name!r}: pick one ({movies or 'the Sequencer has none: add the footage as a movie strip'})")
+    return Path(os.path.normpath(bpy.path.abspath(strip.filepath)))  # "//../plate.mp4" resolved
 
 
 def image_file(image: bpy.types.Image | None, fallback: Path, role: str = "reference image") -> str | None:
@@ -103,10 +119,18 @@ def job_from_panel(context: bpy.types.Context) -> tuple[Job, board.Placement]:
         raise InputError("SCAIL-2 needs both masks (reference mask and pose mask) or neither: set the missing one")
     if ref_mask is not None:
         check_mask_people(settings.reference_mask, pose_mask)
+    driving = pose
+    if settings.black_out and settings.pose_source != "RENDERED":
+        if pose_mask is None:
+            raise InputError("Black Out Outside People needs the Pose Mask of the driving video: set it, or untick it")
+        from ..pose.footage import black_out_video
+
+        driving = out.with_name(f"{out.stem}_driving.mp4")
+        black_out_video(pose, pose_mask, driving)
     extra = [(image_file(item.image, out.with_name(f"{out.stem}_{item.view}.png"), f"{item.view} view"),
               image_file(item.mask, out.with_name(f"{out.stem}_{item.view}_mask.png"), f"{item.view} view mask"))
              for item in settings.extra_references if item.use and item.image is not None and item.mask is not None]
-    job = Job(inputs=JobInputs(reference_image=str(reference), pose_video=str(pose), prompt=settings.prompt,
+    job = Job(inputs=JobInputs(reference_image=str(reference), pose_video=str(driving), prompt=settings.prompt,
                                negative_prompt=settings.negative_prompt, reference_mask=ref_mask, pose_mask=pose_mask,
                                extra_references=[image for image, _ in extra],
                                extra_reference_masks=[mask for _, mask in extra]),

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..pose.camera import Intrinsics
 from ..pose.mask_labels import LabelWorker
-from ..pose.silhouettes import capsule_depth, nearest_person, triangle_depth
+from ..pose.silhouettes import capsule_depth, mesh_grey, nearest_person, triangle_depth, triangle_shading
 from ..pose.skeleton import smpl_to_scail
 from .armature import deformed_meshes
 from .visibility import render_visibility_skip, view_layer
@@ -55,12 +55,13 @@ class MaskCollector:
     ``armatures`` are the render's characters in order; ``depth_scales`` the factor each one's
     joints were scaled by about the camera (the capsule stand-in's depth is divided by it, so
     every character is compared in true scene depth). ``clip`` is the camera's clip start and
-    end in mm; ``frames`` how many frames the clip has.
+    end in mm; ``frames`` how many frames the clip has. With ``shading`` each frame also gets
+    the grey of the mesh driving video (``labels.layer(1)``, labels ``layer(0)``).
     """
 
     def __init__(self, scene: bpy.types.Scene, armatures: Sequence[bpy.types.Object], intrinsics: Intrinsics,
                  size: tuple[int, int], mm_per_unit: float, depth_scales: Sequence[float],
-                 clip: tuple[float, float], frames: int) -> None:
+                 clip: tuple[float, float], frames: int, shading: bool = False) -> None:
         self.scene = scene
         self.meshes = [character_meshes(scene, armature) for armature in armatures]
         self.intrinsics = intrinsics
@@ -68,7 +69,8 @@ class MaskCollector:
         self.mm_per_unit = mm_per_unit
         self.depth_scales = list(depth_scales)
         self.clip = clip
-        self.labels = LabelWorker(size, frames)
+        self.shading = shading
+        self.labels = LabelWorker(size, frames, 2 if shading else 1)
 
     def add_frame(self, to_camera: np.ndarray, joints: np.ndarray) -> None:
         """Queue the labelling of the current frame: ``to_camera`` is the 4x4 world -> OpenCV
@@ -87,7 +89,26 @@ class MaskCollector:
         self.labels.put(lambda: self._label(figures))
 
     def _label(self, figures: list[np.ndarray]) -> np.ndarray:
+        if self.shading:
+            return self._shaded(figures)
         depths = [triangle_depth(f, self.intrinsics, self.size, *self.clip) if meshes
                   else capsule_depth(f, self.intrinsics, self.size, self.depth_scales[p])
                   for p, (f, meshes) in enumerate(zip(figures, self.meshes))]
         return nearest_person(depths, self.size)
+
+    def _shaded(self, figures: list[np.ndarray]) -> np.ndarray:
+        """``[2, H, W]``: the labels and the mesh driving grey of the surface each pixel shows."""
+        depths, shades = [], []
+        for p, (f, meshes) in enumerate(zip(figures, self.meshes)):
+            if meshes:
+                depth, shade = triangle_shading(f, self.intrinsics, self.size, *self.clip)
+            else:
+                depth = capsule_depth(f, self.intrinsics, self.size, self.depth_scales[p])
+                shade = np.full(self.size, np.nan)
+            depths.append(depth)
+            shades.append(shade)
+        labels = nearest_person(depths, self.size)
+        if not shades:
+            return np.stack([labels, np.zeros_like(labels)])
+        shown = np.take_along_axis(np.stack(shades), np.maximum(labels, 0)[None], axis=0)[0]
+        return np.stack([labels, mesh_grey(labels, shown)])

@@ -163,6 +163,16 @@ class ScailSettings(bpy.types.PropertyGroup):
         ),
         default="animation",
     )
+    driving: bpy.props.EnumProperty(
+        name="Driving",
+        description="What Render Pose Video draws: the driving video SCAIL-2 follows",
+        items=(
+            ("skeleton", "Skeleton", "The SCAIL skeleton of each character (SCAIL-Preview and SCAIL-2)", 0),
+            ("mesh", "Mesh", "The characters' own meshes, flat-shaded grey on black: SCAIL-2 follows mesh "
+                             "renderings zero-shot (a character without a mesh shows as its capsule silhouette)", 1),
+        ),
+        default="skeleton",
+    )
     show_skeleton: bpy.props.BoolProperty(
         name="Show Skeleton", description="Draw the SCAIL skeleton over mapped rigs in the viewport"
     )
@@ -174,11 +184,20 @@ class ScailSettings(bpy.types.PropertyGroup):
         name="Pose Video",
         items=(
             ("RENDERED", "Rendered", "The video Render Pose Video writes for this scene", 0),
-            ("FILE", "Chosen File", "A pose video from elsewhere (scail render-pose, scail extract)", 1),
+            ("FILE", "Chosen File", "A pose video from elsewhere (scail render-pose, scail extract), or footage "
+                                    "for SCAIL-2 end-to-end driving or the plate of replacement mode", 1),
+            ("STRIP", "Sequencer Strip", "A movie strip of this scene's Sequencer as the driving video: footage for "
+                                         "SCAIL-2 end-to-end driving, or the plate of replacement mode", 2),
         ),
         default="RENDERED",
     )
     pose_file: bpy.props.StringProperty(name="Pose File", subtype="FILE_PATH")
+    pose_strip: bpy.props.StringProperty(name="Strip", description="The movie strip whose file drives the animation")
+    black_out: bpy.props.BoolProperty(
+        name="Black Out Outside People",
+        description="SCAIL-2 end-to-end driving: send the driving video black outside the Pose Mask's people (a copy "
+                    "written beside the result; the mask must have the video's frames, size and rate)",
+    )
     reference_mask: bpy.props.PointerProperty(
         name="Reference Mask", type=bpy.types.Image,
         description="SCAIL-2 only: each character in its identity colour in the reference image, on white (animation mode) or black (replacement)",

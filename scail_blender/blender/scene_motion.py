@@ -40,13 +40,14 @@ class ClipExtractor:
 
     ``frame_times`` are scene frames, fractional ones allowed (sub-frames), so a clip can be
     resampled to the model's frame rate ``fps`` while it is read. With ``masks`` each frame's
-    SCAIL-2 mask labels are collected too (``masks.labels``), from the characters' meshes.
+    SCAIL-2 mask labels are collected too (``masks.labels``), from the characters' meshes; with
+    ``shading`` also the grey of the mesh driving video (see ``MaskCollector``).
     """
 
     def __init__(self, scene: bpy.types.Scene, characters: Sequence[Character | bpy.types.Object],
                  camera: bpy.types.Object | None = None, frame_times: Sequence[float] | None = None,
                  fps: float | None = None, size: tuple[int, int] | None = None,
-                 framing: Framing = "sensor", masks: bool = False) -> None:
+                 framing: Framing = "sensor", masks: bool = False, shading: bool = False) -> None:
         self.scene = scene
         self.camera = camera
         params = camera_params(scene, camera)
@@ -75,7 +76,7 @@ class ClipExtractor:
             self.masks = MaskCollector(scene, [c.obj for c in self.characters], self.intrinsics, self.size,
                                        self.mm_per_unit, self.scales,
                                        (cam.data.clip_start * self.mm_per_unit, cam.data.clip_end * self.mm_per_unit),
-                                       len(self.frame_times))
+                                       len(self.frame_times), shading=shading)
         self._points = np.full((len(self.frame_times), len(self.characters), 71, 3), np.nan, np.float32)
         self._next = 0
         self._closed = False

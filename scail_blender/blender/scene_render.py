@@ -26,6 +26,7 @@ from .characters import IN_BLENDER, Advice, choose_characters, scene_characters
 from ..errors import Cancelled, CameraError, InputError
 from ..pose.framing import require_model_size
 from ..pose.identity import background
+from ..pose.silhouettes import GreyFrames
 from ..pose.skeleton import smpl_to_scail
 from ..pose.outputs import PoseFiles, strip_video_path
 from ..outputs import check_outputs
@@ -39,6 +40,8 @@ from .sequencer import place_movie
 from ..timing import pose_frame_count, sample_times, scene_rate_indices
 
 MAX_POSE_FRAMES = 10_000
+# What the pose video shows: the SCAIL skeleton, or the characters' meshes (SCAIL-2 mesh driving).
+DRIVINGS = ("skeleton", "mesh")
 
 
 @dataclass
@@ -64,6 +67,7 @@ class PoseRender:
     character_lines: list[str] = field(default_factory=list)
     mask_out: Path | None = None
     mask_mode: str = "animation"
+    driving: str = "skeleton"
     # The panel's render puts the mask it wrote into the panel's Pose Mask field.
     set_panel_mask: bool = False
 
@@ -93,7 +97,7 @@ def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str]
                      renderer: str = "auto", framing: Framing = "sensor",
                      bonemaps: list[BoneMap] | None = None, overwrite: bool = False,
                      advice: Advice = IN_BLENDER, mask_out: Path | None = None,
-                     mask_mode: str = "animation") -> PoseRender:
+                     mask_mode: str = "animation", driving: str = "skeleton") -> PoseRender:
     """Check every input and resolve characters and camera before anything runs.
 
     ``size`` None follows the camera: SCAIL's official size in the camera's orientation. A size
@@ -105,6 +109,8 @@ def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str]
     words a refusal for the front end (the panel by default; see ``characters.Advice``).
     ``mask_out`` also writes the SCAIL-2 driving mask (``mask_mode`` animation or replacement):
     each character's silhouette from its meshes (its capsule skeleton when it has none).
+    ``driving`` "mesh" draws the pose video as the characters' own meshes, flat-shaded grey on
+    black (SCAIL-2's mesh driving), instead of the SCAIL skeleton.
     """
     cam_obj = None
     if camera:
@@ -132,6 +138,8 @@ def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str]
         raise InputError(f"The joints file {joints_out} is an .npz: end its name in .npz.")
     copy = strip_video_path(out, scene_fps) if add_strip and abs(scene_fps - fps) > 1e-6 else None
     background(mask_mode, "driving")  # an unknown mode is refused by name
+    if driving not in DRIVINGS:
+        raise InputError(f"Driving {driving!r} is unknown: use one of {', '.join(DRIVINGS)}.")
     check_outputs({"the pose video": out, "the scene-rate copy": copy, "the joints file": joints_out,
                    "the mask video": mask_out},
                   inputs={"the .blend file": bpy.data.filepath}, frames={"the frames folder": frames_dir},
@@ -143,7 +151,7 @@ def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str]
                       times=sample_times(start, end, scene_fps, fps),
                       scheme=scheme, renderer=renderer, framing=framing,
                       framing_note=framing_note(params, size, framing), character_lines=choice.lines(),
-                      mask_out=Path(mask_out) if mask_out else None, mask_mode=mask_mode)
+                      mask_out=Path(mask_out) if mask_out else None, mask_mode=mask_mode, driving=driving)
 
 
 def check_camera_outside(motion) -> None:
@@ -166,7 +174,7 @@ def _encode(job: dict, motion, progress, cancel: threading.Event) -> PoseFiles:
     return write_pose_video(framed, job["video"], frames_dir=job["frames_dir"], joints_out=job["joints_out"],
                             strip=job["strip"], scheme=job["scheme"], renderer=job["renderer"],
                             progress=progress, cancel=cancel, mask_out=job["mask_out"], mask_mode=job["mask_mode"],
-                            mask_labels=job["mask_labels"])
+                            mask_labels=job["mask_labels"], driving_frames=job["driving_frames"])
 
 
 class PoseRenderJob:
@@ -186,7 +194,8 @@ class PoseRenderJob:
         self._finished = threading.Event()
         self._outcome: list = []
         self._extractor = ClipExtractor(scene, plan.characters, plan.camera, plan.times, fps=plan.fps, size=plan.size,
-                                        framing=plan.framing, masks=plan.mask_out is not None)
+                                        framing=plan.framing, masks=plan.mask_out is not None or plan.driving == "mesh",
+                                        shading=plan.driving == "mesh")
         self._read = 0
 
     def cancel(self) -> None:
@@ -264,11 +273,13 @@ class PoseRenderJob:
         if plan.add_strip and abs(plan.scene_fps - plan.fps) > 1e-6:
             indices = scene_rate_indices(plan.frame_start, plan.frame_end, plan.scene_fps, plan.fps)
             strip = (strip_video_path(plan.video, plan.scene_fps), plan.scene_fps, indices)
+        labels = self._extractor.masks.labels if self._extractor.masks is not None else None
+        mesh = plan.driving == "mesh"
         job = {"size": plan.size, "fps": plan.fps, "video": plan.video, "strip": strip,
                "frames_dir": plan.frames_dir, "joints_out": plan.joints_out,
                "scheme": plan.scheme, "renderer": plan.renderer, "mask_out": plan.mask_out,
-               "mask_mode": plan.mask_mode,
-               "mask_labels": self._extractor.masks.labels if self._extractor.masks is not None else None}
+               "mask_mode": plan.mask_mode, "mask_labels": labels.layer(0) if mesh else labels,
+               "driving_frames": GreyFrames(labels.layer(1)) if mesh else None}
 
         def progress(event: Progress) -> None:
             self._events.put((0.5 + 0.5 * event.fraction, event.message))

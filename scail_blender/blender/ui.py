@@ -129,6 +129,7 @@ class SCAIL_PT_camera_output(_Sidebar, bpy.types.Panel):
         else:
             col.prop(settings, "frame_start")
             col.prop(settings, "frame_end")
+        layout.prop(settings, "driving")
         layout.prop(settings, "write_frames")
         layout.prop(settings, "add_strip")
         layout.prop(settings, "write_mask")
@@ -150,6 +151,11 @@ class SCAIL_PT_reference(_Sidebar, bpy.types.Panel):
         layout.prop(settings, "pose_source")
         if settings.pose_source == "FILE":
             layout.prop(settings, "pose_file", text="")
+        elif settings.pose_source == "STRIP" and context.scene.sequence_editor is not None:
+            editor = context.scene.sequence_editor
+            layout.prop_search(settings, "pose_strip", editor, "strips" if hasattr(editor, "strips") else "sequences")
+        if settings.pose_source != "RENDERED":
+            layout.prop(settings, "black_out")
         layout.operator_menu_enum("scail.sampler_preset", "preset", text="Sampler Preset", icon="PRESET")
         row = layout.row(align=True)
         row.prop(settings, "steps")

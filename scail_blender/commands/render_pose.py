@@ -58,6 +58,12 @@ the whole clip: blue, red, green, magenta, cyan, yellow, then again. --mask-mode
 in RGB at quantiser 0 (lossless): every pixel decodes to exactly its colour. Give it to
 `scail generate --pose-mask` with the pose video.
 
+SCAIL-2 mesh driving (--blend): --driving mesh draws the pose video as the characters' own meshes
+(the same meshes as the mask: evaluated at each frame, nearer ones hiding farther ones) instead
+of the skeleton: each triangle one flat grey by how squarely it faces the camera, on black;
+a character without a mesh is its capsule silhouette in mid grey. Same frames, size, framing and
+rate as a skeleton render; SCAIL-2 follows mesh renderings zero-shot. --palette does not apply.
+
 SCAIL-2 references (--blend): --reference-out REF.png --reference-mask-out REF_MASK.png render the
 same characters (their meshes only: other objects are hidden, lights kept) with a transparent
 film, by default through the pose camera at the first pose frame and the pose size (what the
@@ -135,6 +141,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--mask-mode", choices=MASK_MODES, default=None,
                         help="--mask-out, --reference-mask-out: animation (driving mask on black, reference mask "
                              "on white; default) or replacement (the other way round)")
+    parser.add_argument("--driving", choices=("skeleton", "mesh"), default=None,
+                        help="--blend: what the pose video shows: the SCAIL skeleton (default) or the characters' own "
+                             "meshes, flat-shaded grey on black, for SCAIL-2 mesh driving (see below)")
     parser.add_argument("--reference-out", metavar="REF.png",
                         help="--blend: also render the SCAIL-2 reference image of the characters (see below)")
     parser.add_argument("--reference-mask-out", metavar="REF_MASK.png",
@@ -225,7 +234,7 @@ def load_motion_file(path: str):
 def run(args: argparse.Namespace) -> int:
     if args.blend:
         return run_blend(args)
-    for flag in ("character", "camera", "frame_range", "framing", "bonemap", "reference_out"):
+    for flag in ("character", "camera", "frame_range", "framing", "bonemap", "reference_out", "driving"):
         if getattr(args, flag):
             raise InputError(f"--{flag.replace('_', '-')} applies to --blend only; a motion file has its own camera and frames")
     from ..motion.pose_video import frame_motion, write_pose_video
@@ -265,7 +274,7 @@ def run_blend(args: argparse.Namespace) -> int:
                "frame_range": args.frame_range, "size": args.size, "framing": args.framing or "sensor",
                "fps": args.fps or 16.0, "frames_dir": args.frames_dir, "joints_out": args.joints_out,
                "scheme": args.palette, "renderer": args.renderer, "overwrite": args.overwrite,
-               "mask_out": args.mask_out, "mask_mode": mode}
+               "mask_out": args.mask_out, "mask_mode": mode, "driving": args.driving or "skeleton"}
     plan, files = render_blend_file(args.blend, args.out, report=lambda line: print(line, file=sys.stderr), **options)
     views = write_blend_reference(args, plan, files, mode) if args.reference_out else []
     report(files, plan.size, options["fps"], args.mask_out, mode)

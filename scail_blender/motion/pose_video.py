@@ -168,26 +168,30 @@ def write_pose_video(motion: Motion, out: str | os.PathLike, *, frames_dir: str 
                       strip: tuple[Path, float, Sequence[int]] | None = None, scheme: str = "preview",
                       renderer: str = "auto", progress: ProgressCallback = no_progress,
                       cancel: threading.Event | None = None, mask_out: str | os.PathLike | None = None,
-                      mask_mode: str = "animation", mask_labels: Collection[np.ndarray] | None = None) -> PoseFiles:
+                      mask_mode: str = "animation", mask_labels: Collection[np.ndarray] | None = None,
+                      driving_frames: Collection[np.ndarray] | None = None) -> PoseFiles:
     """Render a framed motion (see ``frame_motion``) to ``out`` as H.264 at the motion's fps.
 
     ``strip`` adds a copy at the scene's rate (see ``outputs.write_pose_files``); ``joints_out``
     receives the framed motion itself; ``mask_out`` the SCAIL-2 driving mask (``mask_frames``,
     ``mask_mode`` "animation" or "replacement") with the pose video's frames, size and rate,
     encoded losslessly so every pixel decodes to its exact colour; ``mask_labels`` are the
-    silhouettes a scene render drew from meshes (see ``mask_frames``). All of them are written, or
+    silhouettes a scene render drew from meshes (see ``mask_frames``); ``driving_frames``, one
+    per pose frame, are written as the video instead of the skeleton render (a scene's mesh
+    driving render, drawn with the mask labels). All of them are written, or
     none. The paths must have passed ``scail_blender.outputs.check_outputs``; the result's
     ``warnings`` are for the user.
     """
     assert motion.intrinsics is not None and motion.image_size is not None, "call frame_motion first"
     if mask_out is None:
-        return _write_pose_video(motion, out, frames_dir, joints_out, strip, scheme, renderer, progress, cancel, None)
+        return _write_pose_video(motion, out, frames_dir, joints_out, strip, scheme, renderer, progress, cancel, None,
+                                 driving_frames)
     background(mask_mode, "driving")  # refuse an unknown mode before any file is started
     masks = mask_frames(motion, mask_mode, mask_labels)
     with ExitStack() as stack:
         writer = stack.enter_context(VideoWriter(mask_out, motion.fps, motion.image_size, lossless=True))
         files = _write_pose_video(motion, out, frames_dir, joints_out, strip, scheme, renderer, progress, cancel,
-                                  (masks, writer))
+                                  (masks, writer), driving_frames)
         try:
             stack.close()  # the mask commits last: if it cannot be put in place, the pose files go too
         except BaseException:
@@ -200,9 +204,12 @@ def write_pose_video(motion: Motion, out: str | os.PathLike, *, frames_dir: str 
 
 def _write_pose_video(motion: Motion, out, frames_dir, joints_out, strip, scheme: str, renderer: str,
                       progress: ProgressCallback, cancel: threading.Event | None,
-                      masks: tuple[Iterator[np.ndarray], VideoWriter] | None) -> PoseFiles:
+                      masks: tuple[Iterator[np.ndarray], VideoWriter] | None,
+                      driving_frames: Collection[np.ndarray] | None = None) -> PoseFiles:
     warnings = check_drawable(motion)
-    frames = motion_frames(motion, scheme, renderer)
+    if driving_frames is not None and len(driving_frames) != motion.frames:
+        raise InputError(f"the driving video has {len(driving_frames)} frames but the clip {motion.frames} frames")
+    frames = motion_frames(motion, scheme, renderer) if driving_frames is None else iter(driving_frames)
     if masks is not None:
         frames = _writing_masks(frames, *masks)
     target = Path(frames_dir) if frames_dir else None

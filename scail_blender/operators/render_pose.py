@@ -1,6 +1,7 @@
 """Render Pose Video and Preview Frame: thin operators over ``scene_render``; a render started
 from the panel is a row of the job board (cancelled there like any job). With Also SCAIL-2 Mask
-the same render writes the driving mask beside the pose video and puts it in Pose Mask."""
+the same render writes the driving mask beside the pose video and puts it in Pose Mask; Driving
+Mesh draws the characters' meshes instead of their skeletons."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def plan_from_panel(context: bpy.types.Context):
                             framing=settings.framing, fps=settings.fps, add_strip=settings.add_strip, overwrite=True,
                             frames_dir=video.with_suffix("") if settings.write_frames else None,
                             mask_out=default_mask_path(video) if settings.write_mask else None,
-                            mask_mode=settings.mask_mode)
+                            mask_mode=settings.mask_mode, driving=settings.driving)
     plan.set_panel_mask = True
     return plan
 

@@ -26,9 +26,9 @@ class LabelWorker:
     """Runs ``total`` frame jobs in order in one thread; iterating yields their label frames,
     waiting for each. A job's error is raised to the next ``put`` and to the iterating reader."""
 
-    def __init__(self, size: tuple[int, int], total: int) -> None:
+    def __init__(self, size: tuple[int, int], total: int, layers: int = 1) -> None:
         self.total = int(total)
-        self._frames = LabelFrames(size)
+        self._frames = LabelFrames(size, layers)
         self._jobs: queue.Queue = queue.Queue(maxsize=BACKLOG)
         self._changed = threading.Condition()
         self._error: BaseException | None = None
@@ -93,3 +93,23 @@ class LabelWorker:
             if len(self._frames) <= index:
                 raise Cancelled("The mask was cancelled; nothing was written.")
             yield self._frames.frame(index)
+
+    def layer(self, index: int) -> Layer:
+        """One layer of every frame (the worker made with ``layers`` above 1), read on its own:
+        the mask and the mesh driving video each take theirs from the same frames."""
+        return Layer(self, index)
+
+
+class Layer:
+    """``LabelWorker.layer``: a sized, re-iterable stream of one layer of the worker's frames."""
+
+    def __init__(self, worker: LabelWorker, index: int) -> None:
+        self.worker = worker
+        self.index = index
+
+    def __len__(self) -> int:
+        return len(self.worker)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for frame in self.worker:
+            yield frame[self.index]

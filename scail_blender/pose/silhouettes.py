@@ -65,12 +65,45 @@ def triangle_depth(triangles: np.ndarray, intrinsics: Intrinsics, size: tuple[in
     """The z-buffer ``[H, W]`` float64 of ``triangles`` ``[N, 3, 3]`` (camera space): per pixel
     the camera z of the nearest surface at its centre, inf where no triangle covers it."""
     height, width = (int(s) for s in size)
+    depth = np.full(height * width, np.inf)
+    for pix, pz, _ in _fragments(triangles, intrinsics, size, near, far):
+        np.minimum.at(depth, pix, pz)
+    return depth.reshape(height, width)
+
+
+def triangle_shading(triangles: np.ndarray, intrinsics: Intrinsics, size: tuple[int, int],
+                     near: float, far: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
+    """The z-buffer of ``triangles`` (as ``triangle_depth``) and, per pixel, the flat shade in
+    [0, 1] of the triangle that shows there: |cos| of the angle between its normal and the ray
+    to its centre (1 facing the camera, 0 edge-on; a mesh's winding does not matter), NaN where
+    no triangle covers the pixel. Mesh driving videos are drawn from it; a second pass over the
+    same fragments finds the triangle whose depth won, so the cost is two rasterisations."""
+    height, width = (int(s) for s in size)
+    depth = triangle_depth(triangles, intrinsics, size, near, far).reshape(-1)
+    shade = np.full(height * width, np.nan)
+    tris = clip_near(triangles, near)
+    if len(tris):
+        normal = np.cross(tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0])
+        centre = tris.mean(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):  # degenerate triangles never cover a pixel
+            cosine = np.abs((normal * centre).sum(axis=1)) / (np.linalg.norm(normal, axis=1)
+                                                              * np.linalg.norm(centre, axis=1))
+        for pix, pz, tri in _fragments(triangles, intrinsics, size, near, far):
+            won = pz == depth[pix]  # the same float from the same fragment: exact
+            shade[pix[won]] = cosine[tri[won]]
+    return depth.reshape(height, width), shade.reshape(height, width)
+
+
+def _fragments(triangles: np.ndarray, intrinsics: Intrinsics, size: tuple[int, int], near: float,
+               far: float) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Every covered pixel centre of the triangles clipped at ``near``, in chunks: flat pixel
+    index, camera z there (within ``far``) and the clipped triangle's index."""
+    height, width = (int(s) for s in size)
     if not near > 0:
         raise InputError(f"the near clipping distance must be positive, got {near}")
-    depth = np.full(height * width, np.inf)
     tris = clip_near(triangles, near)
     if not len(tris):
-        return depth.reshape(height, width)
+        return
     z = tris[..., 2]
     x = intrinsics.fx * tris[..., 0] / z + intrinsics.cx
     y = intrinsics.fy * tris[..., 1] / z + intrinsics.cy
@@ -86,8 +119,7 @@ def triangle_depth(triangles: np.ndarray, intrinsics: Intrinsics, size: tuple[in
     with np.errstate(divide="ignore", invalid="ignore"):  # dropped (zero-area) triangles only
         slopes = 1.0 / (z * np.abs(area)[:, None])
     for tri, px0, pw, py0, ph in pieces:
-        _cover(depth, width, edges[tri], slopes[tri], px0, pw, py0, ph, far)
-    return depth.reshape(height, width)
+        yield _cover(width, tri, edges[tri], slopes[tri], px0, pw, py0, ph, far)
 
 
 def _pieces(index: np.ndarray, x0, x1, y0, y1):
@@ -132,11 +164,12 @@ def _edges(x: np.ndarray, y: np.ndarray, area: np.ndarray) -> np.ndarray:
     return out
 
 
-def _cover(depth: np.ndarray, width: int, edges: np.ndarray, slopes: np.ndarray, px0: np.ndarray,
-           pw: np.ndarray, py0: np.ndarray, ph: np.ndarray, far: float) -> None:
-    """Test every pixel centre of the given boxes against its triangle and keep the nearest z;
-    ``slopes`` are each corner's 1/z over |area|, so 1/z at a pixel is their sum weighted by
-    the edge functions."""
+def _cover(width: int, tri: np.ndarray, edges: np.ndarray, slopes: np.ndarray, px0: np.ndarray,
+           pw: np.ndarray, py0: np.ndarray, ph: np.ndarray, far: float
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Test every pixel centre of the given boxes against its triangle: the covered pixels, their
+    z and triangle (``tri``'s entry); ``slopes`` are each corner's 1/z over |area|, so 1/z at a
+    pixel is their sum weighted by the edge functions."""
     counts = pw * ph
     owner = np.repeat(np.arange(len(counts)), counts)
     local = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
@@ -149,7 +182,7 @@ def _cover(depth: np.ndarray, width: int, edges: np.ndarray, slopes: np.ndarray,
     pz = 1.0 / (values[inside] * slopes[owner[inside]]).sum(axis=1)
     pix = (py * width + px)[inside]
     near_enough = pz <= far
-    np.minimum.at(depth, pix[near_enough], pz[near_enough])
+    return pix[near_enough], pz[near_enough], tri[owner[inside]][near_enough]
 
 
 def capsule_depth(joints: np.ndarray, intrinsics: Intrinsics, size: tuple[int, int],
@@ -179,24 +212,56 @@ def nearest_person(depths: Sequence[np.ndarray], size: tuple[int, int]) -> np.nd
     return np.where(np.isfinite(stack.min(axis=0)), nearest, -1).astype(np.int32)
 
 
+def mesh_grey(labels: np.ndarray, shade: np.ndarray) -> np.ndarray:
+    """The mesh driving frame's grey ``[H, W]`` uint8 from a frame's person ``labels`` and the flat
+    ``shade`` (0..1, NaN for a capsule stand-in) of the surface each pixel shows: light grey
+    meshes on black, darker where a face turns away (never black, so a body never merges with
+    the background); a character without a mesh is its capsule silhouette in mid grey."""
+    level = np.where(np.isnan(shade), 0.5, np.clip(shade, 0.0, 1.0))
+    grey = np.where(labels >= 0, np.rint(MESH_DARKEST + (MESH_LIGHTEST - MESH_DARKEST) * level), 0)
+    return grey.astype(np.uint8)
+
+
+class GreyFrames:
+    """The RGB frames ``[H, W, 3]`` of a stream of mesh greys (``mesh_grey``), sized like it."""
+
+    def __init__(self, greys) -> None:
+        self.greys = greys
+
+    def __len__(self) -> int:
+        return len(self.greys)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for grey in self.greys:
+            yield np.repeat(np.asarray(grey, np.uint8)[..., None], 3, axis=2)
+
+
+# The grey levels of a surface edge-on and facing the camera in a mesh driving video.
+MESH_DARKEST, MESH_LIGHTEST = 48, 235
+
+
 class LabelFrames:
     """A clip's per-pixel person labels, kept compressed while the scene is read (a label frame
-    is mostly background, so a long clip costs little memory) and streamed back in order."""
+    is mostly background, so a long clip costs little memory) and streamed back in order. With
+    ``layers`` above 1 each frame is ``[layers, H, W]`` (labels and what else a pixel carries,
+    as int16), and ``layer(i)`` streams one of them."""
 
-    def __init__(self, size: tuple[int, int]) -> None:
+    def __init__(self, size: tuple[int, int], layers: int = 1) -> None:
         self.size = (int(size[0]), int(size[1]))
+        self.shape = self.size if layers == 1 else (int(layers), *self.size)
         self._frames: list[bytes] = []
 
     def append(self, labels: np.ndarray) -> None:
-        if labels.shape != self.size:
-            raise InputError(f"a label frame is {labels.shape[0]}x{labels.shape[1]}, the clip {self.size[0]}x{self.size[1]}")
+        if labels.shape != self.shape:
+            raise InputError(f"a label frame is {'x'.join(map(str, labels.shape))}, the clip "
+                             f"{'x'.join(map(str, self.shape))}")
         self._frames.append(zlib.compress(np.ascontiguousarray(labels, np.int16).tobytes(), 1))
 
     def __len__(self) -> int:
         return len(self._frames)
 
     def frame(self, index: int) -> np.ndarray:
-        return np.frombuffer(zlib.decompress(self._frames[index]), np.int16).reshape(self.size).astype(np.int32)
+        return np.frombuffer(zlib.decompress(self._frames[index]), np.int16).reshape(self.shape).astype(np.int32)
 
     def __iter__(self) -> Iterator[np.ndarray]:
         for index in range(len(self._frames)):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from scail_blender.media import video
@@ -62,12 +63,12 @@ def test_panels_draw_existing_properties_and_operators() -> None:
     assert characters.count("label") > 24, "the bone map of the Rigify rig should be listed"
     camera = drawn["SCAIL_PT_camera_output"]
     assert {"prop width", "prop height", "prop fps", "op scail.camera_from_view", "prop write_mask",
-            "prop mask_mode"} <= set(camera)
+            "prop mask_mode", "prop driving"} <= set(camera)
     reference = set(drawn["SCAIL_PT_reference"])
     assert {"id reference_image", "prop prompt", "prop negative_prompt", "prop steps", "prop cfg", "prop shift",
             "prop seed", "prop pose_source", "id reference_mask", "prop pose_mask", "op scail.generate",
             "menu scail.sampler_preset", "list loras", "op scail.lora_add", "op scail.lora_remove",
-            "op scail.lora_move"} <= reference
+            "op scail.lora_move", "search pose_strip", "prop black_out"} <= reference
     scail2 = set(drawn["SCAIL_PT_scail2"])
     assert {"prop mode", "prop reference_engine", "prop reference_frame_source", "prop reference_frame",
             "prop reference_camera", "prop view_front", "prop view_side", "prop view_back", "prop use",
@@ -106,9 +107,12 @@ def test_a_pose_render_on_the_board_steps_reports_progress_and_cancels(tmp_path:
 
 
 
-@pytest.mark.parametrize("mode", ["animation", "replacement"])
-def test_render_operator_writes_the_mask_and_fills_pose_mask(tmp_path: Path, mode: str) -> None:
-    result = run_script(SCRIPTS / "render_operator_mask.py", {"blend": str(tmp_path / "shot.blend"), "mode": mode})
+@pytest.mark.parametrize(("mode", "driving"), [("animation", "skeleton"), ("replacement", "mesh")])
+def test_render_operator_writes_the_mask_and_fills_pose_mask(tmp_path: Path, mode: str, driving: str) -> None:
+    """The panel's render with Also SCAIL-2 Mask, and its Driving choice: a skeleton in colours
+    or the character grey (mesh driving)."""
+    result = run_script(SCRIPTS / "render_operator_mask.py", {"blend": str(tmp_path / "shot.blend"), "mode": mode,
+                                                              "driving": driving})
     assert result["result"] == ["FINISHED"]
     assert result["pose_mask"] == "//shot_Scene_pose_mask.mp4"  # relative, like the strip
     mask = Path(result["pose_mask_abs"])
@@ -119,6 +123,9 @@ def test_render_operator_writes_the_mask_and_fills_pose_mask(tmp_path: Path, mod
     first = next(video.read_video(mask))
     background = (0, 0, 0) if mode == "animation" else (255, 255, 255)
     assert {tuple(int(v) for v in c) for c in first.reshape(-1, 3)} == {background, PALETTE[0]}
+    frame = next(video.read_video(tmp_path / "shot_Scene_pose.mp4")).astype(int)
+    colour = np.abs(frame - frame.mean(axis=-1, keepdims=True)).max()
+    assert (colour <= 12) == (driving == "mesh") and frame.max() > 100
 
 
 def test_the_lora_list_and_preset_menu_make_the_jobs_stack(tmp_path: Path) -> None:
@@ -130,7 +137,7 @@ def test_the_lora_list_and_preset_menu_make_the_jobs_stack(tmp_path: Path) -> No
 
     from scail_blender.media.video import write_video
 
-    from tests.server.test_inputs import write_lora
+    from tests.support.loras import write_lora
 
     write_video([np.zeros((64, 64, 3), np.uint8)] * 5, tmp_path / "pose.mp4", 16)
     Image.new("RGB", (64, 64)).save(tmp_path / "ref.png")

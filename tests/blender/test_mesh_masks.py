@@ -116,20 +116,46 @@ def test_two_crossing_characters_rigify_and_mixamo(tmp_path: Path) -> None:
 
 def test_command_line_renders_the_same_mesh_mask(tmp_path: Path) -> None:
     """`scail render-pose --blend` (bpy 5.0.1, as it asks for) on the saved scene: the same mask,
-    frame for frame, as the scene's own render."""
+    frame for frame, as the scene's own render, also with `--driving mesh` (then the pose video
+    is grey meshes)."""
     blend = tmp_path / "two.blend"
     result = run_script(SCRIPTS / "mesh_mask_scene.py", {"out_dir": str(tmp_path), "case": "two",
                                                          "mode": "replacement", "blend": str(blend)})
     cli = tmp_path / "cli"
     proc = subprocess.run([sys.executable, "-m", "scail_blender.cli", "render-pose", "--blend", str(blend),
                            "--size", "192x320", "--out", str(cli / "pose.mp4"), "--mask-out", str(cli / "mask.mp4"),
-                           "--mask-mode", "replacement"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+                           "--mask-mode", "replacement", "--driving", "mesh"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "replacement driving mask" in proc.stdout
     ours, theirs = list(video.read_video(cli / "mask.mp4")), list(video.read_video(result["mask"]))
     assert len(ours) == 5 and all(np.array_equal(a, b) for a, b in zip(ours, theirs, strict=True))
     assert (ours[0] == (255, 255, 255)).all(axis=-1).mean() > 0.5
+    pose = next(iter(video.read_video(cli / "pose.mp4"))).astype(int)
+    assert np.abs(pose - pose.mean(axis=-1, keepdims=True)).max() <= 12 and (pose > 100).any()
 
 
 def test_three_characters_one_without_mesh_portrait_replacement(tmp_path: Path) -> None:
     check_mesh_mask(tmp_path, "three", "replacement")
+
+
+def test_mesh_driving_video_draws_the_masks_silhouettes_flat_shaded(tmp_path: Path) -> None:
+    """`driving="mesh"`: the pose video is the characters' meshes, grey on black, on exactly the
+    pixels the mask gives them (the mask itself unchanged from a skeleton render's), one flat grey
+    per face, in the skeleton render's frames, size and rate."""
+    result = run_script(SCRIPTS / "mesh_mask_scene.py", {"out_dir": str(tmp_path), "case": "three",
+                                                         "mode": "animation", "driving": "mesh"})
+    mesh, skeleton = video.probe_video(result["pose"]), video.probe_video(result["skeleton_pose"])
+    assert (mesh.frames, mesh.width, mesh.height, mesh.fps) == (skeleton.frames, skeleton.width, skeleton.height,
+                                                                 skeleton.fps)
+    masks = list(video.read_video(result["mask"]))
+    assert all(np.array_equal(a, b) for a, b in zip(masks, video.read_video(result["skeleton_mask"]), strict=True))
+    for t, (frame, mask, bones) in enumerate(zip(video.read_video(result["pose"]), masks,
+                                                 video.read_video(result["skeleton_pose"]), strict=True)):
+        people = mask.any(axis=-1)
+        grey = frame.astype(int).mean(axis=-1)
+        # H.264 (yuv420, lossy) blurs edges by a pixel or so: compare the lit area, not every pixel.
+        assert iou(grey > 24, people) >= 0.95, f"frame {t}"
+        assert np.abs(frame.astype(int) - grey[..., None]).max() <= 12, f"frame {t}: not grey"
+        levels = np.unique(np.round(grey[people & (grey > 40)] / 16))
+        assert len(levels) >= 4, f"frame {t}: flat shading shows only {levels * 16}"
+        assert iou(bones.any(axis=-1), people) < 0.9, f"frame {t}: the mesh video looks like the skeleton"

@@ -55,6 +55,8 @@ def test_mask_out_writes_the_driving_mask(tmp_path: Path, mode: str | None, bg: 
     (["--mask-out", "m.mp4", "--mask-mode", "e2e"], "invalid choice: 'e2e'"),
     (["--mask-mode", "replacement"], "give --mask-out MASK.mp4 too"),
     (["--mask-out", "pose.mp4"], "--mask-out"),
+    (["--driving", "mesh"], "--driving applies to --blend only"),
+    (["--driving", "bones"], "invalid choice: 'bones'"),
 ])
 def test_bad_mask_options_are_refused(tmp_path: Path, args: list[str], message: str,
                                       capsys: pytest.CaptureFixture) -> None:

@@ -75,3 +75,23 @@ def test_stop_ends_a_waiting_reader() -> None:
     worker.stop()
     reader.join(timeout=30)
     assert not reader.is_alive() and len(result) == 1
+
+
+def test_two_readers_each_stream_their_layer_of_the_same_frames() -> None:
+    """Mesh driving: the mask and the driving video read the labels and the greys of one worker,
+    each at its own pace, while the frames are still being made."""
+    worker = LabelWorker(SIZE, 3, layers=2)
+    labels, greys = worker.layer(0), worker.layer(1)
+    out: dict[int, list[np.ndarray]] = {0: [], 1: []}
+    readers = [threading.Thread(target=lambda k=k, layer=layer: out[k].extend(layer))
+               for k, layer in enumerate((labels, greys))]
+    for reader in readers:
+        reader.start()
+    for k in range(3):
+        worker.put(lambda k=k: np.stack([frame(k), frame(k) + 100]))
+    worker.finish()
+    for reader in readers:
+        reader.join(timeout=30)
+    assert len(labels) == len(greys) == 3
+    assert all(np.array_equal(a, frame(k)) for k, a in enumerate(out[0]))
+    assert all(np.array_equal(a, frame(k) + 100) for k, a in enumerate(out[1]))

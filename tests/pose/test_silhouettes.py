@@ -146,3 +146,50 @@ def test_shared_edges_through_pixel_centres_leave_no_cracks() -> None:
             tris += [(a, b, c), (b, a, e)]
     covered = np.isfinite(triangle_depth(np.array(tris), intr, (H, W), near=1.0))
     assert covered[1:H - 1, 1:W - 1].all()
+
+
+def ray_cast_all(tris: np.ndarray, near: float) -> np.ndarray:
+    """``[N, H, W]``: per triangle the z of its hit at each pixel centre (inf where it misses)."""
+    return np.stack([ray_cast(tri[None], near) for tri in tris])
+
+
+def test_flat_shading_is_the_cosine_of_the_triangle_that_shows() -> None:
+    """Mesh driving: each pixel gets |cos| between the normal and the view ray to the centre of
+    the triangle the ray caster finds nearest there (pixels where two surfaces are within 1e-6
+    of each other in depth, i.e. crossing lines, are left out: either may win)."""
+    rng = np.random.default_rng(5)
+    tris = random_triangles(rng, 30)
+    depth, shade = silhouettes.triangle_shading(tris, INTR, (H, W), near=100.0)
+    np.testing.assert_array_equal(depth, triangle_depth(tris, INTR, (H, W), near=100.0))
+    assert np.array_equal(np.isnan(shade), np.isinf(depth))
+    hits = ray_cast_all(tris, 100.0)
+    order = np.sort(hits, axis=0)
+    clear = np.isfinite(order[0]) & (order[1] > order[0] * (1 + 1e-6))
+    assert clear.sum() > H * W // 5
+    normal = np.cross(tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0])
+    centre = tris.mean(axis=1)
+    cosine = np.abs((normal * centre).sum(1)) / np.linalg.norm(normal, axis=1) / np.linalg.norm(centre, axis=1)
+    expected = cosine[np.argmin(hits, axis=0)]
+    np.testing.assert_allclose(shade[clear], expected[clear], rtol=1e-9)
+    assert np.ptp(shade[clear]) > 0.3, "the triangles should face the camera at many angles"
+
+
+def test_mesh_grey_levels() -> None:
+    """Facing the camera is the lightest grey, edge-on the darkest (never black), nobody black,
+    a capsule stand-in (NaN shade) mid grey."""
+    labels = np.array([[0, 1, -1, 2]])
+    shade = np.array([[1.0, 0.0, 0.7, np.nan]])
+    grey = silhouettes.mesh_grey(labels, shade)
+    mid = round((silhouettes.MESH_DARKEST + silhouettes.MESH_LIGHTEST) / 2)
+    assert grey.tolist() == [[silhouettes.MESH_LIGHTEST, silhouettes.MESH_DARKEST, 0, mid]]
+    frames = list(silhouettes.GreyFrames([grey, grey]))
+    assert len(frames) == 2 and frames[0].shape == (1, 4, 3) and (frames[0] == grey[..., None]).all()
+
+
+def test_layered_label_frames_stream_each_layer() -> None:
+    store = LabelFrames((H, W), layers=2)
+    frame = np.stack([np.full((H, W), 1), np.full((H, W), 200)])
+    store.append(frame)
+    assert np.array_equal(store.frame(0), frame)
+    with pytest.raises(InputError, match="label frame is 48x64"):
+        store.append(frame[0])

@@ -24,7 +24,7 @@ from scail_blender.jobs.status import JobStatus
 from tools.ray_head import local_head
 
 from .conftest import ROOT, Server, a_job, child_env, running_server
-from .test_inputs import write_lora
+from tests.support.loras import write_lora
 
 pytest.importorskip("ray")
 

@@ -21,6 +21,7 @@ from scail_blender.errors import InputError, ServerError, VideoError
 from scail_blender.media.video import ffmpeg_exe, probe_header
 
 from tests.support import ROOT
+from tests.support.loras import write_lora
 from tests.support.media import write_job_media
 from .conftest import TOKEN, Server, a_job, child_env, free_port, running_server
 
@@ -29,23 +30,6 @@ BOUNDARY = "scailtestboundary"
 WAIT = 120
 # The server below takes 32x32 jobs of 5 frames (5120 pixel-frames), not 64x64 ones (20480).
 MAX_PIXELS_FRAMES = 20000
-
-
-def write_lora(path: Path, layout: str = "kohya") -> Path:
-    """A LoRA for the tiny checkpoint's first block as a real safetensors file: kohya keys, or
-    diffusers/PEFT ones (``peft``) on another layer."""
-    import torch
-    from safetensors.torch import save_file
-
-    g = torch.Generator().manual_seed(0)
-    if layout == "peft":
-        save_file({"diffusion_model.blocks.0.ffn.0.lora_A.weight": torch.randn(4, 256, generator=g),
-                   "diffusion_model.blocks.0.ffn.0.lora_B.weight": torch.randn(512, 4, generator=g) * 0.01}, str(path))
-        return path
-    save_file({"lora_unet_blocks_0_self_attn_q.lora_down.weight": torch.randn(4, 256, generator=g),
-               "lora_unet_blocks_0_self_attn_q.lora_up.weight": torch.randn(256, 4, generator=g) * 0.01,
-               "lora_unet_blocks_0_self_attn_q.alpha": torch.tensor(4.0)}, str(path))
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,9 @@ a Mixamo-style one named mixamorig:* with an armature-parented body; landscape c
 The near character walks left to right, the far one right to left, so they overlap half way
 and have swapped sides by the last frame; the far one carries a board in front of the near one.
 
-Parameters: ``out_dir``, ``case``, ``mode``, optional ``blend`` (save the scene there first).
+Parameters: ``out_dir``, ``case``, ``mode``, optional ``blend`` (save the scene there first),
+optional ``driving`` "mesh" (the pose video drawn from the meshes; a skeleton render with its
+mask goes to ``skeleton/`` beside it, and Cycles is not run).
 """
 
 from pathlib import Path
@@ -122,9 +124,16 @@ scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_pe
 
 if p.get("blend"):  # the scene as a file, for `scail render-pose --blend`
     bpy.ops.wm.save_as_mainfile(filepath=p["blend"])
+driving = p.get("driving", "skeleton")
 plan = plan_pose_render(scene, out / "pose.mp4", size=size, fps=16, add_strip=False, joints_out=out / "joints.npz",
-                        mask_out=out / "mask.mp4", mask_mode=p["mode"])
+                        mask_out=out / "mask.mp4", mask_mode=p["mode"], driving=driving)
 files = render_pose_video(plan)
+if driving == "mesh":
+    skeleton_plan = plan_pose_render(scene, out / "skeleton" / "pose.mp4", size=size, fps=16, add_strip=False,
+                                     mask_out=out / "skeleton" / "mask.mp4", mask_mode=p["mode"])
+    render_pose_video(skeleton_plan)
+    emit({"frames": files.frames, "pose": str(files.video), "mask": str(files.mask),  # ends the script
+          "skeleton_pose": str(out / "skeleton" / "pose.mp4"), "skeleton_mask": str(out / "skeleton" / "mask.mp4")})
 names = [c.obj.name for c in plan.characters]
 for index, name in enumerate(names):
     for obj in bodies.get(name, []):

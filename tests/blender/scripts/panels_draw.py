@@ -95,6 +95,8 @@ scene.scail.size_preset = "CUSTOM"
 scene.scail.use_scene_range = False
 scene.scail.mask_source, scene.scail.reference_frame_source = "mask_image", "CUSTOM"
 scene.scail.extra_references.add().view = "side"
+scene.scail.pose_source = "STRIP"  # the strip search: the Sequencer's "sequences" on 4.2-4.3, "strips" after
+scene.sequence_editor_create()
 placement = board.Placement(blend="", scene=scene.name, frame_start=1, channel=1, scene_fps=24.0, prompt="p", seed=1)
 server = backends.server("http://127.0.0.1:9", None)
 for record in (board.JobRecord(key="a", kind="generate", backend=server, job_id="a", placement=placement, label="seed 1: p",

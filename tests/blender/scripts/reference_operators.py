@@ -15,7 +15,6 @@ from scail_blender.blender import generate
 from scail_blender.blender.compat import strips
 from scail_blender.blender import reference_panel as panel
 from scail_blender.blender.scene_render import plan_pose_render, render_pose_video
-from scail_blender.commands.render_pose import write_blend_mask
 from scail_blender.errors import ScailError
 
 from tests.blender.scripts.common import bodies_scene, emit, params
@@ -46,9 +45,8 @@ settings.size_preset, settings.height, settings.width = "CUSTOM", 64, 96
 settings.use_scene_range, settings.frame_start, settings.frame_end = False, 1, 5
 # The pose video (its strip in the Sequencer, as the panel puts it) and its driving mask.
 plan = plan_pose_render(scene, folder / "pose.mp4", frame_range=(1, 5), size=(64, 96), add_strip=True,
-                        joints_out=folder / "joints.npz")
+                        joints_out=folder / "joints.npz", mask_out=folder / "mask.mp4")
 files = render_pose_video(plan)
-write_blend_mask(files, str(folder / "joints.npz"), str(folder / "mask.mp4"), "animation", None)
 out = {"render_reference": list(bpy.ops.scail.render_reference())}
 out["reference_image"] = bpy.path.abspath(settings.reference_image.filepath)
 out["reference_mask"] = bpy.path.abspath(settings.reference_mask.filepath)

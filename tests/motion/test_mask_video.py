@@ -124,3 +124,40 @@ def test_given_labels_are_painted_and_must_cover_the_clip(crossing: Motion, tmp_
         write_pose_video(crossing, tmp_path / "again.mp4", mask_out=tmp_path / "again_mask.mp4",
                          mask_labels=labels[:2], renderer="numpy")
     assert not (tmp_path / "again.mp4").exists() and not (tmp_path / "again_mask.mp4").exists()
+
+
+# SCAIL-Pose TrackSam3's DEFAULT_PALETTE_BGR read as RGB (= ComfyUI's SCAIL2ColoredMask palette).
+OFFICIAL_PALETTE = [(0, 0, 255), (255, 0, 0), (0, 255, 0), (255, 0, 255), (0, 255, 255), (255, 255, 0)]
+
+
+def official_masks(labels: list[np.ndarray], mode: str) -> list[np.ndarray]:
+    """The masks drawn as the official tools draw them, written out independently of pose/identity.py:
+    each person's binary mask filled flat with palette[rank % 6], ranked left to right by the centre
+    of the person's box in the first frame, on black (animation driving) or white (replacement)."""
+    people = sorted({int(p) for p in np.unique(labels[0]) if p >= 0}, key=lambda p: centre_x(labels[0], p))
+    background = 0 if mode == "animation" else 255
+    frames = []
+    for frame in labels:
+        canvas = np.full((*frame.shape, 3), background, np.uint8)
+        for rank, person in enumerate(people):
+            canvas[frame == person] = OFFICIAL_PALETTE[rank % 6]
+        frames.append(canvas)
+    return frames
+
+
+@pytest.mark.parametrize("mode", ["animation", "replacement"])
+def test_mask_latent_equals_the_official_drawing(crossing: Motion, tmp_path: Path, mode: str) -> None:
+    """The 28-channel latent the model computes from our mask file equals the one it computes from
+    the same silhouettes drawn the official way, in both modes (the issue's parity condition)."""
+    labels = capsule_people(crossing)
+    mask = tmp_path / "mask.mp4"
+    write_pose_video(crossing, tmp_path / "pose.mp4", mask_out=mask, mask_mode=mode, mask_labels=labels,
+                     renderer="numpy")
+
+    def latent(frames: list[np.ndarray]) -> torch.Tensor:
+        x = (torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float() - 127.5) / 127.5
+        return colour_mask_latent(halve(x), (H // 16, W // 16))
+
+    ours, official = latent(list(video.read_video(mask))), latent(official_masks(labels, mode))
+    assert torch.equal(ours, official)
+    assert all(ours[MASK_COLOURS.index(c)].sum() > 0 for c in [(0, 0, 1), (1, 0, 0)])  # blue and red cells

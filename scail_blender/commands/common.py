@@ -150,7 +150,7 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", choices=tuple(PRESETS), default="default",
                         help="sampler preset: fills " + ", ".join(PRESET_SETTINGS) + " (a flag of its own still "
                              "wins); distill is for the step-distillation LoRA (default %(default)s)")
-    groups = {"sampling": parser, "speed": parser.add_argument_group("speed modes (all off by default)")}
+    groups = {"sampling": parser, "speed": parser.add_argument_group("speed modes (off by default, but compile: auto)")}
     hints = typing.get_type_hints(JobSettings)
     for name, f in setting_fields().items():
         if name not in OWN_FLAGS:

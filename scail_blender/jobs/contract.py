@@ -124,7 +124,7 @@ class JobSettings:
                                             "one has the mask embedding)", label="Variant")
     mode: Mode = setting("animation", "SCAIL-2: animate the reference, or replace the person of the driving video",
                          label="Mode")
-    # Speed modes, all off by default (README "Speed modes").
+    # Speed modes, all off by default but compile "auto" (README "Speed modes").
     precision: Precision = setting("bf16", "fp8: e4m3 linears in the DiT blocks, half the weight memory",
                                    label="Precision", group="speed")
     attention: Attention = setting("auto", "auto: exact, the fastest kernel installed (FlashAttention-4 on a Hopper "

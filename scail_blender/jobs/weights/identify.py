@@ -12,9 +12,14 @@ tokenizer) from its tensor names, with the layout and dtype it was written in. H
 - ``tokenizer.json``: its first 64 KB (a tokenizers file with T5's ``</s>`` and without the
   ``<mask>`` token of the CLIP's xlm-roberta tokenizer, which the Wan release ships too).
 
+A DiT's tensor names are checked against the whole model's (``dit_names``): a file with a tensor
+missing is refused as loading would refuse it. Refused too, by name: Wan models that are not SCAIL,
+a VAE of another latent width (Wan2.2's 48), CLIP towers of another width (ViT-L, bigG) and T5
+encoders with one shared position bias (T5 v1.1, not umT5).
+
 This runs without torch, so Blender fills its DiT menu from it when the add-on is enabled. The
 engine's loaders read the tensors themselves and check them again; a file this module accepts can
-still be refused there (damaged tensors, shapes of another size).
+still be refused there (damaged tensors, shapes of another size, quantisations it cannot read).
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ import struct
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from ..contract import VARIANT_NAMES
+from .dit_names import missing_names, wan_names
 
 # Wan-family DiTs that are not SCAIL, by the tensor ComfyUI's model_detection.py tells them by
 # (the engine's loader refuses the same models with the same table).
@@ -50,6 +58,12 @@ GGML_TYPES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 6: "Q5_0", 7: "Q5_1", 8:
               11: "Q3_K", 12: "Q4_K", 13: "Q5_K", 14: "Q6_K", 15: "Q8_K", 30: "BF16"}
 SAFETENSORS_DTYPES = {"BF16": "bf16", "F16": "fp16", "F32": "fp32", "F8_E4M3": "fp8 e4m3fn", "F8_E5M2": "fp8 e5m2",
                       "I8": "int8", "U8": "uint8"}
+# Vision towers a ComfyUI clip_vision/ folder may hold besides ViT-H/14 (1280 wide), by patch-embedding width.
+OTHER_CLIP_WIDTHS = {1024: "CLIP ViT-L/14 (clip_vision_l)", 1664: "CLIP ViT-bigG/14 (clip_vision_g)"}
+CLIP_PATCH_EMBEDDINGS = ("visual.patch_embedding.weight", "vision_model.embeddings.patch_embedding.weight",
+                         "visual.conv1.weight")
+NOT_UMT5 = ("a T5 encoder but not umT5 (one shared position bias, as T5 v1.1 and Flux's t5xxl have, not one "
+            "per layer): Wan needs umt5_xxl_*.safetensors or the release's umt5-xxl .pth")
 STORAGE_DTYPES = {"BFloat16Storage": "bf16", "HalfStorage": "fp16", "FloatStorage": "fp32",
                   "Float8_e4m3fnStorage": "fp8 e4m3fn"}
 
@@ -220,31 +234,39 @@ def _classify(path: Path, container: str, names: dict[str, tuple[int, ...]], dty
         return _dit(stripped, names, meta, container, info)
     if "encoder.conv1.weight" in stripped and "decoder.conv1.weight" in stripped and "conv2.weight" in stripped:
         z_dim = (stripped["conv2.weight"] or (16,))[0]
-        refused = "" if z_dim == 16 else f"a VAE with {z_dim} latent channels (Wan2.2's?), not Wan2.1's 16"
+        refused = "" if z_dim == 16 else (f"a VAE with {z_dim} latent channels (Wan2.2's has 48), not Wan2.1's 16: "
+                                          "use Wan2.1_VAE.pth or ComfyUI's wan_2.1_vae.safetensors")
         return FileInfo(role="vae", layout=_layout(container, "official" if container == "torch" else "ComfyUI"),
                         refused=refused, **info)
     if "token_embedding.weight" in stripped and "blocks.0.pos_embedding.embedding.weight" in stripped:
-        return FileInfo(role="t5", layout=_layout(container, "official"), **info)
+        shared = any(n.startswith("blocks.1.") for n in stripped) and "blocks.1.pos_embedding.embedding.weight" not in stripped
+        return FileInfo(role="t5", layout=_layout(container, "official"), refused=NOT_UMT5 if shared else "", **info)
     if "encoder.block.0.layer.0.SelfAttention.q.weight" in stripped:
         umt5 = "encoder.block.1.layer.0.SelfAttention.relative_attention_bias.weight" in stripped
         return FileInfo(role="t5", layout=_layout(container, "ComfyUI / transformers names"),
-                        refused="" if umt5 else "a T5 encoder but not umT5 (no per-layer position bias): "
-                                                "Wan needs umt5_xxl", **info)
+                        refused="" if umt5 else NOT_UMT5, **info)
     return _clip(stripped, container, info)
 
 
 def _clip(stripped: dict[str, tuple[int, ...]], container: str, info: dict) -> FileInfo:
     layers = {int(m.group(1)) for n in stripped
               if (m := re.match(r"(?:visual\.transformer(?:\.resblocks)?|vision_model\.encoder\.layers)\.(\d+)\.", n))}
-    if not layers:
-        return FileInfo(role="other", **info)
+    embedding = next((n for n in CLIP_PATCH_EMBEDDINGS if n in stripped), None)
+    if not layers and embedding is None:
+        sample = ", ".join(sorted(stripped)[:3]) or "no tensors"
+        return FileInfo(role="other", refused=f"not a SCAIL DiT, Wan2.1 VAE, umT5, CLIP vision H or LoRA ({sample})",
+                        **info)
+    width = (stripped[embedding] or (0,))[0] if embedding else 0
+    refused = (f"{OTHER_CLIP_WIDTHS[width]}; SCAIL needs CLIP ViT-H/14 (clip_vision_h.safetensors or the release's "
+               "open-clip .pth)") if width in OTHER_CLIP_WIDTHS else ""
     official = any(n.startswith("visual.") for n in stripped)
     # Sizes come from the shapes (tiny test files have a few layers); ViT-H/14 has 32, and a
     # ComfyUI clip_vision/ folder may also hold ViT-L or bigG towers: the finder prefers 32.
     # open_clip writes visual.transformer.resblocks.N (ComfyUI converts it on load), the Wan release
     # visual.transformer.N, transformers and ComfyUI vision_model.encoder.layers.N
     layout = "official open-clip" if official else "ComfyUI / transformers names"
-    return FileInfo(role="clip", layout=_layout(container, layout), blocks=max(layers) + 1, **info)
+    return FileInfo(role="clip", layout=_layout(container, layout), blocks=max(layers, default=-1) + 1,
+                    refused=refused, **info)
 
 
 def _dit(stripped: dict[str, tuple[int, ...]], names: dict[str, tuple[int, ...]], meta: dict, container: str,
@@ -264,8 +286,18 @@ def _dit(stripped: dict[str, tuple[int, ...]], names: dict[str, tuple[int, ...]]
         layout = "kijai fp8"
     else:
         layout = "wan-branch safetensors"
-    refused = f"this is a {other} model, not SCAIL" if other else ""
+    refused = f"this is a {other} model, not SCAIL" if other else _incomplete(stripped, variant)
     return FileInfo(role="dit", layout=layout, variant="" if other else variant, refused=refused, **info)
+
+
+def _incomplete(stripped: dict[str, tuple[int, ...]], variant: str) -> str:
+    """Why a SCAIL DiT's names are not the whole model ('' when they are), in loading's words."""
+    missing, total = missing_names(wan_names(stripped), variant)
+    if not missing:
+        return ""
+    more = f" ... and {len(missing) - 3} more" if len(missing) > 3 else ""
+    return (f"{len(missing)} missing of the {total} tensors of the {VARIANT_NAMES[variant]} DiT it looks like "
+            f"({', '.join(missing[:3])}{more}): the file is incomplete or damaged; download it again")
 
 
 def _dtype(names: dict[str, tuple[int, ...]], dtypes: dict[str, str], meta: dict) -> str:

@@ -14,6 +14,16 @@ import re
 from collections.abc import Iterable
 
 SAT_PREFIX = "model.diffusion_model."
+# Wan-family DiTs that are not SCAIL, by the tensor ComfyUI's model_detection.py tells them by
+# (the finder and the engine's loader refuse them with this one table).
+OTHER_WAN_MODELS = {
+    "vace_patch_embedding.weight": "Wan2.1 VACE",
+    "control_adapter.conv.weight": "Wan Fun camera-control",
+    "casual_audio_encoder.encoder.final_linear.weight": "Wan2.2 S2V (speech-to-video)",
+    "audio_proj.audio_proj_glob_1.layer.bias": "HuMo",
+    "face_adapter.fuser_blocks.0.k_norm.weight": "Wan2.2 Animate",
+    "patch_embedding_global.weight": "WanDancer",
+}
 
 # SAT name -> wan-branch name(s). {i} block index, {j} index inside a Sequential, {p} weight|bias.
 # Several targets mean the SAT tensor is those tensors stacked on dim 0, in this order.
@@ -96,6 +106,26 @@ def wan_names(names: Iterable[str]) -> set[str]:
             fields, targets = rule
             out.update(target.format(**fields) for target in targets)
     return out
+
+
+def is_wan_dit(names: set[str]) -> bool:
+    """Whether wan-branch names are a Wan-family DiT's (SCAIL or another), whole or not."""
+    return ("patch_embedding_pose.weight" in names or any(m in names for m in OTHER_WAN_MODELS)
+            or ("patch_embedding.weight" in names and any(n.startswith("blocks.") for n in names)))
+
+
+def scail_variant(names: set[str]) -> tuple[str, str]:
+    """("scail" or "scail2", "") for a SCAIL DiT's wan-branch names; ("", what it is instead) for
+    another Wan DiT, in words both the finder and the loader put after "this is ":
+    "a Wan2.1 VACE model (with vace_patch_embedding.weight)", "a plain Wan2.1-I2V model (no pose
+    patch embedding)"."""
+    marker = next((m for m in OTHER_WAN_MODELS if m in names), None)
+    if marker is not None:
+        return "", f"a {OTHER_WAN_MODELS[marker]} model (with {marker})"
+    if "patch_embedding_pose.weight" not in names:
+        kind = "Wan2.1-I2V" if "img_emb.proj.0.weight" in names else "Wan2.1 text-to-video"
+        return "", f"a plain {kind} model (no pose patch embedding)"
+    return ("scail2" if "patch_embedding_mask.weight" in names else "scail"), ""
 
 
 def dit_names(variant: str, num_layers: int) -> list[str]:

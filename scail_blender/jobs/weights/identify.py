@@ -33,22 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..contract import VARIANT_NAMES
-from .dit_names import missing_names, wan_names
+from .dit_names import SAT_PREFIX, is_wan_dit, missing_names, scail_variant, wan_names
 
-# Wan-family DiTs that are not SCAIL, by the tensor ComfyUI's model_detection.py tells them by
-# (the engine's loader refuses the same models with the same table).
-OTHER_WAN_MODELS = {
-    "vace_patch_embedding.weight": "Wan2.1 VACE",
-    "control_adapter.conv.weight": "Wan Fun camera-control",
-    "casual_audio_encoder.encoder.final_linear.weight": "Wan2.2 S2V (speech-to-video)",
-    "audio_proj.audio_proj_glob_1.layer.bias": "HuMo",
-    "face_adapter.fuser_blocks.0.k_norm.weight": "Wan2.2 Animate",
-    "patch_embedding_global.weight": "WanDancer",
-}
 # Prefixes writers put before the wan-branch / SAT names (ComfyUI checkpoints, LoRA-style dumps).
-PREFIXES = ("model.diffusion_model.", "diffusion_model.", "model.", "module.")
-SAT_POSE = "mixins.patch_embed.proj_pose.weight"
-SAT_MASK = "mixins.patch_embed.proj_mask.weight"
+PREFIXES = (SAT_PREFIX, "diffusion_model.", "model.", "module.")  # SAT's prefix is ComfyUI's checkpoint prefix
 LORA_MARKERS = (".lora_down.", ".lora_up.", ".lora_A.", ".lora_B.", "lora_unet_", ".diff_b", ".lora.down.", ".lora.up.")
 # Files worth opening: every weight container the tools write, and tokenizer files.
 WEIGHT_SUFFIXES = {".safetensors", ".sft", ".pt", ".pth", ".bin", ".ckpt", ".gguf"}
@@ -227,11 +215,9 @@ def _classify(path: Path, container: str, names: dict[str, tuple[int, ...]], dty
     info = dict(path=path, container=container, size=size, dtype=dtype, tensors=len(names))
     if any(m in n for n in names for m in LORA_MARKERS):
         return FileInfo(role="lora", layout=_lora_layout(names), **info)
-    if any(n.startswith("blocks.") for n in stripped) and ("patch_embedding.weight" in stripped
-                                                            or SAT_POSE in stripped):
-        return _dit(stripped, names, meta, container, info)
-    if SAT_POSE in stripped or "patch_embedding_pose.weight" in stripped:
-        return _dit(stripped, names, meta, container, info)
+    wan = wan_names(stripped)
+    if is_wan_dit(wan):
+        return _dit(wan, names, container, info)
     if "encoder.conv1.weight" in stripped and "decoder.conv1.weight" in stripped and "conv2.weight" in stripped:
         z_dim = (stripped["conv2.weight"] or (16,))[0]
         refused = "" if z_dim == 16 else (f"a VAE with {z_dim} latent channels (Wan2.2's has 48), not Wan2.1's 16: "
@@ -269,30 +255,27 @@ def _clip(stripped: dict[str, tuple[int, ...]], container: str, info: dict) -> F
                     refused=refused, **info)
 
 
-def _dit(stripped: dict[str, tuple[int, ...]], names: dict[str, tuple[int, ...]], meta: dict, container: str,
-         info: dict) -> FileInfo:
-    other = next((kind for marker, kind in OTHER_WAN_MODELS.items() if marker in stripped), None)
-    if other is None and "patch_embedding_pose.weight" not in stripped and SAT_POSE not in stripped:
-        other = "Wan2.1-I2V" if "img_emb.proj.0.weight" in stripped else "Wan2.1 text-to-video"
-        other = f"plain {other} (no pose patch embedding)"
-    variant = "scail2" if ("patch_embedding_mask.weight" in stripped or SAT_MASK in stripped) else "scail"
+def _dit(wan: set[str], names: dict[str, tuple[int, ...]], container: str, info: dict) -> FileInfo:
+    """A Wan DiT in wan-branch names (``wan``; ``names`` as stored): its layout, variant, and why
+    it cannot serve (another model, tensors missing)."""
+    variant, other = scail_variant(wan)
     if container == "torch":
         layout = "SAT (SCAIL-Preview release)" if variant == "scail" else "SCAIL-2 release (FSDP)"
     elif container == "gguf":
         layout = "GGUF"
-    elif any(n.startswith("model.diffusion_model.") for n in names) or "scaled_fp8" in stripped:
+    elif any(n.startswith(SAT_PREFIX) for n in names) or any(n.endswith("scaled_fp8") for n in names):
         layout = "ComfyUI"
     elif any(n.endswith((".scale_weight", ".weight_scale")) for n in names) or "fp8" in info["dtype"]:
         layout = "kijai fp8"
     else:
         layout = "wan-branch safetensors"
-    refused = f"this is a {other} model, not SCAIL" if other else _incomplete(stripped, variant)
-    return FileInfo(role="dit", layout=layout, variant="" if other else variant, refused=refused, **info)
+    refused = f"this is {other}, not SCAIL" if other else _incomplete(wan, variant)
+    return FileInfo(role="dit", layout=layout, variant=variant, refused=refused, **info)
 
 
-def _incomplete(stripped: dict[str, tuple[int, ...]], variant: str) -> str:
+def _incomplete(wan: set[str], variant: str) -> str:
     """Why a SCAIL DiT's names are not the whole model ('' when they are), in loading's words."""
-    missing, total = missing_names(wan_names(stripped), variant)
+    missing, total = missing_names(wan, variant)
     if not missing:
         return ""
     more = f" ... and {len(missing) - 3} more" if len(missing) > 3 else ""

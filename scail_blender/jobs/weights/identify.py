@@ -36,6 +36,10 @@ from ..contract import VARIANT_NAMES
 from .dit_names import SAT_PREFIX, is_wan_dit, missing_names, scail_variant, wan_names
 
 # Prefixes writers put before the wan-branch / SAT names (ComfyUI checkpoints, LoRA-style dumps).
+# ComfyUI's scaled fp8 (its convert_old_quants): a per-tensor scale beside each fp8 weight, old and
+# new name, and the marker tensor of the old form; the engine's fp8 readers use these names too.
+WEIGHT_SCALES = (".scale_weight", ".weight_scale")
+SCALED_FP8_MARKER = "scaled_fp8"
 PREFIXES = (SAT_PREFIX, "diffusion_model.", "model.", "module.")  # SAT's prefix is ComfyUI's checkpoint prefix
 LORA_MARKERS = (".lora_down.", ".lora_up.", ".lora_A.", ".lora_B.", "lora_unet_", ".diff_b", ".lora.down.", ".lora.up.")
 # Files worth opening: every weight container the tools write, and tokenizer files.
@@ -263,9 +267,9 @@ def _dit(wan: set[str], names: dict[str, tuple[int, ...]], container: str, info:
         layout = "SAT (SCAIL-Preview release)" if variant == "scail" else "SCAIL-2 release (FSDP)"
     elif container == "gguf":
         layout = "GGUF"
-    elif any(n.startswith(SAT_PREFIX) for n in names) or any(n.endswith("scaled_fp8") for n in names):
+    elif any(n.startswith(SAT_PREFIX) for n in names) or any(n.endswith(SCALED_FP8_MARKER) for n in names):
         layout = "ComfyUI"
-    elif any(n.endswith((".scale_weight", ".weight_scale")) for n in names) or "fp8" in info["dtype"]:
+    elif any(n.endswith(WEIGHT_SCALES) for n in names) or "fp8" in info["dtype"]:
         layout = "kijai fp8"
     else:
         layout = "wan-branch safetensors"
@@ -298,7 +302,7 @@ def _dtype(names: dict[str, tuple[int, ...]], dtypes: dict[str, str], meta: dict
         return ""
     main = max(weight, key=weight.get)
     text = SAFETENSORS_DTYPES.get(main, main)
-    if text.startswith("fp8") and any(n.endswith((".scale_weight", ".weight_scale")) for n in names):
+    if text.startswith("fp8") and any(n.endswith(WEIGHT_SCALES) for n in names):
         text += " scaled"
     return text
 

@@ -95,12 +95,17 @@ def test_what_cannot_be_used_is_refused_with_the_reason(state, tmp_path: Path) -
     save_file({"encoder.conv1.weight": torch.zeros(8, 3, 3, 3, 3), "conv2.weight": torch.zeros(48, 48, 1, 1, 1),
                "decoder.conv1.weight": torch.zeros(8, 48, 3, 3, 3)}, str(tmp_path / "wan2.2_vae.safetensors"))
     assert "48 latent channels" in identify(tmp_path / "wan2.2_vae.safetensors").refused
+    torch.save({"encoder.conv1.weight": torch.zeros(8, 3, 3, 3, 3), "conv2.weight": torch.zeros(48, 48, 1, 1, 1),
+                "decoder.conv1.weight": torch.zeros(8, 48, 3, 3, 3)}, tmp_path / "Wan2.2_VAE.pth")
+    assert "48 latent channels" in identify(tmp_path / "Wan2.2_VAE.pth").refused  # shapes from the pickle's opcodes
     save_file({"vision_model.embeddings.patch_embedding.weight": torch.zeros(1024, 3, 14, 14, dtype=torch.float16)},
               str(tmp_path / "clip_vision_l.safetensors"))
     assert "ViT-L/14" in identify(tmp_path / "clip_vision_l.safetensors").refused
     save_file({"visual.patch_embedding.weight": torch.zeros(1664, 3, 14, 14, dtype=torch.float16)},
               str(tmp_path / "clip_vision_g.safetensors"))
     assert "ViT-bigG/14" in identify(tmp_path / "clip_vision_g.safetensors").refused
+    torch.save({"visual.patch_embedding.weight": torch.zeros(1024, 3, 14, 14)}, tmp_path / "open_clip_vit_l.pth")
+    assert "ViT-L/14" in identify(tmp_path / "open_clip_vit_l.pth").refused
     save_file({"something.else": torch.zeros(2)}, str(tmp_path / "other.safetensors"))
     other = identify(tmp_path / "other.safetensors")
     assert (other.role, other.refused) == ("other", "not a SCAIL DiT, Wan2.1 VAE, umT5, CLIP vision H or LoRA "

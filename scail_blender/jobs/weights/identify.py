@@ -6,8 +6,9 @@ tokenizer) from its tensor names, with the layout and dtype it was written in. H
 
 - safetensors: the 8-byte length and the JSON header (names, dtypes, shapes);
 - PyTorch zip files (the official ``.pth``/``.pt``): the ``data.pkl`` entry walked with
-  ``pickletools`` (its strings are the state dict's keys, its storage classes the dtypes), never
-  unpickled, so nothing in a downloaded file runs and no tensor is read;
+  ``pickletools`` (its strings are the state dict's keys, the ints after each storage id the
+  shapes, its storage classes the dtypes), never unpickled, so nothing in a downloaded file runs
+  and no tensor is read;
 - GGUF: the key/value header and the tensor table (names, ggml types);
 - ``tokenizer.json``: its first 64 KB (a tokenizers file with T5's ``</s>`` and without the
   ``<mask>`` token of the CLIP's xlm-roberta tokenizer, which the Wan release ships too).
@@ -56,6 +57,8 @@ CLIP_PATCH_EMBEDDINGS = ("visual.patch_embedding.weight", "vision_model.embeddin
                          "visual.conv1.weight")
 NOT_UMT5 = ("a T5 encoder but not umT5 (one shared position bias, as T5 v1.1 and Flux's t5xxl have, not one "
             "per layer): Wan needs umt5_xxl_*.safetensors or the release's umt5-xxl .pth")
+PICKLE_INTS = {"BININT", "BININT1", "BININT2", "LONG1", "INT", "LONG"}
+PICKLE_TUPLES = {"EMPTY_TUPLE", "TUPLE1", "TUPLE2", "TUPLE3", "TUPLE"}
 STORAGE_DTYPES = {"BFloat16Storage": "bf16", "HalfStorage": "fp16", "FloatStorage": "fp32",
                   "Float8_e4m3fnStorage": "fp8 e4m3fn"}
 
@@ -132,7 +135,10 @@ def _safetensors_header(path: Path, head: bytes) -> tuple[dict[str, tuple[int, .
 
 
 def _torch_header(path: Path) -> tuple[dict[str, tuple[int, ...]], dict[str, str], dict]:
-    """The string keys and storage classes of a PyTorch zip's pickle, read as opcodes only."""
+    """The string keys, their tensors' shapes and the storage classes of a PyTorch zip's pickle,
+    read as opcodes only. torch.save writes each tensor after its key as ``_rebuild_tensor_v2``'s
+    arguments: the storage's persistent id (BINPERSID), the offset, then the shape as the first
+    tuple of ints; a key whose value is not so written keeps the empty shape (unknown)."""
     with zipfile.ZipFile(path) as archive:
         entry = next((n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl"), None)
         if entry is None or archive.getinfo(entry).file_size > HEADER_LIMIT:
@@ -140,12 +146,20 @@ def _torch_header(path: Path) -> tuple[dict[str, tuple[int, ...]], dict[str, str
         data = archive.read(entry)
     names: dict[str, tuple[int, ...]] = {}
     storages: set[str] = set()
+    key, ints = None, None  # the last key seen; the ints after its storage id (offset, then shape)
     for opcode, arg, _ in pickletools.genops(data):
         if isinstance(arg, str):
             if opcode.name in ("GLOBAL", "STACK_GLOBAL") or arg.endswith("Storage"):
                 storages.add(arg.split()[-1])
             elif "." in arg:
-                names[arg] = ()
+                names[arg], key, ints = (), arg, None
+        elif key is not None and opcode.name == "BINPERSID":
+            ints = []
+        elif ints is not None and opcode.name in PICKLE_INTS:
+            ints.append(arg)
+        elif ints is not None and opcode.name in PICKLE_TUPLES:
+            names[key] = tuple(ints[1:])
+            key, ints = None, None
     found = sorted({STORAGE_DTYPES[s] for s in storages if s in STORAGE_DTYPES})
     return names, ({"*": "/".join(found)} if found else {}), {}
 

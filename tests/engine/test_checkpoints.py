@@ -90,7 +90,7 @@ def test_plain_wan_i2v_is_named_as_such(states, tmp_path: Path) -> None:
     wan14 = {k: v for k, v in expected_shapes(DitConfig.preset("14B")).items()
              if not k.startswith("patch_embedding_pose")}
     assert len(wan14) == KEY_COUNTS["wan_i2v"]
-    with pytest.raises(CheckpointError, match=r"plain Wan2.1-I2V \(1303 tensors"):
+    with pytest.raises(CheckpointError, match=r"a plain Wan2.1-I2V model \(no pose patch embedding\), 1303 tensors"):
         detect_variant(wan14)
 
 
@@ -208,6 +208,6 @@ def test_convert_command_refuses_other_models(states, tmp_path: Path, capsys) ->
     testing.save_safetensors(wan, tmp_path / "wan.safetensors")
     assert main(["convert", str(tmp_path / "wan.safetensors"), str(tmp_path / "out.safetensors")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("scail: error: this is plain Wan2.1-I2V")
+    assert err.startswith("scail: error: this is a plain Wan2.1-I2V")
     assert not (tmp_path / "out.safetensors").exists()
     assert zipfile.is_zipfile(testing.save_sat(states["scail"], tmp_path / "ok"))

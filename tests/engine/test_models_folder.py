@@ -7,6 +7,7 @@ say nothing or lie, so a pass proves the headers were read, not the names.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -14,12 +15,13 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from scail_blender.engine.checkpoints.loading import OTHER_WAN_MODELS as ENGINE_OTHER_WAN_MODELS
+from scail_blender.engine.checkpoints.loading import detect_variant
 from scail_blender.engine.components import CLIP_FILES, T5_DIR, T5_FILE, VAE_FILE, ComponentFiles
 from scail_blender.engine.testing import random_state_dict, save_fsdp
 from scail_blender.errors import CheckpointError, InputError
 from scail_blender.jobs.weights.finder import report, resolve, scan, select
-from scail_blender.jobs.weights.identify import OTHER_WAN_MODELS, identify
+from scail_blender.jobs.weights.dit_names import OTHER_WAN_MODELS
+from scail_blender.jobs.weights.identify import identify
 
 from tests.support.models import comfy_fp8, write_comfy_tree
 
@@ -70,12 +72,15 @@ def test_every_layout_is_named_by_its_header(tmp_path: Path, tiny_checkpoint: Pa
 
 
 def test_files_that_are_not_scail_are_refused_by_name(tmp_path: Path, state: dict[str, torch.Tensor]) -> None:
-    assert OTHER_WAN_MODELS is ENGINE_OTHER_WAN_MODELS  # one table for the finder and the loader
     plain = {k: v for k, v in state.items() if not k.startswith("patch_embedding_pose")}
     save_file(plain, tmp_path / "scail.safetensors")
-    assert "plain Wan2.1-I2V (no pose patch embedding)" in identify(tmp_path / "scail.safetensors").refused
-    save_file({**plain, "vace_patch_embedding.weight": torch.zeros(1)}, tmp_path / "v.safetensors")
-    assert identify(tmp_path / "v.safetensors").refused == "this is a Wan2.1 VACE model, not SCAIL"
+    assert "a plain Wan2.1-I2V model (no pose patch embedding)" in identify(tmp_path / "scail.safetensors").refused
+    for marker, model in OTHER_WAN_MODELS.items():  # the finder and the loader decide with one function
+        save_file({**plain, marker: torch.zeros(1)}, tmp_path / "v.safetensors")
+        said = f"this is a {model} model (with {marker})"
+        assert identify(tmp_path / "v.safetensors").refused == said + ", not SCAIL"
+        with pytest.raises(CheckpointError, match=re.escape(f"{said}, {len(plain) + 1} tensors")):
+            detect_variant([*plain, marker])
     t5 = {"shared.weight": torch.zeros(8, 4), "encoder.block.0.layer.0.SelfAttention.q.weight": torch.zeros(4, 4),
           "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight": torch.zeros(32, 2)}
     save_file(t5, tmp_path / "t5xxl.safetensors")

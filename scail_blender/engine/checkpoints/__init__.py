@@ -18,9 +18,9 @@ Formats (all hold the same tensors, only named and packed differently):
 - GGUF, the SCAIL-Preview quantisations in ComfyUI-GGUF's Wan layout (``gguf``), the blocks'
   linears kept in their GGML bytes and dequantised per call (models/ggml.py).
 
-``detect.describe_file`` tells any weights file a models folder may hold (these DiTs, the
-encoders in official and ComfyUI form, LoRAs) from its header; ``component_files`` reads
-ComfyUI's VAE, umT5 and CLIP vision files.
+What any weights file is (these DiTs, the encoders in official and ComfyUI form, LoRAs, and what
+cannot serve) is told from its header alone, without torch, by ``jobs.weights.identify``;
+``component_files`` reads ComfyUI's VAE, umT5 and CLIP vision files.
 
 Reading never holds two copies of the weights: pickles are memory-mapped, safetensors read one
 tensor at a time, each tensor is cast and moved to its device on the way, and the model is built

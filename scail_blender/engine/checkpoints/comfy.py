@@ -32,11 +32,12 @@ import torch
 from torch import nn
 
 from ...errors import CheckpointError
+from ...jobs.weights.dit_names import SAT_PREFIX
+from ...jobs.weights.identify import SCALED_FP8_MARKER as MARKER
+from ...jobs.weights.identify import WEIGHT_SCALES
 from ..models.fp8 import Fp8Linear
 
-COMFY_PREFIX = "model.diffusion_model."
-MARKER = "scaled_fp8"
-WEIGHT_SCALES = (".scale_weight", ".weight_scale")
+COMFY_PREFIX = SAT_PREFIX  # ComfyUI's checkpoint prefix is the one SAT (sgm) wrote
 INPUT_SCALES = (".scale_input", ".input_scale")
 QUANT_CONFIG = ".comfy_quant"
 QUANT_METADATA = "_quantization_metadata"

@@ -27,8 +27,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 
 from ...errors import CheckpointError
-
-WEIGHT_SCALES = (".scale_weight", ".weight_scale")
+from ...jobs.weights.identify import WEIGHT_SCALES
 # Not weights of ours: markers, a tokenizer blob, T5's tied input embedding, HF's position ids.
 SKIPPED = ("scaled_fp8", "spiece_model", "encoder.embed_tokens.weight", "logit_scale", "position_ids")
 T5_RULES = (

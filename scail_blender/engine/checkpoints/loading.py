@@ -15,7 +15,7 @@ from torch import nn
 
 from ...errors import CheckpointError
 from ...jobs.contract import VARIANT_NAMES
-from ...jobs.weights.identify import OTHER_WAN_MODELS  # the Wan-family DiTs that are not SCAIL, by marker tensor
+from ...jobs.weights.dit_names import is_wan_dit, scail_variant
 from ..models.dit import DitConfig, ScailDiT
 from .formats import Checkpoint, open_checkpoint
 
@@ -28,20 +28,13 @@ HEAD_DIM = 128  # every released Wan2.1 size; shapes alone do not tell the numbe
 def detect_variant(names: Iterable[str]) -> str:
     """"scail" or "scail2" from the tensor names; CheckpointError for other models."""
     names = set(names)
-    for marker, kind in OTHER_WAN_MODELS.items():
-        if marker in names:
-            raise CheckpointError(f"this is a {kind} model ({len(names)} tensors, with {marker}), not "
-                                  "SCAIL: point to the SCAIL-Preview or SCAIL-2 checkpoint instead")
-    if "patch_embedding_mask.weight" in names:
-        return "scail2"
-    if "patch_embedding_pose.weight" in names:
-        return "scail"
-    if "patch_embedding.weight" in names and any(n.startswith("blocks.") for n in names):
-        kind = "Wan2.1-I2V" if "img_emb.proj.0.weight" in names else "Wan2.1 text-to-video"
-        raise CheckpointError(f"this is plain {kind} ({len(names)} tensors; SCAIL has "
-                              f"{KEY_COUNTS['scail']}, SCAIL-2 {KEY_COUNTS['scail2']}), not SCAIL: "
-                              "it has no pose patch embedding. Point to the SCAIL-Preview or "
-                              "SCAIL-2 checkpoint instead")
+    if is_wan_dit(names):
+        variant, other = scail_variant(names)  # the finder's identify decides with the same function
+        if variant:
+            return variant
+        raise CheckpointError(f"this is {other}, {len(names)} tensors (SCAIL has {KEY_COUNTS['scail']}, SCAIL-2 "
+                              f"{KEY_COUNTS['scail2']}), not SCAIL: point to the SCAIL-Preview or SCAIL-2 "
+                              "checkpoint instead")
     sample = ", ".join(sorted(names)[:5]) or "no tensors at all"
     raise CheckpointError(f"not a SCAIL DiT checkpoint (found {sample}); point to the SCAIL-Preview "
                           "or SCAIL-2 model folder, or a safetensors file from `scail convert`")

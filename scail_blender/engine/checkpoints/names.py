@@ -1,69 +1,20 @@
 """SAT <-> wan-branch tensor names: the official SAT pickles name and fuse the same tensors
-differently from the wan-branch safetensors; one rule table serves both directions."""
+differently from the wan-branch safetensors; one rule table (jobs/weights/dit_names.py, torch-free
+so the models-folder finder reads SAT names too) serves both directions."""
 
 from __future__ import annotations
 
-import re
-
 import torch
 
-SAT_PREFIX = "model.diffusion_model."
+from ...jobs.weights.dit_names import SAT_PREFIX, SAT_RULES, sat_rule, template_regex
 
-# SAT name -> wan-branch name(s). {i} block index, {j} index inside a Sequential, {p} weight|bias.
-# Several targets mean the SAT tensor is those tensors stacked on dim 0, in this order.
-SAT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("mixins.adaln_layer.adaLN_modulations.{i}", ("blocks.{i}.modulation",)),
-    ("mixins.adaln_layer.query_layernorm_list.{i}.{p}", ("blocks.{i}.self_attn.norm_q.{p}",)),
-    ("mixins.adaln_layer.key_layernorm_list.{i}.{p}", ("blocks.{i}.self_attn.norm_k.{p}",)),
-    ("mixins.adaln_layer.cross_query_layernorm_list.{i}.{p}", ("blocks.{i}.cross_attn.norm_q.{p}",)),
-    ("mixins.adaln_layer.cross_key_layernorm_list.{i}.{p}", ("blocks.{i}.cross_attn.norm_k.{p}",)),
-    ("mixins.adaln_layer.clip_feature_key_layernorm_list.{i}.{p}",
-     ("blocks.{i}.cross_attn.norm_k_img.{p}",)),
-    ("mixins.adaln_layer.clip_feature_key_value_list.{i}.{p}",
-     ("blocks.{i}.cross_attn.k_img.{p}", "blocks.{i}.cross_attn.v_img.{p}")),
-    ("mixins.final_layer.adaLN_modulation", ("head.modulation",)),
-    ("mixins.final_layer.linear.{p}", ("head.head.{p}",)),
-    ("mixins.patch_embed.proj.{p}", ("patch_embedding.{p}",)),
-    ("mixins.patch_embed.proj_pose.{p}", ("patch_embedding_pose.{p}",)),
-    ("mixins.patch_embed.proj_mask.{p}", ("patch_embedding_mask.{p}",)),
-    ("transformer.layers.{i}.attention.query_key_value.{p}",
-     ("blocks.{i}.self_attn.q.{p}", "blocks.{i}.self_attn.k.{p}", "blocks.{i}.self_attn.v.{p}")),
-    ("transformer.layers.{i}.attention.dense.{p}", ("blocks.{i}.self_attn.o.{p}",)),
-    ("transformer.layers.{i}.cross_attention.query.{p}", ("blocks.{i}.cross_attn.q.{p}",)),
-    ("transformer.layers.{i}.cross_attention.key_value.{p}",
-     ("blocks.{i}.cross_attn.k.{p}", "blocks.{i}.cross_attn.v.{p}")),
-    ("transformer.layers.{i}.cross_attention.dense.{p}", ("blocks.{i}.cross_attn.o.{p}",)),
-    ("transformer.layers.{i}.post_cross_attention_layernorm.{p}", ("blocks.{i}.norm3.{p}",)),
-    ("transformer.layers.{i}.mlp.dense_h_to_4h.{p}", ("blocks.{i}.ffn.0.{p}",)),
-    ("transformer.layers.{i}.mlp.dense_4h_to_h.{p}", ("blocks.{i}.ffn.2.{p}",)),
-    ("time_embed.{j}.{p}", ("time_embedding.{j}.{p}",)),
-    ("adaln_projection.{j}.{p}", ("time_projection.{j}.{p}",)),
-    ("text_embedding.{j}.{p}", ("text_embedding.{j}.{p}",)),
-    ("clip_proj.proj.{j}.{p}", ("img_emb.proj.{j}.{p}",)),
-)
-
-
-def _template_regex(template: str) -> re.Pattern:
-    fields = {"{i}": r"(?P<i>\d+)", "{j}": r"(?P<j>\d+)", "{p}": r"(?P<p>weight|bias)"}
-    pattern = re.escape(template)
-    for field, group in fields.items():
-        pattern = pattern.replace(re.escape(field), group)
-    return re.compile(pattern + r"\Z")
-
-
-_SAT_TO_WAN = [(_template_regex(sat), wan) for sat, wan in SAT_RULES]
-_WAN_TO_SAT = [(_template_regex(wan[0]), sat, wan) for sat, wan in SAT_RULES]
-_FUSED_PARTS = [_template_regex(part) for _, wan in SAT_RULES for part in wan[1:]]
+_WAN_TO_SAT = [(template_regex(wan[0]), sat, wan) for sat, wan in SAT_RULES]
+_FUSED_PARTS = [template_regex(part) for _, wan in SAT_RULES for part in wan[1:]]
 
 
 def _sat_rule(name: str) -> tuple[dict[str, str], tuple[str, ...]] | None:
     """The fields ({i}, {j}, {p}) and wan-branch targets of a SAT name, or None if no rule knows it."""
-    if name.startswith(SAT_PREFIX):
-        for regex, wan in _SAT_TO_WAN:
-            match = regex.match(name[len(SAT_PREFIX):])
-            if match:
-                return match.groupdict(), wan
-    return None
+    return sat_rule(name[len(SAT_PREFIX):]) if name.startswith(SAT_PREFIX) else None
 
 
 def sat_to_wan(sat: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:

@@ -6,15 +6,21 @@ tokenizer) from its tensor names, with the layout and dtype it was written in. H
 
 - safetensors: the 8-byte length and the JSON header (names, dtypes, shapes);
 - PyTorch zip files (the official ``.pth``/``.pt``): the ``data.pkl`` entry walked with
-  ``pickletools`` (its strings are the state dict's keys, its storage classes the dtypes), never
-  unpickled, so nothing in a downloaded file runs and no tensor is read;
+  ``pickletools`` (its strings are the state dict's keys, the ints after each storage id the
+  shapes, its storage classes the dtypes), never unpickled, so nothing in a downloaded file runs
+  and no tensor is read;
 - GGUF: the key/value header and the tensor table (names, ggml types);
 - ``tokenizer.json``: its first 64 KB (a tokenizers file with T5's ``</s>`` and without the
   ``<mask>`` token of the CLIP's xlm-roberta tokenizer, which the Wan release ships too).
 
+A DiT's tensor names are checked against the whole model's (``dit_names``): a file with a tensor
+missing is refused as loading would refuse it. Refused too, by name: Wan models that are not SCAIL,
+a VAE of another latent width (Wan2.2's 48), CLIP towers of another width (ViT-L, bigG) and T5
+encoders with one shared position bias (T5 v1.1, not umT5).
+
 This runs without torch, so Blender fills its DiT menu from it when the add-on is enabled. The
 engine's loaders read the tensors themselves and check them again; a file this module accepts can
-still be refused there (damaged tensors, shapes of another size).
+still be refused there (damaged tensors, shapes of another size, quantisations it cannot read).
 """
 
 from __future__ import annotations
@@ -27,20 +33,15 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Wan-family DiTs that are not SCAIL, by the tensor ComfyUI's model_detection.py tells them by
-# (the engine's loader refuses the same models with the same table).
-OTHER_WAN_MODELS = {
-    "vace_patch_embedding.weight": "Wan2.1 VACE",
-    "control_adapter.conv.weight": "Wan Fun camera-control",
-    "casual_audio_encoder.encoder.final_linear.weight": "Wan2.2 S2V (speech-to-video)",
-    "audio_proj.audio_proj_glob_1.layer.bias": "HuMo",
-    "face_adapter.fuser_blocks.0.k_norm.weight": "Wan2.2 Animate",
-    "patch_embedding_global.weight": "WanDancer",
-}
+from ..contract import VARIANT_NAMES
+from .dit_names import SAT_PREFIX, is_wan_dit, missing_names, scail_variant, wan_names
+
 # Prefixes writers put before the wan-branch / SAT names (ComfyUI checkpoints, LoRA-style dumps).
-PREFIXES = ("model.diffusion_model.", "diffusion_model.", "model.", "module.")
-SAT_POSE = "mixins.patch_embed.proj_pose.weight"
-SAT_MASK = "mixins.patch_embed.proj_mask.weight"
+# ComfyUI's scaled fp8 (its convert_old_quants): a per-tensor scale beside each fp8 weight, old and
+# new name, and the marker tensor of the old form; the engine's fp8 readers use these names too.
+WEIGHT_SCALES = (".scale_weight", ".weight_scale")
+SCALED_FP8_MARKER = "scaled_fp8"
+PREFIXES = (SAT_PREFIX, "diffusion_model.", "model.", "module.")  # SAT's prefix is ComfyUI's checkpoint prefix
 LORA_MARKERS = (".lora_down.", ".lora_up.", ".lora_A.", ".lora_B.", "lora_unet_", ".diff_b", ".lora.down.", ".lora.up.")
 # Files worth opening: every weight container the tools write, and tokenizer files.
 WEIGHT_SUFFIXES = {".safetensors", ".sft", ".pt", ".pth", ".bin", ".ckpt", ".gguf"}
@@ -50,6 +51,14 @@ GGML_TYPES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 6: "Q5_0", 7: "Q5_1", 8:
               11: "Q3_K", 12: "Q4_K", 13: "Q5_K", 14: "Q6_K", 15: "Q8_K", 30: "BF16"}
 SAFETENSORS_DTYPES = {"BF16": "bf16", "F16": "fp16", "F32": "fp32", "F8_E4M3": "fp8 e4m3fn", "F8_E5M2": "fp8 e5m2",
                       "I8": "int8", "U8": "uint8"}
+# Vision towers a ComfyUI clip_vision/ folder may hold besides ViT-H/14 (1280 wide), by patch-embedding width.
+OTHER_CLIP_WIDTHS = {1024: "CLIP ViT-L/14 (clip_vision_l)", 1664: "CLIP ViT-bigG/14 (clip_vision_g)"}
+CLIP_PATCH_EMBEDDINGS = ("visual.patch_embedding.weight", "vision_model.embeddings.patch_embedding.weight",
+                         "visual.conv1.weight")
+NOT_UMT5 = ("a T5 encoder but not umT5 (one shared position bias, as T5 v1.1 and Flux's t5xxl have, not one "
+            "per layer): Wan needs umt5_xxl_*.safetensors or the release's umt5-xxl .pth")
+PICKLE_INTS = {"BININT", "BININT1", "BININT2", "LONG1", "INT", "LONG"}
+PICKLE_TUPLES = {"EMPTY_TUPLE", "TUPLE1", "TUPLE2", "TUPLE3", "TUPLE"}
 STORAGE_DTYPES = {"BFloat16Storage": "bf16", "HalfStorage": "fp16", "FloatStorage": "fp32",
                   "Float8_e4m3fnStorage": "fp8 e4m3fn"}
 
@@ -126,7 +135,10 @@ def _safetensors_header(path: Path, head: bytes) -> tuple[dict[str, tuple[int, .
 
 
 def _torch_header(path: Path) -> tuple[dict[str, tuple[int, ...]], dict[str, str], dict]:
-    """The string keys and storage classes of a PyTorch zip's pickle, read as opcodes only."""
+    """The string keys, their tensors' shapes and the storage classes of a PyTorch zip's pickle,
+    read as opcodes only. torch.save writes each tensor after its key as ``_rebuild_tensor_v2``'s
+    arguments: the storage's persistent id (BINPERSID), the offset, then the shape as the first
+    tuple of ints; a key whose value is not so written keeps the empty shape (unknown)."""
     with zipfile.ZipFile(path) as archive:
         entry = next((n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl"), None)
         if entry is None or archive.getinfo(entry).file_size > HEADER_LIMIT:
@@ -134,12 +146,20 @@ def _torch_header(path: Path) -> tuple[dict[str, tuple[int, ...]], dict[str, str
         data = archive.read(entry)
     names: dict[str, tuple[int, ...]] = {}
     storages: set[str] = set()
+    key, ints = None, None  # the last key seen; the ints after its storage id (offset, then shape)
     for opcode, arg, _ in pickletools.genops(data):
         if isinstance(arg, str):
             if opcode.name in ("GLOBAL", "STACK_GLOBAL") or arg.endswith("Storage"):
                 storages.add(arg.split()[-1])
             elif "." in arg:
-                names[arg] = ()
+                names[arg], key, ints = (), arg, None
+        elif key is not None and opcode.name == "BINPERSID":
+            ints = []
+        elif ints is not None and opcode.name in PICKLE_INTS:
+            ints.append(arg)
+        elif ints is not None and opcode.name in PICKLE_TUPLES:
+            names[key] = tuple(ints[1:])
+            key, ints = None, None
     found = sorted({STORAGE_DTYPES[s] for s in storages if s in STORAGE_DTYPES})
     return names, ({"*": "/".join(found)} if found else {}), {}
 
@@ -213,59 +233,72 @@ def _classify(path: Path, container: str, names: dict[str, tuple[int, ...]], dty
     info = dict(path=path, container=container, size=size, dtype=dtype, tensors=len(names))
     if any(m in n for n in names for m in LORA_MARKERS):
         return FileInfo(role="lora", layout=_lora_layout(names), **info)
-    if any(n.startswith("blocks.") for n in stripped) and ("patch_embedding.weight" in stripped
-                                                            or SAT_POSE in stripped):
-        return _dit(stripped, names, meta, container, info)
-    if SAT_POSE in stripped or "patch_embedding_pose.weight" in stripped:
-        return _dit(stripped, names, meta, container, info)
+    wan = wan_names(stripped)
+    if is_wan_dit(wan):
+        return _dit(wan, names, container, info)
     if "encoder.conv1.weight" in stripped and "decoder.conv1.weight" in stripped and "conv2.weight" in stripped:
         z_dim = (stripped["conv2.weight"] or (16,))[0]
-        refused = "" if z_dim == 16 else f"a VAE with {z_dim} latent channels (Wan2.2's?), not Wan2.1's 16"
+        refused = "" if z_dim == 16 else (f"a VAE with {z_dim} latent channels (Wan2.2's has 48), not Wan2.1's 16: "
+                                          "use Wan2.1_VAE.pth or ComfyUI's wan_2.1_vae.safetensors")
         return FileInfo(role="vae", layout=_layout(container, "official" if container == "torch" else "ComfyUI"),
                         refused=refused, **info)
     if "token_embedding.weight" in stripped and "blocks.0.pos_embedding.embedding.weight" in stripped:
-        return FileInfo(role="t5", layout=_layout(container, "official"), **info)
+        shared = any(n.startswith("blocks.1.") for n in stripped) and "blocks.1.pos_embedding.embedding.weight" not in stripped
+        return FileInfo(role="t5", layout=_layout(container, "official"), refused=NOT_UMT5 if shared else "", **info)
     if "encoder.block.0.layer.0.SelfAttention.q.weight" in stripped:
         umt5 = "encoder.block.1.layer.0.SelfAttention.relative_attention_bias.weight" in stripped
         return FileInfo(role="t5", layout=_layout(container, "ComfyUI / transformers names"),
-                        refused="" if umt5 else "a T5 encoder but not umT5 (no per-layer position bias): "
-                                                "Wan needs umt5_xxl", **info)
+                        refused="" if umt5 else NOT_UMT5, **info)
     return _clip(stripped, container, info)
 
 
 def _clip(stripped: dict[str, tuple[int, ...]], container: str, info: dict) -> FileInfo:
     layers = {int(m.group(1)) for n in stripped
               if (m := re.match(r"(?:visual\.transformer(?:\.resblocks)?|vision_model\.encoder\.layers)\.(\d+)\.", n))}
-    if not layers:
-        return FileInfo(role="other", **info)
+    embedding = next((n for n in CLIP_PATCH_EMBEDDINGS if n in stripped), None)
+    if not layers and embedding is None:
+        sample = ", ".join(sorted(stripped)[:3]) or "no tensors"
+        return FileInfo(role="other", refused=f"not a SCAIL DiT, Wan2.1 VAE, umT5, CLIP vision H or LoRA ({sample})",
+                        **info)
+    width = (stripped[embedding] or (0,))[0] if embedding else 0
+    refused = (f"{OTHER_CLIP_WIDTHS[width]}; SCAIL needs CLIP ViT-H/14 (clip_vision_h.safetensors or the release's "
+               "open-clip .pth)") if width in OTHER_CLIP_WIDTHS else ""
     official = any(n.startswith("visual.") for n in stripped)
     # Sizes come from the shapes (tiny test files have a few layers); ViT-H/14 has 32, and a
     # ComfyUI clip_vision/ folder may also hold ViT-L or bigG towers: the finder prefers 32.
     # open_clip writes visual.transformer.resblocks.N (ComfyUI converts it on load), the Wan release
     # visual.transformer.N, transformers and ComfyUI vision_model.encoder.layers.N
     layout = "official open-clip" if official else "ComfyUI / transformers names"
-    return FileInfo(role="clip", layout=_layout(container, layout), blocks=max(layers) + 1, **info)
+    return FileInfo(role="clip", layout=_layout(container, layout), blocks=max(layers, default=-1) + 1,
+                    refused=refused, **info)
 
 
-def _dit(stripped: dict[str, tuple[int, ...]], names: dict[str, tuple[int, ...]], meta: dict, container: str,
-         info: dict) -> FileInfo:
-    other = next((kind for marker, kind in OTHER_WAN_MODELS.items() if marker in stripped), None)
-    if other is None and "patch_embedding_pose.weight" not in stripped and SAT_POSE not in stripped:
-        other = "Wan2.1-I2V" if "img_emb.proj.0.weight" in stripped else "Wan2.1 text-to-video"
-        other = f"plain {other} (no pose patch embedding)"
-    variant = "scail2" if ("patch_embedding_mask.weight" in stripped or SAT_MASK in stripped) else "scail"
+def _dit(wan: set[str], names: dict[str, tuple[int, ...]], container: str, info: dict) -> FileInfo:
+    """A Wan DiT in wan-branch names (``wan``; ``names`` as stored): its layout, variant, and why
+    it cannot serve (another model, tensors missing)."""
+    variant, other = scail_variant(wan)
     if container == "torch":
         layout = "SAT (SCAIL-Preview release)" if variant == "scail" else "SCAIL-2 release (FSDP)"
     elif container == "gguf":
         layout = "GGUF"
-    elif any(n.startswith("model.diffusion_model.") for n in names) or "scaled_fp8" in stripped:
+    elif any(n.startswith(SAT_PREFIX) for n in names) or any(n.endswith(SCALED_FP8_MARKER) for n in names):
         layout = "ComfyUI"
-    elif any(n.endswith((".scale_weight", ".weight_scale")) for n in names) or "fp8" in info["dtype"]:
+    elif any(n.endswith(WEIGHT_SCALES) for n in names) or "fp8" in info["dtype"]:
         layout = "kijai fp8"
     else:
         layout = "wan-branch safetensors"
-    refused = f"this is a {other} model, not SCAIL" if other else ""
-    return FileInfo(role="dit", layout=layout, variant="" if other else variant, refused=refused, **info)
+    refused = f"this is {other}, not SCAIL" if other else _incomplete(wan, variant)
+    return FileInfo(role="dit", layout=layout, variant=variant, refused=refused, **info)
+
+
+def _incomplete(wan: set[str], variant: str) -> str:
+    """Why a SCAIL DiT's names are not the whole model ('' when they are), in loading's words."""
+    missing, total = missing_names(wan, variant)
+    if not missing:
+        return ""
+    more = f" ... and {len(missing) - 3} more" if len(missing) > 3 else ""
+    return (f"{len(missing)} missing of the {total} tensors of the {VARIANT_NAMES[variant]} DiT it looks like "
+            f"({', '.join(missing[:3])}{more}): the file is incomplete or damaged; download it again")
 
 
 def _dtype(names: dict[str, tuple[int, ...]], dtypes: dict[str, str], meta: dict) -> str:
@@ -283,7 +316,7 @@ def _dtype(names: dict[str, tuple[int, ...]], dtypes: dict[str, str], meta: dict
         return ""
     main = max(weight, key=weight.get)
     text = SAFETENSORS_DTYPES.get(main, main)
-    if text.startswith("fp8") and any(n.endswith((".scale_weight", ".weight_scale")) for n in names):
+    if text.startswith("fp8") and any(n.endswith(WEIGHT_SCALES) for n in names):
         text += " scaled"
     return text
 

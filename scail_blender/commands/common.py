@@ -17,8 +17,8 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
-from ..jobs.contract import (PRESET_SETTINGS, PRESETS, Job, JobInputs, JobSettings, describe_preset, preset_values,
-                             setting_fields)
+from ..jobs.contract import MODEL_NAMES, Job, JobInputs, JobSettings, setting_fields
+from ..jobs.sampling import MODEL_DEFAULTS, MODEL_SETTINGS, PRESET_SETTINGS, PRESETS, describe_preset
 from ..jobs.loras import LORA_STRENGTH, MAX_LORAS, LoraSpec
 from ..jobs.status import JobStatus
 from ..errors import InputError
@@ -155,13 +155,24 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     for name, f in setting_fields().items():
         if name not in OWN_FLAGS:
             flag = _flag(f, hints[name])
-            if name in PRESET_SETTINGS:  # None: not given, the preset decides
-                flag.update(default=None, help=f"{f.metadata['doc']} (default {f.default:g}; --preset sets it)")
+            if name in MODEL_SETTINGS:  # None: not given, the preset or else the checkpoint's model decides
+                flag.update(default=None, help=f"{f.metadata['doc']} ({model_default_text(name)}"
+                                               + ("; --preset sets it)" if name in PRESET_SETTINGS else ")"))
             groups[f.metadata["group"]].add_argument("--" + name.replace("_", "-"), **flag)
     groups["speed"].add_argument("--lora", metavar="PATH[:STRENGTH]", type=lora_arg, action="append", default=[],
                                  help=f"a LoRA at a strength (default 1): give it up to {MAX_LORAS} times for a "
                                       "stack, applied in that order (kohya, diffusers/PEFT, lightx2v or ComfyUI "
                                       "keys)")
+
+
+def model_default_text(name: str) -> str:
+    """``default: the checkpoint's model's, 40 for SCAIL-Preview and SCAIL-2, 50 for MultiAnimate``."""
+    by_value: dict[Any, list[str]] = {}
+    for model, values in MODEL_DEFAULTS.items():
+        by_value.setdefault(values[name], []).append(MODEL_NAMES[model])
+    parts = [f"{value if isinstance(value, str) else format(value, 'g')} for {' and '.join(models)}"
+             for value, models in by_value.items()]
+    return "default: the checkpoint's model's, " + ", ".join(parts)
 
 
 def _flag(f: dataclasses.Field, hint: Any) -> dict[str, Any]:
@@ -196,7 +207,7 @@ def job_from_args(args: argparse.Namespace) -> Job:
     """The job the flags of ``add_job_arguments`` describe, its values checked."""
     height, width = args.size or (None, None)
     values = {name: getattr(args, name) for name in setting_fields() if name not in OWN_FLAGS}
-    for name, value in preset_values(args.preset).items():
+    for name, value in PRESETS[args.preset].values.items():  # what it leaves out stays the model's
         if values[name] is None:
             values[name] = value
     job = Job(inputs=JobInputs(reference_image=args.ref, pose_video=args.pose, prompt=args.prompt,

@@ -35,7 +35,9 @@ unwritable folder; it is written under a hidden name beside it and renamed at th
 failed or cancelled job leaves nothing (an existing file is replaced only on success).
 --size HxW is height x width, the same form as render-pose's (512x896: 512 high x 896 wide).
 
-Defaults are the official ones: UniPC, 40 steps, shift 3, CFG 5, empty negative prompt, 512x896 (512 high x 896 wide;
+Defaults are the official ones of the checkpoint's model: UniPC, 40 steps, shift 3, CFG 5 for SCAIL-Preview and
+SCAIL-2; Euler, 50 steps, shift 5, CFG 1.5 for MultiAnimate (a flag or preset value wins); empty negative prompt,
+512x896 (512 high x 896 wide;
 896x512 for a portrait reference), output at the pose video's frame rate. Clips longer than 81
 frames are generated in windows 76 frames apart. Ctrl-C stops after the current step; nothing is
 written.

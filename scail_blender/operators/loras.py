@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bpy
 
-from ..jobs.contract import PRESETS, describe_preset, preset_values
+from ..jobs.sampling import PRESETS, describe_preset, preset_values
 from ..jobs.loras import MAX_LORAS
 
 

@@ -143,6 +143,13 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--extra-reference", metavar=("IMAGE", "MASK"), nargs=2, action="append", default=[],
                         help="SCAIL-2: another view of the characters (side, back...) and its colour mask, in the "
                              "reference mask's colours (repeatable; scail render-pose --extra-view writes them)")
+    parser.add_argument("--character-mask", metavar="MASK.mp4", action="append", default=[],
+                        help="MultiAnimate: one character's binary mask video (white inside), one frame per pose "
+                             "frame; repeat it once per character in identity order (scail render-pose "
+                             "--character-masks-out writes them)")
+    parser.add_argument("--reference-pose", metavar="IMAGE",
+                        help="MultiAnimate: the skeleton render of the reference image (scail render-pose writes it "
+                             "with --character-masks-out)")
     parser.add_argument("--out", metavar="OUT.mp4", required=True, help="H.264 mp4 to write")
     parser.add_argument("--size", metavar="HxW", type=size_arg,
                         help="output size, height x width in multiples of 32, e.g. 512x896 (default: 512x896, "
@@ -212,7 +219,8 @@ def job_from_args(args: argparse.Namespace) -> Job:
             values[name] = value
     job = Job(inputs=JobInputs(reference_image=args.ref, pose_video=args.pose, prompt=args.prompt,
                                negative_prompt=args.negative_prompt, reference_mask=args.ref_mask,
-                               pose_mask=args.pose_mask,
+                               pose_mask=args.pose_mask, character_masks=list(args.character_mask) or None,
+                               reference_pose=args.reference_pose,
                                extra_references=[image for image, _ in args.extra_reference],
                                extra_reference_masks=[mask for _, mask in args.extra_reference]),
               settings=JobSettings(**values, loras=list(args.lora), height=height, width=width),

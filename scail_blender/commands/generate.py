@@ -67,6 +67,13 @@ the reference and its mask rendered from the scene). A mismatch of people betwee
 masks is refused before the model loads. --extra-reference IMAGE MASK (repeatable) adds other
 views of the same characters, each with its mask in the same colours.
 
+A MultiAnimate checkpoint folder (epoch=39-step=7000.ckpt, or any folder with output_dir/model-0000k-of-00008
+.safetensors) as --checkpoint runs MultiAnimate instead: its Wan2.1-I2V-14B-720P base is --components DIR, else
+the one Wan2.1-I2V release folder beside the checkpoint folder. It needs --pose as the DWPose-style skeletons of
+every character on one canvas, --character-mask MASK.mp4 once per character in identity order (white inside) and
+--reference-pose IMAGE (the reference's skeletons); scail render-pose --dwpose-out and --character-masks-out
+write all three from a scene. Inputs are stretched to 480x832 (or --size); one window of up to 81 frames.
+
 example:
   scail generate --checkpoint SCAIL-Preview --ref ref.png --pose pose.mp4 \\
       --prompt "a woman dancing in a park" --out dance.mp4
@@ -75,7 +82,7 @@ example:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "generate", help="generate a SCAIL animation from a reference image and a pose video",
+        "generate", help="generate a SCAIL (or MultiAnimate) animation from a reference image and a pose video",
         description="Animate the character of a reference image with a SCAIL pose video.",
         epilog=EPILOG.format(presets=presets_help()), formatter_class=argparse.RawDescriptionHelpFormatter)
     where = parser.add_mutually_exclusive_group(required=True)
@@ -120,6 +127,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--components works with one GPU for now; with --gpus give the release folder as --checkpoint")
     check_outputs({"--out": args.out}, inputs={"--ref": args.ref, "--pose": args.pose, "--ref-mask": args.ref_mask,
                                               "--pose-mask": args.pose_mask, "--checkpoint": args.checkpoint,
+                                              "--reference-pose": args.reference_pose,
+                                              **{f"--character-mask {k + 1}": path
+                                                 for k, path in enumerate(args.character_mask)},
                                               "--components": args.components,
                                               **{f"--extra-reference {k + 1} {part}": path
                                                  for k, pair in enumerate(args.extra_reference)
@@ -146,12 +156,16 @@ def run(args: argparse.Namespace) -> int:
 def _pipeline(args: argparse.Namespace) -> contextlib.AbstractContextManager:
     """One process (the default), or a group of ``--gpus`` processes that is stopped afterwards."""
     # torch loads only when a job really runs
+    from ..engine.multianimate.checkpoint import is_multianimate_folder
+
     if args.gpus == 1:
+        from ..engine import load_pipeline
         from ..engine.components import ComponentFiles
-        from ..engine.pipeline import ScailPipeline
 
         components = ComponentFiles.of(args.selection) if args.selection is not None else args.components
-        return contextlib.nullcontext(ScailPipeline(args.checkpoint, args.device, components=components))
+        return contextlib.nullcontext(load_pipeline(args.checkpoint, args.device, components))
+    if is_multianimate_folder(args.checkpoint):
+        raise InputError("MultiAnimate runs on one GPU for now; drop --gpus (--vram 24gb fits smaller GPUs)")
     from ..engine.parallel import ParallelPipeline
 
     device = args.device or "cuda"

@@ -63,7 +63,7 @@ class JobInputs:
     pose_mask: str | None = None
     # MultiAnimate (required there, unused by SCAIL): one binary mask video per character (white
     # inside, black outside), in the order that gives each character its identity slot, and the
-    # skeleton render of the reference image. Not yet wired to the runner (engine only, issue 23).
+    # skeleton render of the reference image (engine/multianimate/jobs.py reads them).
     character_masks: list[str] | None = None
     reference_pose: str | None = None
     # SCAIL-2 extra reference views (front, side, back...) of the same characters, each with its

@@ -166,14 +166,21 @@ def detect_model(path: str | Path) -> str:
     names and shapes only (headers, or a memory-mapped pickle): a job's inputs are checked against it
     (jobs.model_inputs.check_model) before anything loads. Other models are refused by name."""
     path = Path(path)
-    if path.is_dir():
-        if (path / WAN_INDEX).is_file():
-            raise CheckpointError(f"{path} is the Wan2.1-I2V-14B base, not a checkpoint to animate with: give the "
-                                  "MultiAnimate checkpoint folder, with this folder as its base")
-        if (path / MA_DIR).is_dir() or any(path.glob(f"{MA_STEM}-*-of-*.safetensors")) or (path / MA_INDEX).is_file():
-            open_multianimate(path)
-            return "multianimate"
+    if path.is_dir() and (path / WAN_INDEX).is_file():
+        raise CheckpointError(f"{path} is the Wan2.1-I2V-14B base, not a checkpoint to animate with: give the "
+                              "MultiAnimate checkpoint folder, with this folder beside it as its base")
+    if is_multianimate_folder(path):
+        open_multianimate(path)
+        return "multianimate"
     return detect_variant(open_checkpoint(path).shapes)
+
+
+def is_multianimate_folder(path: str | Path) -> bool:
+    """Whether ``path`` is laid out as a MultiAnimate checkpoint folder (``output_dir/`` or its
+    ``model-k-of-n`` shards): which pipeline the runner builds for it (``engine.load_pipeline``)."""
+    path = Path(path)
+    return path.is_dir() and ((path / MA_DIR).is_dir() or (path / MA_INDEX).is_file()
+                              or any(path.glob(f"{MA_STEM}-*-of-*.safetensors")))
 
 
 def _check_pairs(ckpt: MultiAnimateCheckpoint, dit_shapes: dict[str, tuple[int, ...]]) -> None:

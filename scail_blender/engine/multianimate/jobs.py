@@ -101,26 +101,39 @@ class MultiAnimateJobPipeline:
                          width=size[1], seed=s.seed, speed=settings.speed.describe(0, s.steps))
 
 
-def read_inputs(job: Job) -> tuple[MultiAnimateInputs, float]:
-    """The job's files as the engine's arrays, and the skeleton video's frame rate. Only the frames
-    one window uses are read; every mask video needs as many frames and the skeleton video's size."""
-    i = job.inputs
+def check_files(job: Job) -> tuple[tuple[int, int], int, float]:
+    """Every check of a MultiAnimate job's files that reads no frames (the server runs it on uploads):
+    the output size, the frames one window uses and the skeleton video's frame rate. Every mask
+    video needs at least those frames and the skeleton video's size; the images must decode."""
+    job.validate()
+    check_model(job, "multianimate")
+    i, s = job.inputs, job.settings
     info = probe_video(i.pose_video)
-    count = min(usable_frames(info.frames, job.settings.max_frames), FRAMES)
-    poses = _frames(i.pose_video, count)
-    masks = []
+    count = min(usable_frames(info.frames, s.max_frames), FRAMES)
+    if count < 5:
+        raise InputError(f"the skeleton video has {info.frames} frames; MultiAnimate needs at least 5")
     for k, path in enumerate(i.character_masks or []):
         mask = probe_video(path)
         if (mask.height, mask.width) != (info.height, info.width) or mask.frames < count:
             raise InputError(f"character mask {k + 1} ({path}) is {mask.frames} frames of {mask.height}x{mask.width}; "
                              f"it needs at least {count} frames of {info.height}x{info.width} like the skeleton video "
                              "(scail render-pose --character-masks-out writes matching ones)")
-        masks.append(_frames(path, count).max(axis=3))  # white inside: any channel over half
-    reference_pose = load_image(i.reference_pose, "reference pose")  # check_model made sure it is given
-    inputs = MultiAnimateInputs(reference=load_image(i.reference_image), poses=poses, reference_pose=reference_pose,
+    load_image(i.reference_image)
+    load_image(str(i.reference_pose), "reference pose")
+    return ((s.height, s.width) if s.height is not None else (HEIGHT, WIDTH)), count, info.fps
+
+
+def read_inputs(job: Job) -> tuple[MultiAnimateInputs, float]:
+    """The job's files as the engine's arrays (checked by ``check_files`` first), and the skeleton
+    video's frame rate. Only the frames one window uses are read."""
+    _, count, fps = check_files(job)
+    i = job.inputs
+    masks = [_frames(path, count).max(axis=3) for path in i.character_masks or []]  # white inside: any channel
+    inputs = MultiAnimateInputs(reference=load_image(i.reference_image), poses=_frames(i.pose_video, count),
+                                reference_pose=load_image(str(i.reference_pose), "reference pose"),
                                 masks=np.stack(masks), prompt=i.prompt,
                                 **({"negative_prompt": i.negative_prompt} if i.negative_prompt else {}))
-    return inputs, info.fps
+    return inputs, fps
 
 
 def _frames(path: str, count: int) -> np.ndarray:

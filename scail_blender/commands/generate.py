@@ -156,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
 def _pipeline(args: argparse.Namespace) -> contextlib.AbstractContextManager:
     """One process (the default), or a group of ``--gpus`` processes that is stopped afterwards."""
     # torch loads only when a job really runs
-    from ..engine.multianimate.checkpoint import is_multianimate_folder
+    from ..jobs.weights.identify import is_multianimate_folder
 
     if args.gpus == 1:
         from ..engine import load_pipeline

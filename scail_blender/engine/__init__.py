@@ -22,7 +22,7 @@ def load_pipeline(checkpoint: Path, device: str | None, components: str | Path |
     MultiAnimate's Wan2.1-I2V base folder (default: beside the checkpoint). torch is imported here,
     when a job first needs the model, so a server or an add-on that only starts a runner stays quick
     and torch-free until then."""
-    from .multianimate.checkpoint import is_multianimate_folder
+    from ..jobs.weights.identify import is_multianimate_folder
 
     if is_multianimate_folder(checkpoint):
         from .multianimate.jobs import MultiAnimateJobPipeline

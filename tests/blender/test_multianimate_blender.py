@@ -55,3 +55,32 @@ def test_three_character_scene_to_multianimate_video(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     info = video.probe_video(out)
     assert (info.frames, info.height, info.width) == (5, 64, 128)
+
+
+def test_the_panel_renders_and_generates_with_a_multianimate_checkpoint(tmp_path: Path,
+                                                                        blender_user_dir: dict[str, str]) -> None:
+    """In Blender (real bpy): with a MultiAnimate folder as the checkpoint, Render Pose Video also
+    writes its inputs, Sampler Preset > Default fills MultiAnimate's values, and Generate runs it."""
+    write_tiny_wan_i2v(tmp_path / "models" / "Wan2.1-I2V-14B-720P")
+    checkpoint = write_tiny_multianimate(tmp_path / "models" / "MultiAnimate")
+    ref = tmp_path / "ref.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 128, 3), dtype=np.uint8)).save(ref)
+    out = tmp_path / "out"
+    out.mkdir()
+    result = run_script(SCRIPTS / "multianimate_panel.py", {"checkpoint": str(checkpoint), "ref": str(ref),
+                                                            "folder": str(out)},
+                        env={**blender_user_dir, "OMP_NUM_THREADS": "1"}, timeout=400)
+    assert result["multianimate"]
+    stem = next(Path(f).stem for f in result["files"] if f.endswith("_dwpose.mp4")).removesuffix("_dwpose")
+    for name in (f"{stem}_characters/character_1.mp4", f"{stem}_characters/character_3.mp4",
+                 f"{stem}_characters/reference_pose.png", f"{stem}_mask.mp4", f"{stem}_joints.npz"):
+        assert name in result["files"], result["files"]
+    assert result["pose_mask_field"] == ""  # SCAIL-2's field is left alone
+    assert result["preset"] == [50, 1.5, 5.0]
+    inputs = result["inputs"]
+    assert inputs["pose"].endswith(f"{stem}_dwpose.mp4") and inputs["pose_mask"] is None
+    assert [Path(m).name for m in inputs["masks"]] == ["character_1.mp4", "character_2.mp4", "character_3.mp4"]
+    assert (inputs["cfg"], inputs["sampler"]) == (1.5, None)  # the sampler is the model's: Euler
+    assert result["state"] == "succeeded", result["error"]
+    info = video.probe_video(result["result"]["output"])
+    assert (info.frames, info.height, info.width) == (result["result"]["frames"], 64, 128)

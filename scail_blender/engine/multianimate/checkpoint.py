@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from ...errors import CheckpointError
+from ...jobs.weights.identify import MA_DIR, MA_INDEX, MA_STEM, is_multianimate_folder
 from ..checkpoints.formats import open_checkpoint
 from ..checkpoints.loading import HEAD_DIM, detect_variant
 from ..components import ComponentFiles
@@ -39,9 +40,6 @@ WAN_T5 = "models_t5_umt5-xxl-enc-bf16.pth"
 WAN_TOKENIZER = Path("google/umt5-xxl")
 WAN_VAE = "Wan2.1_VAE.pth"
 WAN_CLIP = "models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth"
-MA_STEM = "model"
-MA_INDEX = "model.safetensors.index.json"
-MA_DIR = "output_dir"
 ENCODERS = ("dwpose_embedding", "label_embedding", "randomref_embedding_pose")
 LORA = re.compile(r"(?:.*?)(?P<target>blocks\.\d+\.[\w.]+?)\.lora_(?P<half>[AB])(?:\.default)?\.weight\Z")
 
@@ -173,14 +171,6 @@ def detect_model(path: str | Path) -> str:
         open_multianimate(path)
         return "multianimate"
     return detect_variant(open_checkpoint(path).shapes)
-
-
-def is_multianimate_folder(path: str | Path) -> bool:
-    """Whether ``path`` is laid out as a MultiAnimate checkpoint folder (``output_dir/`` or its
-    ``model-k-of-n`` shards): which pipeline the runner builds for it (``engine.load_pipeline``)."""
-    path = Path(path)
-    return path.is_dir() and ((path / MA_DIR).is_dir() or (path / MA_INDEX).is_file()
-                              or any(path.glob(f"{MA_STEM}-*-of-*.safetensors")))
 
 
 def _check_pairs(ckpt: MultiAnimateCheckpoint, dit_shapes: dict[str, tuple[int, ...]]) -> None:

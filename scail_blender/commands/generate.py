@@ -87,7 +87,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG.format(presets=presets_help()), formatter_class=argparse.RawDescriptionHelpFormatter)
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--checkpoint", metavar="DIR",
-                       help="SCAIL-Preview or SCAIL-2 folder, or a DiT .safetensors (scail convert's, ComfyUI's, kijai's)")
+                       help="SCAIL-Preview or SCAIL-2 folder, a DiT .safetensors (scail convert's, ComfyUI's, kijai's), "
+                            "or a MultiAnimate checkpoint folder")
     where.add_argument("--models-dir", metavar="DIR",
                        help="a ComfyUI models/ folder or a folder with the official downloads: the DiT, VAE, umT5, "
                             "tokenizer and CLIP are found in it by their headers (scail models --models-dir DIR shows them)")
@@ -95,7 +96,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="with --models-dir: which DiT when it holds several (file name or path in the folder; "
                              "default: the first scail models lists)")
     parser.add_argument("--components", metavar="DIR",
-                        help="folder with the VAE, umT5 and CLIP files when --checkpoint is a DiT file kept elsewhere")
+                        help="folder with the VAE, umT5 and CLIP files when --checkpoint is a DiT file kept elsewhere; "
+                             "for a MultiAnimate --checkpoint, its Wan2.1-I2V-14B-720P base folder (default: the one "
+                             "beside it)")
     add_job_arguments(parser)
     parser.add_argument("--device", help="torch device: cpu, cuda or cuda:N (default: cuda if available, else cpu)")
     parser.add_argument("--gpus", type=int, default=1, metavar="N",

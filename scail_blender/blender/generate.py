@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import bpy
@@ -22,7 +23,7 @@ from ..jobs.loras import LoraSpec
 from ..errors import InputError
 from ..pose.framing import is_model_size
 from ..pose.outputs import strip_video_path
-from .scene_render import default_video_path
+from .scene_render import default_video_path, multianimate_paths
 from .compat import strips
 from .sequencer import find_movie
 
@@ -113,8 +114,10 @@ def job_from_panel(context: bpy.types.Context) -> tuple[Job, board.Placement]:
     out = folder / f"{stem}_gen_{seed}_{time.strftime('%Y%m%d-%H%M%S')}_{secrets.token_hex(2)}.mp4"
     # Images without a file of their own are saved per job: a later Generate never changes a queued job's input.
     reference = image_file(settings.reference_image, out.with_name(f"{out.stem}_reference.png"))
-    ref_mask = image_file(settings.reference_mask, out.with_name(f"{out.stem}_reference_mask.png"), "reference mask")
-    pose_mask = str(Path(bpy.path.abspath(settings.pose_mask))) if settings.pose_mask else None
+    multianimate = prefs.multianimate_checkpoint(context)  # its own masks, never SCAIL-2's
+    ref_mask = None if multianimate else image_file(settings.reference_mask,
+                                                    out.with_name(f"{out.stem}_reference_mask.png"), "reference mask")
+    pose_mask = str(Path(bpy.path.abspath(settings.pose_mask))) if settings.pose_mask and not multianimate else None
     if (ref_mask is None) != (pose_mask is None):
         raise InputError("SCAIL-2 needs both masks (reference mask and pose mask) or neither: set the missing one")
     if ref_mask is not None:
@@ -129,12 +132,18 @@ def job_from_panel(context: bpy.types.Context) -> tuple[Job, board.Placement]:
         black_out_video(pose, pose_mask, driving)
     extra = [(image_file(item.image, out.with_name(f"{out.stem}_{item.view}.png"), f"{item.view} view"),
               image_file(item.mask, out.with_name(f"{out.stem}_{item.view}_mask.png"), f"{item.view} view mask"))
-             for item in settings.extra_references if item.use and item.image is not None and item.mask is not None]
-    job = Job(inputs=JobInputs(reference_image=str(reference), pose_video=str(driving), prompt=settings.prompt,
-                               negative_prompt=settings.negative_prompt, reference_mask=ref_mask, pose_mask=pose_mask,
-                               extra_references=[image for image, _ in extra],
-                               extra_reference_masks=[mask for _, mask in extra]),
-              settings=JobSettings(steps=settings.steps, cfg=settings.cfg, shift=settings.shift, seed=seed, mode=settings.mode,
+             for item in settings.extra_references
+             if item.use and item.image is not None and item.mask is not None and not multianimate]
+    inputs = JobInputs(reference_image=str(reference), pose_video=str(driving), prompt=settings.prompt,
+                       negative_prompt=settings.negative_prompt, reference_mask=ref_mask, pose_mask=pose_mask,
+                       extra_references=[image for image, _ in extra], extra_reference_masks=[mask for _, mask in extra])
+    if multianimate:
+        inputs = multianimate_inputs(inputs, pose)
+    # The panel's fields (Sampler Preset > Default fills them with the checkpoint model's values);
+    # the sampler is left to the model (UniPC for SCAIL, Euler for MultiAnimate).
+    job = Job(inputs=inputs,
+              settings=JobSettings(steps=settings.steps, cfg=settings.cfg, shift=settings.shift, seed=seed,
+                                   mode=settings.mode,
                                    loras=lora_stack(context), lora_mode=settings.lora_mode,
                                    height=size[0] if is_model_size(size) else None,
                                    width=size[1] if is_model_size(size) else None),
@@ -148,6 +157,18 @@ def job_from_panel(context: bpy.types.Context) -> tuple[Job, board.Placement]:
                                channel=strip.channel + 1 if strip else 1, scene_fps=scene_fps,
                                prompt=settings.prompt, seed=seed)
     return job, placement
+
+
+def multianimate_inputs(inputs: JobInputs, pose: Path) -> JobInputs:
+    """The job's inputs for a MultiAnimate checkpoint: the skeletons, character masks (identity
+    order) and reference skeleton that Render Pose Video wrote beside ``pose``."""
+    dwpose, folder, _ = multianimate_paths(pose)
+    masks = sorted(folder.glob("character_*.mp4"), key=lambda p: int(p.stem.rsplit("_", 1)[1]))
+    if not dwpose.is_file() or not masks or not (folder / "reference_pose.png").is_file():
+        raise InputError(f"The checkpoint is MultiAnimate, which needs the skeletons and character masks of the pose "
+                         f"render ({dwpose.name}, {folder.name}/): press Render Pose Video again")
+    return replace(inputs, pose_video=str(dwpose), character_masks=[str(p) for p in masks],
+                   reference_pose=str(folder / "reference_pose.png"))
 
 
 def check_mask_people(reference_mask: bpy.types.Image, pose_mask: str) -> None:

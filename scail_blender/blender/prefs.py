@@ -18,6 +18,7 @@ import bpy
 from .compat import config_folder, extension_user_folder
 from ..errors import InputError
 from ..jobs.weights.finder import ModelsFolder, resolve, scan
+from ..jobs.weights.identify import is_multianimate_folder
 from ..jobs.weights.setups import SETUPS
 from ..motion.smpl import find_body_model
 
@@ -205,6 +206,15 @@ def checkpoint_folder(context: bpy.types.Context | None = None) -> Path:
         raise InputError(f"The checkpoint folder {path} does not exist: set Checkpoint Folder in the add-on "
                          "preferences to the SCAIL-Preview or SCAIL-2 folder you downloaded")
     return path
+
+
+def multianimate_checkpoint(context: bpy.types.Context | None = None) -> bool:
+    """Whether the preferences' checkpoint (In Blender, Start Local Server) is a MultiAnimate folder:
+    then the panel renders and sends that model's inputs. False when none is set up yet."""
+    try:
+        return is_multianimate_folder(checkpoint_folder(context))
+    except InputError:
+        return False
 
 
 def smpl_model_file(context: bpy.types.Context | None = None) -> Path | None:

@@ -13,6 +13,7 @@ import bpy
 
 from ..jobs.contract import MODES, JobSettings, setting_fields
 from ..jobs.loras import LORA_STRENGTH
+from ..jobs.sampling import default_setting
 from ..pose.identity import PALETTE_NAMES
 
 # Blender's integer properties are 32-bit: a wider range is cut to what they hold.
@@ -25,8 +26,9 @@ def setting_property(name: str):
     """A panel property for the job setting ``name``: its label, default, range and help text."""
     f = setting_fields()[name]
     m = f.metadata
-    keywords = {"name": m["label"], "default": f.default, "description": m["doc"][:1].upper() + m["doc"][1:]}
-    if isinstance(f.default, float):
+    default = default_setting(name)
+    keywords = {"name": m["label"], "default": default, "description": m["doc"][:1].upper() + m["doc"][1:]}
+    if isinstance(default, float):
         bounds = {"min": m["low"], "max": m["high"]}
         return bpy.props.FloatProperty(**keywords, **{k: v for k, v in bounds.items() if v is not None})
     low = INT_RANGE[0] if m["low"] is None else max(m["low"], INT_RANGE[0])
@@ -39,7 +41,7 @@ def setting_choice(name: str):
     f = setting_fields()[name]
     m = f.metadata
     choices = typing.get_args(typing.get_type_hints(JobSettings)[name])
-    return bpy.props.EnumProperty(name=m["label"], default=f.default, description=m["doc"][:1].upper() + m["doc"][1:],
+    return bpy.props.EnumProperty(name=m["label"], default=default_setting(name), description=m["doc"][:1].upper() + m["doc"][1:],
                                   items=tuple((choice, choice.title(), "") for choice in choices))
 
 

@@ -70,6 +70,8 @@ class PoseRender:
     driving: str = "skeleton"
     # The panel's render puts the mask it wrote into the panel's Pose Mask field.
     set_panel_mask: bool = False
+    # Also MultiAnimate's inputs, made from the mask and joints files (multianimate_paths).
+    multianimate: bool = False
 
     def report_lines(self) -> list[str]:
         """What this render will use, in words: the camera framing and the characters."""
@@ -83,6 +85,14 @@ class PoseRender:
 def default_video_path(scene: bpy.types.Scene, folder: Path) -> Path:
     stem = Path(bpy.data.filepath).stem if bpy.data.filepath else "untitled"
     return folder / f"{stem}_{bpy.path.clean_name(scene.name)}_pose.mp4"
+
+
+def multianimate_paths(video: Path) -> tuple[Path, Path, Path]:
+    """Where the panel writes a render's MultiAnimate inputs, beside its pose video: the skeleton
+    video ``..._dwpose.mp4``, the folder ``..._characters/`` of the character masks and reference
+    skeleton, and the joints file they are drawn from ``..._joints.npz``."""
+    return (video.with_name(f"{video.stem}_dwpose{video.suffix}"), video.with_name(f"{video.stem}_characters"),
+            video.with_name(f"{video.stem}_joints.npz"))
 
 
 def default_mask_path(video: Path) -> Path:
@@ -314,12 +324,32 @@ class PoseRenderJob:
                     if path is not None:
                         Path(path).unlink(missing_ok=True)
                 raise
+        if plan.multianimate:
+            self._write_multianimate(files)
         if plan.set_panel_mask and files.mask is not None:
             # Relative to the .blend, as Blender's own file fields store paths.
             plan.scene.scail.pose_mask = bpy.path.relpath(str(files.mask)) if bpy.data.filepath else str(files.mask)
         mask = f" and {files.mask.name}" if files.mask is not None else ""
         self.progress, self.message = 1.0, f"Wrote {files.video}{mask}"
         return files
+
+
+    def _write_multianimate(self, files: PoseFiles) -> None:
+        """MultiAnimate's inputs from this render's mask and joints (``multianimate_inputs``); the
+        masks of an earlier render are replaced; if this fails the render's files go too."""
+        from ..motion.io import load_motion
+        from ..motion.multianimate_inputs import write_multianimate_inputs
+
+        dwpose, folder, _ = multianimate_paths(self.plan.video)
+        for old in [*folder.glob("character_*.mp4"), folder / "reference_pose.png"]:
+            old.unlink(missing_ok=True)
+        try:
+            write_multianimate_inputs(load_motion(self.plan.joints_out), files.mask, dwpose, folder)
+        except BaseException:
+            for path in (files.video, files.strip_video, self.plan.joints_out, files.mask):
+                if path is not None:
+                    Path(path).unlink(missing_ok=True)
+            raise
 
 
 def render_pose_video(plan: PoseRender) -> PoseFiles:

@@ -17,8 +17,8 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
-from ..jobs.contract import (PRESET_SETTINGS, PRESETS, Job, JobInputs, JobSettings, describe_preset, preset_values,
-                             setting_fields)
+from ..jobs.contract import MODEL_NAMES, Job, JobInputs, JobSettings, setting_fields
+from ..jobs.sampling import MODEL_DEFAULTS, MODEL_SETTINGS, PRESET_SETTINGS, PRESETS, describe_preset
 from ..jobs.loras import LORA_STRENGTH, MAX_LORAS, LoraSpec
 from ..jobs.status import JobStatus
 from ..errors import InputError
@@ -143,6 +143,13 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--extra-reference", metavar=("IMAGE", "MASK"), nargs=2, action="append", default=[],
                         help="SCAIL-2: another view of the characters (side, back...) and its colour mask, in the "
                              "reference mask's colours (repeatable; scail render-pose --extra-view writes them)")
+    parser.add_argument("--character-mask", metavar="MASK.mp4", action="append", default=[],
+                        help="MultiAnimate: one character's binary mask video (white inside), one frame per pose "
+                             "frame; repeat it once per character in identity order (scail render-pose "
+                             "--character-masks-out writes them)")
+    parser.add_argument("--reference-pose", metavar="IMAGE",
+                        help="MultiAnimate: the skeleton render of the reference image (scail render-pose writes it "
+                             "with --character-masks-out)")
     parser.add_argument("--out", metavar="OUT.mp4", required=True, help="H.264 mp4 to write")
     parser.add_argument("--size", metavar="HxW", type=size_arg,
                         help="output size, height x width in multiples of 32, e.g. 512x896 (default: 512x896, "
@@ -155,13 +162,24 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     for name, f in setting_fields().items():
         if name not in OWN_FLAGS:
             flag = _flag(f, hints[name])
-            if name in PRESET_SETTINGS:  # None: not given, the preset decides
-                flag.update(default=None, help=f"{f.metadata['doc']} (default {f.default:g}; --preset sets it)")
+            if name in MODEL_SETTINGS:  # None: not given, the preset or else the checkpoint's model decides
+                flag.update(default=None, help=f"{f.metadata['doc']} ({model_default_text(name)}"
+                                               + ("; --preset sets it)" if name in PRESET_SETTINGS else ")"))
             groups[f.metadata["group"]].add_argument("--" + name.replace("_", "-"), **flag)
     groups["speed"].add_argument("--lora", metavar="PATH[:STRENGTH]", type=lora_arg, action="append", default=[],
                                  help=f"a LoRA at a strength (default 1): give it up to {MAX_LORAS} times for a "
                                       "stack, applied in that order (kohya, diffusers/PEFT, lightx2v or ComfyUI "
                                       "keys)")
+
+
+def model_default_text(name: str) -> str:
+    """``default: the checkpoint's model's, 40 for SCAIL-Preview and SCAIL-2, 50 for MultiAnimate``."""
+    by_value: dict[Any, list[str]] = {}
+    for model, values in MODEL_DEFAULTS.items():
+        by_value.setdefault(values[name], []).append(MODEL_NAMES[model])
+    parts = [f"{value if isinstance(value, str) else format(value, 'g')} for {' and '.join(models)}"
+             for value, models in by_value.items()]
+    return "default: the checkpoint's model's, " + ", ".join(parts)
 
 
 def _flag(f: dataclasses.Field, hint: Any) -> dict[str, Any]:
@@ -196,12 +214,13 @@ def job_from_args(args: argparse.Namespace) -> Job:
     """The job the flags of ``add_job_arguments`` describe, its values checked."""
     height, width = args.size or (None, None)
     values = {name: getattr(args, name) for name in setting_fields() if name not in OWN_FLAGS}
-    for name, value in preset_values(args.preset).items():
+    for name, value in PRESETS[args.preset].values.items():  # what it leaves out stays the model's
         if values[name] is None:
             values[name] = value
     job = Job(inputs=JobInputs(reference_image=args.ref, pose_video=args.pose, prompt=args.prompt,
                                negative_prompt=args.negative_prompt, reference_mask=args.ref_mask,
-                               pose_mask=args.pose_mask,
+                               pose_mask=args.pose_mask, character_masks=list(args.character_mask) or None,
+                               reference_pose=args.reference_pose,
                                extra_references=[image for image, _ in args.extra_reference],
                                extra_reference_masks=[mask for _, mask in args.extra_reference]),
               settings=JobSettings(**values, loras=list(args.lora), height=height, width=width),

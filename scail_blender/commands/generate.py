@@ -37,7 +37,9 @@ unwritable folder; it is written under a hidden name beside it and renamed at th
 failed or cancelled job leaves nothing (an existing file is replaced only on success).
 --size HxW is height x width, the same form as render-pose's (512x896: 512 high x 896 wide).
 
-Defaults are the official ones: UniPC, 40 steps, shift 3, CFG 5, empty negative prompt, 512x896 (512 high x 896 wide;
+Defaults are the official ones of the checkpoint's model: UniPC, 40 steps, shift 3, CFG 5 for SCAIL-Preview and
+SCAIL-2; Euler, 50 steps, shift 5, CFG 1.5 for MultiAnimate (a flag or preset value wins); empty negative prompt,
+512x896 (512 high x 896 wide;
 896x512 for a portrait reference), output at the pose video's frame rate. Clips longer than 81
 frames are generated in windows 76 frames apart. Ctrl-C stops after the current step; nothing is
 written.
@@ -67,6 +69,13 @@ the reference and its mask rendered from the scene). A mismatch of people betwee
 masks is refused before the model loads. --extra-reference IMAGE MASK (repeatable) adds other
 views of the same characters, each with its mask in the same colours.
 
+A MultiAnimate checkpoint folder (epoch=39-step=7000.ckpt, or any folder with output_dir/model-0000k-of-00008
+.safetensors) as --checkpoint runs MultiAnimate instead: its Wan2.1-I2V-14B-720P base is --components DIR, else
+the one Wan2.1-I2V release folder beside the checkpoint folder. It needs --pose as the DWPose-style skeletons of
+every character on one canvas, --character-mask MASK.mp4 once per character in identity order (white inside) and
+--reference-pose IMAGE (the reference's skeletons); scail render-pose --dwpose-out and --character-masks-out
+write all three from a scene. Inputs are stretched to 480x832 (or --size); one window of up to 81 frames.
+
 example:
   scail generate --checkpoint SCAIL-Preview --ref ref.png --pose pose.mp4 \\
       --prompt "a woman dancing in a park" --out dance.mp4
@@ -75,12 +84,13 @@ example:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "generate", help="generate a SCAIL animation from a reference image and a pose video",
+        "generate", help="generate a SCAIL (or MultiAnimate) animation from a reference image and a pose video",
         description="Animate the character of a reference image with a SCAIL pose video.",
         epilog=EPILOG.format(presets=presets_help()), formatter_class=argparse.RawDescriptionHelpFormatter)
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--checkpoint", metavar="DIR",
-                       help="SCAIL-Preview or SCAIL-2 folder, or a DiT file (.safetensors: ours, ComfyUI's, kijai's; .gguf)")
+                       help="SCAIL-Preview or SCAIL-2 folder, a DiT file (.safetensors: ours, ComfyUI's, kijai's; .gguf), "
+                            "or a MultiAnimate checkpoint folder")
     where.add_argument("--models-dir", metavar="DIR",
                        help="a ComfyUI models/ folder or a folder with the official downloads: the DiT, VAE, umT5, "
                             "tokenizer and CLIP are found in it by their headers (scail models --models-dir DIR shows them)")
@@ -88,7 +98,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="with --models-dir: which DiT when it holds several (file name or path in the folder; "
                              "default: the first scail models lists)")
     parser.add_argument("--components", metavar="DIR",
-                        help="folder with the VAE, umT5 and CLIP files when --checkpoint is a DiT file kept elsewhere")
+                        help="folder with the VAE, umT5 and CLIP files when --checkpoint is a DiT file kept elsewhere; "
+                             "for a MultiAnimate --checkpoint, its Wan2.1-I2V-14B-720P base folder (default: the one "
+                             "beside it)")
     add_job_arguments(parser)
     parser.add_argument("--device", help="torch device: cpu, cuda or cuda:N (default: cuda if available, else cpu)")
     parser.add_argument("--gpus", type=int, default=1, metavar="N",
@@ -120,6 +132,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--components works with one GPU for now; with --gpus give the release folder as --checkpoint")
     check_outputs({"--out": args.out}, inputs={"--ref": args.ref, "--pose": args.pose, "--ref-mask": args.ref_mask,
                                               "--pose-mask": args.pose_mask, "--checkpoint": args.checkpoint,
+                                              "--reference-pose": args.reference_pose,
+                                              **{f"--character-mask {k + 1}": path
+                                                 for k, path in enumerate(args.character_mask)},
                                               "--components": args.components,
                                               **{f"--extra-reference {k + 1} {part}": path
                                                  for k, pair in enumerate(args.extra_reference)
@@ -146,12 +161,16 @@ def run(args: argparse.Namespace) -> int:
 def _pipeline(args: argparse.Namespace) -> contextlib.AbstractContextManager:
     """One process (the default), or a group of ``--gpus`` processes that is stopped afterwards."""
     # torch loads only when a job really runs
+    from ..jobs.weights.identify import is_multianimate_folder
+
     if args.gpus == 1:
+        from ..engine import load_pipeline
         from ..engine.components import ComponentFiles
-        from ..engine.pipeline import ScailPipeline
 
         components = ComponentFiles.of(args.selection) if args.selection is not None else args.components
-        return contextlib.nullcontext(ScailPipeline(args.checkpoint, args.device, components=components))
+        return contextlib.nullcontext(load_pipeline(args.checkpoint, args.device, components))
+    if is_multianimate_folder(args.checkpoint):
+        raise InputError("MultiAnimate runs on one GPU for now; drop --gpus (--vram 24gb fits smaller GPUs)")
     from ..engine.parallel import ParallelPipeline
 
     device = args.device or "cuda"

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import shutil
 import sys
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..errors import InputError
@@ -75,6 +79,15 @@ on white (the reference over white), replacement on black (the reference composi
 --extra-view front|side|back (repeatable) also renders turntable views around the characters
 (cameras "SCAIL Side View"... kept in the saved file only when the panel makes them) as
 REF_side.png and REF_side_mask.png beside REF.png, for `scail generate --extra-reference`.
+
+MultiAnimate inputs: --dwpose-out DWPOSE.mp4 --character-masks-out DIR also write what `scail
+generate` needs with a MultiAnimate checkpoint: DWPOSE.mp4, every character's 2D skeleton (body,
+feet, hands; OpenPose colours and strokes, as DWPose draws them) on one black canvas, same frames,
+size and rate as the pose video; DIR/character_1.mp4, character_2.mp4... one binary mask video per
+character (white inside, lossless), numbered in identity order (left to right in the first frame,
+as the SCAIL-2 mask colours; with --blend from the meshes' per-pixel silhouettes, nearer
+characters hiding farther ones), to give to --character-mask in that order; and
+DIR/reference_pose.png, the first frame's skeletons, for --reference-pose. At most 6 characters.
 
 outputs: nothing is written until the whole clip rendered; then --out, --joints-out and the
 frames appear together (each is written beside its target under a hidden name and renamed), and
@@ -156,6 +169,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="--reference-out: render engine (default eevee)")
     parser.add_argument("--extra-view", choices=("front", "side", "back"), action="append", default=[],
                         help="--reference-out: also render this turntable view as an extra reference (repeatable)")
+    parser.add_argument("--dwpose-out", metavar="DWPOSE.mp4",
+                        help="MultiAnimate: also write every character's DWPose-style skeleton on one canvas (give "
+                             "with --character-masks-out; see below)")
+    parser.add_argument("--character-masks-out", metavar="DIR",
+                        help="MultiAnimate: a new folder for one binary mask video per character, in identity order "
+                             "(character_1.mp4...), and reference_pose.png (see below)")
     parser.add_argument("--overwrite", action="store_true",
                         help="let --frames-dir replace the numbered frames already in it (nothing else is touched)")
     parser.add_argument("--size", metavar="HxW", type=size_arg,
@@ -200,11 +219,17 @@ def check_paths(args: argparse.Namespace, source: str):
         raise InputError("--mask-mode says how to paint the --mask-out video; give --mask-out MASK.mp4 too")
     if bool(args.reference_out) != bool(args.reference_mask_out):
         raise InputError("--reference-out and --reference-mask-out go together: give both REF.png and REF_MASK.png")
+    if bool(args.dwpose_out) != bool(args.character_masks_out):
+        raise InputError("--dwpose-out and --character-masks-out go together: give both DWPOSE.mp4 and DIR")
+    masks_dir = Path(args.character_masks_out) if args.character_masks_out else None
+    if masks_dir is not None and masks_dir.exists() and (not masks_dir.is_dir() or any(masks_dir.iterdir())):
+        raise InputError(f"--character-masks-out {masks_dir} exists and is not an empty folder; give a new folder")
     if not args.reference_out and (args.reference_frame is not None or args.reference_camera or args.extra_view):
         raise InputError("--reference-frame, --reference-camera and --extra-view say how to render the reference; "
                          "give --reference-out REF.png --reference-mask-out REF_MASK.png too")
     return check_outputs({"--out": args.out, "--joints-out": args.joints_out, "--mask-out": args.mask_out,
-                          "--reference-out": args.reference_out, "--reference-mask-out": args.reference_mask_out},
+                          "--reference-out": args.reference_out, "--reference-mask-out": args.reference_mask_out,
+                          "--dwpose-out": args.dwpose_out},
                          inputs={f"--{source}": getattr(args, source)}, frames={"--frames-dir": args.frames_dir},
                          overwrite=args.overwrite)
 
@@ -248,11 +273,47 @@ def run(args: argparse.Namespace) -> int:
         warn(f"{size_text(size)} is fine for a preview but SCAIL needs multiples of 32; "
              f"the nearest size it takes is {size_text(near)} (--size {near[0]}x{near[1]})")
     mode = args.mask_mode or "animation"
-    result = write_pose_video(motion, args.out, frames_dir=args.frames_dir, joints_out=args.joints_out,
-                              scheme=args.palette, renderer=args.renderer, progress=terminal_progress(),
-                              mask_out=args.mask_out, mask_mode=mode)
+    with multianimate_sources(args) as (mask_out, joints_out):
+        result = write_pose_video(motion, args.out, frames_dir=args.frames_dir, joints_out=joints_out,
+                                  scheme=args.palette, renderer=args.renderer, progress=terminal_progress(),
+                                  mask_out=mask_out, mask_mode=mode)
+        write_multianimate(args, mask_out, joints_out, [result.remove])
     report(result, size, motion.fps, args.mask_out, mode)
     return 0
+
+
+@contextlib.contextmanager
+def multianimate_sources(args: argparse.Namespace) -> Iterator[tuple[str | None, str | None]]:
+    """The driving mask and joints file paths the render writes: the user's, or with --dwpose-out
+    temporary ones the MultiAnimate inputs are made from (``write_multianimate``), removed after."""
+    if not args.dwpose_out:
+        yield args.mask_out, args.joints_out
+        return
+    with tempfile.TemporaryDirectory(prefix="scail-multianimate-") as temp:
+        yield args.mask_out or str(Path(temp) / "mask.mp4"), args.joints_out or str(Path(temp) / "joints.npz")
+
+
+def write_multianimate(args: argparse.Namespace, mask_out: str | None, joints_out: str | None,
+                       undo: list[Callable[[], None]]) -> None:
+    """--dwpose-out and --character-masks-out from the render's mask and joints; if that fails the
+    render's own outputs go too (``undo``), so a run leaves all of its outputs or none."""
+    if not args.dwpose_out:
+        return
+    from ..motion.multianimate_inputs import write_multianimate_inputs
+
+    try:
+        files = write_multianimate_inputs(load_motion_file(joints_out), mask_out, args.dwpose_out,
+                                          args.character_masks_out)
+    except BaseException:
+        for step in undo:
+            step()
+        for path in (args.joints_out, args.mask_out):
+            if path:
+                Path(path).unlink(missing_ok=True)
+        raise
+    print(f"wrote {files.dwpose} (MultiAnimate skeletons), {len(files.masks)} character masks and "
+          f"{files.reference_pose.name} in {args.character_masks_out}: scail generate " +
+          " ".join(f"--character-mask {path}" for path in files.masks) + f" --reference-pose {files.reference_pose}")
 
 
 def run_blend(args: argparse.Namespace) -> int:
@@ -270,12 +331,15 @@ def run_blend(args: argparse.Namespace) -> int:
     check_paths(args, "blend")
     bonemaps = [load_bonemap(path) for path in args.bonemap or []]
     mode = args.mask_mode or "animation"
-    options = {"characters": args.character, "bonemaps": bonemaps, "camera": args.camera,
-               "frame_range": args.frame_range, "size": args.size, "framing": args.framing or "sensor",
-               "fps": args.fps or 16.0, "frames_dir": args.frames_dir, "joints_out": args.joints_out,
-               "scheme": args.palette, "renderer": args.renderer, "overwrite": args.overwrite,
-               "mask_out": args.mask_out, "mask_mode": mode, "driving": args.driving or "skeleton"}
-    plan, files = render_blend_file(args.blend, args.out, report=lambda line: print(line, file=sys.stderr), **options)
+    with multianimate_sources(args) as (mask_out, joints_out):
+        options = {"characters": args.character, "bonemaps": bonemaps, "camera": args.camera,
+                   "frame_range": args.frame_range, "size": args.size, "framing": args.framing or "sensor",
+                   "fps": args.fps or 16.0, "frames_dir": args.frames_dir, "joints_out": joints_out,
+                   "scheme": args.palette, "renderer": args.renderer, "overwrite": args.overwrite,
+                   "mask_out": mask_out, "mask_mode": mode, "driving": args.driving or "skeleton"}
+        plan, files = render_blend_file(args.blend, args.out, report=lambda line: print(line, file=sys.stderr),
+                                        **options)
+        write_multianimate(args, mask_out, joints_out, [files.remove])
     views = write_blend_reference(args, plan, files, mode) if args.reference_out else []
     report(files, plan.size, options["fps"], args.mask_out, mode)
     if args.reference_out:
@@ -297,8 +361,10 @@ def write_blend_reference(args: argparse.Namespace, plan, files, mode: str) -> l
                                       report=lambda line: print(line, file=sys.stderr))
     except BaseException:
         files.remove()
-        for path in (args.joints_out, args.mask_out):
+        for path in (args.joints_out, args.mask_out, args.dwpose_out):
             if path:
                 Path(path).unlink(missing_ok=True)
+        if args.character_masks_out:  # a new or empty folder (check_paths)
+            shutil.rmtree(args.character_masks_out, ignore_errors=True)
         raise
 

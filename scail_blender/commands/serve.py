@@ -26,7 +26,8 @@ current step, without using up its attempt.
 
 API v1 (OpenAPI at /docs and /openapi.json): POST /v1/jobs (multipart: reference, pose,
 optional reference_mask, pose_mask and SCAIL-2 extra views as pairs extra_reference_K and
-extra_reference_mask_K from K = 0, field job = JSON prompt/negative_prompt/settings),
+extra_reference_mask_K from K = 0, MultiAnimate's reference_pose and character masks character_mask_K
+from K = 0 in identity order, field job = JSON prompt/negative_prompt/settings),
 GET /v1/jobs, GET /v1/jobs/ID, GET /v1/jobs/ID/events (server-sent events), GET
 /v1/jobs/ID/result, POST /v1/extract (multipart: video, optional align_ref, field settings =
 JSON people/smooth/device; the result is the motion .npz; needs --pose-weights), POST /v1/jobs/ID/cancel, DELETE /v1/jobs/ID, GET /v1/health, GET
@@ -54,7 +55,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Serve SCAIL generation jobs over HTTP, one at a time on one device.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--checkpoint", metavar="DIR", help="SCAIL-Preview or SCAIL-2 folder, or a DiT file")
+    where.add_argument("--checkpoint", metavar="DIR", help="SCAIL-Preview or SCAIL-2 folder, a DiT file, or a MultiAnimate "
+                                                          "folder (its Wan2.1-I2V base beside it)")
     where.add_argument("--models-dir", metavar="DIR",
                        help="a ComfyUI models/ folder or a folder with the official downloads: the DiT and its "
                             "components are found by their headers (scail models --models-dir DIR shows them)")

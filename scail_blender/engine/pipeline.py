@@ -39,6 +39,7 @@ from .checkpoints.formats import find_checkpoint_file
 from .checkpoints.loading import load_dit
 from .components import ComponentFiles, load_clip, load_t5, load_vae
 from ..jobs.contract import Job, JobResult, JobSettings
+from ..jobs.sampling import resolve_settings
 from .models.attention import FA4_MISSING, SAGE_MISSING, has_fa4, has_sageattention
 from .models.dit import ScailDiT, add_mask_channels
 from .sampling import denoise, make_sampler
@@ -167,6 +168,7 @@ class ScailPipeline:
                              "drop the variant setting or use the matching checkpoint")
         if s.mode == "replacement" and variant != "scail2":
             raise InputError("replacement mode needs a SCAIL-2 checkpoint; use mode 'animation'")
+        s = resolve_settings(s, variant)  # unset steps, CFG, shift, sampler: this model's official values
         report(Progress("load", LOAD_STEPS, LOAD_STEPS, "ready"))
 
         pose_half = pre.halve(pre.pose_tensor(list(first_frames(inputs.pose_video, frames_used)), size))

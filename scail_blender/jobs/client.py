@@ -24,7 +24,7 @@ import requests
 from ..errors import ERROR_CLASSES, InputError, ServerError
 from .contract import ExtractSettings, Job, name_problem, shown_name
 from .loras import UPLOAD_FIELD, LoraSpec
-from .references import extra_reference_files
+from .references import character_mask_files, extra_reference_files
 from .multipart import MultipartBody
 from .status import JobStatus
 
@@ -85,7 +85,8 @@ class ScailClient:
         i = job.inputs
         loras, uploads = upload_loras(job)
         paths = {"reference": i.reference_image, "pose": i.pose_video, "reference_mask": i.reference_mask,
-                 "pose_mask": i.pose_mask, **uploads, **extra_reference_files(i)}
+                 "pose_mask": i.pose_mask, "reference_pose": i.reference_pose, **uploads, **extra_reference_files(i),
+                 **character_mask_files(i)}
         settings = {**asdict(job.settings), "loras": [asdict(spec) for spec in loras]}
         form = {"prompt": i.prompt, "negative_prompt": i.negative_prompt, "settings": settings}
         return JobStatus.from_dict(self._upload("/v1/jobs", paths, "job", form).json())

@@ -49,17 +49,6 @@ MAX_STEPS = 1000
 MAX_EXTRA_REFERENCES = 8
 # The longest file name a client may send (an upload's or a LoRA's): what common file systems take.
 MAX_NAME_BYTES = 255
-@dataclass(frozen=True)
-class Preset:
-    """Sampling values that belong together (a distillation LoRA is trained for its own steps,
-    shift and CFG): offered by name in the command line (--preset), the panel and the README.
-    ``values`` holds what differs from the settings' defaults (``preset_values`` gives all)."""
-
-    label: str
-    doc: str
-    values: dict[str, Any] = field(default_factory=dict)
-
-
 @dataclass(kw_only=True)
 class JobInputs:
     """Files and text of one job. Paths are as the runner sees them (the server rewrites them)."""
@@ -74,7 +63,7 @@ class JobInputs:
     pose_mask: str | None = None
     # MultiAnimate (required there, unused by SCAIL): one binary mask video per character (white
     # inside, black outside), in the order that gives each character its identity slot, and the
-    # skeleton render of the reference image. Not yet wired to the runner (engine only, issue 23).
+    # skeleton render of the reference image (engine/multianimate/jobs.py reads them).
     character_masks: list[str] | None = None
     reference_pose: str | None = None
     # SCAIL-2 extra reference views (front, side, back...) of the same characters, each with its
@@ -104,16 +93,18 @@ def setting(default: Any, doc: str, *, label: str = "", low: float | None = None
 
 @dataclass(kw_only=True)
 class JobSettings:
-    """Sampling settings; the defaults are the official wan-branch defaults of SCAIL-Preview."""
+    """Sampling settings. Steps, CFG, shift and sampler left unset take the official values of the
+    checkpoint's model (one job runs on any model: the checkpoint, not the client, says which)."""
 
-    steps: int = setting(40, "denoising steps (40 is official)", label="Steps", low=1, high=MAX_STEPS, limit=True,
-                         unit="steps")
-    cfg: float = setting(5.0, "guidance scale; 1 turns it off", label="CFG", low=0.0, high=30.0)
-    shift: float = setting(3.0, "schedule shift (3 for 512p, 5 as in the paper)", label="Shift", low=0.0, high=100.0,
-                           above=True)
+    # Steps, CFG, shift and sampler: None (unset) is the checkpoint's model's official value
+    # (MODEL_DEFAULTS), filled in by resolve_settings once the runner knows the model.
+    steps: int | None = setting(None, "denoising steps", label="Steps", low=1, high=MAX_STEPS, limit=True,
+                                unit="steps")
+    cfg: float | None = setting(None, "guidance scale; 1 turns it off", label="CFG", low=0.0, high=30.0)
+    shift: float | None = setting(None, "schedule shift", label="Shift", low=0.0, high=100.0, above=True)
     seed: int = setting(0, "noise seed: the same seed gives the same video on any device", label="Seed", low=0,
                         high=2**63 - 1)
-    sampler: Sampler = setting("unipc", "sampler", label="Sampler")
+    sampler: Sampler | None = setting(None, "sampler", label="Sampler")
     max_frames: int | None = setting(None, "use at most this many pose frames (default: all of them)",
                                      label="Max Frames", low=1)
     # Output size in pixels, height then width; None picks 512 high x 896 wide, or 896 high x
@@ -157,28 +148,6 @@ class JobSettings:
         self.loras = [spec if isinstance(spec, LoraSpec) else LoraSpec(**spec) for spec in self.loras]
 
 
-# Sampler presets: "default" is the settings' own defaults (the official sampling); "distill" what
-# the step-distillation LoRA is run with (SCAIL-2 wan branch: 8 steps, shift 1, CFG 1).
-PRESET_SETTINGS = ("steps", "shift", "cfg")
-PRESETS: dict[str, Preset] = {
-    "default": Preset("Default (official)", "the official sampling, without a distillation LoRA"),
-    "distill": Preset("Distill (lightx2v 4/8-step LoRA)", "for a step-distillation LoRA (lightx2v's, as the "
-                      "SCAIL-2 release runs it); CFG 1 turns guidance off: one pass per step",
-                      {"steps": 8, "shift": 1.0, "cfg": 1.0}),
-}
-
-
-def preset_values(name: str) -> dict[str, Any]:
-    """Every setting a preset fills (``PRESET_SETTINGS``), by name: its own values, else the defaults."""
-    fields_ = setting_fields()
-    return {key: PRESETS[name].values.get(key, fields_[key].default) for key in PRESET_SETTINGS}
-
-
-def describe_preset(name: str) -> str:
-    """``steps 8, shift 1, cfg 1``: what a preset sets, as --help, the panel and the README say it."""
-    return ", ".join(f"{key} {value:g}" for key, value in preset_values(name).items())
-
-
 def setting_fields() -> dict[str, Any]:
     """The settings' fields by name, each with its ``metadata`` (doc, label, low, high, ...)."""
     return {f.name: f for f in fields(JobSettings)}
@@ -209,7 +178,8 @@ class Job:
                 raise InputError(f"inputs.{name}: empty; give the path of the file")
         _check_extra_references(i, s)
         _check_ranges(s)
-        _one_of("sampler", s.sampler, SAMPLERS)
+        if s.sampler is not None:
+            _one_of("sampler", s.sampler, SAMPLERS)
         _one_of("mode", s.mode, MODES)
         if s.variant is not None:
             _one_of("variant", s.variant, VARIANTS)

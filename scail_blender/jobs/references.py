@@ -1,12 +1,13 @@
-"""How a job's SCAIL-2 extra reference views travel as plain named files: the client uploads
-them, the server stores them and a Ray worker receives them under these names, in pairs."""
+"""How a job's SCAIL-2 extra reference views (in pairs) and MultiAnimate character masks travel as
+plain named files: the client uploads them, the server stores them and a Ray worker receives them
+under these names."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ..errors import InputError
-from .contract import MAX_EXTRA_REFERENCES, JobInputs
+from .contract import MAX_CHARACTERS, MAX_EXTRA_REFERENCES, JobInputs
 
 
 def extra_reference_fields(index: int) -> tuple[str, str]:
@@ -47,3 +48,29 @@ def extra_references_from_files(files: dict[str, Any]) -> tuple[list[str], list[
         raise InputError(f"extra reference files {', '.join(rest)} do not follow on from extra reference "
                          f"{len(images) - 1 if images else 'none'}; number the pairs from 0 without gaps")
     return images, masks
+
+
+# MultiAnimate's character masks travel the same way, numbered in identity order from 0, and its
+# reference skeleton as the single field ``reference_pose``.
+def character_mask_field(index: int) -> str:
+    """The upload field name of character mask ``index`` (0-based, identity order)."""
+    return f"character_mask_{index}"
+
+
+CHARACTER_MASK_FIELDS: tuple[str, ...] = tuple(character_mask_field(k) for k in range(MAX_CHARACTERS))
+
+
+def character_mask_files(inputs: JobInputs) -> dict[str, str]:
+    """The job's character masks by upload field name, in identity order."""
+    return {character_mask_field(k): path for k, path in enumerate(inputs.character_masks or [])}
+
+
+def character_masks_from_files(files: dict[str, Any]) -> list[str] | None:
+    """The inverse of ``character_mask_files``: the masks in order (None without any); a gap in the
+    numbering is refused, since it would shift every later character's identity."""
+    masks = [str(files[name]) for name in CHARACTER_MASK_FIELDS if name in files]
+    expected = {character_mask_field(k) for k in range(len(masks))}
+    if {name for name in CHARACTER_MASK_FIELDS if name in files} != expected:
+        raise InputError(f"character mask files {', '.join(n for n in CHARACTER_MASK_FIELDS if n in files)}: number "
+                         "them from character_mask_0 without gaps, in identity order")
+    return masks or None

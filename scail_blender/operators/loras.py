@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import bpy
 
-from ..jobs.contract import PRESETS, describe_preset, preset_values
+from ..blender import prefs
+from ..jobs.sampling import PRESETS, describe_preset, preset_values
 from ..jobs.loras import MAX_LORAS
 
 
@@ -71,7 +72,7 @@ def _preset_items(_self, _context) -> list[tuple[str, str, str]]:
 
 
 class SCAIL_OT_sampler_preset(bpy.types.Operator):
-    """Fill Steps, CFG and Shift with a preset's values (a distillation LoRA needs its own); they stay editable"""
+    """Fill Steps, CFG and Shift with a preset's values, else the checkpoint model's official ones (a distillation LoRA needs its own); they stay editable"""
 
     bl_idname = "scail.sampler_preset"
     bl_label = "Sampler Preset"
@@ -81,9 +82,11 @@ class SCAIL_OT_sampler_preset(bpy.types.Operator):
 
     def execute(self, context):
         settings = context.scene.scail
-        for name, value in preset_values(self.preset).items():
+        model = "multianimate" if prefs.multianimate_checkpoint(context) else "scail"
+        values = preset_values(self.preset, model)
+        for name, value in values.items():
             setattr(settings, name, value)
-        self.report({"INFO"}, f"{PRESETS[self.preset].label}: {describe_preset(self.preset)}")
+        self.report({"INFO"}, f"{PRESETS[self.preset].label}: " + ", ".join(f"{k} {v:g}" for k, v in values.items()))
         return {"FINISHED"}
 
 

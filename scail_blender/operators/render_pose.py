@@ -1,7 +1,8 @@
 """Render Pose Video and Preview Frame: thin operators over ``scene_render``; a render started
 from the panel is a row of the job board (cancelled there like any job). With Also SCAIL-2 Mask
 the same render writes the driving mask beside the pose video and puts it in Pose Mask; Driving
-Mesh draws the characters' meshes instead of their skeletons."""
+Mesh draws the characters' meshes instead of their skeletons; with a MultiAnimate checkpoint in the
+preferences it also writes that model's skeletons and character masks."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ import numpy as np
 from ..blender import board, prefs
 from ..errors import ScailError
 from ..blender.camera import camera_params
-from ..blender.scene_render import (PoseRenderJob, default_mask_path, default_video_path, plan_pose_render,
-                                    preview_frame)
+from ..blender.scene_render import (PoseRenderJob, default_mask_path, default_video_path, multianimate_paths,
+                                    plan_pose_render, preview_frame)
 
 PREVIEW_IMAGE = "SCAIL Pose Preview"
 
@@ -27,12 +28,17 @@ def plan_from_panel(context: bpy.types.Context):
     video = default_video_path(scene, folder)
     # The frames folder is named by the add-on after the video, so a new render replaces the
     # frames of the last one (and only those: nothing else in it is touched).
+    # A MultiAnimate checkpoint takes skeletons and one mask per character, made from the
+    # render's SCAIL-2 mask and joints (scene_render.multianimate_paths).
+    multianimate = prefs.multianimate_checkpoint(context)
     plan = plan_pose_render(scene, video, frame_range=settings.frame_range(scene), size=settings.size(),
                             framing=settings.framing, fps=settings.fps, add_strip=settings.add_strip, overwrite=True,
                             frames_dir=video.with_suffix("") if settings.write_frames else None,
-                            mask_out=default_mask_path(video) if settings.write_mask else None,
-                            mask_mode=settings.mask_mode, driving=settings.driving)
-    plan.set_panel_mask = True
+                            mask_out=default_mask_path(video) if settings.write_mask or multianimate else None,
+                            mask_mode=settings.mask_mode, driving=settings.driving,
+                            joints_out=multianimate_paths(video)[2] if multianimate else None)
+    plan.set_panel_mask = settings.write_mask or not multianimate
+    plan.multianimate = multianimate
     return plan
 
 

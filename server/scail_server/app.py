@@ -133,7 +133,14 @@ def checkpoint_variant(settings: Settings) -> str:
     from scail_blender.engine.checkpoints.formats import find_checkpoint_file, open_checkpoint
     from scail_blender.engine.checkpoints.loading import detect_variant
     from scail_blender.engine.components import ComponentFiles
+    from scail_blender.engine.multianimate.checkpoint import open_multianimate
+    from scail_blender.jobs.weights.identify import is_multianimate_folder
+    from scail_blender.engine.multianimate.jobs import find_wan_base
 
+    if is_multianimate_folder(settings.checkpoint):  # its base folder beside it
+        open_multianimate(settings.checkpoint)
+        find_wan_base(settings.checkpoint)
+        return "multianimate"
     # a release folder, or a DiT file with its components beside it or in its ComfyUI models tree
     ComponentFiles.for_checkpoint(settings.checkpoint, find_checkpoint_file(settings.checkpoint))
     return detect_variant(open_checkpoint(settings.checkpoint).shapes)

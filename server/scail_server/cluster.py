@@ -34,7 +34,7 @@ import ray
 from ray.exceptions import GetTimeoutError, RayActorError, WorkerCrashedError
 
 from scail_blender.jobs.contract import Job, JobResult
-from scail_blender.jobs.references import extra_reference_files
+from scail_blender.jobs.references import character_mask_files, extra_reference_files
 from scail_blender.jobs.runner import JobHandle
 from scail_blender.jobs.status import JobStatus, Listener
 from scail_blender.errors import ScailError
@@ -306,6 +306,7 @@ class RayRunner:
         paths = {name: path for name in INPUT_FIELDS if (path := getattr(inputs, name)) is not None}
         paths.update({LORA_KEY + name: path for name, path in inputs.lora_files.items()})
         paths.update(extra_reference_files(inputs))
+        paths.update(character_mask_files(inputs))
         files = {name: (Path(path).name, Path(path).read_bytes()) for name, path in paths.items()}
         log.info("job %s started on Ray actor %s (try %d)", handle.id, slot.name, handle.tries)
         handle.actor = slot.actor

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 import pydantic
 
 from scail_blender.jobs.contract import AnyJob, ExtractJob, ExtractSettings, Job, JobInputs, JobSettings
-from scail_blender.jobs.references import extra_references_from_files
+from scail_blender.jobs.model_inputs import check_model
+from scail_blender.jobs.references import character_masks_from_files, extra_references_from_files
 from scail_blender.jobs.loras import check_loras, migrate_settings
 from scail_blender.jobs.runner import JobHandle, LocalRunner
 from scail_blender.jobs.status import JobStatus
@@ -78,17 +79,24 @@ class JobService:
                                    prompt=request.prompt, negative_prompt=request.negative_prompt,
                                    reference_mask=_str(files.get("reference_mask")),
                                    pose_mask=_str(files.get("pose_mask")), lora_files=lora_files,
-                                   extra_references=extra_images, extra_reference_masks=extra_masks),
+                                   extra_references=extra_images, extra_reference_masks=extra_masks,
+                                   character_masks=character_masks_from_files(files),
+                                   reference_pose=_str(files.get("reference_pose"))),
                   settings=settings)
         self._check_model_fit(job)
         # Imported here so the server's modules import without torch (the app has loaded it by now).
         from scail_blender.engine.inputs import check_inputs
+        from scail_blender.engine.multianimate.jobs import check_files
 
-        try:
-            checked = check_inputs(job)  # decodes the image, probes the videos: what the pipeline would refuse
+        try:  # decodes the images, probes the videos: what the pipeline would refuse
+            if self.variant == "multianimate":
+                size, frames, _ = check_files(job)
+            else:
+                checked = check_inputs(job)
+                size, frames = checked.size, checked.frames
         except ScailError as exc:  # name the uploaded field, not the server's temporary path
             raise type(exc)(str(exc).replace(f"{upload.folder}/", "uploaded ")) from None
-        check_pixels_frames(checked.size, checked.frames, self.max_pixels_frames)
+        check_pixels_frames(size, frames, self.max_pixels_frames)
         return self._store(job, upload.folder, RESULT_NAME)
 
     def accept_extract(self, upload: Upload) -> JobView:
@@ -163,6 +171,7 @@ class JobService:
         if self.variant == "scail2" and not (inputs.reference_mask and inputs.pose_mask):
             raise InputError("this server runs SCAIL-2, which needs the files reference_mask and pose_mask: the "
                              "character painted in one colour on black, in the reference and in every pose frame")
+        check_model(job, self.variant)  # the rest, MultiAnimate's files and settings among them
 
     def _queue(self, job: AnyJob, status: JobStatus) -> None:
         handle = self.runner.submit(job, job_id=status.id, listener=self._changed)
@@ -352,7 +361,9 @@ def _moved(job: AnyJob, old: Path, new: Path) -> AnyJob:
                               reference_mask=move(i.reference_mask), pose_mask=move(i.pose_mask),
                               lora_files={name: move(path) for name, path in i.lora_files.items()},
                               extra_references=[move(p) for p in i.extra_references],
-                              extra_reference_masks=[move(p) for p in i.extra_reference_masks]),
+                              extra_reference_masks=[move(p) for p in i.extra_reference_masks],
+                              character_masks=None if i.character_masks is None else
+                              [move(p) for p in i.character_masks], reference_pose=move(i.reference_pose)),
                settings=job.settings, output=job.output)
 
 

@@ -7,7 +7,8 @@ body passes the limit. Client file names are checked (a name with a folder in it
 bytes is refused, as a sign of a confused client: the rule of ``jobs.name_problem``) and
 otherwise ignored: files are stored as ``reference``, ``pose``, ``reference_mask``, ``pose_mask``
 and ``lora_0`` ... ``lora_7`` (the stack's LoRAs), the SCAIL-2 extra references in pairs, ``extra_reference_K``
-and ``extra_reference_mask_K`` from K = 0 (an extraction: ``video`` and ``align_ref``). Every field comes once: a second file
+and ``extra_reference_mask_K`` from K = 0, MultiAnimate's ``reference_pose`` and ``character_mask_K`` from
+K = 0 in identity order (an extraction: ``video`` and ``align_ref``). Every field comes once: a second file
 or JSON field is refused rather than one silently winning. A client that hangs up mid-upload is
 one log line; the route removes what it had sent.
 """
@@ -28,14 +29,15 @@ from python_multipart.multipart import (
 from starlette.requests import ClientDisconnect, Request
 
 from scail_blender.jobs.contract import MAX_NAME_BYTES, name_problem, shown_name
-from scail_blender.jobs.references import EXTRA_FILE_FIELDS
+from scail_blender.jobs.references import CHARACTER_MASK_FIELDS, EXTRA_FILE_FIELDS
 
 from .errors import ApiError
 from .loras import UPLOAD_FIELDS
 
 log = logging.getLogger(__name__)
 
-FILE_FIELDS = ("reference", "pose", "reference_mask", "pose_mask", *UPLOAD_FIELDS, *EXTRA_FILE_FIELDS)
+FILE_FIELDS = ("reference", "pose", "reference_mask", "pose_mask", "reference_pose", *UPLOAD_FIELDS, *EXTRA_FILE_FIELDS,
+               *CHARACTER_MASK_FIELDS)
 JOB_FIELD = "job"
 EXTRACT_FILE_FIELDS = ("video", "align_ref")
 EXTRACT_FIELD = "settings"

@@ -21,13 +21,14 @@ import ray
 
 from scail_blender.engine import load_pipeline
 from scail_blender.jobs.contract import Job
-from scail_blender.jobs.references import EXTRA_FILE_FIELDS, extra_references_from_files
+from scail_blender.jobs.references import (CHARACTER_MASK_FIELDS, EXTRA_FILE_FIELDS, character_masks_from_files,
+                                           extra_references_from_files)
 from scail_blender.jobs.runner import JobHandle, LocalRunner
 from scail_blender.jobs.status import JobStatus
 
 # The job's files an actor is sent (by JobInputs field; each LoRA of the stack as LORA_KEY + its
 # name) and the name of the result it sends back.
-INPUT_FIELDS = ("reference_image", "pose_video", "reference_mask", "pose_mask")
+INPUT_FIELDS = ("reference_image", "pose_video", "reference_mask", "pose_mask", "reference_pose")
 LORA_KEY = "lora:"
 RESULT_NAME = "result.mp4"
 
@@ -58,8 +59,10 @@ class ScailWorker:
                     paths[name] = str(folder / filename)
             extra = {name: paths.pop(name) for name in EXTRA_FILE_FIELDS if name in paths}
             images, masks = extra_references_from_files(extra)
+            characters = character_masks_from_files({n: paths.pop(n) for n in CHARACTER_MASK_FIELDS if n in paths})
             local = Job.from_dict(job)
-            local = Job(inputs=replace(local.inputs, **paths, extra_references=images, extra_reference_masks=masks),
+            local = Job(inputs=replace(local.inputs, **paths, extra_references=images, extra_reference_masks=masks,
+                                       character_masks=characters),
                         settings=local.settings,
                         output=str(folder / RESULT_NAME))
             updates: queue.Queue[JobStatus] = queue.Queue()

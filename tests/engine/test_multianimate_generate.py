@@ -121,3 +121,10 @@ def test_three_character_scene_to_video(pipeline: MultiAnimatePipeline) -> None:
                                 masks=masks, prompt="three person are dancing")
     video = pipeline.generate(inputs, SETTINGS)
     assert video.shape == (3, frames, 32, 64) and torch.isfinite(video).all()
+
+
+def test_refuses_an_extra_lora_by_name(pipeline: MultiAnimatePipeline) -> None:
+    """A LoRA stack on top of MultiAnimate's own is refused with advice (it crashed on a missing attribute)."""
+    with pytest.raises(InputError, match="extra LoRA"):
+        pipeline.generate(three_characters(), replace(SETTINGS, speed=Speed(loras=(("style.safetensors", 1.0,
+                                                                                     "style.safetensors"),))))

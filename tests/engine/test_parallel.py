@@ -35,6 +35,7 @@ from scail_blender.engine.sampling import denoise, make_sampler
 from scail_blender.engine.testing import random_state_dict, save_safetensors
 from scail_blender.errors import Cancelled, DeviceGroupError, InputError
 from scail_blender.jobs.contract import Job, JobInputs, JobSettings
+from scail_blender.jobs.sampling import resolve_settings
 from scail_blender.media.video import probe_video
 from scail_blender.progress import no_progress
 
@@ -279,7 +280,7 @@ def test_generate_on_two_ranks_gives_the_video_of_one_process(group2: DeviceGrou
                                   events.append)
         assert (got.frames, got.width, got.height, got.seed) == (want.frames, want.width, want.height, want.seed)
         assert probe_video(got.output).frames == probe_video(want.output).frames == 5
-        assert sum(abs(w) for w in velocity_weights(JobSettings(steps=3, cfg=cfg))) <= 1
+        assert sum(abs(w) for w in velocity_weights(resolve_settings(JobSettings(steps=3, cfg=cfg), "scail"))) <= 1
         [(latent_one, video_one)], [(latent_two, video_two)] = single.decoded, decoded
         latent_error = float((latent_two - latent_one).abs().max())
         assert latent_error <= latent_bound(cfg), f"cfg {cfg}: latents {latent_error:.3g} apart"

@@ -11,7 +11,8 @@ import pytest
 from scail_blender.cli import build_parser
 from scail_blender.commands.common import job_from_args, lora_arg
 from scail_blender.errors import InputError
-from scail_blender.jobs.contract import PRESETS, Job, JobInputs, JobSettings, describe_preset, preset_values
+from scail_blender.jobs.contract import Job, JobInputs, JobSettings
+from scail_blender.jobs.sampling import PRESETS, describe_preset, preset_values
 from scail_blender.jobs.loras import MAX_LORAS, LoraSpec, describe_stack
 
 INPUTS = {"reference_image": "r.png", "pose_video": "p.mp4"}

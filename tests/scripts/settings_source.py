@@ -9,10 +9,11 @@ import json
 import sys
 
 from scail_blender.jobs.contract import setting_fields
+from scail_blender.jobs.sampling import MODEL_DEFAULTS, resolve_settings
 
 params = json.loads(sys.argv[1])
 steps = setting_fields()["steps"]
-steps.default = 41
+MODEL_DEFAULTS["scail"]["steps"] = 41  # SCAIL-Preview's official steps, for a job that leaves them unset
 steps.metadata = {**steps.metadata, "doc": "patched help", "high": 777}
 
 from scail_blender.cli import build_parser  # noqa: E402 - built after the change, as the test means
@@ -23,7 +24,9 @@ flag = next(a for a in generate._actions if "--steps" in a.option_strings)
 from scail_blender.commands.common import job_from_args  # noqa: E402
 
 args = generate.parse_args(["--checkpoint", "ck", "--ref", "r.png", "--pose", "p.mp4", "--out", "o.mp4"])
-report = {"cli": {"default": flag.default, "help": flag.help, "preset_default": job_from_args(args).settings.steps}}
+settings = job_from_args(args).settings
+report = {"cli": {"default": flag.default, "help": flag.help, "unset": settings.steps,
+                  "resolved": resolve_settings(settings, "scail").steps}}
 
 from scail_server.schemas import JOB_REQUEST  # noqa: E402
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from ...errors import CheckpointError
+from ...jobs.weights.identify import MA_DIR, MA_INDEX, MA_STEM, is_multianimate_folder
 from ..checkpoints.formats import open_checkpoint
 from ..checkpoints.loading import HEAD_DIM, detect_variant
 from ..components import ComponentFiles
@@ -39,9 +40,6 @@ WAN_T5 = "models_t5_umt5-xxl-enc-bf16.pth"
 WAN_TOKENIZER = Path("google/umt5-xxl")
 WAN_VAE = "Wan2.1_VAE.pth"
 WAN_CLIP = "models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth"
-MA_STEM = "model"
-MA_INDEX = "model.safetensors.index.json"
-MA_DIR = "output_dir"
 ENCODERS = ("dwpose_embedding", "label_embedding", "randomref_embedding_pose")
 LORA = re.compile(r"(?:.*?)(?P<target>blocks\.\d+\.[\w.]+?)\.lora_(?P<half>[AB])(?:\.default)?\.weight\Z")
 
@@ -166,13 +164,12 @@ def detect_model(path: str | Path) -> str:
     names and shapes only (headers, or a memory-mapped pickle): a job's inputs are checked against it
     (jobs.model_inputs.check_model) before anything loads. Other models are refused by name."""
     path = Path(path)
-    if path.is_dir():
-        if (path / WAN_INDEX).is_file():
-            raise CheckpointError(f"{path} is the Wan2.1-I2V-14B base, not a checkpoint to animate with: give the "
-                                  "MultiAnimate checkpoint folder, with this folder as its base")
-        if (path / MA_DIR).is_dir() or any(path.glob(f"{MA_STEM}-*-of-*.safetensors")) or (path / MA_INDEX).is_file():
-            open_multianimate(path)
-            return "multianimate"
+    if path.is_dir() and (path / WAN_INDEX).is_file():
+        raise CheckpointError(f"{path} is the Wan2.1-I2V-14B base, not a checkpoint to animate with: give the "
+                              "MultiAnimate checkpoint folder, with this folder beside it as its base")
+    if is_multianimate_folder(path):
+        open_multianimate(path)
+        return "multianimate"
     return detect_variant(open_checkpoint(path).shapes)
 
 

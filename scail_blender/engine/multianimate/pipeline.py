@@ -134,7 +134,7 @@ class MultiAnimatePipeline:
         speed = settings.speed
         if speed.cache:
             raise InputError("the step cache (cache) is calibrated for SCAIL's DiT, not MultiAnimate's; set it to 0")
-        if speed.lora is not None:
+        if speed.loras:
             raise InputError("an extra LoRA on top of MultiAnimate's is not supported; drop the lora setting")
         if size[0] % 16 or size[1] % 16:
             raise InputError(f"size {size[0]}x{size[1]} must be a multiple of 16 pixels (MultiAnimate uses 480x832)")

@@ -45,6 +45,8 @@ PREFIXES = (SAT_PREFIX, "diffusion_model.", "model.", "module.")  # SAT's prefix
 LORA_MARKERS = (".lora_down.", ".lora_up.", ".lora_A.", ".lora_B.", "lora_unet_", ".diff_b", ".lora.down.", ".lora.up.")
 # Files worth opening: every weight container the tools write, and tokenizer files.
 WEIGHT_SUFFIXES = {".safetensors", ".sft", ".pt", ".pth", ".bin", ".ckpt", ".gguf"}
+# A MultiAnimate checkpoint folder: DeepSpeed's zero_to_fp32 output in output_dir/ (engine/multianimate).
+MA_DIR, MA_STEM, MA_INDEX = "output_dir", "model", "model.safetensors.index.json"
 TOKENIZER_FILE = "tokenizer.json"  # the one fixed name: the tokenizers library only reads this file
 HEADER_LIMIT = 100 * 2**20  # a safetensors header or data.pkl larger than this is not a model file
 GGML_TYPES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 6: "Q5_0", 7: "Q5_1", 8: "Q8_0", 9: "Q8_1", 10: "Q2_K",
@@ -331,3 +333,12 @@ def _lora_layout(names: dict[str, tuple[int, ...]]) -> str:
 
 def _layout(container: str, names: str) -> str:
     return f"{names}, GGUF" if container == "gguf" else names
+
+
+def is_multianimate_folder(path: str | Path) -> bool:
+    """Whether ``path`` is laid out as a MultiAnimate checkpoint folder (``output_dir/`` or its
+    ``model-k-of-n`` shards), from names alone: which pipeline the runner builds for it, and
+    which inputs the panel gives its jobs."""
+    path = Path(path)
+    return path.is_dir() and ((path / MA_DIR).is_dir() or (path / MA_INDEX).is_file()
+                              or any(path.glob(f"{MA_STEM}-*-of-*.safetensors")))

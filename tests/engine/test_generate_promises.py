@@ -7,7 +7,9 @@ import logging
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from scail_blender.engine.checkpoints.convert import convert
 from scail_blender.engine.checkpoints.formats import find_checkpoint_file
@@ -16,7 +18,7 @@ from scail_blender.engine.pipeline import ScailPipeline
 from scail_blender.cli import main
 from scail_blender.commands.make_test_checkpoint import SMOKE_SETTINGS
 from scail_blender.errors import CheckpointError, InputError
-from scail_blender.media.video import probe_video
+from scail_blender.media.video import VideoWriter, probe_video
 
 from tests.support import ROOT
 from tests.support.media import write_job_media
@@ -73,8 +75,15 @@ def test_make_test_checkpoint_prints_the_smoke_settings_the_readme_shows(tmp_pat
 
 def test_masks_given_to_scail_preview_are_a_warning(tiny: Path, media: dict[str, Path], tmp_path: Path,
                                                     caplog: pytest.LogCaptureFixture) -> None:
+    # One blue character in both masks, so they pass the people check that runs before loading.
+    blue = np.zeros((64, 64, 3), np.uint8)
+    blue[16:48, 16:48] = (0, 0, 255)
+    Image.fromarray(blue).save(tmp_path / "ref_mask.png")
+    with VideoWriter(tmp_path / "pose_mask.mp4", 12, (64, 64), lossless=True) as writer:
+        for _ in range(probe_video(media["pose"]).frames):
+            writer.write(blue)
     job = Job(inputs=JobInputs(reference_image=str(media["ref"]), pose_video=str(media["pose"]),
-                               reference_mask=str(media["ref"]), pose_mask=str(media["pose"])),
+                               reference_mask=str(tmp_path / "ref_mask.png"), pose_mask=str(tmp_path / "pose_mask.mp4")),
               # variant scail2 makes the job stop right after the DiT has loaded and the warning is out
               settings=JobSettings(steps=1, height=64, width=64, variant="scail2"), output=str(tmp_path / "x.mp4"))
     with caplog.at_level(logging.WARNING, logger="scail_blender"), pytest.raises(InputError, match="scail2"):

@@ -17,7 +17,7 @@ from pathlib import Path
 from ..errors import ScailError
 
 # The "engine" extra of pyproject.toml (a test keeps the two equal).
-ENGINE_PACKAGES = ("torch==2.13.0", "safetensors>=0.4", "tokenizers==0.23.3", "ftfy==6.3.1")
+ENGINE_PACKAGES = ("torch==2.13.0", "safetensors>=0.4", "tokenizers==0.23.3", "ftfy==6.3.1", "gguf==0.19.0")
 # Get Models' downloader, a core dependency of pyproject.toml that Blender does not bundle.
 HUB_PACKAGE = "huggingface_hub>=0.26,<3"
 

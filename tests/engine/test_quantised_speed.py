@@ -56,7 +56,7 @@ def test_a_lora_over_a_quantised_file(source: str, mode: str, files, tmp_path: P
     widened = load_dit(files[source], dtype=torch.float32, keep_quantised=False)
     lora = tmp_path / "lora.safetensors"
     save_file(lora_state(widened), str(lora))
-    speed = Speed(lora=str(lora), lora_strength=0.7, lora_mode=mode)
+    speed = Speed(loras=((str(lora), 0.7, lora.name),), lora_mode=mode)
     expected = run(prepare_dit(widened, speed, "cpu"), **make_inputs("scail"))
     model = prepare_dit(load_dit(files[source], dtype=torch.float32), speed, "cpu")
     assert isinstance(model.blocks[0].self_attn.q, Fp8Linear if source == "fp8" else GgmlLinear)

@@ -79,14 +79,17 @@ def test_fp8_and_gguf_files_keep_their_size_in_memory(files: dict[str, Path]) ->
     bf16 = measured["bf16"]
     layer = 768 * 3072 * 4  # the largest linear in float32, dequantised one at a time
     # Measured (MiB, file / held / peak): bf16 172 / 188 / 189, fp8_scaled 91 / 107 / 122,
-    # Q8_0 97 / 127 / 142, Q4_K 56 / 87 / 102. A GGUF holds its unquantised tensors twice (the
-    # mapped file's pages and their bf16 copies): 15 MiB more than the fp8 file here.
+    # Q8_0 97 / 127 / 142, Q4_K 56 / 87 / 102; a clean CI clone held 97 for Q4_K (RSS moves by
+    # about 10 MiB between runs with the allocator and which mapped pages were touched). A GGUF
+    # holds its unquantised tensors twice (the mapped file's pages and their bf16 copies): 15 MiB
+    # more than the fp8 file here. A file widened on load would hold about bf16's 188 MiB, which
+    # both bounds below refuse with room to spare (132 MiB over its size for Q4_K).
     for name in ("fp8_scaled", "Q8_0", "Q4_K"):
         size, held, peak = files[name].stat().st_size, measured[name]["held"], measured[name]["peak"]
         # Held: the file's bytes, plus the unquantised tensors (GGUF: read from the mapped file
         # into bf16 copies) and the forward's own memory (15 MiB for the bf16 file itself).
-        assert held - size < 40 * mib, name
-        assert held < (0.5 if name == "Q4_K" else 0.75) * bf16["held"], name
+        assert held - size < 56 * mib, name
+        assert held < (0.6 if name == "Q4_K" else 0.75) * bf16["held"], name
         # Peak: one layer's dequantisation at a time (its float32 weight and the steps to it):
         # measured 14.6 to 14.8 MiB, 1.6 times the float32 layer.
         assert peak - held < 2.5 * layer, name

@@ -34,8 +34,18 @@ def tiny_scail2(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return {"checkpoint": write_tiny_checkpoint(folder / "SCAIL-2", variant="scail2"), "loras": loras}
 
 
+# Mean difference in 8-bit levels that one job may show between processes (float rounding that
+# moves a few pixels by a level); the inputs that must change the video move it by more.
+SAME_JOB = 0.5
+
+
 def frames(path: str | Path) -> np.ndarray:
     return np.stack(list(read_video(path))).astype(np.int16)
+
+
+def levels(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean absolute difference of two videos in 8-bit levels."""
+    return float(np.abs(a - b).mean())
 
 
 def colours(path: str) -> set[tuple[int, int, int]]:
@@ -93,16 +103,15 @@ def test_scail2_generates_from_a_blender_scene_everywhere(tiny_scail2: dict, tmp
 
         cli = scail_generate(server_row, tiny_scail2["checkpoint"], tmp_path / f"cli_{mode}.mp4")
         assert cli.returncode == 0, cli.stderr
-        # Equal, not close: the server, Blender and the command line run the same job through the
-        # same pipeline code on this machine at one torch thread each (OMP_NUM_THREADS=1), so the
-        # same kernels see the same shapes and x264 gets the same frames.
+        # The server, Blender and the command line run the same job through the same pipeline code
+        # in three processes; the bound, not equality, is what holds wherever float rounding differs.
         server_frames, local_frames = frames(server_row["output"]), frames(local_row["output"])
         assert server_frames.shape == (5, 64, 96, 3)
-        assert np.array_equal(server_frames, local_frames)
-        assert np.array_equal(server_frames, frames(tmp_path / f"cli_{mode}.mp4"))
+        assert levels(server_frames, local_frames) <= SAME_JOB
+        assert levels(server_frames, frames(tmp_path / f"cli_{mode}.mp4")) <= SAME_JOB
     # The modes condition the model differently (masks, RoPE offsets): different videos.
     animation, replacement = (frames(result[m]["server"]["output"]) for m in MODES)
-    assert not np.array_equal(animation, replacement)
+    assert levels(animation, replacement) > SAME_JOB
     # The plate: a Sequencer strip drives a replacement job with the region mask rendered from the
     # characters; with Black Out the job gets a copy black outside the mask's people.
     assert "'Plate' is no movie strip" in result["no_strip"], result["no_strip"]
@@ -115,10 +124,10 @@ def test_scail2_generates_from_a_blender_scene_everywhere(tiny_scail2: dict, tmp
     people = np.stack([(m != 255).any(axis=-1) for m in read_video(plain["pose_mask"])])
     sent = frames(blacked["pose"])
     assert sent[~people].mean() < 3 and sent[people].mean() > 60
-    assert not np.array_equal(frames(plain["output"]), frames(blacked["output"]))
+    assert levels(frames(plain["output"]), frames(blacked["output"])) > SAME_JOB
     # The stack and the extra view took part: without either, the same job gives other frames.
     row = result["animation"]["server"]
     for name, changed in (("no_loras", {"loras": []}), ("no_extra", {"extra": [], "extra_masks": []})):
         cli = scail_generate({**row, **changed}, tiny_scail2["checkpoint"], tmp_path / f"{name}.mp4")
         assert cli.returncode == 0, cli.stderr
-        assert not np.array_equal(frames(tmp_path / f"{name}.mp4"), animation), name
+        assert levels(frames(tmp_path / f"{name}.mp4"), animation) > SAME_JOB, name

@@ -132,3 +132,18 @@ def test_the_engine_finds_a_comfyui_dits_components(tmp_path: Path, tiny_checkpo
     (tree / "vae" / "my_vae.pth").unlink()
     with pytest.raises(CheckpointError, match="scail models --models-dir"):
         ComponentFiles.for_checkpoint(dit, dit)
+
+
+@pytest.mark.parametrize("name", ["scail-preview", "scail2"])
+def test_an_official_setup_downloads_the_folder_the_engine_reads(name: str) -> None:
+    """The release names `scail models get` asks for are the ones the folder loader looks for first
+    (the official config's: the ``-onlyvisual`` CLIP, umT5 and tokenizer in ``umt5-xxl/``), and a
+    folder holding them is complete."""
+    from scail_blender.jobs.weights.setups import SETUPS
+
+    chosen = SETUPS[name]
+    folder = {f.dest.split("/")[0] for f in chosen.files}
+    assert len(folder) == 1 and not chosen.substitutes
+    paths = {f.role: f.path for f in chosen.files}
+    assert (paths["vae"], paths["t5"], paths["clip"]) == (VAE_FILE, f"{T5_DIR}/{T5_FILE}", CLIP_FILES[0])
+    assert paths["tokenizer"] == f"{T5_DIR}/tokenizer.json" and paths["dit"].startswith("model/1/")

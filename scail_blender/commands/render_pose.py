@@ -82,7 +82,8 @@ REF_side.png and REF_side_mask.png beside REF.png, for `scail generate --extra-r
 
 MultiAnimate inputs: --dwpose-out DWPOSE.mp4 --character-masks-out DIR also write what `scail
 generate` needs with a MultiAnimate checkpoint: DWPOSE.mp4, every character's 2D skeleton (body,
-feet, hands; OpenPose colours and strokes, as DWPose draws them) on one black canvas, same frames,
+feet, hands; OpenPose colours and strokes as DWPose draws them, red and blue exchanged as its
+OpenCV-written files hold them) on one black canvas, same frames,
 size and rate as the pose video; DIR/character_1.mp4, character_2.mp4... one binary mask video per
 character (white inside, lossless), numbered in identity order (left to right in the first frame,
 as the SCAIL-2 mask colours; with --blend from the meshes' per-pixel silhouettes, nearer

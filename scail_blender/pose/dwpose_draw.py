@@ -12,8 +12,14 @@ identities come from the masks, not the colours). Facts of that drawing (UniAnim
 - for each of 20 joints in turn and within it each person, a filled circle of radius 4 in the
   joint's full colour;
 - then every left hand, then every right hand: its 20 edges as 2-pixel lines in HSV rainbow
-  colours, then its 21 points as blue circles of radius 4; a hand point is drawn only where its
-  pixel column and row are both above 0.
+  colours, then its 21 points as (0, 0, 255) circles of radius 4; a hand point is drawn only where
+  its pixel column and row are both above 0;
+- the palette is given as RGB but the array is written by OpenCV (``cv2.imencode`` in
+  UniAnimate-DiT's ``prepare_training_data.py``, ``cv2.imwrite`` in ``run_align_pose.py``), which
+  takes it as BGR; the loaders read the files back as RGB with PIL. So the frames the model was
+  trained on hold the palette with red and blue exchanged: the neck-to-nose limb red, the
+  shoulders blue, hand dots red. UniAnimate's saved pose frames and MultiAnimate's pipeline figure
+  show exactly that, and ``draw_people`` returns it.
 
 The 20 body points are OpenPose's 18 (nose, neck, right shoulder, elbow, wrist, left shoulder,
 elbow, wrist, right hip, knee, ankle, left hip, knee, ankle, right eye, left eye, right ear,
@@ -101,11 +107,17 @@ def _pixel(point: np.ndarray) -> tuple[int, int] | None:
 
 
 def draw_people(bodies: np.ndarray, hands: np.ndarray | None, height: int, width: int) -> np.ndarray:
-    """RGB uint8 [height, width, 3]: every person's skeleton on one black canvas.
+    """RGB uint8 [height, width, 3]: every person's skeleton on one black canvas, as the pose files
+    the model was trained on hold it (DWPose's drawing with red and blue exchanged, see above).
 
     bodies [P, 20, 2] and hands [P, 2, 21, 2] (left, right) in pixels (x, y), NaN where missing
     (``openpose_points`` makes them from DWPose keypoints).
     """
+    return np.ascontiguousarray(_dwpose_canvas(bodies, hands, height, width)[..., ::-1])
+
+
+def _dwpose_canvas(bodies: np.ndarray, hands: np.ndarray | None, height: int, width: int) -> np.ndarray:
+    """DWPose's own array: the palette written in as given, before OpenCV writes it out."""
     bodies = np.asarray(bodies, dtype=np.float64)
     if bodies.ndim != 3 or bodies.shape[1:] != (20, 2):
         raise InputError(f"bodies must be [people, 20, 2] (OpenPose body + toes), got {list(bodies.shape)}")

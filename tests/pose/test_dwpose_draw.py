@@ -3,16 +3,21 @@
 The reference below calls OpenCV the way DWPose's ``draw_body_and_foot`` and ``draw_handpose``
 (UniAnimate-DiT ``dwpose/util.py``) do: limbs as ``fillConvexPoly(ellipse2Poly(...))`` person by
 person within each limb, the canvas times 0.6, joints as radius-4 circles, then every left hand
-and every right hand as 2-pixel lines and radius-4 blue dots. Ours must give the same pixels.
+and every right hand as 2-pixel lines and radius-4 dots; then, as UniAnimate's data scripts do,
+OpenCV encodes that array to a file and the model's loaders read the file with PIL as RGB. Ours
+must give the same pixels as that file.
 """
 
 from __future__ import annotations
 
 import math
 
+import io
+
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
 from scail_blender.errors import InputError
 from scail_blender.pose.dwpose_draw import BODY_COLORS, BODY_LIMBS, draw_people, openpose_points
@@ -49,6 +54,13 @@ def opencv_drawing(bodies: np.ndarray, hands: np.ndarray) -> np.ndarray:
     return canvas
 
 
+def as_the_model_reads_it(canvas: np.ndarray) -> np.ndarray:
+    """The pose file DWPose's array becomes (``cv2.imencode``, lossless here) read back as RGB with PIL."""
+    ok, data = cv2.imencode(".png", canvas)
+    assert ok
+    return np.asarray(Image.open(io.BytesIO(data.tobytes())).convert("RGB"))
+
+
 def people(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     bodies = rng.uniform(-20, [W + 20, H + 20], (count, 20, 2))  # some points off the canvas
@@ -63,15 +75,50 @@ def test_same_pixels_as_opencv(seed: int) -> None:
     bodies, hands = people(3, seed)
     ours = draw_people(bodies, hands, H, W)
     assert (ours > 0).mean() > 0.05  # a real drawing
-    np.testing.assert_array_equal(ours, opencv_drawing(bodies, hands))
+    np.testing.assert_array_equal(ours, as_the_model_reads_it(opencv_drawing(bodies, hands)))
 
 
 def test_limbs_are_dimmed_and_joints_full() -> None:
     bodies = np.full((1, 20, 2), np.nan)
-    bodies[0, 1], bodies[0, 2] = (100, 100), (160, 100)  # neck -> right shoulder: limb 0, red
+    bodies[0, 1], bodies[0, 2] = (100, 100), (160, 100)  # neck -> right shoulder: limb 0, palette red
     canvas = draw_people(bodies, None, H, W)
-    assert tuple(canvas[100, 130]) == (153, 0, 0)  # 255 * 0.6 along the limb
-    assert tuple(canvas[100, 100]) == BODY_COLORS[1] and tuple(canvas[100, 160]) == BODY_COLORS[2]
+    assert tuple(canvas[100, 130]) == (0, 0, 153)  # 255 * 0.6 along the limb, red and blue exchanged
+    assert tuple(canvas[100, 100]) == BODY_COLORS[1][::-1] and tuple(canvas[100, 160]) == BODY_COLORS[2][::-1]
+
+
+# Colours measured (brightest pixel of a 3x3 or 5x5 window on the mark) in the released pose
+# frames: MultiAnimate's pipeline figure (static/images/pipeline.png of hyc001/MultiAnimate at
+# e94831d, its 216x129 reference-pose panel) and UniAnimate's saved pose frame
+# (ali-vilab/UniAnimate data/saved_pose/IMG_20240514_104337/0000.jpg, 512x768, written by
+# run_align_pose.py). The key is ("limb" or "joint" or "hand dot", index).
+RELEASED = {
+    "MultiAnimate figure": {("limb", 12): (130, 2, 5), ("limb", 0): (1, 1, 151), ("limb", 10): (141, 106, 26),
+                            ("limb", 11): (133, 55, 5), ("joint", 13): (224, 4, 86), ("hand dot", 0): (218, 1, 2)},
+    "UniAnimate frame": {("limb", 12): (160, 5, 1), ("limb", 0): (1, 0, 153), ("limb", 10): (155, 102, 0),
+                         ("limb", 17): (55, 0, 158), ("hand dot", 0): (253, 5, 6)},
+}
+# JPEG and the figure's downscaling move a colour by up to 37 levels here (the figure's hand dots);
+# the palette as drawn before red and blue were exchanged is at least 107 levels away from each.
+RELEASED_TOLERANCE = 40
+
+
+@pytest.mark.parametrize("source", sorted(RELEASED))
+def test_colours_match_the_released_pose_frames(source: str) -> None:
+    """The model was trained on DWPose's drawing as OpenCV writes it: red and blue exchanged (the
+    neck-to-nose limb red, the shoulders blue, hand dots red), as the released frames show."""
+    body = np.array([[200, 60], [200, 100], [160, 100], [150, 140], [140, 180], [240, 100], [250, 140], [260, 180],
+                     [180, 170], [175, 200], [170, 225], [220, 170], [225, 200], [230, 225], [195, 55], [205, 55],
+                     [188, 58], [212, 58], [245, 235], [160, 235]], float)[None]
+    hands = np.full((1, 2, 21, 2), np.nan)
+    hands[0, 0, 0] = (30, 30)  # one dot, far from everything
+    canvas = draw_people(body, hands, H, W).astype(int)
+    for (kind, index), measured in RELEASED[source].items():
+        if kind == "limb":
+            a, b = BODY_LIMBS[index]
+            x, y = body[0, [a, b]].mean(axis=0).astype(int)
+        else:
+            x, y = (30, 30) if kind == "hand dot" else body[0, index].astype(int)
+        assert np.abs(canvas[y, x] - measured).max() <= RELEASED_TOLERANCE, (kind, index, canvas[y, x], measured)
 
 
 def test_openpose_points_from_dwpose_keypoints() -> None:

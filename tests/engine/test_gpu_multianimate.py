@@ -43,7 +43,7 @@ def test_a_cuda_multianimate_video_matches_the_cpu_one(name: str, pipelines: dic
     settings = replace(SETTINGS, speed=SPEEDS[name])
     cpu = pipelines["cpu"].generate(three_characters(), replace(SETTINGS))
     torch.cuda.reset_peak_memory_stats()
-    cuda = pipelines["cuda"].generate(three_characters(), settings)
+    cuda = pipelines["cuda"].generate(three_characters(), settings).cpu()
     difference = (cuda - cpu).abs().mean().item()
     print(f"{name}: mean |cuda - cpu| = {difference:.4f} (video in [-1, 1]), "
           f"peak {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB")

@@ -14,7 +14,8 @@ DESCRIPTION = """\
 Extract the motion of the people in a video as the official SCAIL-Pose does: YOLOX-L person
 boxes, DWPose whole-body keypoints (face and hands), NLF 3D joints; people keep their ids across
 frames (crossing, leaving and coming back). Writes the motion .npz that `scail render-pose
---motion` reads (joints, camera, hands, face and head marks).
+--motion` reads (joints, camera, hands, face and head marks, and the detected DWPose 2D keypoints,
+which `scail render-pose --dwpose-out` draws for MultiAnimate).
 
 Weights: --weights DIR or $SCAIL_POSE_WEIGHTS, laid out as SCAIL-Pose's pretrained_weights:
   nlf_l_multi_0.3.2.torchscript   github.com/isarandi/nlf releases (non-commercial research only)

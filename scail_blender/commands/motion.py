@@ -69,7 +69,8 @@ def run_info(args: argparse.Namespace) -> int:
         print("  camera: not recorded (NLF's 55-degree default is used)")
     print(f"  image size: {size_text(motion.image_size) if motion.image_size else 'not recorded'}")
     extras = [name for name, value in (("hands", motion.hands), ("head marks", motion.head_marks),
-                                       ("SMPL parameters", motion.smpl)) if value is not None]
+                                       ("SMPL parameters", motion.smpl),
+                                       ("detected DWPose keypoints", motion.keypoints2d)) if value is not None]
     print(f"  also: {', '.join(extras) if extras else 'nothing else'}")
     if motion.source:
         print(f"  source: {motion.source}")
@@ -97,7 +98,8 @@ def run_convert(args: argparse.Namespace) -> int:
     print(f"wrote {args.output}: {motion.frames} frames at {motion.fps:g} fps, {motion.people} people")
     if out.endswith(".glb"):
         dropped = [name for name, value in (("hands", motion.hands), ("head marks", motion.head_marks),
-                                            ("SMPL parameters", motion.smpl)) if value is not None]
+                                            ("SMPL parameters", motion.smpl),
+                                            ("detected DWPose keypoints", motion.keypoints2d)) if value is not None]
         if dropped:
             print(f"note: the GLB does not keep {', '.join(dropped)}; convert to .npz to keep them")
     for note in loaded.notes:

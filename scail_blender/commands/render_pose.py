@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import shutil
 import sys
-import tempfile
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..errors import InputError
@@ -16,6 +13,7 @@ from ..outputs import check_outputs, check_space
 from ..pose.framing import is_model_size, nearest_model_size, size_text
 from ..pose.identity import MODES as MASK_MODES
 from .common import fps_arg, size_arg, terminal_progress, warn
+from .multianimate_outputs import draws_detected, load_motion_file, multianimate_sources, write_multianimate
 
 DESCRIPTION = """\
 Render the SCAIL pose video (coloured 3D capsules plus 2D face and hand marks, as the official
@@ -32,6 +30,8 @@ ComfyUI and SCAIL-Pose save them), a GLB (scail-blender's or ComfyUI-SCAIL-Pose'
   image_size         int [2]              optional (H, W) the intrinsics refer to
   hands3d            float [T, P, 2, 21, 3]  optional left/right hand points (drawn as 2D marks)
   head3d             float [T, P, 5, 3]   optional nose, right eye, left eye, right ear, left ear
+  keypoints2d        float [T, P, 133, 3] optional DWPose keypoints (x, y, score) `scail extract`
+                                          detected, pixels of image_size; all NaN = not detected
 Other keys are refused (NLF results are recognised by NLF's own keys). Without intrinsics the
 camera is NLF's default: 55 degrees field of view on the larger image side, principal point at
 the image centre. A clip in which nobody can be drawn (everyone missing, behind the camera or
@@ -89,6 +89,17 @@ character (white inside, lossless), numbered in identity order (left to right in
 as the SCAIL-2 mask colours; with --blend from the meshes' per-pixel silhouettes, nearer
 characters hiding farther ones), to give to --character-mask in that order; and
 DIR/reference_pose.png, the first frame's skeletons, for --reference-pose. At most 6 characters.
+From a video: a motion made by `scail extract` (.npz) also holds the DWPose 2D keypoints detected
+in each frame, and --dwpose-source auto (the default) draws those: MultiAnimate was trained on
+DWPose run on the video and drawn as is, not on reprojected 3D joints. Points scoring 0.3 or less
+are left out, as DWPose's drawing does; --size reframes them with the same resize and centre
+crop as the camera, --fps takes each frame's nearest detection; --intrinsics is refused (it
+moves only the 3D camera). Footage has no segmentation, so the character masks are then the box
+around each person's keypoints scoring above 0.3 (widened by 10%, larger boxes first: none vanishes
+inside a nearer person's box), in the same left-to-right identity order: a working set at once;
+better masks from a segmenter go to `scail generate --character-mask` instead. --dwpose-source
+reprojected draws the 3D joints and capsule masks as for any motion; detected refuses a motion
+without keypoints (a scene, NLF or GLB file, or an extraction from before they were kept).
 
 outputs: nothing is written until the whole clip rendered; then --out, --joints-out and the
 frames appear together (each is written beside its target under a hidden name and renamed), and
@@ -176,6 +187,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--character-masks-out", metavar="DIR",
                         help="MultiAnimate: a new folder for one binary mask video per character, in identity order "
                              "(character_1.mp4...), and reference_pose.png (see below)")
+    parser.add_argument("--dwpose-source", choices=("auto", "detected", "reprojected"), default=None,
+                        help="--dwpose-out with --motion: draw the DWPose keypoints `scail extract` detected "
+                             "(detected, with box masks) or the motion's 3D joints projected (reprojected); default "
+                             "auto: detected when the motion has them (see below)")
     parser.add_argument("--overwrite", action="store_true",
                         help="let --frames-dir replace the numbered frames already in it (nothing else is touched)")
     parser.add_argument("--size", metavar="HxW", type=size_arg,
@@ -220,6 +235,9 @@ def check_paths(args: argparse.Namespace, source: str):
         raise InputError("--mask-mode says how to paint the --mask-out video; give --mask-out MASK.mp4 too")
     if bool(args.reference_out) != bool(args.reference_mask_out):
         raise InputError("--reference-out and --reference-mask-out go together: give both REF.png and REF_MASK.png")
+    if args.dwpose_source and not args.dwpose_out:
+        raise InputError("--dwpose-source says what --dwpose-out draws; give --dwpose-out DWPOSE.mp4 and "
+                         "--character-masks-out DIR too")
     if bool(args.dwpose_out) != bool(args.character_masks_out):
         raise InputError("--dwpose-out and --character-masks-out go together: give both DWPOSE.mp4 and DIR")
     masks_dir = Path(args.character_masks_out) if args.character_masks_out else None
@@ -250,13 +268,6 @@ def report(files, size: tuple[int, int], fps: float, mask: str | None = None, mo
         print(f"wrote {mask} (SCAIL-2 {mode} driving mask, lossless)")
 
 
-def load_motion_file(path: str):
-    """The motion readers, imported here so ``scail --help`` stays instant."""
-    from ..motion import load_motion
-
-    return load_motion(path)
-
-
 def run(args: argparse.Namespace) -> int:
     if args.blend:
         return run_blend(args)
@@ -274,53 +285,23 @@ def run(args: argparse.Namespace) -> int:
         warn(f"{size_text(size)} is fine for a preview but SCAIL needs multiples of 32; "
              f"the nearest size it takes is {size_text(near)} (--size {near[0]}x{near[1]})")
     mode = args.mask_mode or "animation"
-    with multianimate_sources(args) as (mask_out, joints_out):
+    detected = draws_detected(args, motion)
+    with multianimate_sources(args, detected) as (mask_out, joints_out):
         result = write_pose_video(motion, args.out, frames_dir=args.frames_dir, joints_out=joints_out,
                                   scheme=args.palette, renderer=args.renderer, progress=terminal_progress(),
                                   mask_out=mask_out, mask_mode=mode)
-        write_multianimate(args, mask_out, joints_out, [result.remove])
+        write_multianimate(args, mask_out, joints_out, [result.remove], motion if detected else None)
     report(result, size, motion.fps, args.mask_out, mode)
     return 0
-
-
-@contextlib.contextmanager
-def multianimate_sources(args: argparse.Namespace) -> Iterator[tuple[str | None, str | None]]:
-    """The driving mask and joints file paths the render writes: the user's, or with --dwpose-out
-    temporary ones the MultiAnimate inputs are made from (``write_multianimate``), removed after."""
-    if not args.dwpose_out:
-        yield args.mask_out, args.joints_out
-        return
-    with tempfile.TemporaryDirectory(prefix="scail-multianimate-") as temp:
-        yield args.mask_out or str(Path(temp) / "mask.mp4"), args.joints_out or str(Path(temp) / "joints.npz")
-
-
-def write_multianimate(args: argparse.Namespace, mask_out: str | None, joints_out: str | None,
-                       undo: list[Callable[[], None]]) -> None:
-    """--dwpose-out and --character-masks-out from the render's mask and joints; if that fails the
-    render's own outputs go too (``undo``), so a run leaves all of its outputs or none."""
-    if not args.dwpose_out:
-        return
-    from ..motion.multianimate_inputs import write_multianimate_inputs
-
-    try:
-        files = write_multianimate_inputs(load_motion_file(joints_out), mask_out, args.dwpose_out,
-                                          args.character_masks_out)
-    except BaseException:
-        for step in undo:
-            step()
-        for path in (args.joints_out, args.mask_out):
-            if path:
-                Path(path).unlink(missing_ok=True)
-        raise
-    print(f"wrote {files.dwpose} (MultiAnimate skeletons), {len(files.masks)} character masks and "
-          f"{files.reference_pose.name} in {args.character_masks_out}: scail generate " +
-          " ".join(f"--character-mask {path}" for path in files.masks) + f" --reference-pose {files.reference_pose}")
 
 
 def run_blend(args: argparse.Namespace) -> int:
     """The rig path: the same scene code as the Blender panel, through the bpy module."""
     if args.intrinsics is not None:
         raise InputError("--intrinsics applies to --motion only; with --blend the scene camera decides")
+    if args.dwpose_source == "detected":
+        raise InputError("--dwpose-source detected draws the keypoints `scail extract` detected in a video; a "
+                         ".blend scene has none (its skeletons are its rigs' joints)")
     try:
         from ..blender.blend_file import render_blend_file
     except ImportError as exc:

@@ -9,6 +9,8 @@ that box is the one NLF ran on, so both are joined by construction. They are sto
 Motion lifted into 3D at the depth of that person's NLF joint (wrist for hands, head for the
 face and head marks) along their own camera ray: projected with the extraction camera they land
 on exactly the DWPose pixels, and a camera refit moves them together with the skeleton.
+The DWPose keypoints themselves are kept too (``Motion.keypoints2d``, pixels of the Motion's
+image, never smoothed or refitted): MultiAnimate is driven by skeletons drawn from them.
 
 As SCAIL-Pose does, every frame is first resized to cover 512x896 (896x512 unless the video is
 wider than tall) and centre-cropped; the networks and NLF's default camera then see what the
@@ -203,7 +205,8 @@ def _assemble(seen: list, tracker: Tracker, size: tuple[int, int], fps: float, m
         joints, hands, head, face = (one_euro(a, present, fps) for a in (joints, hands, head, face))
         notes.append("One-Euro smoothing applied")
     motion = Motion(joints=joints, fps=fps, intrinsics=camera, image_size=size, hands=hands, head_marks=head,
-                    face=face, person_ids=[f"person_{pid}" for pid in keep], source=f"extracted from {source}")
+                    face=face, person_ids=[f"person_{pid}" for pid in keep], source=f"extracted from {source}",
+                    keypoints2d=keypoints)
     report = None
     if options.align_ref is not None:
         motion.intrinsics, report = align_to_reference(motion, options.align_ref, models)

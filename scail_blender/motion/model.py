@@ -3,7 +3,8 @@
 One plain value for captured or authored motion: SMPL-24 joints per person and frame in the
 camera space they were seen from (OpenCV axes, millimetres), plus what is needed to reproduce
 the picture (intrinsics, image size, frame rate) and what helps to edit it (hands, head marks,
-SMPL parameters, person ids, origin). Its npz form extends the NLF-style file that
+SMPL parameters, person ids, origin) and, for an extracted video, the DWPose 2D keypoints the
+detector saw (MultiAnimate is driven by those, not by reprojected joints). Its npz form extends the NLF-style file that
 ``scail render-pose --motion`` reads, so a file written here is readable by tools that only know
 ``joints3d_nonparam``.
 """
@@ -25,6 +26,9 @@ JOINT_COUNT = 24
 HAND_POINTS = 21
 HEAD_MARKS = ("nose", "right_eye", "left_eye", "right_ear", "left_ear")
 FACE_POINTS = 68
+DWPOSE_POINTS = 133
+# Beyond this many pixels from the image a detected keypoint is a unit or file error.
+MAX_PX = 1e5
 
 # npz key -> meaning, for error messages and `scail motion info`.
 NPZ_KEYS = {
@@ -35,6 +39,8 @@ NPZ_KEYS = {
     "hands3d": "[T, P, 2, 21, 3] left and right hand points, mm",
     "head3d": "[T, P, 5, 3] nose, right eye, left eye, right ear, left ear, mm",
     "face3d": "[T, P, 68, 3] 68-point face landmarks, mm (drawn as the white face dots)",
+    "keypoints2d": "[T, P, 133, 3] DWPose whole-body keypoints (x, y, score) in pixels of image_size, "
+                   "as detected; all NaN where the person was not detected",
     "person_ids": "[P] names of the people",
     "smpl_pose": "[T, P, 72 or 165] SMPL(-X) axis-angle pose",
     "smpl_betas": "[T, P, 10] SMPL shape",
@@ -68,6 +74,7 @@ class Motion:
     person_ids: list[str] | None = None
     smpl: SmplParams | None = None
     source: str = ""
+    keypoints2d: np.ndarray | None = None  # [T, P, 133, 3] detected (x, y, score), pixels of image_size
 
     def __post_init__(self) -> None:
         self.joints = _float_array(self.joints, "joints3d_nonparam", (None, None, JOINT_COUNT, 3))
@@ -92,6 +99,12 @@ class Motion:
             if height <= 0 or width <= 0:
                 raise InputError(f"image_size must be positive (height, width), got {self.image_size!r}")
             self.image_size = (height, width)
+        if self.keypoints2d is not None:
+            self.keypoints2d = _float_array(self.keypoints2d, "keypoints2d", (frames, people, DWPOSE_POINTS, 3))
+            if self.image_size is None:
+                raise InputError("'keypoints2d' are pixels of the motion's image; the file needs 'image_size' "
+                                 "(height, width) too")
+            _check_keypoints(self.keypoints2d)
         if self.person_ids is not None:
             self.person_ids = [str(p) for p in self.person_ids]
             if len(self.person_ids) != people:
@@ -140,6 +153,20 @@ def _check_values(array: np.ndarray, key: str) -> None:
     raise InputError(f"{where}: {value:g} mm is more than 1 km from the camera; check the units (millimetres)")
 
 
+def _check_keypoints(points: np.ndarray) -> None:
+    """A person is either detected in a frame (every value finite) or not (every value NaN): a
+    partly NaN or infinite row, or pixels far outside any image, are broken files, refused with
+    the frame and person rather than drawn as a half skeleton."""
+    absent = np.isnan(points).all(axis=(2, 3))
+    broken = ~np.isfinite(points).all(axis=(2, 3)) & ~absent
+    far = (np.abs(np.where(np.isfinite(points[..., :2]), points[..., :2], 0.0)) > MAX_PX).any(axis=(2, 3))
+    for bad, why in ((broken, "mixes numbers with NaN or inf (a person not detected is all NaN)"),
+                     (far, f"has a point more than {MAX_PX:g} pixels from the image")):
+        if bad.any():
+            t, p = (int(i) for i in np.argwhere(bad)[0])
+            raise InputError(f"'keypoints2d' frame {t} person {p} {why}; fix the file or extract the video again")
+
+
 def _float_array(value: object, key: str, shape: tuple[int | None, ...], dtype: type = np.float32) -> np.ndarray:
     try:
         array = np.asarray(value, dtype=dtype)
@@ -177,6 +204,8 @@ def save_motion_npz(motion: Motion, path: str | os.PathLike) -> None:
         arrays["face3d"] = motion.face
     if motion.person_ids is not None:
         arrays["person_ids"] = np.array(motion.person_ids, dtype=np.str_)
+    if motion.keypoints2d is not None:
+        arrays["keypoints2d"] = motion.keypoints2d
     if motion.smpl is not None:
         arrays.update(smpl_pose=motion.smpl.pose, smpl_betas=motion.smpl.betas, smpl_trans=motion.smpl.trans)
     if motion.source:
@@ -244,4 +273,5 @@ def motion_from_arrays(arrays: dict[str, np.ndarray], source_default: str = "") 
         person_ids=[str(p) for p in arrays["person_ids"]] if "person_ids" in arrays else None,
         smpl=smpl,
         source=str(arrays["source"]) if "source" in arrays else source_default,
+        keypoints2d=arrays.get("keypoints2d"),
     )

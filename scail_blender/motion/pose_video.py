@@ -24,7 +24,7 @@ from .model import Motion, save_motion_npz
 from .retime import retime
 from ..progress import ProgressCallback, no_progress
 from ..pose.camera import Intrinsics
-from ..pose.framing import check_size, cover_crop
+from ..pose.framing import check_size, cover_crop, cover_crop_points
 from ..pose.marks import Marks2D, project_marks
 from ..pose.identity import IdentityTracker, background, identity_order, label_boxes, paint_mask
 from ..pose.render import render_clip, render_clip_people
@@ -44,6 +44,7 @@ def frame_motion(motion: Motion, size: tuple[int, int] | None = None, fps: float
     Size: ``size``, else the motion's image size, else 512x896. Camera: ``intrinsics``, else the
     motion's own camera or NLF's 55-degree default for the motion's image size, moved by a
     cover-and-centre-crop when the size changes (as SCAIL's preprocessing resizes footage).
+    Detected 2D keypoints, pixels of the motion's image, follow the same resize and crop.
     """
     target = size or motion.image_size or DEFAULT_SIZE
     check_size(target)
@@ -53,7 +54,10 @@ def frame_motion(motion: Motion, size: tuple[int, int] | None = None, fps: float
         if source != target:
             intrinsics = cover_crop(intrinsics, source, target)
     framed = retime(motion, fps) if fps is not None else motion
-    return dataclasses.replace(framed, intrinsics=intrinsics, image_size=target)
+    keypoints = framed.keypoints2d
+    if keypoints is not None and framed.image_size != target:
+        keypoints = cover_crop_points(keypoints, framed.image_size, target)
+    return dataclasses.replace(framed, intrinsics=intrinsics, image_size=target, keypoints2d=keypoints)
 
 
 def clip_marks(motion: Motion) -> list[list[Marks2D | None]] | None:

@@ -3,7 +3,8 @@
 SCAIL works at 16 fps while footage and scenes run at 24, 25 or 30: a pose video must show the
 motion at its real speed, so frames are resampled at the new rate rather than relabelled.
 People are interpolated only between two frames where they are both present; otherwise the
-nearest source frame is used, so a person never slides in from the origin.
+nearest source frame is used, so a person never slides in from the origin. Detected 2D
+keypoints are taken from the nearest source frame: they are what a detector saw, not to be blended.
 """
 
 from __future__ import annotations
@@ -53,10 +54,10 @@ def retime(motion: Motion, fps: float) -> Motion:
         mask = both.reshape(both.shape + (1,) * (array.ndim - 2))
         return np.where(mask, blended, snapped).astype(np.float32)
 
+    frames = np.where(weight < 0.5, lower, upper)
     smpl = motion.smpl
     if smpl is not None:
         # Axis-angle vectors do not interpolate linearly; take the nearest frame's parameters.
-        frames = np.where(weight < 0.5, lower, upper)
         smpl = dataclasses.replace(smpl, pose=smpl.pose[frames], betas=smpl.betas[frames], trans=smpl.trans[frames])
     return dataclasses.replace(
         motion,
@@ -65,5 +66,6 @@ def retime(motion: Motion, fps: float) -> Motion:
         head_marks=sample(motion.head_marks),
         face=sample(motion.face),
         smpl=smpl,
+        keypoints2d=None if motion.keypoints2d is None else motion.keypoints2d[frames],
         fps=float(fps),
     )

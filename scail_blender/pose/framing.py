@@ -9,6 +9,8 @@ pinhole camera the same way so a render at the new size shows what the resized v
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..errors import InputError
 from .camera import Intrinsics
 
@@ -72,3 +74,14 @@ def cover_crop(intrinsics: Intrinsics, source: tuple[int, int], target: tuple[in
     resized = intrinsics.scaled(scale, scale)
     return Intrinsics(resized.fx, resized.fy, resized.cx - (src_w * scale - dst_w) / 2,
                       resized.cy - (src_h * scale - dst_h) / 2)
+
+
+def cover_crop_points(points: np.ndarray, source: tuple[int, int], target: tuple[int, int]) -> np.ndarray:
+    """Pixels [..., 2+] (x, y, anything else kept) of a ``source`` image after the same resize and
+    centre crop as ``cover_crop``: detected 2D points move exactly as the camera does."""
+    (src_h, src_w), (dst_h, dst_w) = source, target
+    scale = max(dst_h / src_h, dst_w / src_w)
+    out = np.array(points, dtype=np.float32, copy=True)
+    out[..., 0] = out[..., 0] * scale - (src_w * scale - dst_w) / 2
+    out[..., 1] = out[..., 1] * scale - (src_h * scale - dst_h) / 2
+    return out

@@ -25,8 +25,8 @@ SIZE = (256, 448)
 # far from where their 3D joints project (x about 138 and 310), so a reprojected drawing misses them.
 LEFT_RECT, RIGHT_RECT = (20, 30, 120, 230), (330, 40, 430, 240)
 SHOULDER, ELBOW, WRIST = 6, 8, 10                        # COCO right shoulder, elbow, wrist
-UPPER_ARM = (153, 102, 0)                                # OpenPose limb 2 (255, 170, 0) dimmed by 0.6
-FOREARM = (153, 153, 0)                                  # OpenPose limb 3 (255, 255, 0) dimmed by 0.6
+UPPER_ARM = (0, 102, 153)  # OpenPose limb 2 (255, 170, 0) dimmed by 0.6, red and blue exchanged (dwpose_draw.py)
+FOREARM = (0, 153, 153)                                  # OpenPose limb 3 (255, 255, 0) dimmed by 0.6
 RIGHT_HAND = slice(112, 133)
 
 

@@ -7,8 +7,9 @@ import contextlib
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import InputError
 from ..pose.camera import Intrinsics
@@ -16,6 +17,9 @@ from ..outputs import check_outputs, check_space
 from ..pose.framing import is_model_size, nearest_model_size, size_text
 from ..pose.identity import MODES as MASK_MODES
 from .common import fps_arg, size_arg, terminal_progress, warn
+
+if TYPE_CHECKING:  # the render modules load inside the command, so `scail --help` stays instant
+    from ..pose.outputs import PoseFiles
 
 DESCRIPTION = """\
 Render the SCAIL pose video (coloured 3D capsules plus 2D face and hand marks, as the official
@@ -85,9 +89,13 @@ generate` needs with a MultiAnimate checkpoint: DWPOSE.mp4, every character's 2D
 feet, hands; OpenPose colours and strokes, as DWPose draws them) on one black canvas, same frames,
 size and rate as the pose video; DIR/character_1.mp4, character_2.mp4... one binary mask video per
 character (white inside, lossless), numbered in identity order (left to right in the first frame,
-as the SCAIL-2 mask colours; with --blend from the meshes' per-pixel silhouettes, nearer
-characters hiding farther ones), to give to --character-mask in that order; and
-DIR/reference_pose.png, the first frame's skeletons, for --reference-pose. At most 6 characters.
+later arrivals after, the order of the SCAIL-2 mask colours; with --blend from the meshes'
+per-pixel silhouettes, nearer characters hiding farther ones), cut from the render's per-pixel
+labels in the same pass, to give to --character-mask in that order; and DIR/reference_pose.png,
+the first frame's skeletons, for --reference-pose. Up to 7 characters (the extended checkpoint's
+limit; the standard one takes 3): --checkpoint DIR names the MultiAnimate folder the inputs are
+for, and more characters than it takes are refused before rendering. (A SCAIL-2 --mask-out of
+more than 6 characters repeats its colours from the seventh on, as SCAIL-2's palette does.)
 
 outputs: nothing is written until the whole clip rendered; then --out, --joints-out and the
 frames appear together (each is written beside its target under a hidden name and renamed), and
@@ -175,6 +183,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--character-masks-out", metavar="DIR",
                         help="MultiAnimate: a new folder for one binary mask video per character, in identity order "
                              "(character_1.mp4...), and reference_pose.png (see below)")
+    parser.add_argument("--checkpoint", metavar="DIR",
+                        help="--character-masks-out: the MultiAnimate checkpoint folder the inputs are for; more "
+                             "characters than it animates (3 or 7) are refused before rendering (default: 7)")
     parser.add_argument("--overwrite", action="store_true",
                         help="let --frames-dir replace the numbered frames already in it (nothing else is touched)")
     parser.add_argument("--size", metavar="HxW", type=size_arg,
@@ -221,6 +232,9 @@ def check_paths(args: argparse.Namespace, source: str):
         raise InputError("--reference-out and --reference-mask-out go together: give both REF.png and REF_MASK.png")
     if bool(args.dwpose_out) != bool(args.character_masks_out):
         raise InputError("--dwpose-out and --character-masks-out go together: give both DWPOSE.mp4 and DIR")
+    if args.checkpoint and not args.dwpose_out:
+        raise InputError("--checkpoint says which MultiAnimate checkpoint the character masks are for; give "
+                         "--dwpose-out DWPOSE.mp4 --character-masks-out DIR too")
     masks_dir = Path(args.character_masks_out) if args.character_masks_out else None
     if masks_dir is not None and masks_dir.exists() and (not masks_dir.is_dir() or any(masks_dir.iterdir())):
         raise InputError(f"--character-masks-out {masks_dir} exists and is not an empty folder; give a new folder")
@@ -273,47 +287,52 @@ def run(args: argparse.Namespace) -> int:
         warn(f"{size_text(size)} is fine for a preview but SCAIL needs multiples of 32; "
              f"the nearest size it takes is {size_text(near)} (--size {near[0]}x{near[1]})")
     mode = args.mask_mode or "animation"
-    with multianimate_sources(args) as (mask_out, joints_out):
+    masks = []
+    if args.dwpose_out:
+        from ..jobs.characters import check_characters
+        from ..motion.multianimate_inputs import character_mask_paths
+
+        check_characters(motion.people, "render a motion file with fewer people", args.checkpoint)
+        masks = character_mask_paths(args.character_masks_out, motion.people)
+    with multianimate_joints(args) as joints_out:
         result = write_pose_video(motion, args.out, frames_dir=args.frames_dir, joints_out=joints_out,
                                   scheme=args.palette, renderer=args.renderer, progress=terminal_progress(),
-                                  mask_out=mask_out, mask_mode=mode)
-        write_multianimate(args, mask_out, joints_out, [result.remove])
+                                  mask_out=args.mask_out, mask_mode=mode, character_masks=masks)
+        write_multianimate(args, joints_out, result)
     report(result, size, motion.fps, args.mask_out, mode)
     return 0
 
 
 @contextlib.contextmanager
-def multianimate_sources(args: argparse.Namespace) -> Iterator[tuple[str | None, str | None]]:
-    """The driving mask and joints file paths the render writes: the user's, or with --dwpose-out
-    temporary ones the MultiAnimate inputs are made from (``write_multianimate``), removed after."""
-    if not args.dwpose_out:
-        yield args.mask_out, args.joints_out
+def multianimate_joints(args: argparse.Namespace) -> Iterator[str | None]:
+    """The joints file path the render writes: the user's, or with --dwpose-out a temporary one
+    the MultiAnimate skeletons are drawn from (``write_multianimate``), removed after."""
+    if not args.dwpose_out or args.joints_out:
+        yield args.joints_out
         return
     with tempfile.TemporaryDirectory(prefix="scail-multianimate-") as temp:
-        yield args.mask_out or str(Path(temp) / "mask.mp4"), args.joints_out or str(Path(temp) / "joints.npz")
+        yield str(Path(temp) / "joints.npz")
 
 
-def write_multianimate(args: argparse.Namespace, mask_out: str | None, joints_out: str | None,
-                       undo: list[Callable[[], None]]) -> None:
-    """--dwpose-out and --character-masks-out from the render's mask and joints; if that fails the
-    render's own outputs go too (``undo``), so a run leaves all of its outputs or none."""
+def write_multianimate(args: argparse.Namespace, joints_out: str | None, files: PoseFiles) -> None:
+    """--dwpose-out and reference_pose.png from the render's joints, beside the character masks
+    the render wrote; if that fails the render's own outputs go too (masks included), so a run
+    leaves all of its outputs or none."""
     if not args.dwpose_out:
         return
     from ..motion.multianimate_inputs import write_multianimate_inputs
 
     try:
-        files = write_multianimate_inputs(load_motion_file(joints_out), mask_out, args.dwpose_out,
-                                          args.character_masks_out)
+        written = write_multianimate_inputs(load_motion_file(joints_out), list(files.character_masks),
+                                            args.dwpose_out, args.character_masks_out)
     except BaseException:
-        for step in undo:
-            step()
-        for path in (args.joints_out, args.mask_out):
-            if path:
-                Path(path).unlink(missing_ok=True)
+        files.remove()
+        if args.joints_out:
+            Path(args.joints_out).unlink(missing_ok=True)
         raise
-    print(f"wrote {files.dwpose} (MultiAnimate skeletons), {len(files.masks)} character masks and "
-          f"{files.reference_pose.name} in {args.character_masks_out}: scail generate " +
-          " ".join(f"--character-mask {path}" for path in files.masks) + f" --reference-pose {files.reference_pose}")
+    print(f"wrote {written.dwpose} (MultiAnimate skeletons), {len(written.masks)} character masks and "
+          f"{written.reference_pose.name} in {args.character_masks_out}: scail generate " +
+          " ".join(f"--character-mask {path}" for path in written.masks) + f" --reference-pose {written.reference_pose}")
 
 
 def run_blend(args: argparse.Namespace) -> int:
@@ -331,15 +350,16 @@ def run_blend(args: argparse.Namespace) -> int:
     check_paths(args, "blend")
     bonemaps = [load_bonemap(path) for path in args.bonemap or []]
     mode = args.mask_mode or "animation"
-    with multianimate_sources(args) as (mask_out, joints_out):
+    with multianimate_joints(args) as joints_out:
         options = {"characters": args.character, "bonemaps": bonemaps, "camera": args.camera,
                    "frame_range": args.frame_range, "size": args.size, "framing": args.framing or "sensor",
                    "fps": args.fps or 16.0, "frames_dir": args.frames_dir, "joints_out": joints_out,
                    "scheme": args.palette, "renderer": args.renderer, "overwrite": args.overwrite,
-                   "mask_out": mask_out, "mask_mode": mode, "driving": args.driving or "skeleton"}
+                   "mask_out": args.mask_out, "mask_mode": mode, "driving": args.driving or "skeleton",
+                   "character_masks": args.character_masks_out, "checkpoint": args.checkpoint}
         plan, files = render_blend_file(args.blend, args.out, report=lambda line: print(line, file=sys.stderr),
                                         **options)
-        write_multianimate(args, mask_out, joints_out, [files.remove])
+        write_multianimate(args, joints_out, files)
     views = write_blend_reference(args, plan, files, mode) if args.reference_out else []
     report(files, plan.size, options["fps"], args.mask_out, mode)
     if args.reference_out:

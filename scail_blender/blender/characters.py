@@ -38,14 +38,17 @@ class Advice:
 
     add: str  # a sentence: how to make an armature a character
     fix: str  # a clause: how to complete the map of an armature that does not map
+    fewer: str  # a clause: how to render fewer characters
 
 
 IN_BLENDER = Advice(
     add="Select the character's armature and press + under Characters in the Animate Character sidebar.",
-    fix="press + under Characters with it selected and choose the missing joints under Manual bone choices")
+    fix="press + under Characters with it selected and choose the missing joints under Manual bone choices",
+    fewer="remove the ones to leave out from Characters in the Animate Character sidebar")
 ON_COMMAND_LINE = Advice(
     add="Name the character's armature with --character (and give its --bonemap if it does not map).",
-    fix="name it with --character and give its --bonemap (Save Bone Map in Blender writes one)")
+    fix="name it with --character and give its --bonemap (Save Bone Map in Blender writes one)",
+    fewer="name the ones to render with --character")
 
 
 def overrides_of(character) -> dict[str, JointSource]:

@@ -31,6 +31,8 @@ from ..pose.skeleton import smpl_to_scail
 from ..pose.outputs import PoseFiles, strip_video_path
 from ..outputs import check_outputs
 from ..motion.pose_video import frame_motion, motion_frames, write_pose_video
+from ..motion.multianimate_inputs import character_mask_paths
+from ..jobs.characters import check_characters
 from ..progress import Progress
 from .camera import camera_params
 from ..rig.bonemap import BoneMap
@@ -70,7 +72,10 @@ class PoseRender:
     driving: str = "skeleton"
     # The panel's render puts the mask it wrote into the panel's Pose Mask field.
     set_panel_mask: bool = False
-    # Also MultiAnimate's inputs, made from the mask and joints files (multianimate_paths).
+    # MultiAnimate's character masks, one per character in identity order, cut from the same
+    # per-frame labels as the SCAIL-2 mask; its skeletons are then drawn from the joints file.
+    character_masks: list[Path] = field(default_factory=list)
+    # The panel's render also writes the skeletons and reference skeleton (multianimate_paths).
     multianimate: bool = False
 
     def report_lines(self) -> list[str]:
@@ -107,7 +112,8 @@ def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str]
                      renderer: str = "auto", framing: Framing = "sensor",
                      bonemaps: list[BoneMap] | None = None, overwrite: bool = False,
                      advice: Advice = IN_BLENDER, mask_out: Path | None = None,
-                     mask_mode: str = "animation", driving: str = "skeleton") -> PoseRender:
+                     mask_mode: str = "animation", driving: str = "skeleton",
+                     character_masks: Path | None = None, checkpoint: Path | None = None) -> PoseRender:
     """Check every input and resolve characters and camera before anything runs.
 
     ``size`` None follows the camera: SCAIL's official size in the camera's orientation. A size
@@ -120,7 +126,10 @@ def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str]
     ``mask_out`` also writes the SCAIL-2 driving mask (``mask_mode`` animation or replacement):
     each character's silhouette from its meshes (its capsule skeleton when it has none).
     ``driving`` "mesh" draws the pose video as the characters' own meshes, flat-shaded grey on
-    black (SCAIL-2's mesh driving), instead of the SCAIL skeleton.
+    black (SCAIL-2's mesh driving), instead of the SCAIL skeleton. ``character_masks``, a folder,
+    also gets MultiAnimate's ``character_k.mp4`` (one binary mask per character, from the same
+    silhouettes); more characters than ``checkpoint`` (a MultiAnimate folder: 3 or 7; without
+    one 7) animates are refused here.
     """
     cam_obj = None
     if camera:
@@ -143,6 +152,10 @@ def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str]
                          "render it in parts.")
     size = require_model_size(size if size is not None else default_pose_size(params))
     choice = choose_characters(scene, characters, bonemaps, advice)
+    masks = []
+    if character_masks is not None:
+        check_characters(len(choice.used), advice.fewer, checkpoint)
+        masks = character_mask_paths(character_masks, len(choice.used))
     out = Path(out)
     if joints_out is not None and Path(joints_out).suffix.lower() != ".npz":
         raise InputError(f"The joints file {joints_out} is an .npz: end its name in .npz.")
@@ -151,7 +164,7 @@ def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str]
     if driving not in DRIVINGS:
         raise InputError(f"Driving {driving!r} is unknown: use one of {', '.join(DRIVINGS)}.")
     check_outputs({"the pose video": out, "the scene-rate copy": copy, "the joints file": joints_out,
-                   "the mask video": mask_out},
+                   "the mask video": mask_out, **{f"character mask {k + 1}": m for k, m in enumerate(masks)}},
                   inputs={"the .blend file": bpy.data.filepath}, frames={"the frames folder": frames_dir},
                   overwrite=overwrite)
     return PoseRender(scene=scene, characters=choice.used, camera=cam_obj or scene.camera,
@@ -161,7 +174,8 @@ def plan_pose_render(scene: bpy.types.Scene, out: Path, *, characters: list[str]
                       times=sample_times(start, end, scene_fps, fps),
                       scheme=scheme, renderer=renderer, framing=framing,
                       framing_note=framing_note(params, size, framing), character_lines=choice.lines(),
-                      mask_out=Path(mask_out) if mask_out else None, mask_mode=mask_mode, driving=driving)
+                      mask_out=Path(mask_out) if mask_out else None, mask_mode=mask_mode, driving=driving,
+                      character_masks=masks)
 
 
 def check_camera_outside(motion) -> None:
@@ -184,7 +198,8 @@ def _encode(job: dict, motion, progress, cancel: threading.Event) -> PoseFiles:
     return write_pose_video(framed, job["video"], frames_dir=job["frames_dir"], joints_out=job["joints_out"],
                             strip=job["strip"], scheme=job["scheme"], renderer=job["renderer"],
                             progress=progress, cancel=cancel, mask_out=job["mask_out"], mask_mode=job["mask_mode"],
-                            mask_labels=job["mask_labels"], driving_frames=job["driving_frames"])
+                            mask_labels=job["mask_labels"], driving_frames=job["driving_frames"],
+                            character_masks=job["character_masks"])
 
 
 class PoseRenderJob:
@@ -204,7 +219,8 @@ class PoseRenderJob:
         self._finished = threading.Event()
         self._outcome: list = []
         self._extractor = ClipExtractor(scene, plan.characters, plan.camera, plan.times, fps=plan.fps, size=plan.size,
-                                        framing=plan.framing, masks=plan.mask_out is not None or plan.driving == "mesh",
+                                        framing=plan.framing, masks=plan.mask_out is not None or plan.driving == "mesh"
+                                        or bool(plan.character_masks),
                                         shading=plan.driving == "mesh")
         self._read = 0
 
@@ -289,7 +305,8 @@ class PoseRenderJob:
                "frames_dir": plan.frames_dir, "joints_out": plan.joints_out,
                "scheme": plan.scheme, "renderer": plan.renderer, "mask_out": plan.mask_out,
                "mask_mode": plan.mask_mode, "mask_labels": labels.layer(0) if mesh else labels,
-               "driving_frames": GreyFrames(labels.layer(1)) if mesh else None}
+               "driving_frames": GreyFrames(labels.layer(1)) if mesh else None,
+               "character_masks": plan.character_masks}
 
         def progress(event: Progress) -> None:
             self._events.put((0.5 + 0.5 * event.fraction, event.message))
@@ -320,7 +337,7 @@ class PoseRenderJob:
             try:
                 place_movie(plan.scene, strip_file, plan.frame_start, frames)
             except BaseException:
-                for path in (files.video, files.strip_video, plan.joints_out, files.mask):
+                for path in (files.video, files.strip_video, plan.joints_out, files.mask, *files.character_masks):
                     if path is not None:
                         Path(path).unlink(missing_ok=True)
                 raise
@@ -335,20 +352,21 @@ class PoseRenderJob:
 
 
     def _write_multianimate(self, files: PoseFiles) -> None:
-        """MultiAnimate's inputs from this render's mask and joints (``multianimate_inputs``); the
-        masks of an earlier render are replaced; if this fails the render's files go too."""
+        """MultiAnimate's skeletons and reference skeleton from this render's joints, beside the
+        character masks it wrote (``multianimate_inputs``); the masks of an earlier render with
+        more characters go; if this fails the render's files go too."""
         from ..motion.io import load_motion
         from ..motion.multianimate_inputs import write_multianimate_inputs
 
         dwpose, folder, _ = multianimate_paths(self.plan.video)
-        for old in [*folder.glob("character_*.mp4"), folder / "reference_pose.png"]:
+        for old in set(folder.glob("character_*.mp4")) - set(files.character_masks):
             old.unlink(missing_ok=True)
         try:
-            write_multianimate_inputs(load_motion(self.plan.joints_out), files.mask, dwpose, folder)
+            write_multianimate_inputs(load_motion(self.plan.joints_out), list(files.character_masks), dwpose, folder)
         except BaseException:
-            for path in (files.video, files.strip_video, self.plan.joints_out, files.mask):
-                if path is not None:
-                    Path(path).unlink(missing_ok=True)
+            files.remove()
+            if self.plan.joints_out is not None:
+                self.plan.joints_out.unlink(missing_ok=True)
             raise
 
 

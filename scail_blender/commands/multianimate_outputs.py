@@ -1,15 +1,20 @@
 """``scail render-pose --dwpose-out --character-masks-out``: MultiAnimate's inputs written beside
-the pose render, from the render's own joints and mask or from a motion's detected keypoints."""
+the pose render, from the render's own joints and labels or from a motion's detected keypoints."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import InputError
+
+if TYPE_CHECKING:  # the render modules load inside the command, so `scail --help` stays instant
+    from ..motion.model import Motion
+    from ..pose.outputs import PoseFiles
 
 
 def load_motion_file(path: str):
@@ -37,40 +42,39 @@ def draws_detected(args: argparse.Namespace, motion) -> bool:
 
 
 @contextlib.contextmanager
-def multianimate_sources(args: argparse.Namespace, detected: bool = False
-                         ) -> Iterator[tuple[str | None, str | None]]:
-    """The driving mask and joints file paths the render writes: the user's, or with --dwpose-out
-    temporary ones the MultiAnimate inputs are made from (``write_multianimate``), removed after;
-    none are needed when the ``detected`` keypoints are drawn."""
-    if not args.dwpose_out or detected:
-        yield args.mask_out, args.joints_out
+def multianimate_joints(args: argparse.Namespace, detected: bool = False) -> Iterator[str | None]:
+    """The joints file path the render writes: the user's, or with --dwpose-out a temporary one
+    the MultiAnimate skeletons are drawn from (``write_multianimate``), removed after; none is
+    needed when the ``detected`` keypoints are drawn."""
+    if not args.dwpose_out or args.joints_out or detected:
+        yield args.joints_out
         return
     with tempfile.TemporaryDirectory(prefix="scail-multianimate-") as temp:
-        yield args.mask_out or str(Path(temp) / "mask.mp4"), args.joints_out or str(Path(temp) / "joints.npz")
+        yield str(Path(temp) / "joints.npz")
 
 
-def write_multianimate(args: argparse.Namespace, mask_out: str | None, joints_out: str | None,
-                       undo: list[Callable[[], None]], detected=None) -> None:
-    """--dwpose-out and --character-masks-out from the render's mask and joints, or from the framed
-    motion ``detected`` when its detected keypoints are drawn; if that fails the render's own
-    outputs go too (``undo``), so a run leaves all of its outputs or none."""
+def write_multianimate(args: argparse.Namespace, joints_out: str | None, files: PoseFiles, masks: list[Path],
+                       detected: Motion | None = None) -> None:
+    """--dwpose-out and reference_pose.png from the render's joints, beside the character ``masks``
+    the render wrote; or, from the framed motion ``detected`` when its detected keypoints are
+    drawn, the skeletons and the box masks too. If that fails the render's own outputs go too
+    (masks included), so a run leaves all of its outputs or none."""
     if not args.dwpose_out:
         return
     from ..motion.multianimate_inputs import write_multianimate_inputs
 
     try:
         motion = detected if detected is not None else load_motion_file(joints_out)
-        files = write_multianimate_inputs(motion, mask_out, args.dwpose_out, args.character_masks_out,
-                                          detected=detected is not None)
+        written = write_multianimate_inputs(motion, masks, args.dwpose_out, args.character_masks_out,
+                                            detected=detected is not None)
     except BaseException:
-        for step in undo:
-            step()
+        files.remove()
         for path in (args.joints_out, args.mask_out):
             if path:
                 Path(path).unlink(missing_ok=True)
         raise
     kind = "detected DWPose keypoints" if detected is not None else "reprojected joints"
-    masks = "box masks" if detected is not None else "masks"
-    print(f"wrote {files.dwpose} (MultiAnimate skeletons from {kind}), {len(files.masks)} character {masks} and "
-          f"{files.reference_pose.name} in {args.character_masks_out}: scail generate " +
-          " ".join(f"--character-mask {path}" for path in files.masks) + f" --reference-pose {files.reference_pose}")
+    boxes = "box " if detected is not None else ""
+    print(f"wrote {written.dwpose} (MultiAnimate skeletons from {kind}), {len(written.masks)} character {boxes}masks "
+          f"and {written.reference_pose.name} in {args.character_masks_out}: scail generate " +
+          " ".join(f"--character-mask {path}" for path in written.masks) + f" --reference-pose {written.reference_pose}")

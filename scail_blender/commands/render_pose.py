@@ -13,7 +13,7 @@ from ..outputs import check_outputs, check_space
 from ..pose.framing import is_model_size, nearest_model_size, size_text
 from ..pose.identity import MODES as MASK_MODES
 from .common import fps_arg, size_arg, terminal_progress, warn
-from .multianimate_outputs import draws_detected, load_motion_file, multianimate_sources, write_multianimate
+from .multianimate_outputs import draws_detected, load_motion_file, multianimate_joints, write_multianimate
 
 DESCRIPTION = """\
 Render the SCAIL pose video (coloured 3D capsules plus 2D face and hand marks, as the official
@@ -86,9 +86,13 @@ feet, hands; OpenPose colours and strokes as DWPose draws them, red and blue exc
 OpenCV-written files hold them) on one black canvas, same frames,
 size and rate as the pose video; DIR/character_1.mp4, character_2.mp4... one binary mask video per
 character (white inside, lossless), numbered in identity order (left to right in the first frame,
-as the SCAIL-2 mask colours; with --blend from the meshes' per-pixel silhouettes, nearer
-characters hiding farther ones), to give to --character-mask in that order; and
-DIR/reference_pose.png, the first frame's skeletons, for --reference-pose. At most 6 characters.
+later arrivals after, the order of the SCAIL-2 mask colours; with --blend from the meshes'
+per-pixel silhouettes, nearer characters hiding farther ones), cut from the render's per-pixel
+labels in the same pass, to give to --character-mask in that order; and DIR/reference_pose.png,
+the first frame's skeletons, for --reference-pose. Up to 7 characters (the extended checkpoint's
+limit; the standard one takes 3): --checkpoint DIR names the MultiAnimate folder the inputs are
+for, and more characters than it takes are refused before rendering. (A SCAIL-2 --mask-out of
+more than 6 characters repeats its colours from the seventh on, as SCAIL-2's palette does.)
 From a video: a motion made by `scail extract` (.npz) also holds the DWPose 2D keypoints detected
 in each frame, and --dwpose-source auto (the default) draws those: MultiAnimate was trained on
 DWPose run on the video and drawn as is, not on reprojected 3D joints. Points scoring 0.3 or less
@@ -191,6 +195,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="--dwpose-out with --motion: draw the DWPose keypoints `scail extract` detected "
                              "(detected, with box masks) or the motion's 3D joints projected (reprojected); default "
                              "auto: detected when the motion has them (see below)")
+    parser.add_argument("--checkpoint", metavar="DIR",
+                        help="--character-masks-out: the MultiAnimate checkpoint folder the inputs are for; more "
+                             "characters than it animates (3 or 7) are refused before rendering (default: 7)")
     parser.add_argument("--overwrite", action="store_true",
                         help="let --frames-dir replace the numbered frames already in it (nothing else is touched)")
     parser.add_argument("--size", metavar="HxW", type=size_arg,
@@ -240,6 +247,9 @@ def check_paths(args: argparse.Namespace, source: str):
                          "--character-masks-out DIR too")
     if bool(args.dwpose_out) != bool(args.character_masks_out):
         raise InputError("--dwpose-out and --character-masks-out go together: give both DWPOSE.mp4 and DIR")
+    if args.checkpoint and not args.dwpose_out:
+        raise InputError("--checkpoint says which MultiAnimate checkpoint the character masks are for; give "
+                         "--dwpose-out DWPOSE.mp4 --character-masks-out DIR too")
     masks_dir = Path(args.character_masks_out) if args.character_masks_out else None
     if masks_dir is not None and masks_dir.exists() and (not masks_dir.is_dir() or any(masks_dir.iterdir())):
         raise InputError(f"--character-masks-out {masks_dir} exists and is not an empty folder; give a new folder")
@@ -286,11 +296,18 @@ def run(args: argparse.Namespace) -> int:
              f"the nearest size it takes is {size_text(near)} (--size {near[0]}x{near[1]})")
     mode = args.mask_mode or "animation"
     detected = draws_detected(args, motion)
-    with multianimate_sources(args, detected) as (mask_out, joints_out):
+    masks = []
+    if args.dwpose_out:
+        from ..jobs.characters import check_characters
+        from ..motion.multianimate_inputs import character_mask_paths
+
+        check_characters(motion.people, "render a motion file with fewer people", args.checkpoint)
+        masks = character_mask_paths(args.character_masks_out, motion.people)
+    with multianimate_joints(args, detected) as joints_out:
         result = write_pose_video(motion, args.out, frames_dir=args.frames_dir, joints_out=joints_out,
                                   scheme=args.palette, renderer=args.renderer, progress=terminal_progress(),
-                                  mask_out=mask_out, mask_mode=mode)
-        write_multianimate(args, mask_out, joints_out, [result.remove], motion if detected else None)
+                                  mask_out=args.mask_out, mask_mode=mode, character_masks=None if detected else masks)
+        write_multianimate(args, joints_out, result, masks, motion if detected else None)
     report(result, size, motion.fps, args.mask_out, mode)
     return 0
 
@@ -313,15 +330,16 @@ def run_blend(args: argparse.Namespace) -> int:
     check_paths(args, "blend")
     bonemaps = [load_bonemap(path) for path in args.bonemap or []]
     mode = args.mask_mode or "animation"
-    with multianimate_sources(args) as (mask_out, joints_out):
+    with multianimate_joints(args) as joints_out:
         options = {"characters": args.character, "bonemaps": bonemaps, "camera": args.camera,
                    "frame_range": args.frame_range, "size": args.size, "framing": args.framing or "sensor",
                    "fps": args.fps or 16.0, "frames_dir": args.frames_dir, "joints_out": joints_out,
                    "scheme": args.palette, "renderer": args.renderer, "overwrite": args.overwrite,
-                   "mask_out": mask_out, "mask_mode": mode, "driving": args.driving or "skeleton"}
+                   "mask_out": args.mask_out, "mask_mode": mode, "driving": args.driving or "skeleton",
+                   "character_masks": args.character_masks_out, "checkpoint": args.checkpoint}
         plan, files = render_blend_file(args.blend, args.out, report=lambda line: print(line, file=sys.stderr),
                                         **options)
-        write_multianimate(args, mask_out, joints_out, [files.remove])
+        write_multianimate(args, joints_out, files, list(files.character_masks))
     views = write_blend_reference(args, plan, files, mode) if args.reference_out else []
     report(files, plan.size, options["fps"], args.mask_out, mode)
     if args.reference_out:

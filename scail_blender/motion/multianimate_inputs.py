@@ -1,23 +1,25 @@
 """MultiAnimate's inputs from a rendered clip: every character's DWPose-style skeleton on one
 canvas, one binary mask video per character, and the reference's skeleton frame.
 
-They are made from two things a pose render already writes, so the command line (``--motion``
-and ``--blend``) and the panel share one path: the joints file (camera-space joints, head and
-hand marks, the camera and size actually rendered: rendering it again gives the same frames)
-and the lossless SCAIL-2 driving mask, where each character is painted in its identity colour
-(left to right in the first frame, later arrivals after; with ``--blend`` from the meshes'
-per-pixel silhouettes). Decoding the lossless colours gives those per-pixel labels back exactly,
-and mask k is the pixels of identity colour k: character k gets MultiAnimate's identity slot k
-(label channel k + 1), the order the model expects. The reference skeleton is the first frame's
-render, the frame the reference image is rendered at by default.
+The masks are written by the render itself (``pose_video.write_pose_video`` with
+``character_masks``): each frame's integer identity labels (left to right in the first frame,
+later arrivals after; with ``--blend`` from the meshes' per-pixel silhouettes) are cut into one
+binary mask per identity, so character k gets MultiAnimate's identity slot k (label channel
+k + 1), the order the model expects, and no colour code limits how many there are (SCAIL-2's
+palette has six colours; MultiAnimate's extended checkpoint takes seven characters). The
+skeletons are drawn afterwards from the joints file the render wrote (camera-space joints, head
+and hand marks, the camera and size actually rendered: rendering it again gives the same
+frames). The reference skeleton is the first frame's render, the frame the reference image is
+rendered at by default.
 
 From an extracted video (``detected=True``) the skeletons are instead the DWPose keypoints the
 extraction detected (``Motion.keypoints2d``), drawn as MultiAnimate's data preparation draws them
 (points scoring 0.3 or less left out). No segmentation is known for footage, so each
 character's mask is the box around its keypoints scoring above 0.3, widened by ``BOX_MARGIN`` of
-its size on every side (keypoints sit on joints, inside the silhouette); larger boxes are painted first so a smaller
-(farther) person inside a nearer one's box keeps its own pixels. The identities follow the same
-left-to-right rule, from those boxes.
+its size on every side (keypoints sit on joints, inside the silhouette); larger boxes are painted
+first so a smaller (farther) person inside a nearer one's box keeps its own pixels. The boxes go
+through the same identity labelling as a render's silhouettes, so the identities follow the same
+left-to-right rule.
 """
 
 from __future__ import annotations
@@ -31,12 +33,11 @@ import numpy as np
 from PIL import Image
 
 from ..errors import InputError
-from ..media.video import VideoWriter, probe_video, read_video
+from ..media.video import VideoWriter
 from ..pose.dwpose_draw import SCORE_THRESHOLD, draw_people, openpose_from_scene, openpose_points
-from ..pose.identity import PALETTE
 from ..pose.marks import project_marks
 from .model import Motion
-from .pose_video import mask_frames
+from .pose_video import character_mask_frame, identity_labels
 
 REFERENCE_POSE = "reference_pose.png"
 BOX_MARGIN = 0.1
@@ -99,52 +100,41 @@ def box_labels(motion: Motion) -> Iterator[np.ndarray]:
         yield labels
 
 
-def character_masks(frame: np.ndarray, characters: int) -> np.ndarray:
-    """[characters, H, W] bool: the pixels of each identity colour in one lossless driving-mask frame."""
-    colours = np.array(PALETTE[:characters], np.uint8)
-    return (frame[None] == colours[:, None, None]).all(axis=-1)
+def character_mask_paths(masks_dir: str | Path, characters: int) -> list[Path]:
+    """Where the render writes the character masks of ``characters`` identities, in identity order."""
+    return [Path(masks_dir) / character_mask_name(k) for k in range(characters)]
 
 
-def write_multianimate_inputs(motion: Motion, mask_video: str | Path | None, dwpose_out: str | Path,
+def write_multianimate_inputs(motion: Motion, masks: list[Path], dwpose_out: str | Path,
                               masks_dir: str | Path, detected: bool = False) -> MultiAnimateFiles:
-    """Write the skeleton video ``dwpose_out``, ``masks_dir/character_k.mp4`` (white inside, lossless)
-    and ``masks_dir/reference_pose.png``; on any error nothing of them is left. ``detected`` draws
-    the motion's detected keypoints and their box masks (``mask_video`` unused) instead of the
-    render's joints and its driving mask."""
-    characters = motion.people
-    if characters > len(PALETTE):
-        raise InputError(f"{characters} characters: the identity masks tell {len(PALETTE)} apart (their colours "
-                         f"repeat after that); MultiAnimate animates at most 7, render at most {len(PALETTE)}")
-    if detected:
-        skeletons, masks = detected_frames(motion), mask_frames(motion, "animation", list(box_labels(motion)))
-    else:
-        info = probe_video(mask_video)
-        if (info.height, info.width) != motion.image_size or info.frames != motion.frames:
-            raise InputError(f"the driving mask {mask_video} ({info.frames} frames of {info.height}x{info.width}) "
-                             f"does not match the render ({motion.frames} frames of {motion.image_size[0]}x"
-                             f"{motion.image_size[1]})")
-        skeletons, masks = dwpose_frames(motion), read_video(mask_video)
-    folder = Path(masks_dir)
-    files = MultiAnimateFiles(Path(dwpose_out), [folder / character_mask_name(k) for k in range(characters)],
-                              folder / REFERENCE_POSE)
-    written: list[Path] = []
+    """Write the skeleton video ``dwpose_out`` and ``masks_dir/reference_pose.png`` beside the
+    character ``masks`` the render wrote; with ``detected``, draw the motion's detected keypoints
+    and write the box ``masks`` here too. On any error none of these is left (the caller takes
+    back the render's own files)."""
+    files = MultiAnimateFiles(Path(dwpose_out), list(masks), Path(masks_dir) / REFERENCE_POSE)
+    written = [files.reference_pose, files.dwpose, *(files.masks if detected else [])]
     try:
         with VideoWriter(files.dwpose, motion.fps, motion.image_size) as writer:
-            for t, frame in enumerate(skeletons):
+            for t, frame in enumerate(detected_frames(motion) if detected else dwpose_frames(motion)):
                 if t == 0:
-                    folder.mkdir(parents=True, exist_ok=True)
+                    files.reference_pose.parent.mkdir(parents=True, exist_ok=True)
                     Image.fromarray(frame).save(files.reference_pose)
-                    written.append(files.reference_pose)
                 writer.write(frame)
-        written.append(files.dwpose)
-        with ExitStack() as stack:
-            writers = [stack.enter_context(VideoWriter(path, motion.fps, motion.image_size, lossless=True))
-                       for path in files.masks]
-            for frame in masks:
-                for writer, inside in zip(writers, character_masks(frame, characters)):
-                    writer.write(np.repeat((inside * np.uint8(255))[..., None], 3, axis=2))
+        if detected:
+            _write_box_masks(motion, files.masks)
     except BaseException:
-        for path in [*written, *files.masks]:  # the masks' folder was new or empty
+        for path in written:
             path.unlink(missing_ok=True)
         raise
     return files
+
+
+def _write_box_masks(motion: Motion, masks: list[Path]) -> None:
+    if len(masks) != motion.people:
+        raise InputError(f"{len(masks)} character mask paths for a clip of {motion.people} people")
+    with ExitStack() as stack:
+        writers = [stack.enter_context(VideoWriter(path, motion.fps, motion.image_size, lossless=True))
+                   for path in masks]
+        for identities in identity_labels(motion, list(box_labels(motion))):
+            for k, writer in enumerate(writers):
+                writer.write(character_mask_frame(identities, k))

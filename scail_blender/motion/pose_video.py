@@ -6,7 +6,9 @@ frames. ``write_pose_video`` streams the frames into an mp4 (and PNGs), reportin
 honouring cancel between frames; outputs appear only when the whole clip succeeded. A clip in
 which nobody can be drawn is refused before rendering (a black video with exit 0 would be a
 silent wrong result), and a clip with some empty frames says how many. With ``mask_out`` the
-same call writes the SCAIL-2 driving mask of the skeleton render (``mask_frames``) beside it.
+same call writes the SCAIL-2 driving mask of the skeleton render (``mask_frames``) beside it, and
+with ``character_masks`` MultiAnimate's one binary mask video per character, both cut from the
+same per-frame identity labels (``identity_labels``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -35,6 +37,8 @@ from ..errors import InputError
 from ..outputs import atomic_file
 
 DEFAULT_SIZE = (512, 896)
+# Mask videos written beside a render: each writer with how it draws a frame from the identity labels.
+MaskWriters = Sequence[tuple[VideoWriter, Callable[[np.ndarray], np.ndarray]]]
 
 
 def frame_motion(motion: Motion, size: tuple[int, int] | None = None, fps: float | None = None,
@@ -84,34 +88,53 @@ def motion_frames(motion: Motion, scheme: str = "preview", renderer: str = "auto
                        marks=clip_marks(motion), scheme=scheme, renderer=renderer)
 
 
-def mask_frames(motion: Motion, mode: str = "animation", labels: Collection[np.ndarray] | None = None
-                ) -> Iterator[np.ndarray]:
-    """The SCAIL-2 driving mask of a framed motion, one frame per pose frame.
+def identity_labels(motion: Motion, labels: Collection[np.ndarray] | None = None) -> Iterator[np.ndarray]:
+    """Per frame of a framed motion, which identity each pixel shows (-1 = nobody), ``[H, W]`` int32.
 
     ``labels`` are, per frame, which person each pixel shows (-1 = nobody), as a scene render
     draws them from the characters' meshes (``pose.silhouettes``); without them each person's
-    capsule silhouette (as ``render_clip`` draws it, occlusion included) is used. Each person
-    is painted in its identity colour on ``mode``'s driving background. Identities are decided
-    from where the silhouettes are when each person is first seen (left to right in the first
-    frame), so a character keeps its colour when people swap sides later.
+    capsule silhouette (as ``render_clip`` draws it, occlusion included) is used. Identities are
+    decided from where the silhouettes are when each person is first seen (left to right in the
+    first frame, later arrivals after), so a character keeps its identity when people swap sides
+    later. Both the SCAIL-2 mask (``mask_frames``) and MultiAnimate's character masks are made
+    from these images, so each frame's labels are computed once for both.
     """
     assert motion.intrinsics is not None and motion.image_size is not None, "call frame_motion first"
     if labels is None:
-        return _painted(motion, render_clip_people(smpl_to_scail(motion.joints), motion.intrinsics,
-                                                   motion.image_size), mode)
+        return _identities(motion, render_clip_people(smpl_to_scail(motion.joints), motion.intrinsics,
+                                                      motion.image_size))
     if len(labels) != motion.frames:  # refused now, before a caller opens any file
         raise InputError(f"the mask has {len(labels)} label frames but the clip {motion.frames} frames")
-    return _painted(motion, iter(labels), mode)
+    return _identities(motion, iter(labels))
 
 
-def _painted(motion: Motion, labels: Iterator[np.ndarray], mode: str) -> Iterator[np.ndarray]:
+def _identities(motion: Motion, labels: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
     assert motion.image_size is not None
     tracker = IdentityTracker(motion.people)
     for frame in labels:
         if frame.shape != tuple(motion.image_size):
             raise InputError(f"a mask label frame is {frame.shape[0]}x{frame.shape[1]}, the clip "
                              f"{motion.image_size[0]}x{motion.image_size[1]}")
-        yield paint_mask(frame, tracker.update(label_boxes(frame, motion.people)), mode, "driving")
+        identities = tracker.update(label_boxes(frame, motion.people))
+        if frame.size and (frame.max(initial=-1) >= motion.people or frame.min(initial=-1) < -1):
+            raise InputError(f"person labels run from {frame.min()} to {frame.max()} but the clip has "
+                             f"{motion.people} people")
+        yield np.append(identities, -1).astype(np.int32)[np.where(frame >= 0, frame, motion.people)]
+
+
+def mask_frames(motion: Motion, mode: str = "animation", labels: Collection[np.ndarray] | None = None
+                ) -> Iterator[np.ndarray]:
+    """The SCAIL-2 driving mask of a framed motion, one frame per pose frame: each identity of
+    ``identity_labels`` (same ``labels``) painted in its colour on ``mode``'s driving background
+    (the six colours repeat from the seventh identity on, as SCAIL-2's palette does)."""
+    every = np.arange(motion.people)
+    return (paint_mask(frame, every, mode, "driving") for frame in identity_labels(motion, labels))
+
+
+def character_mask_frame(identities: np.ndarray, identity: int) -> np.ndarray:
+    """MultiAnimate's mask frame ``[H, W, 3]`` uint8 of one identity: white where it shows, black
+    elsewhere (binary, so a lossless video of it thresholds the same at any level)."""
+    return np.repeat((identities == identity).astype(np.uint8)[..., None] * np.uint8(255), 3, axis=2)
 
 
 def first_frame_identities(motion: Motion) -> np.ndarray:
@@ -123,12 +146,13 @@ def first_frame_identities(motion: Motion) -> np.ndarray:
     return identity_order(label_boxes(labels, motion.people))
 
 
-def _writing_masks(frames: Iterator[np.ndarray], masks: Iterator[np.ndarray], writer: VideoWriter
+def _writing_masks(frames: Iterator[np.ndarray], identities: Iterator[np.ndarray], writers: MaskWriters
                    ) -> Iterator[np.ndarray]:
-    """Pass the pose frames through, writing the mask frame of each as it goes (one stream, so
-    progress and cancel cover both videos)."""
-    for frame, mask in zip(frames, masks):
-        writer.write(mask)
+    """Pass the pose frames through, writing each mask video's frame of each as it goes, all
+    from the same identity labels (one stream, so progress and cancel cover every video)."""
+    for frame, labels in zip(frames, identities):
+        for writer, draw in writers:
+            writer.write(draw(labels))
         yield frame
 
 
@@ -173,42 +197,58 @@ def write_pose_video(motion: Motion, out: str | os.PathLike, *, frames_dir: str 
                       renderer: str = "auto", progress: ProgressCallback = no_progress,
                       cancel: threading.Event | None = None, mask_out: str | os.PathLike | None = None,
                       mask_mode: str = "animation", mask_labels: Collection[np.ndarray] | None = None,
-                      driving_frames: Collection[np.ndarray] | None = None) -> PoseFiles:
+                      driving_frames: Collection[np.ndarray] | None = None,
+                      character_masks: Sequence[str | os.PathLike] | None = None) -> PoseFiles:
     """Render a framed motion (see ``frame_motion``) to ``out`` as H.264 at the motion's fps.
 
     ``strip`` adds a copy at the scene's rate (see ``outputs.write_pose_files``); ``joints_out``
     receives the framed motion itself; ``mask_out`` the SCAIL-2 driving mask (``mask_frames``,
     ``mask_mode`` "animation" or "replacement") with the pose video's frames, size and rate,
-    encoded losslessly so every pixel decodes to its exact colour; ``mask_labels`` are the
-    silhouettes a scene render drew from meshes (see ``mask_frames``); ``driving_frames``, one
-    per pose frame, are written as the video instead of the skeleton render (a scene's mesh
-    driving render, drawn with the mask labels). All of them are written, or
-    none. The paths must have passed ``scail_blender.outputs.check_outputs``; the result's
-    ``warnings`` are for the user.
+    encoded losslessly so every pixel decodes to its exact colour; ``character_masks``, one path
+    per person of the motion in identity order, MultiAnimate's binary mask videos (white where
+    that identity shows, lossless), cut from the same per-frame identity labels
+    (``identity_labels``) with no colour code in between, so their number is not bounded by the
+    SCAIL-2 palette; ``mask_labels`` are the silhouettes a scene render drew from meshes (see
+    ``identity_labels``); ``driving_frames``, one per pose frame, are written as the video
+    instead of the skeleton render (a scene's mesh driving render, drawn with the mask labels).
+    All of them are written, or none. The paths must have passed
+    ``scail_blender.outputs.check_outputs``; the result's ``warnings`` are for the user.
     """
     assert motion.intrinsics is not None and motion.image_size is not None, "call frame_motion first"
-    if mask_out is None:
+    characters = [Path(path) for path in character_masks or []]
+    if mask_out is None and not characters:
         return _write_pose_video(motion, out, frames_dir, joints_out, strip, scheme, renderer, progress, cancel, None,
                                  driving_frames)
     background(mask_mode, "driving")  # refuse an unknown mode before any file is started
-    masks = mask_frames(motion, mask_mode, mask_labels)
+    if characters and len(characters) != motion.people:
+        raise InputError(f"{len(characters)} character mask paths for a clip of {motion.people} people")
+    identities = identity_labels(motion, mask_labels)
+    every = np.arange(motion.people)
+    targets = [*([Path(mask_out)] if mask_out is not None else []), *characters]
     with ExitStack() as stack:
-        writer = stack.enter_context(VideoWriter(mask_out, motion.fps, motion.image_size, lossless=True))
+        writers: list[tuple[VideoWriter, Callable[[np.ndarray], np.ndarray]]] = []
+        if mask_out is not None:
+            writers.append((stack.enter_context(VideoWriter(mask_out, motion.fps, motion.image_size, lossless=True)),
+                            lambda labels: paint_mask(labels, every, mask_mode, "driving")))
+        for k, path in enumerate(characters):
+            writers.append((stack.enter_context(VideoWriter(path, motion.fps, motion.image_size, lossless=True)),
+                            lambda labels, k=k: character_mask_frame(labels, k)))
         files = _write_pose_video(motion, out, frames_dir, joints_out, strip, scheme, renderer, progress, cancel,
-                                  (masks, writer), driving_frames)
+                                  (identities, writers), driving_frames)
         try:
-            stack.close()  # the mask commits last: if it cannot be put in place, the pose files go too
+            stack.close()  # the masks commit last: if one cannot be put in place, every file goes
         except BaseException:
             files.remove()
-            if joints_out is not None:
-                Path(joints_out).unlink(missing_ok=True)
+            for path in [*targets, *([Path(joints_out)] if joints_out is not None else [])]:
+                path.unlink(missing_ok=True)
             raise
-    return dataclasses.replace(files, mask=Path(mask_out))
+    return dataclasses.replace(files, mask=Path(mask_out) if mask_out is not None else None,
+                               character_masks=tuple(characters))
 
 
 def _write_pose_video(motion: Motion, out, frames_dir, joints_out, strip, scheme: str, renderer: str,
                       progress: ProgressCallback, cancel: threading.Event | None,
-                      masks: tuple[Iterator[np.ndarray], VideoWriter] | None,
+                      masks: tuple[Iterator[np.ndarray], MaskWriters] | None,
                       driving_frames: Collection[np.ndarray] | None = None) -> PoseFiles:
     warnings = check_drawable(motion)
     if driving_frames is not None and len(driving_frames) != motion.frames:

@@ -2,7 +2,8 @@
 from the panel is a row of the job board (cancelled there like any job). With Also SCAIL-2 Mask
 the same render writes the driving mask beside the pose video and puts it in Pose Mask; Driving
 Mesh draws the characters' meshes instead of their skeletons; with a MultiAnimate checkpoint in the
-preferences it also writes that model's skeletons and character masks."""
+preferences it also writes that model's skeletons and character masks (refusing more characters
+than that checkpoint animates before rendering)."""
 
 from __future__ import annotations
 
@@ -28,16 +29,20 @@ def plan_from_panel(context: bpy.types.Context):
     video = default_video_path(scene, folder)
     # The frames folder is named by the add-on after the video, so a new render replaces the
     # frames of the last one (and only those: nothing else in it is touched).
-    # A MultiAnimate checkpoint takes skeletons and one mask per character, made from the
-    # render's SCAIL-2 mask and joints (scene_render.multianimate_paths).
+    # A MultiAnimate checkpoint takes skeletons and one mask per character: the render cuts the
+    # masks from its per-pixel labels and draws the skeletons from its joints file
+    # (scene_render.multianimate_paths); more characters than the checkpoint takes are refused first.
     multianimate = prefs.multianimate_checkpoint(context)
+    _, characters, joints = multianimate_paths(video)
     plan = plan_pose_render(scene, video, frame_range=settings.frame_range(scene), size=settings.size(),
                             framing=settings.framing, fps=settings.fps, add_strip=settings.add_strip, overwrite=True,
                             frames_dir=video.with_suffix("") if settings.write_frames else None,
-                            mask_out=default_mask_path(video) if settings.write_mask or multianimate else None,
+                            mask_out=default_mask_path(video) if settings.write_mask else None,
                             mask_mode=settings.mask_mode, driving=settings.driving,
-                            joints_out=multianimate_paths(video)[2] if multianimate else None)
-    plan.set_panel_mask = settings.write_mask or not multianimate
+                            joints_out=joints if multianimate else None,
+                            character_masks=characters if multianimate else None,
+                            checkpoint=prefs.checkpoint_folder(context) if multianimate else None)
+    plan.set_panel_mask = settings.write_mask
     plan.multianimate = multianimate
     return plan
 

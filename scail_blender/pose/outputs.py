@@ -40,11 +40,13 @@ class PoseFiles:
     warnings: tuple[str, ...] = ()
     # The SCAIL-2 driving mask written beside the pose video, if one was asked for.
     mask: Path | None = None
+    # MultiAnimate's character mask videos written beside it, in identity order, if asked for.
+    character_masks: tuple[Path, ...] = ()
 
     def remove(self) -> None:
         """Take back every file of this render (a later step of the same render failed)."""
-        _remove([path for path in (self.video, self.strip_video, self.frames_dir, self.mask) if path is not None],
-                self.frames)
+        _remove([path for path in (self.video, self.strip_video, self.frames_dir, self.mask, *self.character_masks)
+                 if path is not None], self.frames)
 
 
 def strip_video_path(video: Path, scene_fps: float) -> Path:

@@ -91,3 +91,36 @@ def empty_scene() -> bpy.types.Scene:
     for obj in list(scene.objects):
         bpy.data.objects.remove(obj)
     return scene
+
+
+def box_body(scene: bpy.types.Scene, rig: bpy.types.Object, modifier: bool = True, thickness: float = 0.2,
+             minimum: float = 0.05) -> bpy.types.Object:
+    """A box around every deform bone, weighted to it: a stand-in for a skinned character that
+    shows limbs in masks and mesh renders. Deformed through an Armature modifier, or (``modifier``
+    False) through armature parenting, the two ways rigs drive their meshes."""
+    verts, faces, groups = [], [], {}
+    for bone in rig.data.bones:
+        if not bone.use_deform:
+            continue
+        head, tail = Vector(bone.head_local), Vector(bone.tail_local)
+        axis = tail - head
+        width = max(thickness * axis.length, minimum)
+        side = axis.orthogonal().normalized() * width
+        other = axis.cross(side).normalized() * width
+        base = len(verts)
+        for end in (head, tail):
+            verts.extend(end + a * side + b * other for a, b in ((1, 1), (1, -1), (-1, -1), (-1, 1)))
+        faces.extend([(base, base + 1, base + 2, base + 3), (base + 4, base + 5, base + 6, base + 7)])
+        faces.extend((base + k, base + (k + 1) % 4, base + 4 + (k + 1) % 4, base + 4 + k) for k in range(4))
+        groups[bone.name] = list(range(base, base + 8))
+    obj = bpy.data.objects.new(f"{rig.name}_body", bpy.data.meshes.new(f"{rig.name}_body"))
+    obj.data.from_pydata([tuple(v) for v in verts], [], faces)
+    scene.collection.objects.link(obj)
+    for name, indices in groups.items():
+        obj.vertex_groups.new(name=name).add(indices, 1.0, "REPLACE")
+    obj.parent = rig
+    if modifier:
+        obj.modifiers.new("Armature", "ARMATURE").object = rig
+    else:
+        obj.parent_type = "ARMATURE"
+    return obj

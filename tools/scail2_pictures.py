@@ -21,7 +21,6 @@ from pathlib import Path
 
 import bpy
 import numpy as np
-from mathutils import Vector
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,38 +30,10 @@ from scail_blender.blender.blend_file import render_blend_reference  # noqa: E40
 from scail_blender.blender.props import ensure_registered  # noqa: E402
 from scail_blender.blender.scene_render import plan_pose_render, render_pose_video  # noqa: E402
 from scail_blender.media.video import read_video  # noqa: E402
-from tools.demo_scene import add_camera, add_rigify_dancer, empty_scene  # noqa: E402
+from tools.demo_scene import add_camera, add_rigify_dancer, box_body, empty_scene  # noqa: E402
 
 SIZE = (256, 448)  # height, width: a model size (multiples of 32) in the camera's shape
 FRAMES = (1, 9)
-
-
-def box_body(scene: bpy.types.Scene, rig: bpy.types.Object) -> bpy.types.Object:
-    """A box around every deform bone, weighted to it and deformed by the rig: a stand-in for a
-    skinned character that shows limbs in the mask and the mesh frame."""
-    verts, faces, groups = [], [], {}
-    for bone in rig.data.bones:
-        if not bone.use_deform:
-            continue
-        head, tail = Vector(bone.head_local), Vector(bone.tail_local)
-        axis = tail - head
-        width = max(0.18 * axis.length, 0.04)
-        side = axis.orthogonal().normalized() * width
-        other = axis.cross(side).normalized() * width
-        base = len(verts)
-        for end in (head, tail):
-            verts.extend(end + a * side + b * other for a, b in ((1, 1), (1, -1), (-1, -1), (-1, 1)))
-        faces.extend([(base, base + 1, base + 2, base + 3), (base + 4, base + 5, base + 6, base + 7)])
-        faces.extend((base + k, base + (k + 1) % 4, base + 4 + (k + 1) % 4, base + 4 + k) for k in range(4))
-        groups[bone.name] = list(range(base, base + 8))
-    obj = bpy.data.objects.new(f"{rig.name}_body", bpy.data.meshes.new(f"{rig.name}_body"))
-    obj.data.from_pydata([tuple(v) for v in verts], [], faces)
-    scene.collection.objects.link(obj)
-    for name, indices in groups.items():
-        obj.vertex_groups.new(name=name).add(indices, 1.0, "REPLACE")
-    obj.parent = rig
-    obj.modifiers.new("Armature", "ARMATURE").object = rig
-    return obj
 
 
 def build_scene() -> bpy.types.Scene:
@@ -71,7 +42,8 @@ def build_scene() -> bpy.types.Scene:
     scene.frame_start, scene.frame_end = FRAMES
     scene.render.resolution_x, scene.render.resolution_y = SIZE[1], SIZE[0]
     for name, location, phase in (("Hero", (-0.7, 0.0, 0.0), 0.0), ("Extra", (0.8, 1.2, 0.0), 2.0)):
-        box_body(scene, add_rigify_dancer(scene, name, location, phase=phase, frames=FRAMES))
+        box_body(scene, add_rigify_dancer(scene, name, location, phase=phase, frames=FRAMES), thickness=0.18,
+                 minimum=0.04)
     lamp = bpy.data.objects.new("Lamp", bpy.data.lights.new("Lamp", "SUN"))
     scene.collection.objects.link(lamp)
     add_camera(scene, lens=55.0)

@@ -16,50 +16,17 @@ mask goes to ``skeleton/`` beside it, and Cycles is not run).
 from pathlib import Path
 
 import bpy
-from mathutils import Vector
 
 from scail_blender.blender.scene_render import plan_pose_render, render_pose_video
 
 from tests.blender.scripts.common import emit, params
 from tests.blender.scripts.rigs import build_armature
 from tests.support.rig_skeletons import MIXAMO, skeleton
-from tools.demo_scene import add_camera, add_rigify_dancer, empty_scene
+from tools.demo_scene import add_camera, add_rigify_dancer, box_body, empty_scene
 
 FRAMES = (1, 5)
 p = params()
 out = Path(p["out_dir"])
-
-
-def skin(scene, rig, modifier: bool) -> bpy.types.Object:
-    """A box around every deform bone, weighted to it: deformed through an Armature modifier,
-    or through armature parenting."""
-    verts, faces = [], []
-    mesh_obj = bpy.data.objects.new(f"{rig.name}_body", bpy.data.meshes.new(f"{rig.name}_body"))
-    groups = {}
-    for bone in rig.data.bones:
-        if not bone.use_deform:
-            continue
-        head, tail = Vector(bone.head_local), Vector(bone.tail_local)
-        axis = tail - head
-        width = max(0.2 * axis.length, 0.05)
-        side = axis.orthogonal().normalized() * width
-        other = axis.cross(side).normalized() * width
-        base = len(verts)
-        for end in (head, tail):
-            verts.extend(end + a * side + b * other for a, b in ((1, 1), (1, -1), (-1, -1), (-1, 1)))
-        faces.extend([(base, base + 1, base + 2, base + 3), (base + 4, base + 5, base + 6, base + 7)])
-        faces.extend((base + k, base + (k + 1) % 4, base + 4 + (k + 1) % 4, base + 4 + k) for k in range(4))
-        groups[bone.name] = list(range(base, base + 8))
-    mesh_obj.data.from_pydata([tuple(v) for v in verts], [], faces)
-    scene.collection.objects.link(mesh_obj)
-    for name, indices in groups.items():
-        mesh_obj.vertex_groups.new(name=name).add(indices, 1.0, "REPLACE")
-    mesh_obj.parent = rig
-    if modifier:
-        mesh_obj.modifiers.new("Armature", "ARMATURE").object = rig
-    else:
-        mesh_obj.parent_type = "ARMATURE"
-    return mesh_obj
 
 
 def hat(scene, rig, bone: str) -> bpy.types.Object:
@@ -107,8 +74,8 @@ scene.render.fps, scene.render.fps_base = 16, 1.0
 scene.frame_start, scene.frame_end = FRAMES
 near = add_rigify_dancer(scene, "Rigified", frames=FRAMES)
 far = mixamo(scene, "Mixamo")
-bodies = {near.name: [skin(scene, near, modifier=True), hat(scene, near, "DEF-spine.006")],
-          far.name: [skin(scene, far, modifier=False), plate(scene, far)]}
+bodies = {near.name: [box_body(scene, near, modifier=True), hat(scene, near, "DEF-spine.006")],
+          far.name: [box_body(scene, far, modifier=False), plate(scene, far)]}
 spread = 1.0 if p["case"] == "two" else 0.7
 walk(near, 0.0, -spread, spread)
 walk(far, 2.0, spread, -spread)

@@ -93,7 +93,7 @@ def nvfp4(weight: torch.Tensor, smooth: torch.Tensor | None = None) -> tuple[dic
     block_scale = (blocks.abs().amax(dim=-1) / 6.0 / tensor_scale).clamp(max=448).to(torch.float8_e4m3fn)
     total = tensor_scale * block_scale.float()
     scaled = (blocks / torch.where(total == 0, 1.0, total).unsqueeze(-1)).clamp(-6, 6)
-    index = (scaled.abs().unsqueeze(-1) - E2M1).abs().argmin(dim=-1)
+    index = torch.bucketize(scaled.abs(), (E2M1[1:] + E2M1[:-1]) / 2)  # the nearest value (ties: the smaller)
     codes = (index + 8 * (scaled < 0)).to(torch.uint8).reshape(rows, cols)
     meant = (torch.where(scaled < 0, -E2M1[index], E2M1[index]) * total.unsqueeze(-1)).reshape(rows, cols)
     if smooth is not None:

@@ -13,7 +13,8 @@ ComfyUI ``comfy/ops.py`` ``_load_quantized_module`` / ``comfy/quant_ops.py`` ``Q
   orthogonal, so the same grouped product undoes the rotation.
 - ``mxfp8``: float8_e4m3fn ``weight`` [rows, cols] (rows and cols padded with zeros to multiples
   of 32) and an E8M0 ``weight_scale`` (stored as uint8, viewed as float8_e8m0fnu): one
-  power-of-two scale per 32 consecutive weights of a row, 2^(e - 127), e = 0 meaning 0.
+  power-of-two scale per 32 consecutive weights of a row, 2^(e - 127), e = 0 meaning 0
+  (comfy-kitchen's e8m0_to_f32; torch's own float8_e8m0fnu would read 2^-127).
 - ``nvfp4``: uint8 ``weight`` [rows, cols / 2] (rows and cols padded to multiples of 16), two
   E2M1 codes per byte, the even column in the high nibble; a code's bit 3 is its sign, bits 0-2
   index 0, 0.5, 1, 1.5, 2, 3, 4, 6. ``weight_scale`` holds one float8_e4m3fn scale per 16
@@ -107,7 +108,7 @@ def dequantise(fmt: str, weight: torch.Tensor, scale: torch.Tensor, scale_2: tor
     if fmt == "mxfp8":
         rows, cols = weight.shape
         exponents = unswizzle(scale.view(torch.uint8), rows, cols // 32).to(torch.int32)
-        factors = torch.where(exponents == 0, 0, (exponents << 23)).view(torch.float32)
+        factors = (exponents << 23).view(torch.float32)  # the float32 with that biased exponent: 2^(e - 127); e = 0 gives 0
         return (weight.float().reshape(rows, -1, 32) * factors.unsqueeze(-1)).reshape(rows, cols)
     rows, cols = weight.shape[0], weight.shape[1] * 2
     codes = torch.stack([weight >> 4, weight & 0x0F], dim=-1).reshape(rows, cols).long()

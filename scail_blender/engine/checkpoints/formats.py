@@ -32,7 +32,7 @@ COMPONENTS_METADATA = "scail_components"
 class Checkpoint:
     """An opened checkpoint in wan-branch names: shapes known, tensors read on demand.
 
-    ``packed`` names the linear weights the file stores quantised (fp8, GGML) with a maker of
+    ``packed`` names the linear weights the file stores quantised (fp8, int8, mxfp8, nvfp4, GGML) with a maker of
     the layer that keeps them so: ``make(bias, compute_dtype, device)``. ``read`` still gives
     any of them dequantised (``scail convert``, ``load_dit(keep_quantised=False)``).
     """

@@ -90,9 +90,12 @@ def _hadamard(size: int, device: torch.device) -> torch.Tensor:
 
 
 @functools.cache
-def _e2m1(device: torch.device) -> torch.Tensor:
+def _e2m1_pairs(device: torch.device) -> torch.Tensor:
+    """[256, 2]: the values of a byte's two codes, even column (high nibble) first."""
     values = torch.tensor(E2M1)
-    return torch.cat([values, -values]).to(device)
+    codes = torch.cat([values, -values])  # bit 3 is the sign
+    byte = torch.arange(256)
+    return torch.stack([codes[byte >> 4], codes[byte & 0x0F]], dim=-1).to(device)
 
 
 def dequantise(fmt: str, weight: torch.Tensor, scale: torch.Tensor, scale_2: torch.Tensor | None = None,
@@ -100,7 +103,7 @@ def dequantise(fmt: str, weight: torch.Tensor, scale: torch.Tensor, scale_2: tor
     """One stored layer as float32 (its padded shape): the formulas of the module docstring."""
     if fmt == "int8_tensorwise":
         rows = weight.shape[0]
-        out = weight.float() * (scale.float().reshape(()) if scale.numel() == 1 else scale.float().reshape(rows, 1))
+        out = weight.float().mul_(scale.float().reshape(()) if scale.numel() == 1 else scale.float().reshape(rows, 1))
         if group:
             grouped = out.reshape(rows, -1, group)
             out = (grouped @ _hadamard(group, weight.device)).reshape(rows, -1)
@@ -109,12 +112,13 @@ def dequantise(fmt: str, weight: torch.Tensor, scale: torch.Tensor, scale_2: tor
         rows, cols = weight.shape
         exponents = unswizzle(scale.view(torch.uint8), rows, cols // 32).to(torch.int32)
         factors = (exponents << 23).view(torch.float32)  # the float32 with that biased exponent: 2^(e - 127); e = 0 gives 0
-        return (weight.float().reshape(rows, -1, 32) * factors.unsqueeze(-1)).reshape(rows, cols)
+        return weight.float().reshape(rows, -1, 32).mul_(factors.unsqueeze(-1)).reshape(rows, cols)
+    # Each byte looked up as its (high, low) pair of values: a call holds one int32 index per byte
+    # and the floats, which are then scaled in place.
     rows, cols = weight.shape[0], weight.shape[1] * 2
-    codes = torch.stack([weight >> 4, weight & 0x0F], dim=-1).reshape(rows, cols).long()
-    values = _e2m1(weight.device)[codes]
+    values = _e2m1_pairs(weight.device).index_select(0, weight.reshape(-1).int())  # int32: no int64 copy
     blocks = unswizzle(scale.view(torch.float8_e4m3fn), rows, cols // 16).float() * scale_2.float().reshape(())
-    return (values.reshape(rows, -1, 16) * blocks.unsqueeze(-1)).reshape(rows, cols)
+    return values.reshape(rows, -1, 16).mul_(blocks.unsqueeze(-1)).reshape(rows, cols)
 
 
 class BlockQuantLinear(nn.Module):

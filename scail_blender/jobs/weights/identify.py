@@ -4,7 +4,8 @@ One public function, ``identify(path)``, opens the header of a file and names it
 DiT, the Wan2.1 VAE, the umT5-xxl encoder, the CLIP ViT-H/14 vision tower, a LoRA, the umT5
 tokenizer) from its tensor names, with the layout and dtype it was written in. Headers only:
 
-- safetensors: the 8-byte length and the JSON header (names, dtypes, shapes);
+- safetensors: the 8-byte length and the JSON header (names, dtypes, shapes), and the few bytes of
+  each ComfyUI ``.comfy_quant`` tensor (its layer's quantisation JSON: int8, mxfp8, nvfp4...);
 - PyTorch zip files (the official ``.pth``/``.pt``): the ``data.pkl`` entry walked with
   ``pickletools`` (its strings are the state dict's keys, the ints after each storage id the
   shapes, its storage classes the dtypes), never unpickled, so nothing in a downloaded file runs

@@ -16,7 +16,8 @@ ComfyUI ``comfy/ops.py`` ``_load_quantized_module`` / ``comfy/quant_ops.py`` ``Q
   power-of-two scale per 32 consecutive weights of a row, 2^(e - 127), e = 0 meaning 0
   (comfy-kitchen's e8m0_to_f32; torch's own float8_e8m0fnu would read 2^-127).
 - ``nvfp4``: uint8 ``weight`` [rows, cols / 2] (rows and cols padded to multiples of 16), two
-  E2M1 codes per byte, the even column in the high nibble; a code's bit 3 is its sign, bits 0-2
+  E2M1 codes per byte, the even column in the high nibble (the reverse of NVIDIA's packing, as
+  kijai's Kijai/WanVideo_comfy_nvfp4 model card notes too); a code's bit 3 is its sign, bits 0-2
   index 0, 0.5, 1, 1.5, 2, 3, 4, 6. ``weight_scale`` holds one float8_e4m3fn scale per 16
   weights of a row, ``weight_scale_2`` one float32 scale per tensor: weight = code value *
   weight_scale_2 * block scale. An optional ``pre_quant_scale`` [in] multiplies the input

@@ -23,9 +23,10 @@ weights alone (switch LoRAs without reloading, or over fp8 weights).
 Weights a file keeps quantised merge as follows: an fp8 layer is dequantised, the delta added and
 the sum quantised again with one scale per output channel (once, at load; memory unchanged; the
 merged weight is rounded to e4m3 once more, which the fp8 speed mode also does to its LoRA merge);
-a GGML (GGUF) layer keeps the pair and adds up @ down to the weight it dequantises at each call
-(memory: the pair; cost per call: one [out, rank] @ [rank, in] product, small beside the layer's
-own matmul over thousands of tokens; no second rounding). A key that names nothing in
+a GGML (GGUF) layer, and a ComfyUI int8 / mxfp8 / nvfp4 layer (models/blockquant.py), keeps the
+pair and adds up @ down to the weight it dequantises at each call (memory: the pair; cost per
+call: one [out, rank] @ [rank, in] product, small beside the layer's own matmul over thousands
+of tokens; no second rounding). Full-weight deltas over those layers are refused. A key that names nothing in
 the model is an error that lists it: a LoRA for another architecture must not load half-applied.
 """
 
@@ -41,8 +42,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError
+from .models.blockquant import BlockQuantLinear
 from .models.fp8 import Fp8Linear
 from .models.ggml import GgmlLinear
+
+PATCHED = (GgmlLinear, BlockQuantLinear)  # layers that keep LoRA pairs and add them when they dequantise
 
 log = logging.getLogger(__name__)
 
@@ -194,14 +198,14 @@ def merge_lora(model: nn.Module, lora: Lora, strength: float = 1.0) -> int:
     # Buffers too: fp8 and GGML layers keep their weights and biases as buffers.
     params = {**dict(model.named_buffers()), **dict(model.named_parameters())}
     modules = dict(model.named_modules())
-    ggml = [name for name in lora.deltas if name.endswith(".weight") and isinstance(modules.get(name[:-7]), GgmlLinear)]
-    if ggml:
-        raise InputError(f"this LoRA replaces whole weights ({ggml[0]}) of a GGUF model's quantised layers; use it "
-                         "with the fp16/bf16 or fp8 file of the model")
+    packed = [name for name in lora.deltas if name.endswith(".weight") and isinstance(modules.get(name[:-7]), PATCHED)]
+    if packed:
+        raise InputError(f"this LoRA replaces whole weights ({packed[0]}) of a GGUF, int8, mxfp8 or nvfp4 model's "
+                         "quantised layers; use it with the fp16/bf16 or fp8 file of the model")
     with torch.no_grad():
         for name, part in lora.low_rank.items():
             module = modules[name]
-            if isinstance(module, GgmlLinear):
+            if isinstance(module, PATCHED):
                 device = module.weight.device
                 module.patches.append((part.down.float().flatten(1).to(device),
                                        (part.up.float().flatten(1) * part.scale).to(device), strength))
@@ -234,7 +238,7 @@ def attach_lora(model: nn.Module, lora: Lora, strength: float = 1.0,
     ``handle.remove()`` on each hook to detach.
     """
     modules = dict(model.named_modules())
-    non_linear = [name for name in lora.low_rank if not isinstance(modules[name], (nn.Linear, Fp8Linear, GgmlLinear))]
+    non_linear = [name for name in lora.low_rank if not isinstance(modules[name], (nn.Linear, Fp8Linear, *PATCHED))]
     if non_linear:
         raise InputError(f"live LoRA works on linear layers only, not {', '.join(non_linear[:3])}; merge it instead")
     merge_lora(model, Lora({}, lora.deltas), strength)

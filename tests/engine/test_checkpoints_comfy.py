@@ -183,13 +183,13 @@ def test_refused_by_name(states, tmp_path: Path) -> None:
 
 
 def test_unreadable_quantisations_are_refused_by_name(states, tmp_path: Path) -> None:
-    path = save_scaled_fp8(states["scail"], tmp_path / "int8.safetensors", new_form=True)
+    path = save_scaled_fp8(states["scail"], tmp_path / "w4a4.safetensors", new_form=True)
     with safe_open(path, framework="pt") as handle:
         tensors = {name: handle.get_tensor(name) for name in handle.keys()}
-    int8 = torch.tensor(list(json.dumps({"format": "int8_tensorwise"}).encode()), dtype=torch.uint8)
-    tensors[PREFIX + "blocks.0.ffn.0.comfy_quant"] = int8
+    w4a4 = torch.tensor(list(json.dumps({"format": "convrot_w4a4"}).encode()), dtype=torch.uint8)
+    tensors[PREFIX + "blocks.0.ffn.0.comfy_quant"] = w4a4
     save_file(tensors, str(path))
-    with pytest.raises(CheckpointError, match="int8_tensorwise quantisation.*does not read yet"):
+    with pytest.raises(CheckpointError, match="convrot_w4a4 quantisation.*does not read yet"):
         load_dit(path)
     tensors = {k: v for k, v in tensors.items() if not k.endswith((".comfy_quant", "input_scale"))}
     tensors[PREFIX + "blocks.0.ffn.0.weight_scale"] = torch.ones(512, 1)  # a per-row scale
@@ -199,5 +199,5 @@ def test_unreadable_quantisations_are_refused_by_name(states, tmp_path: Path) ->
     save_file({PREFIX + "blocks.0.ffn.0.scale_weight": torch.tensor(1.0),
                **{PREFIX + k: v for k, v in states["scail"].items() if k != "blocks.0.ffn.0.weight"}},
               str(path))
-    with pytest.raises(CheckpointError, match="weight scale without its weight"):
+    with pytest.raises(CheckpointError, match="weight scale or quantisation config without its weight"):
         load_dit(path)

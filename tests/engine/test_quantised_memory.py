@@ -1,4 +1,4 @@
-"""fp8 and GGUF DiT files keep their size in memory: peak and held RSS measured in a child process.
+"""fp8, nvfp4 and GGUF DiT files keep their size in memory: peak and held RSS measured in a child process.
 
 Each file is loaded (bf16 compute) and run once in a fresh interpreter, which resets its peak
 RSS (``/proc/self/clear_refs``) after torch is imported and reports how far RSS rose: at its peak
@@ -22,6 +22,7 @@ import torch
 from scail_blender.engine import testing
 from scail_blender.engine.models.dit import DitConfig
 from tests.engine.test_checkpoints_comfy import save_scaled_fp8
+from tests.support.comfy_quant import save_blockquant
 from tests.support.gguf_files import GGML, write_gguf
 
 CHILD = r"""
@@ -65,11 +66,12 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     state = testing.random_state_dict(config, seed=2)
     return {"bf16": testing.save_safetensors({k: v.to(torch.bfloat16) for k, v in state.items()}, root / "bf16.safetensors"),
             "fp8_scaled": save_scaled_fp8(state, root / "fp8_scaled.safetensors"),
+            "nvfp4": save_blockquant(state, root / "nvfp4.safetensors", "nvfp4")[0],
             "Q8_0": write_gguf(state, root / "Q8_0.gguf", GGML.Q8_0)[0],
             "Q4_K": write_gguf(state, root / "Q4_K.gguf", GGML.Q4_K)[0]}
 
 
-def test_fp8_and_gguf_files_keep_their_size_in_memory(files: dict[str, Path]) -> None:
+def test_quantised_files_keep_their_size_in_memory(files: dict[str, Path]) -> None:
     mib = 2**20
     measured = {name: measure(path) for name, path in files.items()}
     for name, numbers in measured.items():
@@ -79,17 +81,17 @@ def test_fp8_and_gguf_files_keep_their_size_in_memory(files: dict[str, Path]) ->
     bf16 = measured["bf16"]
     layer = 768 * 3072 * 4  # the largest linear in float32, dequantised one at a time
     # Measured (MiB, file / held / peak): bf16 172 / 188 / 189, fp8_scaled 91 / 107 / 122,
-    # Q8_0 97 / 127 / 142, Q4_K 56 / 87 / 102; a clean CI clone held 97 for Q4_K (RSS moves by
+    # Q8_0 97 / 127 / 142, Q4_K 56 / 87 / 102, nvfp4 56 / 72 / 87; a clean CI clone held 97 for Q4_K (RSS moves by
     # about 10 MiB between runs with the allocator and which mapped pages were touched). A GGUF
     # holds its unquantised tensors twice (the mapped file's pages and their bf16 copies): 15 MiB
     # more than the fp8 file here. A file widened on load would hold about bf16's 188 MiB, which
     # both bounds below refuse with room to spare (132 MiB over its size for Q4_K).
-    for name in ("fp8_scaled", "Q8_0", "Q4_K"):
+    for name in ("fp8_scaled", "nvfp4", "Q8_0", "Q4_K"):
         size, held, peak = files[name].stat().st_size, measured[name]["held"], measured[name]["peak"]
         # Held: the file's bytes, plus the unquantised tensors (GGUF: read from the mapped file
         # into bf16 copies) and the forward's own memory (15 MiB for the bf16 file itself).
         assert held - size < 56 * mib, name
-        assert held < (0.6 if name == "Q4_K" else 0.75) * bf16["held"], name
+        assert held < (0.6 if name in ("Q4_K", "nvfp4") else 0.75) * bf16["held"], name
         # Peak: one layer's dequantisation at a time (its float32 weight and the steps to it):
         # measured 14.6 to 14.8 MiB, 1.6 times the float32 layer.
         assert peak - held < 2.5 * layer, name

@@ -32,7 +32,7 @@ COMPONENTS_METADATA = "scail_components"
 class Checkpoint:
     """An opened checkpoint in wan-branch names: shapes known, tensors read on demand.
 
-    ``packed`` names the linear weights the file stores quantised (fp8, GGML) with a maker of
+    ``packed`` names the linear weights the file stores quantised (fp8, int8, mxfp8, nvfp4, GGML) with a maker of
     the layer that keeps them so: ``make(bias, compute_dtype, device)``. ``read`` still gives
     any of them dequantised (``scail convert``, ``load_dit(keep_quantised=False)``).
     """
@@ -43,7 +43,7 @@ class Checkpoint:
     unknown: list[str]  # SAT names no rule maps
     num_heads: int | None = None  # from our own safetensors metadata, when present
     packed: dict[str, Callable[[torch.Tensor | None, torch.dtype, torch.device], nn.Module]] = field(default_factory=dict)
-    storage: str = "float"  # "float", "fp8" or "gguf": how the file stores the blocks' linears
+    storage: str = "float"  # "float", "fp8", "gguf", "nvfp4", "fp8+int8"...: how the file stores the blocks' linears
 
 
 def find_checkpoint_file(path: str | Path) -> Path:
@@ -96,10 +96,10 @@ def _open_safetensors(file: Path) -> Checkpoint:
     if not is_comfy_layout(shapes, dtypes):
         return Checkpoint(file, shapes, handle.get_tensor, [], num_heads)
     try:  # ComfyUI prefix or fp8 weights: see comfy.py
-        shapes, read, packed = comfy_view(shapes, dtypes, metadata, handle.get_tensor)
+        shapes, read, packed, storage = comfy_view(shapes, dtypes, metadata, handle.get_tensor)
     except CheckpointError as exc:
         raise CheckpointError(f"{file}: {exc}") from exc
-    return Checkpoint(file, shapes, read, [], num_heads, packed, "fp8" if packed else "float")
+    return Checkpoint(file, shapes, read, [], num_heads, packed, storage)
 
 
 class _StandIn:

@@ -115,7 +115,7 @@ def load_dit(path: str | Path, dtype: torch.dtype = torch.bfloat16,
     ``path`` is a SCAIL-Preview / SCAIL-2 model folder, one of their .pt files, a wan-branch or
     ComfyUI safetensors file, or a GGUF file. ``num_heads`` overrides dim // 128 for non-standard
     sizes. ``on_tensor(done, total)`` follows the reading (minutes for the real model).
-    With ``keep_quantised`` the blocks' linears an fp8 or GGUF file stores quantised stay so
+    With ``keep_quantised`` the blocks' linears an fp8, int8, mxfp8, nvfp4 or GGUF file stores quantised stay so
     (``dtype`` is then what they compute in), so the model takes about the file's size;
     without, every weight is dequantised to ``dtype``.
     """

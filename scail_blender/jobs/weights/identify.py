@@ -4,7 +4,8 @@ One public function, ``identify(path)``, opens the header of a file and names it
 DiT, the Wan2.1 VAE, the umT5-xxl encoder, the CLIP ViT-H/14 vision tower, a LoRA, the umT5
 tokenizer) from its tensor names, with the layout and dtype it was written in. Headers only:
 
-- safetensors: the 8-byte length and the JSON header (names, dtypes, shapes);
+- safetensors: the 8-byte length and the JSON header (names, dtypes, shapes), and the few bytes of
+  each ComfyUI ``.comfy_quant`` tensor (its layer's quantisation JSON: int8, mxfp8, nvfp4...);
 - PyTorch zip files (the official ``.pth``/``.pt``): the ``data.pkl`` entry walked with
   ``pickletools`` (its strings are the state dict's keys, the ints after each storage id the
   shapes, its storage classes the dtypes), never unpickled, so nothing in a downloaded file runs
@@ -41,6 +42,13 @@ from .dit_names import SAT_PREFIX, is_wan_dit, missing_names, scail_variant, wan
 # new name, and the marker tensor of the old form; the engine's fp8 readers use these names too.
 WEIGHT_SCALES = (".scale_weight", ".weight_scale")
 SCALED_FP8_MARKER = "scaled_fp8"
+# ComfyUI's per-layer quantisation (a uint8 ``<layer>.comfy_quant`` JSON tensor, or all layers in the
+# header's ``_quantization_metadata``): the formats the engine reads (comfy/quant_ops.py's
+# QUANT_ALGOS names; engine/checkpoints/comfy.py), as listings name them. Others are refused by name.
+QUANT_CONFIG, QUANT_METADATA = ".comfy_quant", "_quantization_metadata"
+COMFY_QUANT_FORMATS = {"float8_e4m3fn": "fp8 e4m3fn scaled", "float8_e5m2": "fp8 e5m2 scaled",
+                       "int8_tensorwise": "int8", "mxfp8": "mxfp8", "nvfp4": "nvfp4"}
+QUANT_FORMATS_KEY = "comfy quantisation formats"  # where the header reader leaves them: {format: layers}
 PREFIXES = (SAT_PREFIX, "diffusion_model.", "model.", "module.")  # SAT's prefix is ComfyUI's checkpoint prefix
 LORA_MARKERS = (".lora_down.", ".lora_up.", ".lora_A.", ".lora_B.", "lora_unet_", ".diff_b", ".lora.down.", ".lora.up.")
 # Files worth opening: every weight container the tools write, and tokenizer files.
@@ -133,7 +141,36 @@ def _safetensors_header(path: Path, head: bytes) -> tuple[dict[str, tuple[int, .
         header = json.loads(handle.read(length))
     meta = header.pop("__metadata__", None) or {}
     shapes = {k: tuple(v["shape"]) for k, v in header.items()}
+    formats = _quant_formats(path, 8 + length, header, meta)
+    if formats:
+        meta = {**meta, QUANT_FORMATS_KEY: formats}
     return shapes, {k: v["dtype"] for k, v in header.items()}, meta
+
+
+def _quant_formats(path: Path, data_start: int, header: dict, meta: dict) -> dict[str, int]:
+    """How many layers use each ComfyUI quantisation format ("?" for unreadable JSON): read from
+    the header's ``_quantization_metadata`` and the small ``.comfy_quant`` tensors (a few bytes each)."""
+    configs: list[object] = []
+    if QUANT_METADATA in meta:
+        try:
+            configs += list(json.loads(meta[QUANT_METADATA]).get("layers", {}).values())
+        except (ValueError, AttributeError):
+            configs.append(None)
+    entries = [v for k, v in header.items() if k.endswith(QUANT_CONFIG)]
+    if entries:
+        with path.open("rb") as handle:
+            for entry in entries:
+                start, end = entry["data_offsets"]
+                handle.seek(data_start + start)
+                try:
+                    configs.append(json.loads(handle.read(min(end - start, 65536))))
+                except ValueError:
+                    configs.append(None)
+    counts: dict[str, int] = {}
+    for config in configs:
+        name = str(config.get("format", "?")) if isinstance(config, dict) else "?"
+        counts[name] = counts.get(name, 0) + 1
+    return counts
 
 
 def _torch_header(path: Path) -> tuple[dict[str, tuple[int, ...]], dict[str, str], dict]:
@@ -237,7 +274,7 @@ def _classify(path: Path, container: str, names: dict[str, tuple[int, ...]], dty
         return FileInfo(role="lora", layout=_lora_layout(names), **info)
     wan = wan_names(stripped)
     if is_wan_dit(wan):
-        return _dit(wan, names, container, info)
+        return _dit(wan, names, container, info, meta.get(QUANT_FORMATS_KEY, {}))
     if "encoder.conv1.weight" in stripped and "decoder.conv1.weight" in stripped and "conv2.weight" in stripped:
         z_dim = (stripped["conv2.weight"] or (16,))[0]
         refused = "" if z_dim == 16 else (f"a VAE with {z_dim} latent channels (Wan2.2's has 48), not Wan2.1's 16: "
@@ -275,21 +312,28 @@ def _clip(stripped: dict[str, tuple[int, ...]], container: str, info: dict) -> F
                     refused=refused, **info)
 
 
-def _dit(wan: set[str], names: dict[str, tuple[int, ...]], container: str, info: dict) -> FileInfo:
-    """A Wan DiT in wan-branch names (``wan``; ``names`` as stored): its layout, variant, and why
-    it cannot serve (another model, tensors missing)."""
+def _dit(wan: set[str], names: dict[str, tuple[int, ...]], container: str, info: dict,
+         formats: dict[str, int]) -> FileInfo:
+    """A Wan DiT in wan-branch names (``wan``; ``names`` as stored; ``formats`` its ComfyUI
+    quantisations): its layout, variant, and why it cannot serve (another model, tensors missing,
+    a quantisation the engine does not read)."""
     variant, other = scail_variant(wan)
     if container == "torch":
         layout = "SAT (SCAIL-Preview release)" if variant == "scail" else "SCAIL-2 release (FSDP)"
     elif container == "gguf":
         layout = "GGUF"
-    elif any(n.startswith(SAT_PREFIX) for n in names) or any(n.endswith(SCALED_FP8_MARKER) for n in names):
+    elif (any(n.startswith(SAT_PREFIX) for n in names) or any(n.endswith((SCALED_FP8_MARKER, QUANT_CONFIG)) for n in names)
+          or formats):
         layout = "ComfyUI"
     elif any(n.endswith(WEIGHT_SCALES) for n in names) or "fp8" in info["dtype"]:
         layout = "kijai fp8"
     else:
         layout = "wan-branch safetensors"
+    unread = sorted(set(formats) - set(COMFY_QUANT_FORMATS))
     refused = f"this is {other}, not SCAIL" if other else _incomplete(wan, variant)
+    if unread and not refused:
+        refused = (f"ComfyUI's {', '.join(unread)} quantisation, which scail-blender does not read ('?': unreadable "
+                   "JSON); use the fp16/bf16, fp8, int8, mxfp8 or nvfp4 file of the same model")
     return FileInfo(role="dit", layout=layout, variant=variant, refused=refused, **info)
 
 
@@ -307,6 +351,9 @@ def _dtype(names: dict[str, tuple[int, ...]], dtypes: dict[str, str], meta: dict
     """The dtype most of the weight bytes are in ("fp8 e4m3fn scaled", "Q4_K", "bf16"...)."""
     if "*" in dtypes:
         return dtypes["*"]
+    formats = meta.get(QUANT_FORMATS_KEY)
+    if formats:  # ComfyUI's per-layer quantisation, most layers first: "nvfp4", "int8 + fp8 e4m3fn scaled"
+        return " + ".join(COMFY_QUANT_FORMATS.get(f, f) for f in sorted(formats, key=lambda f: (-formats[f], f)))
     weight = {}
     for name, kind in dtypes.items():
         shape = names.get(name, ())

@@ -42,11 +42,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError
-from .models.blockquant import BlockQuantLinear
 from .models.fp8 import Fp8Linear
-from .models.ggml import GgmlLinear
+from .models.packed_linear import PackedLinear
 
-PATCHED = (GgmlLinear, BlockQuantLinear)  # layers that keep LoRA pairs and add them when they dequantise
+PATCHED = (PackedLinear,)  # GGUF and ComfyUI int8/mxfp8/nvfp4 layers: they keep LoRA pairs and add them when they dequantise
 
 log = logging.getLogger(__name__)
 

@@ -94,7 +94,13 @@ def test_block_formats_load_as_the_weights_they_stand_for(kind, state, expected,
     loaded = widened.state_dict()
     assert loaded.keys() == state.keys()  # scales and configs consumed
     for name, weight in meant.items():
-        assert torch.equal(loaded[name], weight), name  # unpacking, unswizzling, nibble order: exact
+        if kind == "int8_convrot":  # undone by a matmul of 256-term sums, whose order BLAS may choose:
+            # float32 rounding, at most 256 * 2^-24 of the sum of |terms|, which is at most the group's L2
+            # norm (entries 1/16, rotation orthogonal), at most 16 max|weight|
+            bound = 256 * 2**-24 * 16 * weight.abs().max()
+            assert (loaded[name] - weight).abs().max() <= bound, name
+        else:  # elementwise products: unpacking, unswizzling, nibble order exact on any IEEE machine
+            assert torch.equal(loaded[name], weight), name
         assert within_rounding(kind, weight, state[name]), name
     # Dequantised per call or once on load: the same float32 products.
     out = run(model, **make_inputs("scail2"))

@@ -42,8 +42,8 @@ import functools
 import math
 
 import torch
-import torch.nn.functional as F
-from torch import nn
+
+from .packed_linear import PackedLinear
 
 FORMATS = ("int8_tensorwise", "mxfp8", "nvfp4")
 BLOCK = {"mxfp8": 32, "nvfp4": 16}  # weights per block scale
@@ -122,52 +122,23 @@ def dequantise(fmt: str, weight: torch.Tensor, scale: torch.Tensor, scale_2: tor
     return values.reshape(rows, -1, 16).mul_(blocks.unsqueeze(-1)).reshape(rows, cols)
 
 
-class BlockQuantLinear(nn.Module):
-    """A Linear whose weight stays in ComfyUI's int8 / mxfp8 / nvfp4 storage, dequantised per call.
-
-    Buffers move with ``.to(device)`` and block offload. ``patches`` are merged LoRA pairs
-    (down, up, factor) added to the dequantised weight at each call, as for ``GgmlLinear``.
-    """
+class BlockQuantLinear(PackedLinear):
+    """A Linear whose weight stays in ComfyUI's int8 / mxfp8 / nvfp4 storage, dequantised per call
+    (packed_linear.py)."""
 
     def __init__(self, fmt: str, weight: torch.Tensor, scale: torch.Tensor, scale_2: torch.Tensor | None,
                  pre_quant_scale: torch.Tensor | None, group: int, shape: tuple[int, int],
                  bias: torch.Tensor | None, compute_dtype: torch.dtype) -> None:
-        super().__init__()
-        self.register_buffer("weight", weight)
-        self.register_buffer("weight_scale", scale)
-        self.register_buffer("weight_scale_2", scale_2)
-        self.register_buffer("pre_quant_scale", pre_quant_scale)
-        self.register_buffer("bias", bias)
-        self.fmt, self.group, self.shape = fmt, group, tuple(shape)
-        self.compute_dtype = compute_dtype
-        self.patches: list[tuple[torch.Tensor, torch.Tensor, float]] = []
+        super().__init__({"weight": weight, "weight_scale": scale, "weight_scale_2": scale_2,
+                          "pre_quant_scale": pre_quant_scale}, shape, bias, compute_dtype)
+        self.fmt, self.group = fmt, group
 
-    @property
-    def in_features(self) -> int:
-        return self.shape[1]
-
-    @property
-    def out_features(self) -> int:
-        return self.shape[0]
-
-    @property
-    def input_dtype(self) -> torch.dtype:
-        return self.compute_dtype
-
-    def dequantised(self, dtype: torch.dtype | None = None) -> torch.Tensor:
-        """The weight as floats (float32 while patches are added), in ``dtype`` or the compute dtype."""
+    def unpacked(self) -> torch.Tensor:
         weight = dequantise(self.fmt, self.weight, self.weight_scale, self.weight_scale_2, self.group)
         weight = weight[: self.shape[0], : self.shape[1]]
         if self.pre_quant_scale is not None:
             weight = weight * self.pre_quant_scale.float()
-        for down, up, factor in self.patches:
-            weight = weight.addmm(up.to(weight.device, torch.float32), down.to(weight.device, torch.float32),
-                                  alpha=factor)
-        return weight.to(dtype or self.compute_dtype)
+        return weight
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        bias = None if self.bias is None else self.bias.to(self.compute_dtype)
-        return F.linear(x.to(self.compute_dtype), self.dequantised(), bias)
-
-    def extra_repr(self) -> str:
-        return f"in_features={self.shape[1]}, out_features={self.shape[0]}, format={self.fmt}"
+    def storage(self) -> str:
+        return f"format={self.fmt}"

@@ -18,8 +18,8 @@ from __future__ import annotations
 import logging
 
 import torch
-import torch.nn.functional as F
-from torch import nn
+
+from .packed_linear import PackedLinear
 
 log = logging.getLogger(__name__)
 
@@ -128,47 +128,17 @@ def native(qtype: int) -> bool:
     return qtype in _DEQUANTISE
 
 
-class GgmlLinear(nn.Module):
-    """A Linear whose weight stays in its GGML bytes and is dequantised at each call.
-
-    ``weight`` is the raw uint8 buffer (moves with ``.to(device)`` and block offload like any
-    buffer); the float weight exists only during the call, one layer at a time. ``patches`` are
-    merged LoRA pairs (down, up, factor), added to that dequantised copy each call (lora.py).
-    """
+class GgmlLinear(PackedLinear):
+    """A Linear whose weight stays in its GGML bytes (``weight``, the raw uint8 buffer) and is
+    dequantised at each call (packed_linear.py)."""
 
     def __init__(self, raw: torch.Tensor, qtype: int, shape: tuple[int, int], bias: torch.Tensor | None,
                  compute_dtype: torch.dtype) -> None:
-        super().__init__()
-        self.register_buffer("weight", raw)
-        self.register_buffer("bias", bias)
+        super().__init__({"weight": raw}, shape, bias, compute_dtype)
         self.qtype = qtype
-        self.shape = tuple(shape)
-        self.compute_dtype = compute_dtype
-        self.patches: list[tuple[torch.Tensor, torch.Tensor, float]] = []
 
-    @property
-    def in_features(self) -> int:
-        return self.shape[1]
+    def unpacked(self) -> torch.Tensor:
+        return dequantise(self.weight, self.qtype, self.shape, torch.float32)
 
-    @property
-    def out_features(self) -> int:
-        return self.shape[0]
-
-    @property
-    def input_dtype(self) -> torch.dtype:
-        return self.compute_dtype
-
-    def dequantised(self, dtype: torch.dtype | None = None) -> torch.Tensor:
-        """The weight as floats (float32 while patches are added), in ``dtype`` or the compute dtype."""
-        weight = dequantise(self.weight, self.qtype, self.shape, torch.float32)
-        for down, up, factor in self.patches:
-            weight = weight.addmm_(up.to(weight.device, torch.float32), down.to(weight.device, torch.float32),
-                                   alpha=factor)
-        return weight.to(dtype or self.compute_dtype)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        bias = None if self.bias is None else self.bias.to(self.compute_dtype)
-        return F.linear(x.to(self.compute_dtype), self.dequantised(), bias)
-
-    def extra_repr(self) -> str:
-        return f"in_features={self.shape[1]}, out_features={self.shape[0]}, qtype={self.qtype}"
+    def storage(self) -> str:
+        return f"qtype={self.qtype}"

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from scail_blender.engine.multianimate.tiny import write_tiny_multianimate, write_tiny_wan_i2v
@@ -21,6 +22,7 @@ from tests.support import ROOT, run_script
 SCRIPTS = ROOT / "tests" / "blender" / "scripts"
 
 
+@pytest.mark.oldest_blender  # the scene renders in bpy; the tiny model runs in the test's own Python
 def test_three_character_scene_to_multianimate_video(tmp_path: Path) -> None:
     blend = tmp_path / "trio.blend"
     run_script(SCRIPTS / "trio_blend.py", {"blend": str(blend)})
@@ -63,6 +65,7 @@ def render_pose(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.oldest_blender
 def test_seven_character_scene_to_seven_masks(tmp_path: Path) -> None:
     """Seven dancers with mesh bodies: seven masks, one per character, pairwise disjoint, whose union
     is the mesh mask's drawn pixels, left to right in the first frame, in the SCAIL-2 mask's colour
